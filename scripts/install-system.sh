@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install the Debian packages Yiyun's full test suite and services use.
+# Idempotent: packages already present are skipped. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  chromium            # browser tests (Playwright drives /usr/bin/chromium)
+  fonts-noto-cjk      # Chinese glyphs in the browser
+  ffmpeg              # media tooling
+  janus               # Janus WebRTC server (media engine "janus")
+  coturn              # TURN relay
+  r-base-core         # reference implementations for surveillance algorithms
+  r-cran-surveillance
+  iproute2            # network namespaces for media tests
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "installing system packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

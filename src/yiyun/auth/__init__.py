@@ -1,0 +1,1 @@
+"""Identity: passwords, TOTP, sessions, API tokens, lockout and the access policy."""

@@ -1,0 +1,319 @@
+"""Identity use cases: log in, second factor, enrol TOTP, sessions, tokens, log out.
+
+Login answers the same generic failure whether the username is unknown, the password
+is wrong, the account is disabled or the typed name is locked out after repeated
+failures; only the audit log records which.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yiyun.audit import service as audit
+from yiyun.audit.service import Actor
+from yiyun.auth import passwords, totp
+from yiyun.auth.models import AuthSession, LoginThrottle, RecoveryCode
+from yiyun.auth.principal import Principal
+from yiyun.core.clock import as_utc, now
+from yiyun.core.crypto import FieldCipher
+from yiyun.core.errors import InvalidInput, NotAuthenticated, NotFound, RateLimited
+from yiyun.org.models import User
+from yiyun.settings import SecuritySettings, secret
+
+COOKIE = "cookie"
+API = "api"
+LOGIN_FAILED = "invalid username, password or code"
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    token: str
+    session: AuthSession
+    user: User
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    secret: str
+    uri: str
+    qr_svg: str
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _throttle_key(cfg: SecuritySettings, username: str) -> str:
+    key = secret(cfg.secret_key).encode()
+    return hmac.new(key, username.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def cipher(cfg: SecuritySettings) -> FieldCipher:
+    return FieldCipher(secret(cfg.data_key))
+
+
+def principal_of(user: User, session_id: int | None = None) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        institution_id=user.institution_id,
+        roles=user.role_set,
+        session_id=session_id,
+        locale=user.locale,
+    )
+
+
+async def _throttle(session: AsyncSession, key: str) -> LoginThrottle:
+    row = await session.get(LoginThrottle, key)
+    if row is None:
+        row = LoginThrottle(key=key, failures=0, updated_at=now())
+        session.add(row)
+    return row
+
+
+async def _check_locked(session: AsyncSession, cfg: SecuritySettings, key: str) -> None:
+    row = await session.get(LoginThrottle, key)
+    if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now():
+        minutes = max(1, int((as_utc(row.locked_until) - now()).total_seconds() // 60) + 1)
+        raise RateLimited(
+            "too many failed attempts; try again later",
+            code="auth.locked",
+            details={"retry_after_minutes": minutes},
+        )
+
+
+async def _fail(session: AsyncSession, cfg: SecuritySettings, key: str) -> None:
+    row = await _throttle(session, key)
+    row.failures += 1
+    row.updated_at = now()
+    if row.failures >= cfg.lockout_threshold:
+        row.locked_until = now() + timedelta(minutes=cfg.lockout_minutes)
+        row.failures = 0
+
+
+async def _succeed(session: AsyncSession, key: str) -> None:
+    row = await session.get(LoginThrottle, key)
+    if row is not None:
+        await session.delete(row)
+
+
+async def user_by_username(session: AsyncSession, username: str) -> User | None:
+    return await session.scalar(select(User).where(User.username == username.strip().lower()))
+
+
+async def _issue(
+    session: AsyncSession, user: User, *, kind: str, hours: float, mfa: bool, ip: str | None,
+    name: str = "",
+) -> IssuedSession:
+    token = secrets.token_urlsafe(32)
+    row = AuthSession(
+        token_hash=token_hash(token),
+        user_id=user.id,
+        kind=kind,
+        name=name,
+        csrf_token=secrets.token_urlsafe(24),
+        mfa_passed=mfa,
+        created_at=now(),
+        expires_at=now() + timedelta(hours=hours),
+        ip=ip,
+    )
+    session.add(row)
+    await session.flush()
+    return IssuedSession(token=token, session=row, user=user)
+
+
+async def login_password(
+    *, session: AsyncSession, cfg: SecuritySettings, username: str, password: str,
+    ip: str | None = None,
+) -> IssuedSession:
+    """First factor. Returns a session that still needs the second factor."""
+    key = _throttle_key(cfg, username)
+    await _check_locked(session, cfg, key)
+    user = await user_by_username(session, username)
+    ok = passwords.verify_password(user.password_hash if user else None, password)
+    actor = Actor(user_id=user.id if user else None, username=username[:64], ip=ip)
+    if not ok or user is None or not user.active:
+        await _fail(session, cfg, key)
+        reason = "unknown_user" if user is None else ("disabled" if ok else "bad_password")
+        await audit.record(session=session, actor=actor, action="auth.login",
+                           outcome="denied", details={"reason": reason})
+        raise NotAuthenticated(LOGIN_FAILED, code="auth.login_failed", keep_changes=True)
+    if user.password_hash and passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    issued = await _issue(session, user, kind=COOKIE, hours=cfg.session_hours, mfa=False, ip=ip)
+    await audit.record(session=session, actor=actor, action="auth.password_ok",
+                       institution_id=user.institution_id)
+    return issued
+
+
+async def verify_second_factor(
+    *, session: AsyncSession, cfg: SecuritySettings, auth: AuthSession, user: User, code: str,
+    ip: str | None = None,
+) -> None:
+    """Pass the second factor with a TOTP code or a one-time recovery code."""
+    key = _throttle_key(cfg, user.username)
+    await _check_locked(session, cfg, key)
+    actor = Actor(user_id=user.id, username=user.username, ip=ip,
+                  institution_id=user.institution_id)
+    if user.totp_secret_enc is None or user.totp_enrolled_at is None:
+        raise InvalidInput("two-factor authentication is not set up", code="auth.not_enrolled")
+    secret_b32 = cipher(cfg).decrypt(user.totp_secret_enc, context=f"totp:{user.id}")
+    step = totp.match_step(secret_b32, code, last_step=user.totp_last_step)
+    method = "totp"
+    if step is not None:
+        user.totp_last_step = step
+    elif not await _use_recovery_code(session, user, code):
+        await _fail(session, cfg, key)
+        await audit.record(session=session, actor=actor, action="auth.mfa", outcome="denied")
+        raise NotAuthenticated(LOGIN_FAILED, code="auth.mfa_failed", keep_changes=True)
+    else:
+        method = "recovery_code"
+    await _succeed(session, key)
+    auth.mfa_passed = True
+    await audit.record(session=session, actor=actor, action="auth.login",
+                       details={"method": method})
+
+
+async def _use_recovery_code(session: AsyncSession, user: User, code: str) -> bool:
+    normalised = code.strip().lower()
+    rows = await session.scalars(
+        select(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+    )
+    for row in rows:
+        if passwords.verify_password(row.code_hash, normalised):
+            row.used_at = now()
+            return True
+    return False
+
+
+async def begin_enrolment(
+    *, session: AsyncSession, cfg: SecuritySettings, user: User
+) -> Enrolment:
+    """Create (or re-show) a pending TOTP secret for a user who has none enrolled."""
+    if user.totp_enrolled_at is not None:
+        raise InvalidInput("two-factor authentication is already set up",
+                           code="auth.already_enrolled")
+    box = cipher(cfg)
+    if user.totp_secret_enc is None:
+        user.totp_secret_enc = box.encrypt(totp.new_secret(), context=f"totp:{user.id}")
+        await session.flush()
+    secret_b32 = box.decrypt(user.totp_secret_enc, context=f"totp:{user.id}")
+    uri = totp.provisioning_uri(secret_b32, username=user.username, issuer=cfg.totp_issuer)
+    return Enrolment(secret=secret_b32, uri=uri, qr_svg=totp.qr_svg(uri))
+
+
+async def confirm_enrolment(
+    *, session: AsyncSession, cfg: SecuritySettings, auth: AuthSession, user: User, code: str,
+    ip: str | None = None,
+) -> list[str]:
+    """Check the first code from the app, enrol, pass the factor; return recovery codes."""
+    if user.totp_secret_enc is None or user.totp_enrolled_at is not None:
+        raise InvalidInput("no pending enrolment", code="auth.no_pending_enrolment")
+    secret_b32 = cipher(cfg).decrypt(user.totp_secret_enc, context=f"totp:{user.id}")
+    step = totp.match_step(secret_b32, code, last_step=None)
+    if step is None:
+        raise InvalidInput("the code does not match; check the app's clock and try again",
+                           code="auth.bad_code")
+    user.totp_last_step = step
+    user.totp_enrolled_at = now()
+    codes = await replace_recovery_codes(session=session, user=user)
+    auth.mfa_passed = True
+    await audit.record(session=session, actor=Actor(user.id, user.username, user.institution_id,
+                                                    ip=ip), action="auth.totp_enrolled")
+    return codes
+
+
+async def replace_recovery_codes(*, session: AsyncSession, user: User) -> list[str]:
+    await session.execute(
+        update(RecoveryCode).where(RecoveryCode.user_id == user.id,
+                                   RecoveryCode.used_at.is_(None)).values(used_at=now())
+    )
+    codes = totp.new_recovery_codes()
+    for code in codes:
+        session.add(RecoveryCode(user_id=user.id, code_hash=passwords.hash_password(code)))
+    await session.flush()
+    return codes
+
+
+async def enrol_with_secret(
+    *, session: AsyncSession, cfg: SecuritySettings, user: User, secret_b32: str
+) -> None:
+    """Enrol a known secret directly (demo seed and administrators' provisioning)."""
+    user.totp_secret_enc = cipher(cfg).encrypt(secret_b32, context=f"totp:{user.id}")
+    user.totp_enrolled_at = now()
+    await session.flush()
+
+
+async def authenticate(
+    *, session: AsyncSession, token: str, kind: str | None = None, require_mfa: bool = True
+) -> tuple[AuthSession, User]:
+    """Resolve a session cookie or bearer token to its live session and active user."""
+    row = await session.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
+    if (
+        row is None
+        or row.revoked_at is not None
+        or as_utc(row.expires_at) <= now()
+        or (kind is not None and row.kind != kind)
+        or (require_mfa and not row.mfa_passed)
+    ):
+        raise NotAuthenticated("not signed in or session expired", code="auth.required")
+    user = await session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise NotAuthenticated("not signed in or session expired", code="auth.required")
+    stamp = now()
+    if row.last_used_at is None or stamp - as_utc(row.last_used_at) > timedelta(minutes=1):
+        row.last_used_at = stamp
+    return row, user
+
+
+async def logout(*, session: AsyncSession, auth: AuthSession, actor: Actor) -> None:
+    auth.revoked_at = now()
+    await audit.record(session=session, actor=actor, action="auth.logout")
+
+
+async def revoke_all(*, session: AsyncSession, user_id: int) -> int:
+    result = await session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def create_api_token(
+    *, session: AsyncSession, username: str, name: str = "cli", days: float = 90.0,
+    actor: Actor | None = None,
+) -> IssuedSession:
+    """Issue a bearer token for automation (`yiyun token create`)."""
+    user = await user_by_username(session, username)
+    if user is None or not user.active:
+        raise NotFound("no active user with that username", code="user.not_found")
+    if not 0 < days <= 366:
+        raise InvalidInput("days must be between 0 and 366", code="auth.bad_token_lifetime")
+    issued = await _issue(session, user, kind=API, hours=days * 24, mfa=True, ip=None, name=name)
+    await audit.record(
+        session=session,
+        actor=actor or Actor(user_id=None, username="cli"),
+        action="auth.token_created",
+        entity_type="user",
+        entity_id=user.id,
+        institution_id=user.institution_id,
+        details={"name": name, "days": days},
+    )
+    return issued
+
+
+def expires_in_seconds(row: AuthSession) -> int:
+    return max(0, int((as_utc(row.expires_at) - now()).total_seconds()))
+
+
+def is_expired(at: datetime) -> bool:
+    return as_utc(at) <= now()

@@ -1,0 +1,136 @@
+"""The `yiyun` command: serve, migrate, demo, token, audit, surveillance, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import click
+
+from yiyun.settings import Settings, get_settings
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+@click.group()
+@click.version_option(package_name="yiyun")
+def main() -> None:
+    """Yiyun (医云): regional telemedicine platform."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--reload", is_flag=True, help="Restart on code changes (development).")
+def serve(host: str, port: int, reload: bool) -> None:
+    """Serve the web application (migrates the database first)."""
+    import uvicorn
+
+    if reload:
+        uvicorn.run("yiyun.web.asgi:app", host=host, port=port, reload=True, factory=False)
+        return
+    from yiyun.web.app import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_config=None,
+                proxy_headers=False)
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True)
+@click.option("--down", "down_to", default=None, help="Downgrade to this revision instead.")
+def migrate(revision: str, down_to: str | None) -> None:
+    """Apply (or roll back) database migrations."""
+    from yiyun.core import migrate as mig
+
+    settings = _settings()
+    if settings.db.url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if down_to:
+        mig.downgrade(settings.db.url, down_to)
+        click.echo(f"downgraded to {down_to}")
+    else:
+        mig.upgrade(settings.db.url, revision)
+        click.echo(f"database at {revision}")
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@main.group()
+def token() -> None:
+    """API bearer tokens for automation."""
+
+
+@token.command("create")
+@click.option("--user", "username", required=True, help="Username the token acts as.")
+@click.option("--name", default="cli", show_default=True)
+@click.option("--days", default=90.0, show_default=True, type=float)
+def token_create(username: str, name: str, days: float) -> None:
+    """Create a bearer token and print it once."""
+    from yiyun.auth import service as auth_service
+    from yiyun.core.db import create_engine, session_factory, transaction
+    from yiyun.core.errors import YiyunError
+
+    settings = _settings()
+
+    async def go() -> str:
+        engine = create_engine(settings.db.url)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                issued = await auth_service.create_api_token(
+                    session=session, username=username, name=name, days=days)
+                return issued.token
+        finally:
+            await engine.dispose()
+
+    try:
+        click.echo(run(go()))
+    except YiyunError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 naming the first bad row."""
+    from yiyun.audit import service as audit_service
+    from yiyun.core.db import create_engine, session_factory
+
+    settings = _settings()
+
+    async def go() -> audit_service.VerifyResult:
+        engine = create_engine(settings.db.url)
+        try:
+            async with session_factory(engine)() as session:
+                return await audit_service.verify(session=session)
+        finally:
+            await engine.dispose()
+
+    result = run(go())
+    if result.ok:
+        click.echo(f"audit chain intact: {result.checked} entries verified")
+        return
+    where = f"seq {result.first_bad_seq} (row id {result.first_bad_id})" \
+        if result.first_bad_seq is not None else "outside the sequence"
+    click.echo(f"audit chain BROKEN at {where}: {result.reason}; "
+               f"{result.checked} entries verified before it", err=True)
+    sys.exit(1)
+
+
+def _mount_optional() -> None:
+    try:
+        from yiyun.surveillance.cli import surveillance
+    except ImportError:
+        return
+    main.add_command(surveillance)
+
+
+_mount_optional()

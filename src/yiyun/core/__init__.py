@@ -1,0 +1,1 @@
+"""Shared kernel: database, errors, clock, bus, storage, logging. Imports no domain."""

@@ -1,0 +1,10 @@
+"""Import every domain's tables so the metadata is complete (migrations, tests)."""
+
+from __future__ import annotations
+
+
+def import_all() -> None:
+    from yiyun.audit import models as _audit  # noqa: F401
+    from yiyun.auth import models as _auth  # noqa: F401
+    from yiyun.org import models as _org  # noqa: F401
+    from yiyun.records import models as _records  # noqa: F401

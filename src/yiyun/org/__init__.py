@@ -1,0 +1,1 @@
+"""The consortium: regions, institutions, departments, staff, roles and terminals."""

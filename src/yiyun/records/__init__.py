@@ -1,0 +1,1 @@
+"""Patients: master patient index, record numbers, documents and consents."""

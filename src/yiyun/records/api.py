@@ -1,0 +1,135 @@
+"""Patient records JSON API. Every call is scoped by the policy and audited."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from fastapi.responses import Response
+
+from yiyun.core.errors import InvalidInput, NotFound
+from yiyun.core.pagination import Page, PageParams
+from yiyun.records import service
+from yiyun.records.schemas import (
+    ConsentCreate,
+    ConsentRead,
+    DocumentCreate,
+    DocumentRead,
+    PatientCreate,
+    PatientRead,
+    PatientUpdate,
+)
+from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
+
+router = APIRouter()
+Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
+
+
+@router.get("/patients", response_model=Page[PatientRead])
+async def search_patients(
+    session: DbSession, ctx: PatientCtx,
+    q: Annotated[str | None, Query(max_length=100, description="name, MPI or record no")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[PatientRead]:
+    rows, total = await service.search(session=session, ctx=ctx, q=q,
+                                       params=PageParams(page=page, size=size))
+    items = [await service.to_read(session, p, ctx.cipher) for p in rows]
+    return Page(items=items, total=total, page=page, size=size)
+
+
+@router.post("/patients/lookup", response_model=PatientRead)
+async def lookup_by_id_number(
+    session: DbSession, ctx: PatientCtx,
+    id_number: Annotated[str, Form(min_length=1, max_length=32)],
+) -> PatientRead:
+    """Find a patient by full resident ID number (sent in the body, never in the URL)."""
+    patient = await service.find_by_id_number(session=session, ctx=ctx, id_number=id_number)
+    if patient is None:
+        raise NotFound("patient not found", code="patient.not_found")
+    return await service.to_read(session, patient, ctx.cipher)
+
+
+@router.post("/patients", response_model=PatientRead, status_code=201)
+async def register_patient(data: PatientCreate, session: DbSession,
+                           ctx: PatientCtx) -> PatientRead:
+    patient = await service.register(session=session, ctx=ctx, data=data)
+    return await service.to_read(session, patient, ctx.cipher)
+
+
+@router.get("/patients/{patient_id}", response_model=PatientRead)
+async def read_patient(patient_id: Id, session: DbSession, ctx: PatientCtx) -> PatientRead:
+    patient = await service.read(session=session, ctx=ctx, patient_id=patient_id)
+    return await service.to_read(session, patient, ctx.cipher)
+
+
+@router.patch("/patients/{patient_id}", response_model=PatientRead)
+async def update_patient(patient_id: Id, data: PatientUpdate, session: DbSession,
+                         ctx: PatientCtx) -> PatientRead:
+    patient = await service.update(session=session, ctx=ctx, patient_id=patient_id, data=data)
+    return await service.to_read(session, patient, ctx.cipher)
+
+
+@router.get("/patients/{patient_id}/documents", response_model=list[DocumentRead])
+async def list_documents(patient_id: Id, session: DbSession,
+                         ctx: PatientCtx) -> list[DocumentRead]:
+    rows = await service.list_documents(session=session, ctx=ctx, patient_id=patient_id)
+    return [DocumentRead.model_validate(d) for d in rows]
+
+
+@router.post("/patients/{patient_id}/documents", response_model=DocumentRead, status_code=201)
+async def add_document(patient_id: Id, data: DocumentCreate, session: DbSession,
+                       ctx: PatientCtx) -> DocumentRead:
+    doc = await service.add_document(session=session, ctx=ctx, patient_id=patient_id, data=data)
+    return DocumentRead.model_validate(doc)
+
+
+@router.post("/patients/{patient_id}/attachments", response_model=DocumentRead, status_code=201)
+async def upload_attachment(
+    patient_id: Id, session: DbSession, ctx: PatientCtx, store: Store, settings: AppSettings,
+    file: Annotated[UploadFile, File()],
+    title: Annotated[str, Form(max_length=200)] = "",
+) -> DocumentRead:
+    """Upload a PDF, image, DICOM or text file; the content decides its type."""
+    limit = settings.storage.max_upload_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise InvalidInput("the file is too large", code="upload.too_large",
+                           details={"max_bytes": limit})
+    doc = await service.upload_document(session=session, ctx=ctx, store=store,
+                                        patient_id=patient_id, title=title,
+                                        filename=file.filename or "upload", data=data,
+                                        max_bytes=limit)
+    return DocumentRead.model_validate(doc)
+
+
+@router.get("/patients/{patient_id}/documents/{document_id}/file")
+async def download_attachment(patient_id: Id, document_id: Id, session: DbSession,
+                              ctx: PatientCtx, store: Store) -> Response:
+    doc, data = await service.read_document_file(session=session, ctx=ctx, store=store,
+                                                 patient_id=patient_id, document_id=document_id)
+    return Response(data, media_type=doc.content_type or "application/octet-stream", headers={
+        "Content-Disposition": f'attachment; filename="document-{doc.id}"',
+        "Cache-Control": "no-store",
+    })
+
+
+@router.get("/patients/{patient_id}/consents", response_model=list[ConsentRead])
+async def list_consents(patient_id: Id, session: DbSession, ctx: PatientCtx) -> list[ConsentRead]:
+    rows = await service.list_consents(session=session, ctx=ctx, patient_id=patient_id)
+    return [ConsentRead.model_validate(c) for c in rows]
+
+
+@router.post("/patients/{patient_id}/consents", response_model=ConsentRead, status_code=201)
+async def grant_consent(patient_id: Id, data: ConsentCreate, session: DbSession,
+                        ctx: PatientCtx) -> ConsentRead:
+    row = await service.grant_consent(session=session, ctx=ctx, patient_id=patient_id, data=data)
+    return ConsentRead.model_validate(row)
+
+
+@router.post("/patients/{patient_id}/consents/{consent_id}/withdraw", response_model=ConsentRead)
+async def withdraw_consent(patient_id: Id, consent_id: Id, session: DbSession,
+                           ctx: PatientCtx) -> ConsentRead:
+    row = await service.withdraw_consent(session=session, ctx=ctx, patient_id=patient_id,
+                                         consent_id=consent_id)
+    return ConsentRead.model_validate(row)

@@ -1,0 +1,29 @@
+"""Enumerations of patient records."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+    UNKNOWN = "unknown"
+
+
+class DocumentKind(StrEnum):
+    SUMMARY = "summary"
+    LAB_RESULT = "lab_result"
+    ATTACHMENT = "attachment"
+
+
+class ConsentPurpose(StrEnum):
+    TELEMEDICINE = "telemedicine"
+    RECORDING = "recording"
+    SHARING = "sharing"
+
+
+class GuardianRelation(StrEnum):
+    PARENT = "parent"
+    LEGAL_GUARDIAN = "legal_guardian"
+    OTHER = "other"

@@ -1,0 +1,110 @@
+"""Pydantic models of patient records."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from yiyun.core.types import NameStr, PhoneCN
+from yiyun.records.enums import ConsentPurpose, DocumentKind, GuardianRelation, Sex
+
+ADULT_AGE = 18
+
+
+class PatientCreate(BaseModel):
+    """Register a patient. With an ID number, sex and birth date come from it."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: NameStr
+    id_number: str | None = Field(default=None, min_length=1, max_length=32)
+    sex: Sex | None = None
+    birth_on: date | None = None
+    phone: PhoneCN | None = None
+    address: str = Field(default="", max_length=300)
+    institution_id: int | None = Field(default=None, gt=0)
+    record_no: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,32}$")
+    guardian_id: int | None = Field(default=None, gt=0)
+    guardian_relation: GuardianRelation | None = None
+
+
+class PatientUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: NameStr | None = None
+    phone: PhoneCN | None = None
+    address: str | None = Field(default=None, max_length=300)
+    guardian_id: int | None = Field(default=None, gt=0)
+    guardian_relation: GuardianRelation | None = None
+
+
+class RecordNoRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    institution_id: int
+    record_no: str
+
+
+class GuardianRead(BaseModel):
+    id: int
+    name: str
+    relation: GuardianRelation | None
+
+
+class PatientRead(BaseModel):
+    id: int
+    mpi: str
+    name: str
+    sex: Sex
+    birth_on: date
+    age: int
+    id_number_masked: str | None
+    phone_masked: str | None
+    address: str
+    home_institution_id: int
+    record_numbers: list[RecordNoRead]
+    guardian: GuardianRead | None
+    minor: bool
+
+
+class DocumentCreate(BaseModel):
+    """A written document (summary or lab result); files go through the upload route."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: DocumentKind
+    title: NameStr
+    body: str = Field(min_length=1, max_length=100_000)
+
+
+class DocumentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    patient_id: int
+    institution_id: int
+    kind: DocumentKind
+    title: str
+    body: str
+    filename: str | None
+    content_type: str | None
+    size_bytes: int | None
+    sha256: str | None
+    created_by_id: int
+    created_at: datetime
+
+
+class ConsentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    purpose: ConsentPurpose
+    target_institution_id: int | None = Field(default=None, gt=0)
+    note: str = Field(default="", max_length=500)
+
+
+class ConsentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    patient_id: int
+    purpose: ConsentPurpose
+    target_institution_id: int | None
+    granted_at: datetime
+    granted_by_id: int
+    note: str
+    withdrawn_at: datetime | None
+    active: bool

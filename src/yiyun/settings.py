@@ -1,0 +1,143 @@
+"""One settings object for the whole application.
+
+Values come from `YIYUN_`-prefixed environment variables with `__` as the nesting
+delimiter (`YIYUN_DB__URL`, `YIYUN_BUS__URL`, `YIYUN_MEDIA__ENGINE`). Nothing reads the
+environment at import time: `get_settings()` builds the object and `create_app(settings)`
+receives it, so tests construct `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class DbSettings(BaseModel):
+    """Database: SQLite (aiosqlite) by default, PostgreSQL (asyncpg) in production."""
+
+    url: str = "sqlite+aiosqlite:///var/yiyun.db"
+    echo: bool = False
+    migrate_on_start: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("db.url must use sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+
+class BusSettings(BaseModel):
+    """Event bus: in-process by default, Redis pub/sub across app nodes."""
+
+    url: str = "memory://"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("bus.url must be memory:// or redis://host:port/db")
+        return value
+
+
+class MediaSettings(BaseModel):
+    """Media engine selection (see docs/media.md)."""
+
+    engine: Literal["embedded", "janus", "fake"] = "embedded"
+    janus_urls: list[str] = Field(default_factory=list)
+
+
+class StorageSettings(BaseModel):
+    """Blob storage for documents and recordings."""
+
+    path: Path = DEFAULT_DATA_DIR / "blobs"
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+
+
+class SecuritySettings(BaseModel):
+    """Secrets and the identity policy."""
+
+    # Signs sessions and tokens. When unset, `with_secrets()` loads or creates
+    # `<data_dir>/secrets.json` (mode 0600) so restarts keep sessions and data readable.
+    secret_key: SecretStr | None = None
+    # Encrypts resident ID numbers at rest and keys their lookup index (HMAC).
+    data_key: SecretStr | None = None
+    session_hours: float = Field(default=12.0, gt=0)
+    cookie_secure: bool = False
+    password_min_length: int = Field(default=10, ge=8)
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_minutes: float = Field(default=15.0, gt=0)
+    totp_issuer: str = "Yiyun"
+    # argon2id cost; the defaults follow RFC 9106's second recommended profile.
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65536, ge=8, le=4_194_304)
+
+
+class Settings(BaseSettings):
+    """Root settings; nested per area."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="YIYUN_",
+        env_nested_delimiter="__",
+        env_file=None,
+        extra="ignore",
+    )
+
+    env: Literal["dev", "demo", "test", "production"] = "dev"
+    data_dir: Path = DEFAULT_DATA_DIR
+    default_locale: Literal["zh_CN", "en"] = "zh_CN"
+    log_json: bool = True
+    log_level: str = "INFO"
+    db: DbSettings = Field(default_factory=DbSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+
+
+def get_settings() -> Settings:
+    """Build settings from the environment (the one place that reads it)."""
+    return with_secrets(Settings())
+
+
+def with_secrets(settings: Settings) -> Settings:
+    """Fill unset secrets from `<data_dir>/secrets.json`, creating it on first use."""
+    sec = settings.security
+    if sec.secret_key is not None and sec.data_key is not None:
+        return settings
+    path = settings.data_dir / "secrets.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    changed = False
+    for name in ("secret_key", "data_key"):
+        if name not in stored:
+            stored[name] = secrets.token_urlsafe(32)
+            changed = True
+    if changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(stored, fh)
+    security = sec.model_copy(
+        update={
+            "secret_key": sec.secret_key or SecretStr(stored["secret_key"]),
+            "data_key": sec.data_key or SecretStr(stored["data_key"]),
+        }
+    )
+    return settings.model_copy(update={"security": security})
+
+
+def secret(value: SecretStr | None) -> str:
+    """Return a configured secret or fail clearly when `with_secrets()` was not applied."""
+    if value is None:
+        raise RuntimeError("secrets are not configured; build settings with with_secrets()")
+    return value.get_secret_value()

@@ -1,0 +1,102 @@
+"""Shared pieces of the detectors: the result type, input checks and moving baselines.
+
+Every detector takes a count series shaped ``(T,)`` or ``(T, S)`` (time along
+axis 0, ``S`` independent series side by side) and returns a
+:class:`DetectionResult` of arrays with the same shape. Values that cannot be
+computed (baseline window not yet full, reference period, ...) are ``NaN`` and
+the alarm there is ``False``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+# Largest integer below which float64 arithmetic on integers is exact.
+_EXACT_INT_LIMIT = float(2**53)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionResult:
+    """Per-time-point output of a detector (all arrays share the input's shape).
+
+    ``expected``: baseline expectation; ``threshold``: upper bound the
+    observation is compared with; ``score``: the method's test statistic;
+    ``alarm``: ``True`` where the method signals an aberration.
+    """
+
+    expected: FloatArray
+    threshold: FloatArray
+    score: FloatArray
+    alarm: BoolArray
+
+
+def as_counts(counts: npt.ArrayLike, *, name: str = "counts") -> FloatArray:
+    """Return ``counts`` as a float64 array of shape ``(T,)`` or ``(T, S)``.
+
+    ``counts``: non-negative, finite observations, time along axis 0.
+    Raises :class:`ValueError` for other shapes or invalid values.
+    """
+    arr = np.asarray(counts, dtype=np.float64)
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D (T,) or 2-D (T, S), got shape {arr.shape}")
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (no NaN or infinity)")
+    if arr.size and np.any(arr < 0):
+        raise ValueError(f"{name} must be non-negative")
+    return arr
+
+
+def nan_like(x: FloatArray) -> FloatArray:
+    """Return an array of NaN with the shape of ``x``."""
+    return np.full(x.shape, np.nan, dtype=np.float64)
+
+
+def _exact_integer_sums(x: FloatArray, window: int) -> bool:
+    """Tell whether window sums of ``x`` and ``x**2`` are exact in float64."""
+    if not np.array_equal(x, np.floor(x)):
+        return False
+    peak = float(x.max(initial=0.0))
+    return window * window * peak * peak * max(x.shape[0], 1) < _EXACT_INT_LIMIT
+
+
+def moving_baseline(x: FloatArray, window: int, lag: int = 0) -> tuple[FloatArray, FloatArray]:
+    """Mean and sample standard deviation of a moving baseline, aligned to each time point.
+
+    ``x``: array ``(T,)`` or ``(T, S)``; ``window``: number of baseline points
+    (at least 2); ``lag``: points skipped between the baseline and the current
+    time (guard band). For time ``t`` the baseline is ``x[t-lag-window : t-lag]``;
+    both outputs are NaN for ``t < window + lag``.
+    """
+    if window < 2:
+        raise ValueError("window must be at least 2")
+    if lag < 0:
+        raise ValueError("lag must be non-negative")
+    n_time = x.shape[0]
+    mean = nan_like(x)
+    sd = nan_like(x)
+    first = window + lag
+    if n_time <= first:
+        return mean, sd
+    if _exact_integer_sums(x, window):
+        # Integer counts: running sums are exact, so n*S2 - S1^2 is exact too and
+        # the variance carries a single rounding (at least as exact as two-pass).
+        zero = np.zeros((1, *x.shape[1:]), dtype=np.float64)
+        c1 = np.concatenate([zero, np.cumsum(x, axis=0)])
+        c2 = np.concatenate([zero, np.cumsum(x * x, axis=0)])
+        hi = np.arange(first, n_time) - lag
+        s1 = c1[hi] - c1[hi - window]
+        s2 = c2[hi] - c2[hi - window]
+        mean[first:] = s1 / window
+        var = (window * s2 - s1 * s1) / (window * (window - 1))
+        sd[first:] = np.sqrt(var)
+    else:
+        windows = np.lib.stride_tricks.sliding_window_view(x[: n_time - lag - 1], window, axis=0)
+        mean[first:] = windows.mean(axis=-1)
+        sd[first:] = windows.std(axis=-1, ddof=1)
+    return mean, sd

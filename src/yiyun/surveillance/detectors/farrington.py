@@ -1,0 +1,479 @@
+"""Improved Farrington method, as ``surveillance::farringtonFlexible``.
+
+Farrington C.P., Andrews N.J., Beale A.D., Catchpole M.A. (1996). A statistical
+algorithm for the early detection of outbreaks of infectious disease.
+J. R. Stat. Soc. A 159, 547-563. Noufaily A., Enki D.G., Farrington C.P.,
+Garthwaite P., Andrews N.J., Charlett A. (2013). An improved algorithm for
+outbreak detection in multiple surveillance systems. Stat. Med. 32, 1206-1222.
+Salmon M., Schumacher D., Höhle M. (2016). Monitoring count time series in R:
+aberration detection in public health surveillance. J. Stat. Softw. 70(10).
+
+The defaults are those of Noufaily et al.'s improved method as given in the
+``farringtonFlexible`` documentation example (except ``b = 3`` years):
+``noPeriods = 10``, ``w = 3``, ``weightsThreshold = 2.58``,
+``pastWeeksNotIncluded = 26``, ``pThresholdTrend = 1``, ``alpha = 0.05``,
+``limit54 = (5, 4)``, ``populationOffset = FALSE``, and the negative-binomial
+plug-in threshold ``thresholdMethod = "nbPlugin"`` used in the paper.
+
+For every time point ``k`` (step by step as the R code, with R's 1-based
+``k`` replaced by 0-based indices):
+
+1. Reference data: points ``k - i*freq + [-w, w]`` for ``i = 1..b`` get
+   factor level ``noPeriods``; when ``noPeriods > 1`` the ``freq - 2w - 1``
+   points between two reference windows are cut into ``noPeriods - 1`` blocks
+   (the first ``(freq - 2w - 1) mod (noPeriods - 1)`` one point longer) with
+   levels ``1..noPeriods-1``. The last ``pastWeeksNotIncluded + 1`` points
+   (``k - pastWeeksNotIncluded .. k``) are dropped.
+2. Quasi-Poisson log-linear GLM ``count ~ 1 + time + level`` (time trend if
+   ``trend``; level factor if ``noPeriods > 1``). If the fit with trend does
+   not converge, it is refitted without; without convergence no result.
+3. Dispersion ``phi = max(Pearson X^2 / df, 1)``; Anscombe residuals
+   ``s = 3/2 (y^(2/3) mu^(-1/6) - mu^(1/2)) / sqrt(phi (1 - h))``; weights
+   ``gamma / s^2`` where ``s > weightsThreshold``, ``gamma`` elsewhere, with
+   ``gamma`` making them average 1; refit with these weights and recompute
+   ``phi``.
+4. The trend is kept if ``b >= 3``, its t-test p-value is below
+   ``pThresholdTrend`` and the prediction for ``k`` does not exceed the largest
+   reference count; otherwise steps 2-3 are repeated without trend.
+5. Threshold (``1 - alpha`` quantile of the predictive distribution):
+   ``"nbPlugin"``: negative binomial with mean ``exp(eta_0)`` and variance
+   ``phi * mean`` (Poisson if ``phi == 1``); ``"muan"``: the same with the mean
+   replaced by ``exp(eta_0 + z_{1-alpha} se(eta_0))``; ``"delta"``: the
+   original power-transformed normal approximation (``powertrans``).
+6. Exceedance score ``(y - f) / (U - f)`` where ``f`` is the prediction on the
+   scale R uses (link scale for ``nbPlugin``/``muan``, response for
+   ``delta``); alarm when the score exceeds 1, ``y > 0`` and at least
+   ``limit54[0]`` cases occurred in the last ``limit54[1]`` points. As in R,
+   ``threshold`` and ``expected`` are NaN where that case count is not met.
+
+Because the reference layout relative to ``k`` is the same for every ``k``
+(index-based periodicity ``freq``), all (time point, series) pairs share one
+design matrix and are fitted together by the batched IRLS of :mod:`._glm`.
+Weekly data use ``freq = 52``; daily data ``freq = 365`` (calendar drift of a
+day per leap year is ignored, as in R with ``epochAsDate = FALSE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from ._common import BoolArray, DetectionResult, FloatArray, as_counts, nan_like
+from ._glm import GlmFit, fit_quasipoisson, fit_quasipoisson_statsmodels
+
+__all__ = ["FarringtonResult", "farrington_flexible", "reference_layout"]
+
+ThresholdMethod = Literal["nbPlugin", "muan", "delta"]
+PowerTransform = Literal["2/3", "1/2", "none"]
+Engine = Literal["numpy", "statsmodels"]
+FitFunction = Callable[[FloatArray, FloatArray, "FloatArray | None"], GlmFit]
+
+_EPS = float(np.finfo(np.float64).eps)
+# Upper bound on the number of response values fitted in one batch (memory).
+_BATCH_VALUES = 4_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class FarringtonResult(DetectionResult):
+    """:class:`DetectionResult` plus ``phi`` (dispersion) and ``trend`` (trend kept) per point."""
+
+    phi: FloatArray
+    trend: BoolArray
+
+
+def reference_layout(
+    freq: int, b: int, w: int, no_periods: int, past_weeks_not_included: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Return ``(offsets, levels)`` of the reference points relative to the current point.
+
+    ``offsets`` are negative index offsets from ``k`` (ascending), ``levels``
+    their factor level in ``1..no_periods``; parameters as in
+    :func:`farrington_flexible`.
+    """
+    span = b * freq + w
+    factors = np.zeros(span + 1, dtype=np.intp)  # position j <-> offset j - span; 0 = unused
+
+    def put(lo: int, hi: int, level: int) -> None:
+        factors[lo + span : hi + span + 1] = level
+
+    put(-w, 0, no_periods)
+    for i in range(1, b + 1):
+        ref = -i * freq
+        put(ref - w, ref + w, no_periods)
+        if no_periods != 1:
+            period = freq - 2 * w - 1
+            if period < no_periods - 1:
+                raise ValueError("Number of factors too big!")
+            length, rest = divmod(period, no_periods - 1)
+            lengths = np.full(no_periods - 1, length)
+            lengths[:rest] += 1
+            edges = np.concatenate([[0], np.cumsum(lengths)])
+            for j in range(1, no_periods):
+                put(ref + w + 1 + int(edges[j - 1]), ref + w + int(edges[j]), j)
+    factors[span - past_weeks_not_included :] = 0
+    keep = np.flatnonzero(factors)
+    return (keep - span).astype(np.intp), factors[keep]
+
+
+def _design(
+    offsets: npt.NDArray[np.intp], levels: npt.NDArray[np.intp], freq: int, no_periods: int
+) -> tuple[FloatArray, FloatArray]:
+    """Return the design with trend ``(n, p)`` and the prediction row ``(p,)`` for ``k``.
+
+    Column 0 is the intercept, column 1 the time (offset / freq; centred on
+    ``k`` which leaves fitted values unchanged), then treatment dummies.
+    """
+    columns = [np.ones(offsets.size), offsets / freq]
+    row = [1.0, 0.0]
+    if no_periods != 1:
+        present = np.unique(levels)
+        for level in present[1:]:
+            columns.append((levels == level).astype(np.float64))
+            row.append(1.0 if level == no_periods else 0.0)
+    return np.column_stack(columns), np.asarray(row)
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    """One fitted Farrington model per batch row (after reweighting)."""
+
+    fit: GlmFit
+    has_trend: BoolArray
+    phi: FloatArray
+    ok: BoolArray
+
+
+def _fit_flexible(
+    fit: FitFunction,
+    x_trend: FloatArray,
+    y: FloatArray,
+    use_trend: bool,
+    reweight: bool,
+    weights_threshold: float,
+) -> tuple[_Model, FloatArray]:
+    """R's ``algo.farrington.fitGLM.flexible`` for each row; returns the model and design used."""
+    x_plain = np.delete(x_trend, 1, axis=1)
+    design = x_trend if use_trend else x_plain
+    first = fit(design, y, None)
+    if not use_trend:
+        first = _splice(_empty_like(first, y.shape[0], x_trend.shape[1]), np.arange(y.shape[0]), first)
+    has_trend = np.full(y.shape[0], use_trend)
+    if use_trend and not first.converged.all():
+        failed = np.flatnonzero(~first.converged)
+        retry = fit(x_plain, y[failed], None)
+        first = _splice(first, failed, retry)
+        has_trend[failed] = False
+    ok = first.converged.copy()
+    phi = np.maximum(first.dispersion, 1.0)
+    if not reweight:
+        return _Model(fit=first, has_trend=has_trend, phi=phi, ok=ok), design
+    with np.errstate(divide="ignore", invalid="ignore"):
+        resid = (
+            1.5 * (y ** (2 / 3) * first.mu ** (-1 / 6) - np.sqrt(first.mu))
+            / np.sqrt(phi[:, np.newaxis] * (1.0 - first.hat))
+        )
+        big = resid > weights_threshold
+        inv_sq = np.where(big, resid**-2.0, 1.0)
+        gamma = y.shape[1] / inv_sq.sum(axis=1)
+        omega = gamma[:, np.newaxis] * inv_sq
+    second = _refit_by_design(fit, x_trend, x_plain, y, omega, has_trend)
+    phi = np.maximum(second.dispersion, 1.0)
+    return _Model(fit=second, has_trend=has_trend, phi=phi, ok=ok), design
+
+
+def _refit_by_design(
+    fit: FitFunction,
+    x_trend: FloatArray,
+    x_plain: FloatArray,
+    y: FloatArray,
+    prior: FloatArray,
+    has_trend: BoolArray,
+) -> GlmFit:
+    """Refit with prior weights, each row with the design (with/without trend) it used."""
+    rows_t = np.flatnonzero(has_trend)
+    rows_p = np.flatnonzero(~has_trend)
+    result: GlmFit | None = None
+    for rows, design in ((rows_t, x_trend), (rows_p, x_plain)):
+        if rows.size == 0:
+            continue
+        part = fit(design, y[rows], prior[rows])
+        if result is None:
+            result = _empty_like(part, y.shape[0], x_trend.shape[1])
+        result = _splice(result, rows, part)
+    if result is None:
+        raise ValueError("no rows to fit")
+    return result
+
+
+def _empty_like(template: GlmFit, n_rows: int, n_coef: int) -> GlmFit:
+    """Return a NaN-filled :class:`GlmFit` for ``n_rows`` rows and up to ``n_coef`` coefficients."""
+    n_obs = template.mu.shape[1]
+    return GlmFit(
+        beta=np.full((n_rows, n_coef), np.nan),
+        mu=np.full((n_rows, n_obs), np.nan),
+        cov_unscaled=np.full((n_rows, n_coef, n_coef), np.nan),
+        hat=np.full((n_rows, n_obs), np.nan),
+        dispersion=np.full(n_rows, np.nan),
+        converged=np.zeros(n_rows, dtype=np.bool_),
+        df_resid=template.df_resid,
+    )
+
+
+def _splice(target: GlmFit, rows: npt.NDArray[np.intp], part: GlmFit) -> GlmFit:
+    """Copy ``part`` into ``rows`` of ``target``; coefficient arrays are right-aligned.
+
+    A model without trend has one coefficient less; it is stored with a NaN in
+    the trend position (column 1) so that both kinds share one array.
+    """
+    beta = target.beta.copy()
+    cov = target.cov_unscaled.copy()
+    p_full = beta.shape[1]
+    p_part = part.beta.shape[1]
+    cols = np.arange(p_full) if p_part == p_full else np.delete(np.arange(p_full), 1)
+    beta[np.ix_(rows, cols)] = part.beta
+    if p_part != p_full:
+        beta[rows, 1] = np.nan
+        cov[rows] = np.nan
+    cov[np.ix_(rows, cols, cols)] = part.cov_unscaled
+    mu, hat = target.mu.copy(), target.hat.copy()
+    mu[rows], hat[rows] = part.mu, part.hat
+    dispersion, converged = target.dispersion.copy(), target.converged.copy()
+    dispersion[rows], converged[rows] = part.dispersion, part.converged
+    return GlmFit(
+        beta=beta,
+        mu=mu,
+        cov_unscaled=cov,
+        hat=hat,
+        dispersion=dispersion,
+        converged=converged,
+        df_resid=target.df_resid if p_part == p_full else part.df_resid,
+    )
+
+
+def _predict(model: _Model, row: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Return link-scale prediction ``eta_0`` and its standard error per batch row."""
+    use = np.where(np.isnan(model.fit.beta), 0.0, model.fit.beta)
+    cov = np.where(np.isnan(model.fit.cov_unscaled), 0.0, model.fit.cov_unscaled)
+    eta0 = use @ row
+    var = np.einsum("i,bij,j->b", row, cov, row) * model.fit.dispersion
+    return eta0, np.sqrt(var)
+
+
+def _trend_pvalue(model: _Model, n_obs: int) -> FloatArray:
+    """Two-sided t-test p-value of the time coefficient (NaN without trend)."""
+    df = n_obs - model.fit.beta.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.sqrt(model.fit.cov_unscaled[:, 1, 1] * model.fit.dispersion)
+        t = model.fit.beta[:, 1] / se
+    return np.asarray(2.0 * stats.t.sf(np.abs(t), df), dtype=np.float64)
+
+
+def _thresholds(
+    method: ThresholdMethod,
+    powertrans: PowerTransform,
+    eta0: FloatArray,
+    se_eta0: FloatArray,
+    phi: FloatArray,
+    alpha: float,
+    y: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Return ``(upper, score, expected)`` as R's threshold functions compute them."""
+    z = float(stats.norm.ppf(1.0 - alpha))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if method == "delta":
+            mu0 = np.maximum(np.exp(eta0), _EPS)
+            se_resp = se_eta0 * mu0
+            tau = phi + se_resp**2 / mu0
+            if powertrans == "none":
+                se, exponent = np.sqrt(mu0 * tau), 1.0
+            elif powertrans == "1/2":
+                se, exponent = np.sqrt(0.25 * tau), 0.5
+            else:
+                se, exponent = np.sqrt(4 / 9 * mu0 ** (1 / 3) * tau), 2 / 3
+            upper = (mu0**exponent + z * se) ** (1 / exponent)
+            return upper, (y - mu0) / (upper - mu0), mu0
+        if method == "nbPlugin":
+            mu_q = np.exp(eta0)
+        else:
+            mu_q = np.exp(stats.norm.ppf(1.0 - alpha, loc=eta0, scale=se_eta0))
+        over = phi > 1.0
+        upper = np.full(eta0.shape, np.nan)
+        finite = np.isfinite(mu_q)
+        nb = finite & over
+        po = finite & ~over
+        upper[nb] = stats.nbinom.ppf(1.0 - alpha, mu_q[nb] / (phi[nb] - 1.0), 1.0 / phi[nb])
+        upper[po] = stats.poisson.ppf(1.0 - alpha, mu_q[po])
+        return upper, (y - eta0) / (upper - eta0), np.exp(eta0)
+
+
+def _time_points(n_time: int, first: int, time_points: Iterable[int] | None) -> list[int]:
+    """Resolve requested time points (negative = from the end) and check they are computable."""
+    if time_points is None:
+        return list(range(first, n_time))
+    resolved = sorted({t + n_time if t < 0 else t for t in time_points})
+    for t in resolved:
+        if not first <= t < n_time:
+            raise ValueError(
+                f"time point {t} is not computable: needs {first} <= t < {n_time} "
+                "(b*freq + w earlier points)"
+            )
+    return resolved
+
+
+def farrington_flexible(
+    counts: npt.ArrayLike,
+    *,
+    freq: int = 52,
+    b: int = 3,
+    w: int = 3,
+    no_periods: int = 10,
+    past_weeks_not_included: int = 26,
+    reweight: bool = True,
+    weights_threshold: float = 2.58,
+    alpha: float = 0.05,
+    trend: bool = True,
+    p_threshold_trend: float = 1.0,
+    limit54: tuple[int, int] = (5, 4),
+    powertrans: PowerTransform = "2/3",
+    threshold_method: ThresholdMethod = "nbPlugin",
+    time_points: Iterable[int] | None = None,
+    engine: Engine = "numpy",
+) -> FarringtonResult:
+    """Improved Farrington method (Noufaily et al.) following ``farringtonFlexible``.
+
+    ``counts``: counts ``(T,)`` or ``(T, S)``; ``freq``: points per year (52
+    weekly, 365 daily); ``b``: years back; ``w``: window half-width;
+    ``no_periods``: levels of the seasonal factor (1 = original Farrington
+    windows only); ``past_weeks_not_included``: most recent points excluded
+    from the reference; ``reweight``/``weights_threshold``: down-weighting of
+    past outbreaks by Anscombe residuals; ``alpha``: one-sided level of the
+    threshold; ``trend``/``p_threshold_trend``: time trend and its keep
+    threshold; ``limit54``: ``(cases, points)`` minimum for an alarm;
+    ``powertrans``: transform of the ``"delta"`` threshold;
+    ``threshold_method``: ``"nbPlugin"``, ``"muan"`` or ``"delta"``;
+    ``time_points``: indices to evaluate (default: every point from
+    ``b*freq + w`` on; e.g. ``[-1]`` for today only); ``engine``: ``"numpy"``
+    (batched IRLS) or ``"statsmodels"`` (one GLM at a time, cross-check).
+    Points not evaluated are NaN.
+    """
+    x = as_counts(counts)
+    if threshold_method not in ("nbPlugin", "muan", "delta"):
+        raise ValueError(f"invalid threshold_method {threshold_method!r}")
+    if powertrans not in ("2/3", "1/2", "none"):
+        raise ValueError(f"invalid powertrans {powertrans!r}")
+    if not (limit54[0] >= 0 and limit54[1] > 0):
+        raise ValueError("The limit54 arguments are out of bounds: cases >= 0 and period > 0.")
+    if min(freq, b, no_periods) < 1 or w < 0 or past_weeks_not_included < 0:
+        raise ValueError("freq, b, no_periods must be >= 1; w, past_weeks_not_included >= 0")
+    matrix = x.reshape(x.shape[0], -1)
+    n_time, n_series = matrix.shape
+    first = b * freq + w
+    ks = np.asarray(_time_points(n_time, first, time_points), dtype=np.intp)
+
+    out = {name: np.full(matrix.shape, np.nan) for name in ("expected", "threshold", "score", "phi")}
+    alarm = np.zeros(matrix.shape, dtype=np.bool_)
+    trend_kept = np.zeros(matrix.shape, dtype=np.bool_)
+    if ks.size:
+        offsets, levels = reference_layout(freq, b, w, no_periods, past_weeks_not_included)
+        x_trend, row = _design(offsets, levels, freq, no_periods)
+        fit: FitFunction = (
+            fit_quasipoisson if engine == "numpy" else fit_quasipoisson_statsmodels
+        )
+        recent = np.cumsum(np.vstack([np.zeros((1, n_series)), matrix]), axis=0)
+        pairs_k = np.repeat(ks, n_series)
+        pairs_s = np.tile(np.arange(n_series), ks.size)
+        per_batch = max(1, _BATCH_VALUES // max(offsets.size, 1))
+        for lo in range(0, pairs_k.size, per_batch):
+            kk = pairs_k[lo : lo + per_batch]
+            ss = pairs_s[lo : lo + per_batch]
+            y_ref = matrix[kk[:, np.newaxis] + offsets, ss[:, np.newaxis]]
+            res = _evaluate(
+                fit, x_trend, row, y_ref, matrix[kk, ss], trend, reweight, weights_threshold,
+                b, p_threshold_trend, threshold_method, powertrans, alpha,
+            )
+            enough = recent[kk + 1, ss] - recent[kk + 1 - limit54[1], ss] >= limit54[0]
+            upper, score, expected, phi, kept = res
+            valid = ~np.isnan(upper)
+            out["threshold"][kk, ss] = np.where(enough, upper, np.nan)
+            out["expected"][kk, ss] = np.where(enough & valid, expected, np.nan)
+            out["score"][kk, ss] = score
+            out["phi"][kk, ss] = phi
+            trend_kept[kk, ss] = kept
+            with np.errstate(invalid="ignore"):
+                alarm[kk, ss] = enough & (score > 1.0) & (matrix[kk, ss] != 0)
+
+    shape = x.shape
+    return FarringtonResult(
+        expected=out["expected"].reshape(shape),
+        threshold=out["threshold"].reshape(shape),
+        score=out["score"].reshape(shape),
+        alarm=alarm.reshape(shape),
+        phi=out["phi"].reshape(shape),
+        trend=trend_kept.reshape(shape),
+    )
+
+
+def _evaluate(
+    fit: FitFunction,
+    x_trend: FloatArray,
+    row: FloatArray,
+    y_ref: FloatArray,
+    y_now: FloatArray,
+    trend: bool,
+    reweight: bool,
+    weights_threshold: float,
+    b: int,
+    p_threshold_trend: float,
+    threshold_method: ThresholdMethod,
+    powertrans: PowerTransform,
+    alpha: float,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, BoolArray]:
+    """R's ``algo.farrington.glm`` plus threshold for a batch; NaN where no model converged."""
+    model, _ = _fit_flexible(fit, x_trend, y_ref, trend, reweight, weights_threshold)
+    kept = model.has_trend.copy()
+    if kept.any():
+        eta0, _se = _predict(model, row)
+        pvalue = _trend_pvalue(model, y_ref.shape[1])
+        fitted_now = np.maximum(np.exp(eta0), _EPS)
+        with np.errstate(invalid="ignore"):
+            keep = (
+                (b >= 3)
+                & (pvalue < p_threshold_trend)
+                & (fitted_now <= y_ref.max(axis=1))
+            )
+        drop = np.flatnonzero(model.has_trend & ~keep)
+        kept = model.has_trend & keep
+        if drop.size:
+            plain, _ = _fit_flexible(
+                fit, x_trend, y_ref[drop], False, reweight, weights_threshold
+            )
+            model = _Model(
+                fit=_splice(model.fit, drop, plain.fit),
+                has_trend=kept,
+                phi=_put(model.phi, drop, plain.phi),
+                ok=_put(model.ok, drop, plain.ok),
+            )
+    eta0, se_eta0 = _predict(model, row)
+    upper, score, expected = _thresholds(
+        threshold_method, powertrans, eta0, se_eta0, model.phi, alpha, y_now
+    )
+    bad = ~model.ok
+    for arr in (upper, score, expected):
+        arr[bad] = np.nan
+    phi = np.where(bad, np.nan, model.phi)
+    return upper, score, expected, phi, kept & model.ok
+
+
+_A = TypeVar("_A", bound=np.generic)
+
+
+def _put(values: npt.NDArray[_A], rows: npt.NDArray[np.intp], new: npt.NDArray[_A]) -> npt.NDArray[_A]:
+    """Return a copy of ``values`` with ``rows`` replaced by ``new``."""
+    result = values.copy()
+    result[rows] = new
+    return result

@@ -1,0 +1,72 @@
+"""`create_app(settings)`: the ASGI application with its lifespan and middleware."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from yiyun import __version__
+from yiyun.auth import passwords
+from yiyun.core import migrate
+from yiyun.core.bus import create_bus
+from yiyun.core.crypto import FieldCipher
+from yiyun.core.db import create_engine, session_factory
+from yiyun.core.logging import configure_logging
+from yiyun.core.storage import LocalStore
+from yiyun.settings import Settings, secret, with_secrets
+from yiyun.web import errors, routes
+from yiyun.web.middleware import Metrics, RequestContextMiddleware
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
+    """Build the application from settings; nothing here reads the environment."""
+    settings = with_secrets(settings)
+    passwords.configure(time_cost=settings.security.argon2_time_cost,
+                        memory_kib=settings.security.argon2_memory_kib)
+    if configure_logs:
+        configure_logging(json_output=settings.log_json, level=settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.db.migrate_on_start:
+            if settings.db.url.startswith("sqlite"):
+                settings.data_dir.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(migrate.upgrade, settings.db.url)
+        yield
+        await app.state.bus.close()
+        await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Yiyun API",
+        version=__version__,
+        description="Regional telemedicine platform: consortium, identity, patient records.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    engine = create_engine(settings.db.url, echo=settings.db.echo)
+    metrics = Metrics()
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.bus = create_bus(settings.bus.url)
+    app.state.store = LocalStore(settings.storage.path)
+    app.state.cipher = FieldCipher(secret(settings.security.data_key))
+    app.state.metrics = metrics
+    app.state.static_url = "/static"
+    errors.install(app)
+    routes.mount(app)
+    STATIC.mkdir(parents=True, exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,145 @@
+"""Request dependencies: the unit of work, the caller, CSRF, the audit actor."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from yiyun.audit.service import Actor
+from yiyun.auth import service as auth_service
+from yiyun.auth.models import AuthSession
+from yiyun.auth.principal import Principal
+from yiyun.core.crypto import FieldCipher
+from yiyun.core.errors import NotAuthenticated, PermissionDenied, YiyunError
+from yiyun.core.logging import user_id_var
+from yiyun.core.storage import BlobStore
+from yiyun.org.models import User
+from yiyun.records.service import Ctx
+from yiyun.settings import Settings
+
+SESSION_COOKIE = "yiyun_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: commit on success, roll back on error.
+
+    A domain error marked `keep_changes` (a failed login count, a denied-access audit
+    entry) commits what was recorded about the failure before the error propagates.
+    """
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with factory() as session:
+        try:
+            yield session
+        except YiyunError as exc:
+            if exc.keep_changes:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+DbSession = Annotated[AsyncSession, Depends(get_db)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    auth: AuthSession
+    user: User
+    via_cookie: bool
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return None
+
+
+async def get_caller(
+    request: Request,
+    session: DbSession,
+    authorization: Annotated[str | None, Header()] = None,
+    x_csrf_token: Annotated[str | None, Header()] = None,
+) -> Caller:
+    """Authenticate by bearer token (API) or session cookie (pages, with CSRF)."""
+    token = _bearer(authorization)
+    via_cookie = token is None
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise NotAuthenticated("sign in required", code="auth.required")
+    auth, user = await auth_service.authenticate(session=session, token=token)
+    if via_cookie and request.method not in SAFE_METHODS:
+        sent = x_csrf_token
+        if sent is None:
+            form_type = request.headers.get("content-type", "")
+            if form_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+                form = await request.form()
+                value = form.get("csrf_token")
+                sent = value if isinstance(value, str) else None
+        if not sent or not secrets.compare_digest(sent, auth.csrf_token):
+            raise PermissionDenied("missing or wrong CSRF token", code="auth.csrf")
+    principal = auth_service.principal_of(user, auth.id)
+    request.state.principal = principal
+    request.state.csrf_token = auth.csrf_token
+    user_id_var.set(user.id)
+    return Caller(principal=principal, auth=auth, user=user, via_cookie=via_cookie)
+
+
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_principal(caller: CurrentCaller) -> Principal:
+    return caller.principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_actor(request: Request, principal: CurrentPrincipal) -> Actor:
+    return principal.actor(ip=client_ip(request), request_id=getattr(request.state,
+                                                                     "request_id", None))
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+def get_cipher(request: Request) -> FieldCipher:
+    cipher: FieldCipher = request.app.state.cipher
+    return cipher
+
+
+def get_ctx(request: Request, principal: CurrentPrincipal, actor: CurrentActor) -> Ctx:
+    return Ctx(principal=principal, actor=actor, cipher=get_cipher(request))
+
+
+PatientCtx = Annotated[Ctx, Depends(get_ctx)]
+
+
+def get_store(request: Request) -> BlobStore:
+    store: BlobStore = request.app.state.store
+    return store
+
+
+Store = Annotated[BlobStore, Depends(get_store)]

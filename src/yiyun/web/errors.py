@@ -1,0 +1,100 @@
+"""Map domain errors, validation errors and database conflicts to one error shape.
+
+JSON: `{"error": {"code": ..., "message": ..., "details": {...}}}`. HTML pages get the
+same information rendered; an unauthenticated page request is redirected to log in.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from yiyun.core.errors import NotAuthenticated, YiyunError
+
+logger = logging.getLogger(__name__)
+
+
+def error_json(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+               headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details or {}}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/fhir/", "/metrics", "/healthz", "/readyz")):
+        return False
+    if request.headers.get("hx-request"):
+        return True
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _render(request: Request, status: int, code: str, message: str,
+            details: dict[str, Any]) -> Response:
+    from yiyun.web.templating import render  # local: templating imports request helpers
+
+    if status == 401 and request.method == "GET" and not request.headers.get("hx-request"):
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    template = "_error_fragment.html" if request.headers.get("hx-request") else "error.html"
+    response = render(request, template, {"status": status, "code": code, "message": message,
+                                          "details": details}, status_code=status)
+    if request.headers.get("hx-request"):
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def respond(request: Request, status: int, code: str, message: str,
+            details: dict[str, Any] | None = None) -> Response:
+    if wants_html(request):
+        return _render(request, status, code, message, details or {})
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return error_json(status, code, message, details, headers)
+
+
+def _clean_validation(errors: list[Any]) -> list[dict[str, Any]]:
+    """Field errors without echoing the submitted values (they may be identifiers)."""
+    return [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+         "type": str(e.get("type", ""))}
+        for e in errors
+    ]
+
+
+def install(app: FastAPI) -> None:
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, YiyunError)
+        return respond(request, exc.status, exc.code, exc.message, exc.details)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return respond(request, 422, "invalid_input", "the request is not valid",
+                       {"errors": _clean_validation(list(exc.errors()))})
+
+    async def integrity_error(request: Request, exc: Exception) -> Response:
+        logger.info("integrity error mapped to 409: %s", type(exc).__name__)
+        return respond(request, 409, "conflict", "the change conflicts with stored data")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated",
+                 403: "permission_denied", 413: "too_large", 415: "unsupported_media_type"}
+        return respond(request, exc.status_code, codes.get(exc.status_code, "http_error"),
+                       str(exc.detail))
+
+    app.add_exception_handler(YiyunError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(IntegrityError, integrity_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+__all__ = ["NotAuthenticated", "install", "respond"]

@@ -1,0 +1,32 @@
+"""The one file that mounts every router."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from yiyun.audit import api as audit_api
+from yiyun.audit import pages as audit_pages
+from yiyun.auth import api as auth_api
+from yiyun.auth import pages as auth_pages
+from yiyun.org import api as org_api
+from yiyun.org import pages as org_pages
+from yiyun.records import api as records_api
+from yiyun.records import pages as records_pages
+from yiyun.web import home, ops
+from yiyun.web.fhir import router as fhir_router
+
+API = "/api/v1"
+
+
+def mount(app: FastAPI) -> None:
+    app.include_router(ops.router)
+    app.include_router(auth_api.router, prefix=API, tags=["auth"])
+    app.include_router(org_api.router, prefix=API, tags=["consortium"])
+    app.include_router(records_api.router, prefix=API, tags=["patients"])
+    app.include_router(audit_api.router, prefix=API, tags=["audit"])
+    app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
+    app.include_router(auth_pages.router, include_in_schema=False)
+    app.include_router(home.router, include_in_schema=False)
+    app.include_router(org_pages.router, include_in_schema=False)
+    app.include_router(records_pages.router, include_in_schema=False)
+    app.include_router(audit_pages.router, include_in_schema=False)
