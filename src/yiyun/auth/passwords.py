@@ -45,7 +45,7 @@ def check_policy(password: str, *, min_length: int, username: str = "") -> None:
     """Raise `InvalidInput` naming every rule the password breaks."""
     problems: list[str] = []
     if len(password) < min_length:
-        problems.append(f"at least {min_length} characters")
+        problems.append(f"at least {min_length} characters")  # translated for the default (10)
     if len(password) > 256:
         problems.append("at most 256 characters")
     classes = sum(

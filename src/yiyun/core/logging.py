@@ -22,7 +22,7 @@ user_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("user_i
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)"), "[resident-id]"),
-    (re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"), "[phone]"),
+    (re.compile(r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)"), "[phone]"),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[token]"),
     (
         re.compile(
@@ -87,5 +87,5 @@ def configure_logging(*, json_output: bool = True, level: str = "INFO") -> None:
     )
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("uvicorn.access",):
+    for noisy in ("uvicorn.access", "aiosqlite"):  # aiosqlite DEBUG logs SQL parameters
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -43,4 +44,10 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    asyncio.run(_online())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(_online())
+    else:  # called from async code: run the migration on a loop of its own
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, _online()).result()

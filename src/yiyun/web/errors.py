@@ -40,13 +40,16 @@ def wants_html(request: Request) -> bool:
 
 def _render(request: Request, status: int, code: str, message: str,
             details: dict[str, Any]) -> Response:
-    from yiyun.web.templating import render  # local: templating imports request helpers
+    from yiyun.web.pagekit import page  # local: pagekit imports the policy and templating
+    from yiyun.web.templating import render
 
     if status == 401 and request.method == "GET" and not request.headers.get("hx-request"):
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     template = "_error_fragment.html" if request.headers.get("hx-request") else "error.html"
-    response = render(request, template, {"status": status, "code": code, "message": message,
-                                          "details": details}, status_code=status)
+    ctx = {"status": status, "code": code, "message": message, "details": details}
+    principal = getattr(request.state, "principal", None)
+    response = (page(request, principal, template, ctx, status_code=status) if principal
+                else render(request, template, ctx, status_code=status))
     if request.headers.get("hx-request"):
         response.headers["HX-Retarget"] = "#flash"
         response.headers["HX-Reswap"] = "innerHTML"

@@ -19,6 +19,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 # Largest integer below which float64 arithmetic on integers is exact.
 _EXACT_INT_LIMIT = float(2**53)
+# Values per row block of the moving-baseline sums (about 1 MB, fits in cache).
+_BLOCK_VALUES = 131_072
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,19 +86,35 @@ def moving_baseline(x: FloatArray, window: int, lag: int = 0) -> tuple[FloatArra
     if n_time <= first:
         return mean, sd
     if _exact_integer_sums(x, window):
-        # Integer counts: running sums are exact, so n*S2 - S1^2 is exact too and
-        # the variance carries a single rounding (at least as exact as two-pass).
-        zero = np.zeros((1, *x.shape[1:]), dtype=np.float64)
-        c1 = np.concatenate([zero, np.cumsum(x, axis=0)])
-        c2 = np.concatenate([zero, np.cumsum(x * x, axis=0)])
-        hi = np.arange(first, n_time) - lag
-        s1 = c1[hi] - c1[hi - window]
-        s2 = c2[hi] - c2[hi - window]
-        mean[first:] = s1 / window
-        var = (window * s2 - s1 * s1) / (window * (window - 1))
-        sd[first:] = np.sqrt(var)
+        # Integer counts: window sums are exact, so n*S2 - S1^2 is exact too and the
+        # variance carries a single rounding (at least as exact as the two-pass formula).
+        squares = x * x
+        width = int(np.prod(x.shape[1:], dtype=np.int64))
+        step = max(16, _BLOCK_VALUES // max(width, 1))
+        for lo in range(first, n_time, step):  # blocks of rows stay in cache
+            hi = min(lo + step, n_time)
+            s1, s2 = _window_sums(x, squares, window, lo - first, hi - lo)
+            block = mean[lo:hi]
+            block[...] = s1
+            block /= window
+            s2 *= window
+            s2 -= s1 * s1
+            s2 /= window * (window - 1)
+            np.sqrt(s2, out=sd[lo:hi])
     else:
         windows = np.lib.stride_tricks.sliding_window_view(x[: n_time - lag - 1], window, axis=0)
         mean[first:] = windows.mean(axis=-1)
         sd[first:] = windows.std(axis=-1, ddof=1)
     return mean, sd
+
+
+def _window_sums(
+    x: FloatArray, squares: FloatArray, window: int, start: int, n_out: int
+) -> tuple[FloatArray, FloatArray]:
+    """Sums of ``x`` and ``squares`` over ``[i, i+window)`` for ``i = start .. start+n_out-1``."""
+    s1 = x[start : start + n_out].copy()
+    s2 = squares[start : start + n_out].copy()
+    for j in range(start + 1, start + window):
+        s1 += x[j : j + n_out]
+        s2 += squares[j : j + n_out]
+    return s1, s2

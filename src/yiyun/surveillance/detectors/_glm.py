@@ -144,7 +144,7 @@ def fit_quasipoisson_statsmodels(
     epsilon: float = 1e-8,
 ) -> GlmFit:
     """Same contract as :func:`fit_quasipoisson`, one ``statsmodels`` GLM per row."""
-    import statsmodels.api as sm  # type: ignore[import-untyped]
+    import statsmodels.api as sm
 
     n_rows, n_obs = y.shape
     n_coef = x.shape[1]

@@ -63,7 +63,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from ._common import BoolArray, DetectionResult, FloatArray, as_counts, nan_like
+from ._common import BoolArray, DetectionResult, FloatArray, as_counts
 from ._glm import GlmFit, fit_quasipoisson, fit_quasipoisson_statsmodels
 
 __all__ = ["FarringtonResult", "farrington_flexible", "reference_layout"]
@@ -146,6 +146,7 @@ class _Model:
     has_trend: BoolArray
     phi: FloatArray
     ok: BoolArray
+    se_dispersion: FloatArray
 
 
 def _fit_flexible(
@@ -161,7 +162,9 @@ def _fit_flexible(
     design = x_trend if use_trend else x_plain
     first = fit(design, y, None)
     if not use_trend:
-        first = _splice(_empty_like(first, y.shape[0], x_trend.shape[1]), np.arange(y.shape[0]), first)
+        first = _splice(
+            _empty_like(first, y.shape[0], x_trend.shape[1]), np.arange(y.shape[0]), first
+        )
     has_trend = np.full(y.shape[0], use_trend)
     if use_trend and not first.converged.all():
         failed = np.flatnonzero(~first.converged)
@@ -171,10 +174,13 @@ def _fit_flexible(
     ok = first.converged.copy()
     phi = np.maximum(first.dispersion, 1.0)
     if not reweight:
-        return _Model(fit=first, has_trend=has_trend, phi=phi, ok=ok), design
+        return _Model(
+            fit=first, has_trend=has_trend, phi=phi, ok=ok, se_dispersion=first.dispersion
+        ), design
     with np.errstate(divide="ignore", invalid="ignore"):
         resid = (
-            1.5 * (y ** (2 / 3) * first.mu ** (-1 / 6) - np.sqrt(first.mu))
+            1.5
+            * (y ** (2 / 3) * first.mu ** (-1 / 6) - np.sqrt(first.mu))
             / np.sqrt(phi[:, np.newaxis] * (1.0 - first.hat))
         )
         big = resid > weights_threshold
@@ -183,7 +189,16 @@ def _fit_flexible(
         omega = gamma[:, np.newaxis] * inv_sq
     second = _refit_by_design(fit, x_trend, x_plain, y, omega, has_trend)
     phi = np.maximum(second.dispersion, 1.0)
-    return _Model(fit=second, has_trend=has_trend, phi=phi, ok=ok), design
+    # R then overwrites the model's working weights with omega, so the dispersion
+    # that summary.glm/predict.glm see afterwards (trend p-value, se of the
+    # prediction) is sum(omega * ((y - mu) / mu)^2) / df instead of the Pearson one.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        work_resid = (y - second.mu) / second.mu
+        df_rows = y.shape[1] - np.where(has_trend, x_trend.shape[1], x_trend.shape[1] - 1)
+        se_dispersion = np.sum(omega * work_resid**2, axis=1) / df_rows
+    return _Model(
+        fit=second, has_trend=has_trend, phi=phi, ok=ok, se_dispersion=se_dispersion
+    ), design
 
 
 def _refit_by_design(
@@ -260,7 +275,7 @@ def _predict(model: _Model, row: FloatArray) -> tuple[FloatArray, FloatArray]:
     use = np.where(np.isnan(model.fit.beta), 0.0, model.fit.beta)
     cov = np.where(np.isnan(model.fit.cov_unscaled), 0.0, model.fit.cov_unscaled)
     eta0 = use @ row
-    var = np.einsum("i,bij,j->b", row, cov, row) * model.fit.dispersion
+    var = np.einsum("i,bij,j->b", row, cov, row) * model.se_dispersion
     return eta0, np.sqrt(var)
 
 
@@ -268,7 +283,7 @@ def _trend_pvalue(model: _Model, n_obs: int) -> FloatArray:
     """Two-sided t-test p-value of the time coefficient (NaN without trend)."""
     df = n_obs - model.fit.beta.shape[1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        se = np.sqrt(model.fit.cov_unscaled[:, 1, 1] * model.fit.dispersion)
+        se = np.sqrt(model.fit.cov_unscaled[:, 1, 1] * model.se_dispersion)
         t = model.fit.beta[:, 1] / se
     return np.asarray(2.0 * stats.t.sf(np.abs(t), df), dtype=np.float64)
 
@@ -375,15 +390,15 @@ def farrington_flexible(
     first = b * freq + w
     ks = np.asarray(_time_points(n_time, first, time_points), dtype=np.intp)
 
-    out = {name: np.full(matrix.shape, np.nan) for name in ("expected", "threshold", "score", "phi")}
+    out = {
+        name: np.full(matrix.shape, np.nan) for name in ("expected", "threshold", "score", "phi")
+    }
     alarm = np.zeros(matrix.shape, dtype=np.bool_)
     trend_kept = np.zeros(matrix.shape, dtype=np.bool_)
     if ks.size:
         offsets, levels = reference_layout(freq, b, w, no_periods, past_weeks_not_included)
         x_trend, row = _design(offsets, levels, freq, no_periods)
-        fit: FitFunction = (
-            fit_quasipoisson if engine == "numpy" else fit_quasipoisson_statsmodels
-        )
+        fit: FitFunction = fit_quasipoisson if engine == "numpy" else fit_quasipoisson_statsmodels
         recent = np.cumsum(np.vstack([np.zeros((1, n_series)), matrix]), axis=0)
         pairs_k = np.repeat(ks, n_series)
         pairs_s = np.tile(np.arange(n_series), ks.size)
@@ -393,8 +408,19 @@ def farrington_flexible(
             ss = pairs_s[lo : lo + per_batch]
             y_ref = matrix[kk[:, np.newaxis] + offsets, ss[:, np.newaxis]]
             res = _evaluate(
-                fit, x_trend, row, y_ref, matrix[kk, ss], trend, reweight, weights_threshold,
-                b, p_threshold_trend, threshold_method, powertrans, alpha,
+                fit,
+                x_trend,
+                row,
+                y_ref,
+                matrix[kk, ss],
+                trend,
+                reweight,
+                weights_threshold,
+                b,
+                p_threshold_trend,
+                threshold_method,
+                powertrans,
+                alpha,
             )
             enough = recent[kk + 1, ss] - recent[kk + 1 - limit54[1], ss] >= limit54[0]
             upper, score, expected, phi, kept = res
@@ -441,22 +467,17 @@ def _evaluate(
         pvalue = _trend_pvalue(model, y_ref.shape[1])
         fitted_now = np.maximum(np.exp(eta0), _EPS)
         with np.errstate(invalid="ignore"):
-            keep = (
-                (b >= 3)
-                & (pvalue < p_threshold_trend)
-                & (fitted_now <= y_ref.max(axis=1))
-            )
+            keep = (b >= 3) & (pvalue < p_threshold_trend) & (fitted_now <= y_ref.max(axis=1))
         drop = np.flatnonzero(model.has_trend & ~keep)
         kept = model.has_trend & keep
         if drop.size:
-            plain, _ = _fit_flexible(
-                fit, x_trend, y_ref[drop], False, reweight, weights_threshold
-            )
+            plain, _ = _fit_flexible(fit, x_trend, y_ref[drop], False, reweight, weights_threshold)
             model = _Model(
                 fit=_splice(model.fit, drop, plain.fit),
                 has_trend=kept,
                 phi=_put(model.phi, drop, plain.phi),
                 ok=_put(model.ok, drop, plain.ok),
+                se_dispersion=_put(model.se_dispersion, drop, plain.se_dispersion),
             )
     eta0, se_eta0 = _predict(model, row)
     upper, score, expected = _thresholds(
@@ -472,7 +493,9 @@ def _evaluate(
 _A = TypeVar("_A", bound=np.generic)
 
 
-def _put(values: npt.NDArray[_A], rows: npt.NDArray[np.intp], new: npt.NDArray[_A]) -> npt.NDArray[_A]:
+def _put(
+    values: npt.NDArray[_A], rows: npt.NDArray[np.intp], new: npt.NDArray[_A]
+) -> npt.NDArray[_A]:
     """Return a copy of ``values`` with ``rows`` replaced by ``new``."""
     result = values.copy()
     result[rows] = new

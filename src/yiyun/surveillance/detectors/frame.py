@@ -29,7 +29,14 @@ from .ewma import ewma
 from .farrington import farrington_flexible
 from .percentile import moving_percentile
 
-__all__ = ["DISTRICT_SITE", "INPUT_COLUMNS", "METHODS", "OUTPUT_COLUMNS", "detect_frame", "run_method"]
+__all__ = [
+    "DISTRICT_SITE",
+    "INPUT_COLUMNS",
+    "METHODS",
+    "OUTPUT_COLUMNS",
+    "detect_frame",
+    "run_method",
+]
 
 DISTRICT_SITE = "*ALL*"
 INPUT_COLUMNS = ("date", "site", "syndrome", "count")

@@ -70,8 +70,11 @@ def moving_percentile(
         score[window - 1 :] = cumulative[window:] - cumulative[:-window]
 
     offsets = np.array(
-        [y * year_length - j * step for y in range(1, years + 1)
-         for j in range(-half_span, half_span + 1)],
+        [
+            y * year_length - j * step
+            for y in range(1, years + 1)
+            for j in range(-half_span, half_span + 1)
+        ],
         dtype=np.intp,
     )
     first = int(offsets.max()) + window - 1

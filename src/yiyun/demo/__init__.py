@@ -1,0 +1,1 @@
+"""The demo consortium: a fictional district seeded by `yiyun demo` (see `seed.seed`)."""

@@ -1,0 +1,75 @@
+"""What every signed-in page needs: navigation by role, role labels, flash messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from yiyun import i18n
+from yiyun.auth.policy import Action, Target, allows
+from yiyun.auth.principal import Principal
+from yiyun.web.templating import locale_of, render
+
+ROLE_LABELS = {
+    "consortium_admin": "Consortium administrator",
+    "institution_admin": "Institution administrator",
+    "community_doctor": "Community doctor",
+    "specialist": "Specialist",
+    "nurse": "Nurse",
+    "dispatcher": "Dispatcher",
+    "authority": "Health authority",
+    "ops_engineer": "Operations engineer",
+}
+
+KIND_LABELS = {
+    "lead_hospital": "Lead hospital",
+    "hospital": "Hospital",
+    "community_health_centre": "Community health centre",
+    "health_authority": "Health authority",
+}
+
+
+def role_label(locale: str, role: str) -> str:
+    return i18n.gettext(locale, ROLE_LABELS.get(role, role))
+
+
+def page(request: Request, principal: Principal, template: str,
+         context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+    locale = locale_of(request)
+    own = Target.of(principal.institution_id)
+    nav = {
+        "patients": allows(principal, Action.LIST_PATIENTS),
+        "audit": allows(principal, Action.VIEW_AUDIT, own),
+    }
+    flash_key = request.query_params.get("done")
+    ctx: dict[str, Any] = {
+        "nav": nav,
+        "role_labels": "、".join(role_label(locale, r) for r in sorted(principal.roles))
+        if locale == "zh_CN" else ", ".join(role_label(locale, r) for r in sorted(principal.roles)),
+        "role_label": lambda r: role_label(locale, str(r)),
+        "kind_label": lambda k: i18n.gettext(locale, KIND_LABELS.get(str(k), str(k))),
+        "flash": i18n.gettext(locale, FLASH.get(flash_key, "")) if flash_key else None,
+        "can": lambda action, inst=None: allows(
+            principal, Action(action), Target.of(inst) if inst else Target()),
+        "localised": lambda zh, en: zh if locale == "zh_CN" else en,
+    }
+    ctx.update(context or {})
+    return render(request, template, ctx, status_code=status_code)
+
+
+FLASH = {
+    "saved": "Saved.",
+    "created": "Created.",
+    "disabled": "Account disabled; its sessions have ended.",
+    "enabled": "Account enabled.",
+    "registered": "Patient registered.",
+    "consent": "Consent recorded.",
+    "withdrawn": "Consent withdrawn.",
+    "uploaded": "File uploaded.",
+}
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
