@@ -27,9 +27,12 @@ import_all()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--db", choices=["sqlite", "postgresql"],
-                     default=os.environ.get("YIYUN_TEST_DB", "sqlite"),
-                     help="database backend for the suite")
+    parser.addoption(
+        "--db",
+        choices=["sqlite", "postgresql"],
+        default=os.environ.get("YIYUN_TEST_DB", "sqlite"),
+        help="database backend for the suite",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -71,8 +74,9 @@ def pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def template_db(db_backend: str, tmp_path_factory: pytest.TempPathFactory,
-                request: pytest.FixtureRequest) -> str:
+def template_db(
+    db_backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> str:
     """Migrated once per session: a SQLite file to copy, or the session's PG database."""
     if db_backend == "postgresql":
         url = str(request.getfixturevalue("pg_database"))
@@ -86,9 +90,18 @@ def template_db(db_backend: str, tmp_path_factory: pytest.TempPathFactory,
 async def _truncate_all(url: str) -> None:
     engine = create_engine(url)
     async with engine.begin() as conn:
-        tables = (await conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' "
-            "AND tablename <> 'alembic_version'"))).scalars().all()
+        tables = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+                        "AND tablename <> 'alembic_version'"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
         if tables:
             names = ", ".join(f'"{t}"' for t in tables)
             await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

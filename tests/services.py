@@ -66,13 +66,32 @@ def postgres() -> Service:
     if os.geteuid() == 0:  # initdb refuses root
         shutil.chown(tmp, "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*run_as, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
-    subprocess.run([*run_as, pg_ctl, "-D", data, "-o", f"-p {port} -k {tmp} -h 127.0.0.1",
-                    "-l", os.path.join(tmp, "log"), "-w", "start"], check=True,
-                   capture_output=True)
-    return Service(f"postgresql://postgres@127.0.0.1:{port}/postgres",
-                   [[*run_as, pg_ctl, "-D", data, "-m", "fast", "stop"]], tmp)
+    subprocess.run(
+        [*run_as, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run_as,
+            pg_ctl,
+            "-D",
+            data,
+            "-o",
+            f"-p {port} -k {tmp} -h 127.0.0.1",
+            "-l",
+            os.path.join(tmp, "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return Service(
+        f"postgresql://postgres@127.0.0.1:{port}/postgres",
+        [[*run_as, pg_ctl, "-D", data, "-m", "fast", "stop"]],
+        tmp,
+    )
 
 
 def redis() -> Service:
@@ -85,8 +104,22 @@ def redis() -> Service:
     if not server:
         raise RuntimeError("no Redis on 127.0.0.1:6379 and no redis-server to start one")
     tmp, port = tempfile.mkdtemp(prefix="yiyun-redis-"), free_port()
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tmp,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     for _ in range(50):
         if port_open("127.0.0.1", port):
             break

@@ -34,8 +34,7 @@ def serve(host: str, port: int, reload: bool) -> None:
         return
     from yiyun.web.app import create_app
 
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_config=None,
-                proxy_headers=False)
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_config=None, proxy_headers=False)
 
 
 @main.command()
@@ -82,7 +81,8 @@ def token_create(username: str, name: str, days: float) -> None:
         try:
             async with transaction(session_factory(engine)) as session:
                 issued = await auth_service.create_api_token(
-                    session=session, username=username, name=name, days=days)
+                    session=session, username=username, name=name, days=days
+                )
                 return issued.token
         finally:
             await engine.dispose()
@@ -118,10 +118,16 @@ def audit_verify() -> None:
     if result.ok:
         click.echo(f"audit chain intact: {result.checked} entries verified")
         return
-    where = f"seq {result.first_bad_seq} (row id {result.first_bad_id})" \
-        if result.first_bad_seq is not None else "outside the sequence"
-    click.echo(f"audit chain BROKEN at {where}: {result.reason}; "
-               f"{result.checked} entries verified before it", err=True)
+    where = (
+        f"seq {result.first_bad_seq} (row id {result.first_bad_id})"
+        if result.first_bad_seq is not None
+        else "outside the sequence"
+    )
+    click.echo(
+        f"audit chain BROKEN at {where}: {result.reason}; "
+        f"{result.checked} entries verified before it",
+        err=True,
+    )
     sys.exit(1)
 
 

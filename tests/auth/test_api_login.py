@@ -12,8 +12,9 @@ async def _token(client: httpx.AsyncClient, world: World, name: str, **over: str
     return await client.post("/api/v1/auth/token", json=body)
 
 
-async def test_it_issues_a_token_for_password_and_totp(client: httpx.AsyncClient,
-                                                        world: World) -> None:
+async def test_it_issues_a_token_for_password_and_totp(
+    client: httpx.AsyncClient, world: World
+) -> None:
     res = await _token(client, world, "alice")
     assert res.status_code == 200, res.text
     token = res.json()["access_token"]
@@ -35,24 +36,31 @@ async def test_it_refuses_a_replayed_totp_code(client: httpx.AsyncClient, world:
     assert again.status_code == 401
 
 
-async def test_unknown_user_and_wrong_password_look_the_same(client: httpx.AsyncClient,
-                                                             world: World) -> None:
+async def test_unknown_user_and_wrong_password_look_the_same(
+    client: httpx.AsyncClient, world: World
+) -> None:
     wrong = await _token(client, world, "alice", password="Wrong-Password-1")
-    unknown = await client.post("/api/v1/auth/token", json={
-        "username": "nobody", "password": "Wrong-Password-1", "code": "123456"})
+    unknown = await client.post(
+        "/api/v1/auth/token",
+        json={"username": "nobody", "password": "Wrong-Password-1", "code": "123456"},
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
 
 
-async def test_it_locks_out_after_repeated_failures_for_any_name(client: httpx.AsyncClient,
-                                                                 world: World) -> None:
+async def test_it_locks_out_after_repeated_failures_for_any_name(
+    client: httpx.AsyncClient, world: World
+) -> None:
     for name in ("alice", "ghost"):
         for _ in range(5):
-            res = await client.post("/api/v1/auth/token", json={
-                "username": name, "password": "Wrong-Password-1", "code": "123456"})
+            res = await client.post(
+                "/api/v1/auth/token",
+                json={"username": name, "password": "Wrong-Password-1", "code": "123456"},
+            )
             assert res.status_code == 401
-        locked = await client.post("/api/v1/auth/token", json={
-            "username": name, "password": PASSWORD, "code": "123456"})
+        locked = await client.post(
+            "/api/v1/auth/token", json={"username": name, "password": PASSWORD, "code": "123456"}
+        )
         assert locked.status_code == 429
         assert locked.json()["error"]["code"] == "auth.locked"
     # the real account cannot get in with the right password while locked
@@ -66,12 +74,12 @@ async def test_logout_revokes_the_token(client: httpx.AsyncClient, world: World)
     assert (await client.get("/api/v1/auth/me", headers=headers)).status_code == 401
 
 
-async def test_disabling_an_account_ends_its_sessions(client: httpx.AsyncClient,
-                                                      world: World) -> None:
+async def test_disabling_an_account_ends_its_sessions(
+    client: httpx.AsyncClient, world: World
+) -> None:
     alice = world.users["alice"]
     res = await client.post(f"/api/v1/staff/{alice.id}/disable", headers=world.auth("ines"))
     assert res.status_code == 200, res.text
     assert res.json()["active"] is False
     assert (await client.get("/api/v1/auth/me", headers=world.auth("alice"))).status_code == 401
     assert (await _token(client, world, "alice")).status_code == 401
-

@@ -21,9 +21,15 @@ from yiyun.web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
     "--allow-loopback-in-peer-connection",
 ]
 SCREENSHOTS = Path(os.environ.get("YIYUN_SCREENSHOTS", "test-results/screenshots"))
@@ -42,12 +48,17 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     url = f"sqlite+aiosqlite:///{tmp}/e2e.db"
     migrate.upgrade(url)
     settings = Settings(
-        env="test", data_dir=tmp, log_json=True,
+        env="test",
+        data_dir=tmp,
+        log_json=True,
         db=DbSettings(url=url, migrate_on_start=False),
         storage=StorageSettings(path=tmp / "blobs"),
-        security=SecuritySettings(secret_key="e2e-secret-key-0123456789abcdef",
-                                  data_key="e2e-data-key-0123456789abcdef",
-                                  argon2_time_cost=1, argon2_memory_kib=64),
+        security=SecuritySettings(
+            secret_key="e2e-secret-key-0123456789abcdef",
+            data_key="e2e-data-key-0123456789abcdef",
+            argon2_time_cost=1,
+            argon2_memory_kib=64,
+        ),
     )
     app = create_app(settings, configure_logs=False)
 
@@ -58,8 +69,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     world = asyncio.run(seed())
     asyncio.run(app.state.engine.dispose())
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -79,8 +91,7 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                      args=CHROMIUM_ARGS)
+        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
 

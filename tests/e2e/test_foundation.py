@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pyotp
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, shot
 from tests.factories import PASSWORD
@@ -69,10 +70,10 @@ def test_doctor_signs_in_switches_language_and_sees_only_own_patients(
     context.close()
 
 
-def test_authority_lands_on_district_overview_on_a_phone(live_server: LiveServer,
-                                                          browser) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                                  has_touch=True)
+def test_authority_lands_on_district_overview_on_a_phone(live_server: LiveServer, browser) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     _sign_in(page, live_server, "hana")
     assert page.get_by_test_id("care-sites").inner_text() == "3"
@@ -84,8 +85,9 @@ def test_authority_lands_on_district_overview_on_a_phone(live_server: LiveServer
     context.close()
 
 
-def test_admin_creates_and_disables_staff_on_a_large_screen(live_server: LiveServer,
-                                                            browser) -> None:
+def test_admin_creates_and_disables_staff_on_a_large_screen(
+    live_server: LiveServer, browser
+) -> None:
     context = browser.new_context(viewport={"width": 2560, "height": 1440})
     page = context.new_page()
     _sign_in(page, live_server, "ines")
@@ -99,8 +101,6 @@ def test_admin_creates_and_disables_staff_on_a_large_screen(live_server: LiveSer
     assert "wang.fang" in page.content()
     page.once("dialog", lambda d: d.accept())
     page.click("text=Disable account")
-    page.wait_for_load_state()
-    page.wait_for_function(
-        "document.querySelector('[data-testid=staff-status]').innerText.includes('Disabled')")
+    expect(page.get_by_test_id("staff-status")).to_contain_text("Disabled")
     shot(page, "08-staff-disabled-large-en")
     context.close()

@@ -17,7 +17,8 @@ router = APIRouter()
 
 @router.get("/audit/events", response_model=Page[AuditEventRead])
 async def list_events(
-    session: DbSession, principal: CurrentPrincipal,
+    session: DbSession,
+    principal: CurrentPrincipal,
     patient_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
     action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+$")] = None,
     outcome: Literal["success", "denied", "error"] | None = None,
@@ -25,10 +26,16 @@ async def list_events(
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AuditEventRead]:
     rows, total = await queries.list_events(
-        session=session, principal=principal, patient_id=patient_id, action=action,
-        outcome=outcome, params=PageParams(page=page, size=size))
-    return Page(items=[AuditEventRead.model_validate(r) for r in rows], total=total, page=page,
-                size=size)
+        session=session,
+        principal=principal,
+        patient_id=patient_id,
+        action=action,
+        outcome=outcome,
+        params=PageParams(page=page, size=size),
+    )
+    return Page(
+        items=[AuditEventRead.model_validate(r) for r in rows], total=total, page=page, size=size
+    )
 
 
 @router.get("/audit/verify", response_model=VerifyRead)
@@ -36,5 +43,9 @@ async def verify_chain(session: DbSession, principal: CurrentPrincipal) -> Verif
     """Recompute the whole hash chain (consortium-wide auditors only)."""
     require(principal, Action.VIEW_AUDIT)
     result = await service.verify(session=session)
-    return VerifyRead(ok=result.ok, checked=result.checked, first_bad_seq=result.first_bad_seq,
-                      reason=result.reason)
+    return VerifyRead(
+        ok=result.ok,
+        checked=result.checked,
+        first_bad_seq=result.first_bad_seq,
+        reason=result.reason,
+    )

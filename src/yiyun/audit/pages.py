@@ -18,7 +18,9 @@ router = APIRouter()
 
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_log(
-    request: Request, session: DbSession, principal: CurrentPrincipal,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
     patient_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
     action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]*$")] = None,
     outcome: Literal["success", "denied", "error", ""] = "",
@@ -26,14 +28,29 @@ async def audit_log(
     verify: bool = False,
 ) -> Response:
     params = PageParams(page=page_no, size=50)
-    rows, total = await queries.list_events(session=session, principal=principal,
-                                            patient_id=patient_id, action=action or None,
-                                            outcome=outcome or None, params=params)
+    rows, total = await queries.list_events(
+        session=session,
+        principal=principal,
+        patient_id=patient_id,
+        action=action or None,
+        outcome=outcome or None,
+        params=params,
+    )
     can_verify = allows(principal, Action.VIEW_AUDIT)
     result = await service.verify(session=session) if verify and can_verify else None
-    return page(request, principal, "audit/log.html", {
-        "events": rows, "total": total, "page_no": page_no,
-        "pages": max(1, -(-total // params.size)), "patient_id": patient_id or "",
-        "action": action or "", "outcome": outcome, "can_verify": can_verify,
-        "result": result,
-    })
+    return page(
+        request,
+        principal,
+        "audit/log.html",
+        {
+            "events": rows,
+            "total": total,
+            "page_no": page_no,
+            "pages": max(1, -(-total // params.size)),
+            "patient_id": patient_id or "",
+            "action": action or "",
+            "outcome": outcome,
+            "can_verify": can_verify,
+            "result": result,
+        },
+    )

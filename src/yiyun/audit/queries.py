@@ -12,8 +12,13 @@ from yiyun.core.pagination import PageParams, paginate
 
 
 async def list_events(
-    *, session: AsyncSession, principal: Principal, patient_id: int | None = None,
-    action: str | None = None, outcome: str | None = None, params: PageParams | None = None,
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    patient_id: int | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    params: PageParams | None = None,
 ) -> tuple[list[AuditEvent], int]:
     """Newest first; institution administrators see their institution's entries only."""
     require(principal, Action.VIEW_AUDIT, Target.of(principal.institution_id))

@@ -94,8 +94,9 @@ async def record(
     """Append one entry to the chain inside the caller's transaction."""
     await _serialise(session)
     last = (
-        await session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(
-            AuditEvent.seq.desc()).limit(1))
+        await session.execute(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+        )
     ).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     stamp = at or now()
@@ -151,7 +152,9 @@ async def iter_chain(session: AsyncSession, batch: int = 2000) -> AsyncIterator[
     while True:
         rows = (
             await session.scalars(
-                select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq)
+                select(AuditEvent)
+                .where(AuditEvent.seq > after)
+                .order_by(AuditEvent.seq)
                 .limit(batch)
             )
         ).all()
@@ -169,15 +172,29 @@ async def verify(*, session: AsyncSession) -> VerifyResult:
     checked = 0
     async for row in iter_chain(session):
         if row.seq != expected_seq:
-            return VerifyResult(False, checked, row.seq, row.id,
-                                f"sequence gap: expected {expected_seq}, found {row.seq}")
+            return VerifyResult(
+                False,
+                checked,
+                row.seq,
+                row.id,
+                f"sequence gap: expected {expected_seq}, found {row.seq}",
+            )
         if row.prev_hash != prev:
             return VerifyResult(False, checked, row.seq, row.id, "previous-hash link broken")
         fields = hashed_fields(
-            seq=row.seq, at=row.at, actor_id=row.actor_id, actor=row.actor, action=row.action,
-            entity_type=row.entity_type, entity_id=row.entity_id, patient_id=row.patient_id,
-            institution_id=row.institution_id, outcome=row.outcome, ip=row.ip,
-            request_id=row.request_id, details=row.details,
+            seq=row.seq,
+            at=row.at,
+            actor_id=row.actor_id,
+            actor=row.actor,
+            action=row.action,
+            entity_type=row.entity_type,
+            entity_id=row.entity_id,
+            patient_id=row.patient_id,
+            institution_id=row.institution_id,
+            outcome=row.outcome,
+            ip=row.ip,
+            request_id=row.request_id,
+            details=row.details,
         )
         if row_hash(prev, fields) != row.hash:
             return VerifyResult(False, checked, row.seq, row.id, "content does not match hash")

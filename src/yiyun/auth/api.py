@@ -27,7 +27,7 @@ class TokenRequest(BaseModel):
 
 class TokenRead(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_at: datetime
 
 
@@ -40,31 +40,56 @@ class Me(BaseModel):
 
 
 @router.post("/auth/token", response_model=TokenRead)
-async def create_token(data: TokenRequest, request: Request, session: DbSession,
-                       settings: AppSettings) -> TokenRead:
+async def create_token(
+    data: TokenRequest, request: Request, session: DbSession, settings: AppSettings
+) -> TokenRead:
     """Exchange username, password and a second-factor code for a bearer token."""
     cfg = settings.security
-    issued = await service.login_password(session=session, cfg=cfg, username=data.username,
-                                          password=data.password, ip=client_ip(request))
+    issued = await service.login_password(
+        session=session,
+        cfg=cfg,
+        username=data.username,
+        password=data.password,
+        ip=client_ip(request),
+    )
     if issued.user.totp_enrolled_at is None:
         issued.session.revoked_at = issued.session.created_at
-        raise PermissionDenied("set up two-factor authentication in the browser first",
-                               code="auth.not_enrolled", keep_changes=True)
-    await service.verify_second_factor(session=session, cfg=cfg, auth=issued.session,
-                                       user=issued.user, code=data.code, ip=client_ip(request))
+        raise PermissionDenied(
+            "set up two-factor authentication in the browser first",
+            code="auth.not_enrolled",
+            keep_changes=True,
+        )
+    await service.verify_second_factor(
+        session=session,
+        cfg=cfg,
+        auth=issued.session,
+        user=issued.user,
+        code=data.code,
+        ip=client_ip(request),
+    )
     issued.session.revoked_at = issued.session.created_at  # the cookie-kind step is spent
     token = await service.create_api_token(
-        session=session, username=issued.user.username, name=data.name, days=1,
-        actor=Actor(issued.user.id, issued.user.username, issued.user.institution_id,
-                    ip=client_ip(request)))
+        session=session,
+        username=issued.user.username,
+        name=data.name,
+        days=1,
+        actor=Actor(
+            issued.user.id, issued.user.username, issued.user.institution_id, ip=client_ip(request)
+        ),
+    )
     return TokenRead(access_token=token.token, expires_at=token.session.expires_at)
 
 
 @router.get("/auth/me", response_model=Me)
 async def me(caller: CurrentCaller) -> Me:
     p: Principal = caller.principal
-    return Me(id=p.user_id, username=p.username, display_name=p.display_name,
-              institution_id=p.institution_id, roles=sorted(p.roles))
+    return Me(
+        id=p.user_id,
+        username=p.username,
+        display_name=p.display_name,
+        institution_id=p.institution_id,
+        roles=sorted(p.roles),
+    )
 
 
 @router.post("/auth/logout", status_code=204)

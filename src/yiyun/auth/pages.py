@@ -41,8 +41,9 @@ async def _pending(request: Request, session: DbSession) -> tuple[AuthSession, U
     if not token:
         return None
     try:
-        auth, user = await service.authenticate(session=session, token=token,
-                                                kind=service.COOKIE, require_mfa=False)
+        auth, user = await service.authenticate(
+            session=session, token=token, kind=service.COOKIE, require_mfa=False
+        )
     except YiyunError:
         return None
     request.state.csrf_token = auth.csrf_token
@@ -60,31 +61,47 @@ async def login_form(request: Request, next: str | None = None) -> Response:
 
 @router.post("/login")
 async def login(
-    request: Request, session: DbSession, settings: AppSettings,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     locale = locale_of(request)
     try:
-        issued = await service.login_password(session=session, cfg=settings.security,
-                                              username=username, password=password,
-                                              ip=client_ip(request))
+        issued = await service.login_password(
+            session=session,
+            cfg=settings.security,
+            username=username,
+            password=password,
+            ip=client_ip(request),
+        )
     except YiyunError as exc:
         if exc.keep_changes:
             await session.commit()
         message = i18n.gettext(locale, exc.message)
         if exc.details.get("retry_after_minutes"):
             message += " " + i18n.gettext(locale, "Try again in %(n)s minutes.") % {
-                "n": exc.details["retry_after_minutes"]}
-        return render(request, "auth/login.html",
-                      {"error": message, "username": username, "next": _safe_next(next)},
-                      status_code=exc.status)
+                "n": exc.details["retry_after_minutes"]
+            }
+        return render(
+            request,
+            "auth/login.html",
+            {"error": message, "username": username, "next": _safe_next(next)},
+            status_code=exc.status,
+        )
     target = "/2fa" if issued.user.totp_enrolled_at else "/2fa/enrol"
     response = see_other(f"{target}?next={_safe_next(next)}")
-    response.set_cookie(SESSION_COOKIE, issued.token, httponly=True, samesite="lax",
-                        secure=settings.security.cookie_secure,
-                        max_age=int(settings.security.session_hours * 3600), path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.security.cookie_secure,
+        max_age=int(settings.security.session_hours * 3600),
+        path="/",
+    )
     return response
 
 
@@ -97,7 +114,9 @@ async def mfa_form(request: Request, session: DbSession, next: str | None = None
 
 @router.post("/2fa")
 async def mfa(
-    request: Request, session: DbSession, settings: AppSettings,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
     code: Annotated[str, Form(max_length=16)],
     csrf_token: Annotated[str, Form(max_length=64)] = "",
     next: Annotated[str, Form(max_length=500)] = "/",
@@ -109,15 +128,23 @@ async def mfa(
     if not _check_csrf(auth, csrf_token):
         return see_other("/login")
     try:
-        await service.verify_second_factor(session=session, cfg=settings.security,
-                                           auth=auth, user=user,
-                                           code=code, ip=client_ip(request))
+        await service.verify_second_factor(
+            session=session,
+            cfg=settings.security,
+            auth=auth,
+            user=user,
+            code=code,
+            ip=client_ip(request),
+        )
     except YiyunError as exc:
         if exc.keep_changes:
             await session.commit()
-        return render(request, "auth/mfa.html",
-                      {"error": i18n.gettext(locale_of(request), exc.message),
-                       "next": _safe_next(next)}, status_code=exc.status)
+        return render(
+            request,
+            "auth/mfa.html",
+            {"error": i18n.gettext(locale_of(request), exc.message), "next": _safe_next(next)},
+            status_code=exc.status,
+        )
     return see_other(_safe_next(next))
 
 
@@ -129,15 +156,17 @@ async def enrol_form(request: Request, session: DbSession, settings: AppSettings
     _auth, user = pending
     if user.totp_enrolled_at is not None:
         return see_other("/2fa")
-    enrolment = await service.begin_enrolment(session=session, cfg=settings.security,
-                                              user=user)
-    return render(request, "auth/enrol.html",
-                  {"qr_svg": enrolment.qr_svg, "secret": enrolment.secret})
+    enrolment = await service.begin_enrolment(session=session, cfg=settings.security, user=user)
+    return render(
+        request, "auth/enrol.html", {"qr_svg": enrolment.qr_svg, "secret": enrolment.secret}
+    )
 
 
 @router.post("/2fa/enrol")
 async def enrol(
-    request: Request, session: DbSession, settings: AppSettings,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
     code: Annotated[str, Form(max_length=16)],
     csrf_token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
@@ -148,16 +177,26 @@ async def enrol(
     if not _check_csrf(auth, csrf_token):
         return see_other("/login")
     try:
-        codes = await service.confirm_enrolment(session=session, cfg=settings.security,
-                                                auth=auth, user=user,
-                                                code=code, ip=client_ip(request))
+        codes = await service.confirm_enrolment(
+            session=session,
+            cfg=settings.security,
+            auth=auth,
+            user=user,
+            code=code,
+            ip=client_ip(request),
+        )
     except YiyunError as exc:
-        enrolment = await service.begin_enrolment(session=session, cfg=settings.security,
-                                                  user=user)
-        return render(request, "auth/enrol.html",
-                      {"qr_svg": enrolment.qr_svg, "secret": enrolment.secret,
-                       "error": i18n.gettext(locale_of(request), exc.message)},
-                      status_code=exc.status)
+        enrolment = await service.begin_enrolment(session=session, cfg=settings.security, user=user)
+        return render(
+            request,
+            "auth/enrol.html",
+            {
+                "qr_svg": enrolment.qr_svg,
+                "secret": enrolment.secret,
+                "error": i18n.gettext(locale_of(request), exc.message),
+            },
+            status_code=exc.status,
+        )
     return render(request, "auth/recovery.html", {"codes": codes, "next": "/"})
 
 

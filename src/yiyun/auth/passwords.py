@@ -19,9 +19,22 @@ def configure(*, time_cost: int, memory_kib: int) -> None:
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=lanes)
     _DUMMY_HASH = _hasher.hash("yiyun-dummy-password-for-timing")
 
+
 _COMMON = frozenset(
-    {"password", "password1", "12345678", "123456789", "1234567890", "qwertyuiop",
-     "11111111", "88888888", "abc12345", "iloveyou", "admin123", "yiyun123"}
+    {
+        "password",
+        "password1",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "qwertyuiop",
+        "11111111",
+        "88888888",
+        "abc12345",
+        "iloveyou",
+        "admin123",
+        "yiyun123",
+    }
 )
 
 

@@ -154,7 +154,8 @@ async def require_patient(
         return
     if action == Action.READ_PATIENT and await related_to_patient(session, principal, patient_id):
         return
-    if action == Action.READ_PATIENT or not allows(principal, Action.READ_PATIENT,
-                                                   Target(institutions)):
+    if action == Action.READ_PATIENT or not allows(
+        principal, Action.READ_PATIENT, Target(institutions)
+    ):
         raise NotFound("patient not found", code="patient.not_found")
     raise PermissionDenied("read-only access to this patient", code="access.read_only")

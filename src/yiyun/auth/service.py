@@ -110,7 +110,13 @@ async def user_by_username(session: AsyncSession, username: str) -> User | None:
 
 
 async def _issue(
-    session: AsyncSession, user: User, *, kind: str, hours: float, mfa: bool, ip: str | None,
+    session: AsyncSession,
+    user: User,
+    *,
+    kind: str,
+    hours: float,
+    mfa: bool,
+    ip: str | None,
     name: str = "",
 ) -> IssuedSession:
     token = secrets.token_urlsafe(32)
@@ -131,7 +137,11 @@ async def _issue(
 
 
 async def login_password(
-    *, session: AsyncSession, cfg: SecuritySettings, username: str, password: str,
+    *,
+    session: AsyncSession,
+    cfg: SecuritySettings,
+    username: str,
+    password: str,
     ip: str | None = None,
 ) -> IssuedSession:
     """First factor. Returns a session that still needs the second factor."""
@@ -143,26 +153,38 @@ async def login_password(
     if not ok or user is None or not user.active:
         await _fail(session, cfg, key)
         reason = "unknown_user" if user is None else ("disabled" if ok else "bad_password")
-        await audit.record(session=session, actor=actor, action="auth.login",
-                           outcome="denied", details={"reason": reason})
+        await audit.record(
+            session=session,
+            actor=actor,
+            action="auth.login",
+            outcome="denied",
+            details={"reason": reason},
+        )
         raise NotAuthenticated(LOGIN_FAILED, code="auth.login_failed", keep_changes=True)
     if user.password_hash and passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     issued = await _issue(session, user, kind=COOKIE, hours=cfg.session_hours, mfa=False, ip=ip)
-    await audit.record(session=session, actor=actor, action="auth.password_ok",
-                       institution_id=user.institution_id)
+    await audit.record(
+        session=session, actor=actor, action="auth.password_ok", institution_id=user.institution_id
+    )
     return issued
 
 
 async def verify_second_factor(
-    *, session: AsyncSession, cfg: SecuritySettings, auth: AuthSession, user: User, code: str,
+    *,
+    session: AsyncSession,
+    cfg: SecuritySettings,
+    auth: AuthSession,
+    user: User,
+    code: str,
     ip: str | None = None,
 ) -> None:
     """Pass the second factor with a TOTP code or a one-time recovery code."""
     key = _throttle_key(cfg, user.username)
     await _check_locked(session, cfg, key)
-    actor = Actor(user_id=user.id, username=user.username, ip=ip,
-                  institution_id=user.institution_id)
+    actor = Actor(
+        user_id=user.id, username=user.username, ip=ip, institution_id=user.institution_id
+    )
     if user.totp_secret_enc is None or user.totp_enrolled_at is None:
         raise InvalidInput("two-factor authentication is not set up", code="auth.not_enrolled")
     secret_b32 = cipher(cfg).decrypt(user.totp_secret_enc, context=f"totp:{user.id}")
@@ -178,8 +200,9 @@ async def verify_second_factor(
         method = "recovery_code"
     await _succeed(session, key)
     auth.mfa_passed = True
-    await audit.record(session=session, actor=actor, action="auth.login",
-                       details={"method": method})
+    await audit.record(
+        session=session, actor=actor, action="auth.login", details={"method": method}
+    )
 
 
 async def _use_recovery_code(session: AsyncSession, user: User, code: str) -> bool:
@@ -194,13 +217,12 @@ async def _use_recovery_code(session: AsyncSession, user: User, code: str) -> bo
     return False
 
 
-async def begin_enrolment(
-    *, session: AsyncSession, cfg: SecuritySettings, user: User
-) -> Enrolment:
+async def begin_enrolment(*, session: AsyncSession, cfg: SecuritySettings, user: User) -> Enrolment:
     """Create (or re-show) a pending TOTP secret for a user who has none enrolled."""
     if user.totp_enrolled_at is not None:
-        raise InvalidInput("two-factor authentication is already set up",
-                           code="auth.already_enrolled")
+        raise InvalidInput(
+            "two-factor authentication is already set up", code="auth.already_enrolled"
+        )
     box = cipher(cfg)
     if user.totp_secret_enc is None:
         user.totp_secret_enc = box.encrypt(totp.new_secret(), context=f"totp:{user.id}")
@@ -211,7 +233,12 @@ async def begin_enrolment(
 
 
 async def confirm_enrolment(
-    *, session: AsyncSession, cfg: SecuritySettings, auth: AuthSession, user: User, code: str,
+    *,
+    session: AsyncSession,
+    cfg: SecuritySettings,
+    auth: AuthSession,
+    user: User,
+    code: str,
     ip: str | None = None,
 ) -> list[str]:
     """Check the first code from the app, enrol, pass the factor; return recovery codes."""
@@ -220,21 +247,26 @@ async def confirm_enrolment(
     secret_b32 = cipher(cfg).decrypt(user.totp_secret_enc, context=f"totp:{user.id}")
     step = totp.match_step(secret_b32, code, last_step=None)
     if step is None:
-        raise InvalidInput("the code does not match; check the app's clock and try again",
-                           code="auth.bad_code")
+        raise InvalidInput(
+            "the code does not match; check the app's clock and try again", code="auth.bad_code"
+        )
     user.totp_last_step = step
     user.totp_enrolled_at = now()
     codes = await replace_recovery_codes(session=session, user=user)
     auth.mfa_passed = True
-    await audit.record(session=session, actor=Actor(user.id, user.username, user.institution_id,
-                                                    ip=ip), action="auth.totp_enrolled")
+    await audit.record(
+        session=session,
+        actor=Actor(user.id, user.username, user.institution_id, ip=ip),
+        action="auth.totp_enrolled",
+    )
     return codes
 
 
 async def replace_recovery_codes(*, session: AsyncSession, user: User) -> list[str]:
     await session.execute(
-        update(RecoveryCode).where(RecoveryCode.user_id == user.id,
-                                   RecoveryCode.used_at.is_(None)).values(used_at=now())
+        update(RecoveryCode)
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        .values(used_at=now())
     )
     codes = totp.new_recovery_codes()
     for code in codes:
@@ -256,7 +288,9 @@ async def authenticate(
     *, session: AsyncSession, token: str, kind: str | None = None, require_mfa: bool = True
 ) -> tuple[AuthSession, User]:
     """Resolve a session cookie or bearer token to its live session and active user."""
-    row = await session.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
+    row = await session.scalar(
+        select(AuthSession).where(AuthSession.token_hash == token_hash(token))
+    )
     if (
         row is None
         or row.revoked_at is not None
@@ -289,7 +323,11 @@ async def revoke_all(*, session: AsyncSession, user_id: int) -> int:
 
 
 async def create_api_token(
-    *, session: AsyncSession, username: str, name: str = "cli", days: float = 90.0,
+    *,
+    session: AsyncSession,
+    username: str,
+    name: str = "cli",
+    days: float = 90.0,
     actor: Actor | None = None,
 ) -> IssuedSession:
     """Issue a bearer token for automation (`yiyun token create`)."""

@@ -34,7 +34,9 @@ def current_code(secret: str, at: float | None = None) -> str:
     return str(pyotp.TOTP(secret).at(at if at is not None else time.time()))
 
 
-def match_step(secret: str, code: str, *, last_step: int | None, at: float | None = None) -> int | None:
+def match_step(
+    secret: str, code: str, *, last_step: int | None, at: float | None = None
+) -> int | None:
     """Return the time step the code belongs to, or None.
 
     A step at or before `last_step` is refused, so a code cannot be replayed.

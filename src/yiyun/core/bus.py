@@ -11,7 +11,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -29,7 +29,7 @@ class Subscription(Protocol):
 
     def __aiter__(self) -> AsyncIterator[Message]: ...
 
-    async def get(self, timeout: float) -> Message | None: ...
+    async def get(self, timeout: float) -> Message | None: ...  # noqa: ASYNC109
 
 
 class EventBus(Protocol):
@@ -37,7 +37,7 @@ class EventBus(Protocol):
 
     async def publish(self, channel: str, message: Message) -> None: ...
 
-    def subscribe(self, *channels: str) -> AsyncIterator[Subscription]: ...
+    def subscribe(self, *channels: str) -> AbstractAsyncContextManager[Subscription]: ...
 
     async def ping(self) -> bool: ...
 
@@ -48,7 +48,7 @@ class _QueueSubscription:
     def __init__(self, queue: asyncio.Queue[Message]) -> None:
         self._queue = queue
 
-    async def get(self, timeout: float) -> Message | None:
+    async def get(self, timeout: float) -> Message | None:  # noqa: ASYNC109 - bounded wait API
         try:
             return await asyncio.wait_for(self._queue.get(), timeout)
         except TimeoutError:
@@ -98,7 +98,7 @@ class _RedisSubscription:
     def __init__(self, pubsub: aioredis.client.PubSub) -> None:
         self._pubsub = pubsub
 
-    async def get(self, timeout: float) -> Message | None:
+    async def get(self, timeout: float) -> Message | None:  # noqa: ASYNC109 - bounded wait API
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -136,13 +136,13 @@ class RedisBus:
         try:
             await pubsub.subscribe(*(self._prefix + c for c in channels))
         except RedisError as exc:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
             raise Upstream("event bus unavailable", code="bus.unavailable") from exc
         try:
             yield _RedisSubscription(pubsub)
         finally:
             await pubsub.unsubscribe()
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def ping(self) -> bool:
         try:

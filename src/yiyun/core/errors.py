@@ -1,14 +1,14 @@
 """Domain error tree. Domain code raises only these; `web/errors.py` maps them once.
 
-    YiyunError
-     +-- InvalidInput            422  bad values, with field details
-     +-- NotAuthenticated        401
-     +-- PermissionDenied        403
-     +-- NotFound                404  (also what outsiders get for hidden records)
-     +-- Conflict                409
-     |    +-- IllegalTransition  409  names the state and the action
-     +-- RateLimited             429
-     +-- Upstream                502  an external system failed
+YiyunError
+ +-- InvalidInput            422  bad values, with field details
+ +-- NotAuthenticated        401
+ +-- PermissionDenied        403
+ +-- NotFound                404  (also what outsiders get for hidden records)
+ +-- Conflict                409
+ |    +-- IllegalTransition  409  names the state and the action
+ +-- RateLimited             429
+ +-- Upstream                502  an external system failed
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ CodeStr = Annotated[
 ]
 UsernameStr = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[a-z0-9_.-]+$"),
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[a-z0-9_.-]+$"
+    ),
 ]
 PhoneCN = Annotated[str, StringConstraints(pattern=r"^1[3-9]\d{9}$")]

@@ -79,7 +79,7 @@ def demo(quiet: bool, patients_per_centre: int) -> None:
     )
     created, existing = sum(summary.created.values()), sum(summary.existing.values())
     if quiet:
-        click.echo(f"demo consortium ready: {created} rows created, {existing} already present "
+        click.echo(f"demo consortium ready: {created} items created, {existing} already present "
                    f"({summary.seconds:.1f} s)")  # fmt: skip
         return
     counts = Table(title=f"{data.REGION_NAME} / {data.REGION_NAME_EN}")
@@ -96,6 +96,6 @@ def demo(quiet: bool, patients_per_centre: int) -> None:
         logins.add_row(login.username, login.display_name, login.role.value, login.institution,
                        login.password, login.totp_secret)  # fmt: skip
     console.print(logins)
-    console.print("Authenticator enrolment (scan or paste the otpauth URI into the app):")
+    console.print("Enrol an authenticator app with the TOTP secret above, or from its otpauth URI:")
     for login in summary.logins:
         click.echo(f"  {login.username:<11} {login.totp_uri}")

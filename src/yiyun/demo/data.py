@@ -165,7 +165,8 @@ def _grid_positions(count: int, taken: list[tuple[float, float]]) -> list[tuple[
                 continue
             jx, jy = rng.uniform(-0.035, 0.035), rng.uniform(-0.035, 0.035)
             cells.append((round(x + jx, 4), round(y + jy, 4)))
-    return cells[:count]
+    # Drop the surplus cells evenly rather than leaving one corner of the map empty.
+    return [cells[i * len(cells) // count] for i in range(count)]
 
 
 def sites() -> list[SiteSpec]:
@@ -183,10 +184,16 @@ def sites() -> list[SiteSpec]:
                             street, x, y, depts))  # fmt: skip
     hospitals = out[1:]
     positions = _grid_positions(CHC_COUNT, [(s.map_x, s.map_y) for s in out])
+    # Number the centres outwards from the lead hospital, so CHC 1 and 2 sit beside it.
+    lead = (out[1].map_x, out[1].map_y)
+    positions.sort(key=lambda p: (round(math.dist(p, lead), 6), p))
+    per_street: dict[int, int] = {}
     for i, (x, y) in enumerate(positions):
-        # Streets are bands across the map, so neighbouring centres share a street.
-        street, street_en = STREETS[min(int(y * len(STREETS)), len(STREETS) - 1)]
-        community, community_en = COMMUNITIES[i % len(COMMUNITIES)]
+        # Streets are rings of 11-12 neighbouring centres; each community name once per street.
+        band = i * len(STREETS) // CHC_COUNT
+        street, street_en = STREETS[band]
+        per_street[band] = per_street.get(band, 0) + 1
+        community, community_en = COMMUNITIES[per_street[band] - 1]
         nearest = min(hospitals, key=lambda h: math.dist((x, y), (h.map_x, h.map_y)))
         key = f"c{i + 1:03d}"
         out.append(SiteSpec(

@@ -44,39 +44,10 @@ from yiyun.records.enums import ConsentPurpose, DocumentKind, GuardianRelation, 
 from yiyun.settings import SecuritySettings, secret
 
 
-def document_values(rng: random.Random) -> dict[str, object]:
-    """Plausible numbers for the templates above."""
-    return {
-        "sbp": rng.randint(112, 168),
-        "dbp": rng.randint(68, 102),
-        "hr": rng.randint(58, 96),
-        "fpg": round(rng.uniform(5.2, 11.5), 1),
-        "hba1c": round(rng.uniform(5.6, 9.8), 1),
-        "days": rng.randint(2, 7),
-        "temp": round(rng.uniform(36.4, 38.6), 1),
-        "height": rng.randint(150, 182),
-        "weight": rng.randint(48, 92),
-        "wbc": round(rng.uniform(3.6, 11.2), 1),
-        "hb": rng.randint(108, 162),
-        "plt": rng.randint(120, 340),
-        "alt": rng.randint(9, 68),
-        "cr": rng.randint(45, 120),
-        "ua": rng.randint(180, 520),
-        "tc": round(rng.uniform(3.6, 6.9), 2),
-        "tg": round(rng.uniform(0.7, 3.2), 2),
-        "ldl": round(rng.uniform(1.8, 4.6), 2),
-        "hdl": round(rng.uniform(0.9, 1.8), 2),
-    }
-
-
-def person_name(rng: random.Random, *, male: bool, surname: str | None = None) -> str:
-    given = GIVEN_MALE if male else GIVEN_FEMALE
-    length = rng.choice((1, 2, 2, 2))
-    return (surname or rng.choice(SURNAMES)) + "".join(rng.choice(given) for _ in range(length))
-
-
 @dataclass(frozen=True)
 class DemoLogin:
+    """A fixed demo login as printed by `yiyun demo`."""
+
     username: str
     display_name: str
     role: Role
@@ -132,6 +103,37 @@ class PatientPlan:
     documents: tuple[tuple[DocumentKind, str, str], ...]
 
 
+def document_values(rng: random.Random) -> dict[str, object]:
+    """Plausible numbers for the `data.SUMMARIES` and `data.LAB_RESULTS` templates."""
+    return {
+        "sbp": rng.randint(112, 168),
+        "dbp": rng.randint(68, 102),
+        "hr": rng.randint(58, 96),
+        "fpg": round(rng.uniform(5.2, 11.5), 1),
+        "hba1c": round(rng.uniform(5.6, 9.8), 1),
+        "days": rng.randint(2, 7),
+        "temp": round(rng.uniform(36.4, 38.6), 1),
+        "height": rng.randint(150, 182),
+        "weight": rng.randint(48, 92),
+        "wbc": round(rng.uniform(3.6, 11.2), 1),
+        "hb": rng.randint(108, 162),
+        "plt": rng.randint(120, 340),
+        "alt": rng.randint(9, 68),
+        "cr": rng.randint(45, 120),
+        "ua": rng.randint(180, 520),
+        "tc": round(rng.uniform(3.6, 6.9), 2),
+        "tg": round(rng.uniform(0.7, 3.2), 2),
+        "ldl": round(rng.uniform(1.8, 4.6), 2),
+        "hdl": round(rng.uniform(0.9, 1.8), 2),
+    }
+
+
+def person_name(rng: random.Random, *, male: bool, surname: str | None = None) -> str:
+    given = GIVEN_MALE if male else GIVEN_FEMALE
+    length = rng.choice((1, 2, 2, 2))
+    return (surname or rng.choice(SURNAMES)) + "".join(rng.choice(given) for _ in range(length))
+
+
 def _rng(site: SiteSpec, purpose: str) -> random.Random:
     return random.Random(f"{SEED}:{site.key}:{purpose}")
 
@@ -153,10 +155,10 @@ def named_staff(login: NamedLogin, number: int) -> StaffPlan:
         login.role,
         login.dept_code,
         login.title,
-        f"DEMO{900000 + number:06d}{number:06d}",
-        ANCHOR.replace(year=ANCHOR.year + 4),
-        login.specialties,
-        (low + high) // 2,
+        licence_no=f"DEMO{900000 + number:06d}{number:06d}",
+        licence_valid_until=ANCHOR.replace(year=ANCHOR.year + 4),
+        specialties=login.specialties,
+        years=(low + high) // 2,
     )
 
 
@@ -190,10 +192,10 @@ def staff_for(site: SiteSpec, site_no: int) -> list[StaffPlan]:
                 role,
                 dept.code if dept else None,
                 title,
-                f"DEMO{site_no:03d}{n:03d}{rng.randrange(10**6):06d}",
-                valid_until,
-                picks,
-                rng.randint(low, high),
+                licence_no=f"DEMO{site_no:03d}{n:03d}{rng.randrange(10**6):06d}",
+                licence_valid_until=valid_until,
+                specialties=picks,
+                years=rng.randint(low, high),
             )
         )
 
@@ -277,8 +279,8 @@ def _documents(rng: random.Random, adult: bool) -> tuple[tuple[DocumentKind, str
 def patients_for(site: SiteSpec, count: int, used_ids: set[str]) -> list[PatientPlan]:
     """`count` residents of a site; minors come with an adult guardian from the same site.
 
-    The first n residents are the same whatever `count` is; `used_ids` (shared across
-    sites) keeps resident ID numbers unique by bumping the sequence number.
+    The first n residents are the same whatever `count` is. `used_ids` (shared across
+    sites) keeps resident ID numbers unique by bumping the sequence number on a clash.
     """
     rng = _rng(site, "patients")
     mch = site.key == "h03"
@@ -319,19 +321,19 @@ def patients_for(site: SiteSpec, count: int, used_ids: set[str]) -> list[Patient
             consents.append(ConsentPurpose.SHARING)
         docs = _documents(rng, guardian is None) if rng.random() < doc_share else ()
         plan = PatientPlan(
-            f"DEMO-{site.key.upper()}-{k + 1:04d}",
-            f"{site.key.upper()}-{k + 1:06d}",
-            person_name(rng, male=male, surname=surname),
-            Sex.MALE if male else Sex.FEMALE,
-            birth,
-            number,
-            phone,
-            address,
-            guardian.mpi if guardian else None,
-            relation,
-            rng.randint(1, 900),
-            tuple(consents),
-            docs,
+            mpi=f"DEMO-{site.key.upper()}-{k + 1:04d}",
+            record_no=f"{site.key.upper()}-{k + 1:06d}",
+            name=person_name(rng, male=male, surname=surname),
+            sex=Sex.MALE if male else Sex.FEMALE,
+            birth_on=birth,
+            id_number=number,
+            phone=phone,
+            address=address,
+            guardian_mpi=guardian.mpi if guardian else None,
+            guardian_relation=relation,
+            days_since_registration=rng.randint(1, 900),
+            consents=tuple(consents),
+            documents=docs,
         )
         out.append(plan)
         if guardian is None:

@@ -23,7 +23,7 @@ from yiyun.auth import passwords, totp
 from yiyun.auth import service as auth_service
 from yiyun.core.clock import now
 from yiyun.core.crypto import FieldCipher
-from yiyun.core.db import transaction
+from yiyun.core.db import Base, transaction
 from yiyun.demo import data, people
 from yiyun.demo.data import SiteSpec
 from yiyun.demo.people import DemoLogin, PatientPlan, StaffPlan, TerminalPlan, demo_totp_secret
@@ -49,10 +49,6 @@ class DemoSummary:
     existing: Counter[str] = field(default_factory=Counter)
     logins: list[DemoLogin] = field(default_factory=list)
     seconds: float = 0.0
-
-    @property
-    def changed(self) -> bool:
-        return sum(self.created.values()) > 0
 
 
 @dataclass
@@ -105,7 +101,7 @@ async def _structure(
     rows = await session.execute(
         select(Institution.code, Institution.id).where(Institution.code.in_(codes))
     )
-    ids: dict[str, int] = {code: id_ for code, id_ in rows.tuples()}
+    ids: dict[str, int] = {code: id_ for code, id_ in rows}
     summary.existing["institutions"] += len(ids)
     for top_level in (True, False):
         new = [
@@ -145,15 +141,8 @@ async def _load_known(
     )
     terms = await session.scalars(select(Terminal.code).where(Terminal.institution_id.in_(ids)))
     demo_patient = Patient.home_institution_id.in_(ids)
-    patients = (
-        (
-            await session.execute(
-                select(Patient.mpi, Patient.id, Patient.id_number_hash).where(demo_patient)
-            )
-        )
-        .tuples()
-        .all()
-    )
+    patient_rows = select(Patient.mpi, Patient.id, Patient.id_number_hash).where(demo_patient)
+    patients = (await session.execute(patient_rows)).all()
     consents = await session.execute(
         select(Consent.patient_id, Consent.purpose, Consent.target_institution_id)
         .join(Patient, Consent.patient_id == Patient.id)
@@ -166,49 +155,48 @@ async def _load_known(
     )
     return _Known(
         inst=inst_ids,
-        depts={(i, c): d for i, c, d in depts.tuples()},
-        users=dict(users.tuples().all()),
+        depts={(i, c): d for i, c, d in depts},
+        users={name: id_ for name, id_ in users},
         terminals=set(terms.all()),
         patients={mpi: pid for mpi, pid, _ in patients},
         id_hashes={h for _, _, h in patients if h},
-        consents={(p, str(c), t) for p, c, t in consents.tuples()},
-        documents=set(documents.tuples().all()),
+        consents={(p, str(c), t) for p, c, t in consents},
+        documents={(p, t) for p, t in documents},
     )
 
 
+async def _bulk(session: AsyncSession, model: type[Base], rows: list[dict[str, object]]) -> None:
+    """One executemany INSERT through the ORM (the unit of work would insert row by row on
+    SQLite, which has no sentinel to match generated ids back to the rows)."""
+    if rows:
+        await session.execute(insert(model), rows)
+
+
 async def _departments(session: AsyncSession, run: _Run, site: SiteSpec, inst_id: int) -> None:
-    new = [
-        Department(institution_id=inst_id, code=d.code, name=d.name, name_en=d.name_en)
-        for d in site.departments
-        if (inst_id, d.code) not in run.known.depts
-    ]
+    new = [d for d in site.departments if (inst_id, d.code) not in run.known.depts]
     run.tally("departments", len(new), len(site.departments) - len(new))
-    if new:
-        session.add_all(new)
-        await session.flush()
-        run.known.depts.update({(inst_id, d.code): d.id for d in new})
+    if not new:
+        return
+    await _bulk(session, Department, [
+        {"institution_id": inst_id, "code": d.code, "name": d.name, "name_en": d.name_en}
+        for d in new
+    ])  # fmt: skip
+    rows = await session.execute(select(Department.code, Department.id).where(
+        Department.institution_id == inst_id))  # fmt: skip
+    run.known.depts.update({(inst_id, code): id_ for code, id_ in rows})
 
 
 async def _terminals(
     session: AsyncSession, run: _Run, inst_id: int, plans: list[TerminalPlan]
 ) -> None:
-    new = [
-        Terminal(
-            institution_id=inst_id,
-            code=t.code,
-            name=t.name,
-            kind=t.kind,
-            status=t.status,
-            last_seen_at=run.stamp - timedelta(minutes=t.minutes_since_seen),
-        )
-        for t in plans
-        if t.code not in run.known.terminals
-    ]
+    new = [t for t in plans if t.code not in run.known.terminals]
     run.tally("terminals", len(new), len(plans) - len(new))
-    if new:
-        session.add_all(new)
-        await session.flush()
-        run.known.terminals.update(t.code for t in new)
+    run.known.terminals.update(t.code for t in new)
+    await _bulk(session, Terminal, [
+        {"institution_id": inst_id, "code": t.code, "name": t.name, "kind": t.kind,
+         "status": t.status, "last_seen_at": run.stamp - timedelta(minutes=t.minutes_since_seen)}
+        for t in new
+    ])  # fmt: skip
 
 
 async def _staff(session: AsyncSession, run: _Run, inst_id: int, plans: list[StaffPlan]) -> None:
@@ -245,33 +233,20 @@ async def _staff(session: AsyncSession, run: _Run, inst_id: int, plans: list[Sta
         run.known.users[user.username] = user.id
 
 
-def _new_patient(
-    run: _Run, plan: PatientPlan, inst_id: int, lead_id: int, author_id: int
-) -> Patient | None:
-    digest = run.box.lookup_hash(plan.id_number, context=ID_CONTEXT)
+def _patient_row(run: _Run, plan: PatientPlan, inst_id: int, author_id: int) -> dict[str, object]:
+    """The row `records.service.register` would write: number encrypted, hashed and masked."""
     guardian_id = run.known.patients.get(plan.guardian_mpi) if plan.guardian_mpi else None
-    if digest in run.known.id_hashes or (plan.guardian_mpi and guardian_id is None):
-        return None  # the number is taken by another record, or the guardian is missing
-    numbers = [PatientRecordNo(institution_id=inst_id, record_no=plan.record_no)]
-    if ConsentPurpose.SHARING in plan.consents:  # shared with the lead hospital: known there too
-        numbers.append(PatientRecordNo(institution_id=lead_id, record_no=f"H01-{plan.mpi[5:]}"))
-    return Patient(
-        mpi=plan.mpi,
-        name=plan.name,
-        sex=plan.sex,
-        birth_on=plan.birth_on,
-        id_number_hash=digest,
-        id_number_enc=run.box.encrypt(plan.id_number, context=ID_CONTEXT),
-        id_number_masked=resident_id.mask(plan.id_number),
-        phone_enc=run.box.encrypt(plan.phone, context=PHONE_CONTEXT) if plan.phone else None,
-        address=plan.address,
-        home_institution_id=inst_id,
-        guardian_id=guardian_id,
-        guardian_relation=plan.guardian_relation if guardian_id else None,
-        created_by_id=author_id,
-        record_numbers=numbers,
-        created_at=run.stamp - timedelta(days=plan.days_since_registration),
-    )
+    return {
+        "mpi": plan.mpi, "name": plan.name, "sex": plan.sex, "birth_on": plan.birth_on,
+        "id_number_hash": run.box.lookup_hash(plan.id_number, context=ID_CONTEXT),
+        "id_number_enc": run.box.encrypt(plan.id_number, context=ID_CONTEXT),
+        "id_number_masked": resident_id.mask(plan.id_number),
+        "phone_enc": run.box.encrypt(plan.phone, context=PHONE_CONTEXT) if plan.phone else None,
+        "address": plan.address, "home_institution_id": inst_id, "guardian_id": guardian_id,
+        "guardian_relation": plan.guardian_relation if guardian_id else None,
+        "created_by_id": author_id,
+        "created_at": run.stamp - timedelta(days=plan.days_since_registration),
+    }  # fmt: skip
 
 
 async def _patients(
@@ -282,16 +257,34 @@ async def _patients(
     for minors in (False, True):
         group = [p for p in plans if (p.guardian_mpi is not None) is minors]
         new = [p for p in group if p.mpi not in run.known.patients]
-        rows = [(p, _new_patient(run, p, inst_id, lead_id, author_id)) for p in new]
-        made = [(p, row) for p, row in rows if row is not None]
-        run.tally("patients", len(made), len(group) - len(new))
-        if made:
-            session.add_all([row for _, row in made])
-            await session.flush()
-            for plan, row in made:
-                run.known.patients[plan.mpi] = row.id
-                run.known.id_hashes.add(row.id_number_hash or "")
-    # Consents and documents need no ids back: ORM bulk INSERTs (one executemany each).
+        rows = [_patient_row(run, p, inst_id, author_id) for p in new]
+        # Skip a number another record already holds, and a minor whose guardian is missing.
+        keep = [(p, r) for p, r in zip(new, rows, strict=True)
+                if r["id_number_hash"] not in run.known.id_hashes
+                and (p.guardian_mpi is None or r["guardian_id"] is not None)]  # fmt: skip
+        run.tally("patients", len(keep), len(group) - len(new))
+        if not keep:
+            continue
+        await _bulk(session, Patient, [r for _, r in keep])
+        ids = await session.execute(select(Patient.mpi, Patient.id).where(
+            Patient.mpi.in_([p.mpi for p, _ in keep])))  # fmt: skip
+        run.known.patients.update({mpi: id_ for mpi, id_ in ids})
+        run.known.id_hashes.update(str(r["id_number_hash"]) for _, r in keep)
+        numbers = [{"patient_id": run.known.patients[p.mpi], "institution_id": inst_id,
+                    "record_no": p.record_no} for p, _ in keep]  # fmt: skip
+        # Shared with the lead hospital: the patient has a record number there too.
+        numbers += [{"patient_id": run.known.patients[p.mpi], "institution_id": lead_id,
+                     "record_no": f"H01-{p.mpi[5:]}"}
+                    for p, _ in keep if ConsentPurpose.SHARING in p.consents]  # fmt: skip
+        await _bulk(session, PatientRecordNo, numbers)
+    await _consents_and_documents(session, run, inst_id, plans, author_id)
+
+
+async def _consents_and_documents(
+    session: AsyncSession, run: _Run, inst_id: int, plans: list[PatientPlan], author_id: int
+) -> None:
+    """What each planned patient should have on file; tops up a patient who lacks some."""
+    lead_id = run.known.inst["h01"]
     consents: list[dict[str, object]] = []
     documents: list[dict[str, object]] = []
     for plan in plans:
@@ -301,21 +294,26 @@ async def _patients(
         granted = run.stamp - timedelta(days=plan.days_since_registration)
         for purpose in plan.consents:
             target = lead_id if purpose is ConsentPurpose.SHARING else None
-            if (pid, str(purpose), target) not in run.known.consents:
-                run.known.consents.add((pid, str(purpose), target))
-                consents.append({"patient_id": pid, "purpose": purpose, "granted_at": granted,
-                                 "target_institution_id": target, "granted_by_id": author_id,
-                                 "note": "示例知情同意（演示数据）"})  # fmt: skip
+            if (pid, str(purpose), target) in run.known.consents:
+                continue
+            run.known.consents.add((pid, str(purpose), target))
+            consents.append({"patient_id": pid, "purpose": purpose, "granted_at": granted,
+                             "target_institution_id": target, "granted_by_id": author_id,
+                             "note": "示例知情同意（演示数据）"})  # fmt: skip
         for kind, title, body in plan.documents:
-            if (pid, title) not in run.known.documents:
-                run.known.documents.add((pid, title))
-                documents.append({"patient_id": pid, "institution_id": inst_id, "kind": kind,
-                                  "title": title, "body": body, "created_by_id": author_id})  # fmt: skip
-    planned = [sum(len(p.consents) for p in plans), sum(len(p.documents) for p in plans)]
-    for kind, model, rows_ in (("consents", Consent, consents), ("documents", Document, documents)):
-        run.tally(kind, len(rows_), planned.pop(0) - len(rows_))
-        if rows_:
-            await session.execute(insert(model), rows_)
+            if (pid, title) in run.known.documents:
+                continue
+            run.known.documents.add((pid, title))
+            documents.append(
+                {"patient_id": pid, "institution_id": inst_id, "kind": kind, "title": title,
+                 "body": body, "created_by_id": author_id}
+            )  # fmt: skip
+    planned_consents = sum(len(p.consents) for p in plans)
+    planned_documents = sum(len(p.documents) for p in plans)
+    run.tally("consents", len(consents), planned_consents - len(consents))
+    run.tally("documents", len(documents), planned_documents - len(documents))
+    await _bulk(session, Consent, consents)
+    await _bulk(session, Document, documents)
 
 
 async def _named_logins(session: AsyncSession, run: _Run, sites: list[SiteSpec]) -> list[DemoLogin]:
@@ -331,10 +329,10 @@ async def _named_logins(session: AsyncSession, run: _Run, sites: list[SiteSpec])
     out = []
     for login in data.NAMED_LOGINS:
         user = users.get(login.username)
-        if user is None:
-            continue
+        if user is None or user.institution_id not in demo_insts:
+            continue  # the name is taken outside the demo district: not ours to print
         wanted = demo_totp_secret(run.cfg, login.username)
-        if user.institution_id in demo_insts and _stored_totp(run, user) != wanted:
+        if _stored_totp(run, user) != wanted:
             await auth_service.enrol_with_secret(
                 session=session, cfg=run.cfg, user=user, secret_b32=wanted
             )

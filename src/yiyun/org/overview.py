@@ -21,8 +21,9 @@ class Overview:
 
     @property
     def care_sites(self) -> int:
-        return sum(n for k, n in self.institutions_by_kind.items()
-                   if k != InstitutionKind.HEALTH_AUTHORITY)
+        return sum(
+            n for k, n in self.institutions_by_kind.items() if k != InstitutionKind.HEALTH_AUTHORITY
+        )
 
     @property
     def terminals_total(self) -> int:
@@ -33,8 +34,12 @@ async def overview(*, session: AsyncSession, institution_id: int | None = None) 
     """Consortium-wide counts, or one institution's when `institution_id` is given."""
     result = Overview()
     inst_q = select(Institution.kind, func.count()).group_by(Institution.kind)
-    role_q = (select(UserRole.role, func.count()).join(User, User.id == UserRole.user_id)
-              .where(User.active.is_(True)).group_by(UserRole.role))
+    role_q = (
+        select(UserRole.role, func.count())
+        .join(User, User.id == UserRole.user_id)
+        .where(User.active.is_(True))
+        .group_by(UserRole.role)
+    )
     term_q = select(Terminal.status, func.count()).group_by(Terminal.status)
     dept_q = select(func.count()).select_from(Department)
     staff_q = select(func.count()).select_from(User).where(User.active.is_(True))

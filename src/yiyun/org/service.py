@@ -28,8 +28,14 @@ from yiyun.settings import SecuritySettings
 
 # Roles an institution administrator may hand out within their own institution.
 INSTITUTION_GRANTABLE = frozenset(
-    {Role.COMMUNITY_DOCTOR, Role.SPECIALIST, Role.NURSE, Role.DISPATCHER,
-     Role.INSTITUTION_ADMIN, Role.OPS_ENGINEER}
+    {
+        Role.COMMUNITY_DOCTOR,
+        Role.SPECIALIST,
+        Role.NURSE,
+        Role.DISPATCHER,
+        Role.INSTITUTION_ADMIN,
+        Role.OPS_ENGINEER,
+    }
 )
 
 
@@ -41,7 +47,10 @@ async def list_regions(*, session: AsyncSession) -> list[Region]:
 
 
 async def list_institutions(
-    *, session: AsyncSession, kind: InstitutionKind | None = None, q: str | None = None,
+    *,
+    session: AsyncSession,
+    kind: InstitutionKind | None = None,
+    q: str | None = None,
     params: PageParams | None = None,
 ) -> tuple[list[Institution], int]:
     query = select(Institution).order_by(Institution.kind, Institution.code)
@@ -49,8 +58,13 @@ async def list_institutions(
         query = query.where(Institution.kind == kind)
     if q:
         like = f"%{q.strip()}%"
-        query = query.where(or_(Institution.name.ilike(like), Institution.name_en.ilike(like),
-                                Institution.code.ilike(like)))
+        query = query.where(
+            or_(
+                Institution.name.ilike(like),
+                Institution.name_en.ilike(like),
+                Institution.code.ilike(like),
+            )
+        )
     return await paginate(session, query, params or PageParams(size=200))
 
 
@@ -66,8 +80,9 @@ async def create_institution(
 ) -> Institution:
     require(principal, Action.MANAGE_INSTITUTION)
     if await session.get(Region, data.region_id) is None:
-        raise InvalidInput("region does not exist", code="institution.bad_region",
-                           details={"field": "region_id"})
+        raise InvalidInput(
+            "region does not exist", code="institution.bad_region", details={"field": "region_id"}
+        )
     if data.parent_id is not None:
         await get_institution(session=session, institution_id=data.parent_id)
     if await session.scalar(select(Institution.id).where(Institution.code == data.code)):
@@ -75,8 +90,14 @@ async def create_institution(
     row = Institution(**data.model_dump())
     session.add(row)
     await session.flush()
-    await audit.record(session=session, actor=actor, action="institution.create",
-                       entity_type="institution", entity_id=row.id, institution_id=row.id)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="institution.create",
+        entity_type="institution",
+        entity_id=row.id,
+        institution_id=row.id,
+    )
     return row
 
 
@@ -89,20 +110,33 @@ async def list_departments(*, session: AsyncSession, institution_id: int) -> lis
 
 
 async def create_department(
-    *, session: AsyncSession, principal: Principal, institution_id: int, data: DepartmentCreate,
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    institution_id: int,
+    data: DepartmentCreate,
     actor: Actor,
 ) -> Department:
     await get_institution(session=session, institution_id=institution_id)
     require(principal, Action.MANAGE_STAFF, Target.of(institution_id))
-    exists = await session.scalar(select(Department.id).where(
-        Department.institution_id == institution_id, Department.code == data.code))
+    exists = await session.scalar(
+        select(Department.id).where(
+            Department.institution_id == institution_id, Department.code == data.code
+        )
+    )
     if exists:
         raise Conflict("a department with this code exists", code="department.duplicate_code")
     row = Department(institution_id=institution_id, **data.model_dump())
     session.add(row)
     await session.flush()
-    await audit.record(session=session, actor=actor, action="department.create",
-                       entity_type="department", entity_id=row.id, institution_id=institution_id)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="department.create",
+        entity_type="department",
+        entity_id=row.id,
+        institution_id=institution_id,
+    )
     return row
 
 
@@ -112,27 +146,39 @@ async def create_department(
 def staff_read(user: User) -> StaffRead:
     today = now().date()
     return StaffRead(
-        id=user.id, username=user.username, display_name=user.display_name,
-        institution_id=user.institution_id, department_id=user.department_id,
-        roles=sorted(user.role_set), title=user.title, licence_no=user.licence_no,
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        institution_id=user.institution_id,
+        department_id=user.department_id,
+        roles=sorted(user.role_set),
+        title=user.title,
+        licence_no=user.licence_no,
         licence_valid_until=user.licence_valid_until,
         licence_valid=user.licence_valid_until is not None and user.licence_valid_until >= today,
-        specialties=list(user.specialties or []), years_of_practice=user.years_of_practice,
-        active=user.active, totp_enrolled=user.totp_enrolled_at is not None,
+        specialties=list(user.specialties or []),
+        years_of_practice=user.years_of_practice,
+        active=user.active,
+        totp_enrolled=user.totp_enrolled_at is not None,
     )
 
 
 async def list_staff(
-    *, session: AsyncSession, principal: Principal, institution_id: int | None = None,
-    q: str | None = None, params: PageParams | None = None,
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    institution_id: int | None = None,
+    q: str | None = None,
+    params: PageParams | None = None,
 ) -> tuple[list[User], int]:
     """Staff the principal may see, optionally within one institution."""
     query = select(User).order_by(User.institution_id, User.username)
     if institution_id is not None:
         require(principal, Action.VIEW_STAFF, Target.of(institution_id))
         query = query.where(User.institution_id == institution_id)
-    elif not principal.has(Role.CONSORTIUM_ADMIN, Role.AUTHORITY, Role.DISPATCHER,
-                           Role.OPS_ENGINEER):
+    elif not principal.has(
+        Role.CONSORTIUM_ADMIN, Role.AUTHORITY, Role.DISPATCHER, Role.OPS_ENGINEER
+    ):
         query = query.where(User.institution_id == principal.institution_id)
     if q:
         like = f"%{q.strip()}%"
@@ -159,12 +205,18 @@ async def _check_roles(
         )
     institution = await get_institution(session=session, institution_id=institution_id)
     if Role.AUTHORITY in roles and institution.kind != InstitutionKind.HEALTH_AUTHORITY:
-        raise InvalidInput("the authority role belongs to health-authority staff only",
-                           code="staff.authority_outside_authority")
+        raise InvalidInput(
+            "the authority role belongs to health-authority staff only",
+            code="staff.authority_outside_authority",
+        )
 
 
 async def create_staff(
-    *, session: AsyncSession, principal: Principal, data: StaffCreate, cfg: SecuritySettings,
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    data: StaffCreate,
+    cfg: SecuritySettings,
     actor: Actor,
 ) -> User:
     require(principal, Action.MANAGE_STAFF, Target.of(data.institution_id))
@@ -172,22 +224,36 @@ async def create_staff(
     if data.department_id is not None:
         dept = await session.get(Department, data.department_id)
         if dept is None or dept.institution_id != data.institution_id:
-            raise InvalidInput("department is not part of the institution",
-                               code="staff.bad_department", details={"field": "department_id"})
+            raise InvalidInput(
+                "department is not part of the institution",
+                code="staff.bad_department",
+                details={"field": "department_id"},
+            )
     if await auth_service.user_by_username(session, data.username) is not None:
         raise Conflict("this username is taken", code="staff.duplicate_username")
-    passwords.check_policy(data.password, min_length=cfg.password_min_length,
-                           username=data.username)
+    passwords.check_policy(
+        data.password, min_length=cfg.password_min_length, username=data.username
+    )
     fields = data.model_dump(exclude={"roles", "password", "phone"})
-    user = User(**fields, password_hash=passwords.hash_password(data.password),
-                password_changed_at=now(), roles=[UserRole(role=r) for r in set(data.roles)])
+    user = User(
+        **fields,
+        password_hash=passwords.hash_password(data.password),
+        password_changed_at=now(),
+        roles=[UserRole(role=r) for r in set(data.roles)],
+    )
     if data.phone:
         user.phone_enc = auth_service.cipher(cfg).encrypt(data.phone, context="staff-phone")
     session.add(user)
     await session.flush()
-    await audit.record(session=session, actor=actor, action="staff.create", entity_type="user",
-                       entity_id=user.id, institution_id=user.institution_id,
-                       details={"roles": sorted(r.value for r in data.roles)})
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="staff.create",
+        entity_type="user",
+        entity_id=user.id,
+        institution_id=user.institution_id,
+        details={"roles": sorted(r.value for r in data.roles)},
+    )
     return user
 
 
@@ -200,14 +266,23 @@ async def update_staff(
     if changes.get("department_id") is not None:
         dept = await session.get(Department, changes["department_id"])
         if dept is None or dept.institution_id != user.institution_id:
-            raise InvalidInput("department is not part of the institution",
-                               code="staff.bad_department", details={"field": "department_id"})
+            raise InvalidInput(
+                "department is not part of the institution",
+                code="staff.bad_department",
+                details={"field": "department_id"},
+            )
     for key, value in changes.items():
         setattr(user, key, value)
     await session.flush()
-    await audit.record(session=session, actor=actor, action="staff.update", entity_type="user",
-                       entity_id=user.id, institution_id=user.institution_id,
-                       details={"fields": sorted(changes)})
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="staff.update",
+        entity_type="user",
+        entity_id=user.id,
+        institution_id=user.institution_id,
+        details={"fields": sorted(changes)},
+    )
     return user
 
 
@@ -218,18 +293,25 @@ async def set_roles(
     require(principal, Action.MANAGE_STAFF, Target.of(user.institution_id))
     wanted = set(roles)
     await _check_roles(session, principal, user.institution_id, wanted | (user.role_set - wanted))
-    if user.id == principal.user_id and not wanted & {Role.CONSORTIUM_ADMIN,
-                                                       Role.INSTITUTION_ADMIN}:
-        raise Conflict("you cannot remove your own administrator role",
-                       code="staff.self_demotion")
+    if user.id == principal.user_id and not wanted & {
+        Role.CONSORTIUM_ADMIN,
+        Role.INSTITUTION_ADMIN,
+    }:
+        raise Conflict("you cannot remove your own administrator role", code="staff.self_demotion")
     before = sorted(r.value for r in user.role_set)
     user.roles = [r for r in user.roles if r.role in wanted]
     for role in wanted - user.role_set:
         user.roles.append(UserRole(role=role))
     await session.flush()
-    await audit.record(session=session, actor=actor, action="staff.roles", entity_type="user",
-                       entity_id=user.id, institution_id=user.institution_id,
-                       details={"before": before, "after": sorted(r.value for r in wanted)})
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="staff.roles",
+        entity_type="user",
+        entity_id=user.id,
+        institution_id=user.institution_id,
+        details={"before": before, "after": sorted(r.value for r in wanted)},
+    )
     return user
 
 
@@ -245,10 +327,15 @@ async def set_active(
     user.disabled_at = None if active else now()
     ended = 0 if active else await auth_service.revoke_all(session=session, user_id=user.id)
     await session.flush()
-    await audit.record(session=session, actor=actor,
-                       action="staff.enable" if active else "staff.disable",
-                       entity_type="user", entity_id=user.id, institution_id=user.institution_id,
-                       details={"sessions_ended": ended})
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="staff.enable" if active else "staff.disable",
+        entity_type="user",
+        entity_id=user.id,
+        institution_id=user.institution_id,
+        details={"sessions_ended": ended},
+    )
     return user
 
 
@@ -264,7 +351,11 @@ async def list_terminals(
 
 
 async def create_terminal(
-    *, session: AsyncSession, principal: Principal, institution_id: int, data: TerminalCreate,
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    institution_id: int,
+    data: TerminalCreate,
     actor: Actor,
 ) -> Terminal:
     await get_institution(session=session, institution_id=institution_id)
@@ -274,6 +365,12 @@ async def create_terminal(
     row = Terminal(institution_id=institution_id, **data.model_dump())
     session.add(row)
     await session.flush()
-    await audit.record(session=session, actor=actor, action="terminal.create",
-                       entity_type="terminal", entity_id=row.id, institution_id=institution_id)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="terminal.create",
+        entity_type="terminal",
+        entity_id=row.id,
+        institution_id=institution_id,
+    )
     return row

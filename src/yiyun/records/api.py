@@ -27,20 +27,23 @@ Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 @router.get("/patients", response_model=Page[PatientRead])
 async def search_patients(
-    session: DbSession, ctx: PatientCtx,
+    session: DbSession,
+    ctx: PatientCtx,
     q: Annotated[str | None, Query(max_length=100, description="name, MPI or record no")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[PatientRead]:
-    rows, total = await service.search(session=session, ctx=ctx, q=q,
-                                       params=PageParams(page=page, size=size))
+    rows, total = await service.search(
+        session=session, ctx=ctx, q=q, params=PageParams(page=page, size=size)
+    )
     items = [await service.to_read(session, p, ctx.cipher) for p in rows]
     return Page(items=items, total=total, page=page, size=size)
 
 
 @router.post("/patients/lookup", response_model=PatientRead)
 async def lookup_by_id_number(
-    session: DbSession, ctx: PatientCtx,
+    session: DbSession,
+    ctx: PatientCtx,
     id_number: Annotated[str, Form(min_length=1, max_length=32)],
 ) -> PatientRead:
     """Find a patient by full resident ID number (sent in the body, never in the URL)."""
@@ -51,8 +54,7 @@ async def lookup_by_id_number(
 
 
 @router.post("/patients", response_model=PatientRead, status_code=201)
-async def register_patient(data: PatientCreate, session: DbSession,
-                           ctx: PatientCtx) -> PatientRead:
+async def register_patient(data: PatientCreate, session: DbSession, ctx: PatientCtx) -> PatientRead:
     patient = await service.register(session=session, ctx=ctx, data=data)
     return await service.to_read(session, patient, ctx.cipher)
 
@@ -64,29 +66,34 @@ async def read_patient(patient_id: Id, session: DbSession, ctx: PatientCtx) -> P
 
 
 @router.patch("/patients/{patient_id}", response_model=PatientRead)
-async def update_patient(patient_id: Id, data: PatientUpdate, session: DbSession,
-                         ctx: PatientCtx) -> PatientRead:
+async def update_patient(
+    patient_id: Id, data: PatientUpdate, session: DbSession, ctx: PatientCtx
+) -> PatientRead:
     patient = await service.update(session=session, ctx=ctx, patient_id=patient_id, data=data)
     return await service.to_read(session, patient, ctx.cipher)
 
 
 @router.get("/patients/{patient_id}/documents", response_model=list[DocumentRead])
-async def list_documents(patient_id: Id, session: DbSession,
-                         ctx: PatientCtx) -> list[DocumentRead]:
+async def list_documents(patient_id: Id, session: DbSession, ctx: PatientCtx) -> list[DocumentRead]:
     rows = await service.list_documents(session=session, ctx=ctx, patient_id=patient_id)
     return [DocumentRead.model_validate(d) for d in rows]
 
 
 @router.post("/patients/{patient_id}/documents", response_model=DocumentRead, status_code=201)
-async def add_document(patient_id: Id, data: DocumentCreate, session: DbSession,
-                       ctx: PatientCtx) -> DocumentRead:
+async def add_document(
+    patient_id: Id, data: DocumentCreate, session: DbSession, ctx: PatientCtx
+) -> DocumentRead:
     doc = await service.add_document(session=session, ctx=ctx, patient_id=patient_id, data=data)
     return DocumentRead.model_validate(doc)
 
 
 @router.post("/patients/{patient_id}/attachments", response_model=DocumentRead, status_code=201)
 async def upload_attachment(
-    patient_id: Id, session: DbSession, ctx: PatientCtx, store: Store, settings: AppSettings,
+    patient_id: Id,
+    session: DbSession,
+    ctx: PatientCtx,
+    store: Store,
+    settings: AppSettings,
     file: Annotated[UploadFile, File()],
     title: Annotated[str, Form(max_length=200)] = "",
 ) -> DocumentRead:
@@ -94,24 +101,37 @@ async def upload_attachment(
     limit = settings.storage.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise InvalidInput("the file is too large", code="upload.too_large",
-                           details={"max_bytes": limit})
-    doc = await service.upload_document(session=session, ctx=ctx, store=store,
-                                        patient_id=patient_id, title=title,
-                                        filename=file.filename or "upload", data=data,
-                                        max_bytes=limit)
+        raise InvalidInput(
+            "the file is too large", code="upload.too_large", details={"max_bytes": limit}
+        )
+    doc = await service.upload_document(
+        session=session,
+        ctx=ctx,
+        store=store,
+        patient_id=patient_id,
+        title=title,
+        filename=file.filename or "upload",
+        data=data,
+        max_bytes=limit,
+    )
     return DocumentRead.model_validate(doc)
 
 
 @router.get("/patients/{patient_id}/documents/{document_id}/file")
-async def download_attachment(patient_id: Id, document_id: Id, session: DbSession,
-                              ctx: PatientCtx, store: Store) -> Response:
-    doc, data = await service.read_document_file(session=session, ctx=ctx, store=store,
-                                                 patient_id=patient_id, document_id=document_id)
-    return Response(data, media_type=doc.content_type or "application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="document-{doc.id}"',
-        "Cache-Control": "no-store",
-    })
+async def download_attachment(
+    patient_id: Id, document_id: Id, session: DbSession, ctx: PatientCtx, store: Store
+) -> Response:
+    doc, data = await service.read_document_file(
+        session=session, ctx=ctx, store=store, patient_id=patient_id, document_id=document_id
+    )
+    return Response(
+        data,
+        media_type=doc.content_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="document-{doc.id}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/patients/{patient_id}/consents", response_model=list[ConsentRead])
@@ -121,15 +141,18 @@ async def list_consents(patient_id: Id, session: DbSession, ctx: PatientCtx) -> 
 
 
 @router.post("/patients/{patient_id}/consents", response_model=ConsentRead, status_code=201)
-async def grant_consent(patient_id: Id, data: ConsentCreate, session: DbSession,
-                        ctx: PatientCtx) -> ConsentRead:
+async def grant_consent(
+    patient_id: Id, data: ConsentCreate, session: DbSession, ctx: PatientCtx
+) -> ConsentRead:
     row = await service.grant_consent(session=session, ctx=ctx, patient_id=patient_id, data=data)
     return ConsentRead.model_validate(row)
 
 
 @router.post("/patients/{patient_id}/consents/{consent_id}/withdraw", response_model=ConsentRead)
-async def withdraw_consent(patient_id: Id, consent_id: Id, session: DbSession,
-                           ctx: PatientCtx) -> ConsentRead:
-    row = await service.withdraw_consent(session=session, ctx=ctx, patient_id=patient_id,
-                                         consent_id=consent_id)
+async def withdraw_consent(
+    patient_id: Id, consent_id: Id, session: DbSession, ctx: PatientCtx
+) -> ConsentRead:
+    row = await service.withdraw_consent(
+        session=session, ctx=ctx, patient_id=patient_id, consent_id=consent_id
+    )
     return ConsentRead.model_validate(row)

@@ -29,9 +29,7 @@ class Patient(IdMixin, TimestampMixin, Base):
     birth_on: Mapped[date]
     phone_enc: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(300), default="")
-    home_institution_id: Mapped[int] = mapped_column(
-        ForeignKey("org_institution.id"), index=True
-    )
+    home_institution_id: Mapped[int] = mapped_column(ForeignKey("org_institution.id"), index=True)
     guardian_id: Mapped[int | None] = mapped_column(ForeignKey("records_patient.id"))
     guardian_relation: Mapped[GuardianRelation | None] = mapped_column(_enum(GuardianRelation))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("org_user.id"))

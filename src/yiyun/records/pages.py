@@ -13,39 +13,54 @@ from yiyun.auth.policy import Action, Target, allows
 from yiyun.core.errors import InvalidInput
 from yiyun.core.pagination import PageParams
 from yiyun.org import service as org_service
-from yiyun.org.pages import invalid
 from yiyun.records import service
 from yiyun.records.enums import ConsentPurpose, DocumentKind, GuardianRelation, Sex
 from yiyun.records.schemas import ConsentCreate, DocumentCreate, PatientCreate
 from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
-from yiyun.web.pagekit import page, see_other
+from yiyun.web.pagekit import invalid, page, see_other
 
 router = APIRouter()
 Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.get("/patients", response_class=HTMLResponse)
-async def patients(request: Request, session: DbSession, ctx: PatientCtx,
-                   q: Annotated[str | None, Query(max_length=100)] = None,
-                   page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1) -> Response:
+async def patients(
+    request: Request,
+    session: DbSession,
+    ctx: PatientCtx,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
     params = PageParams(page=page_no, size=25)
     rows, total = await service.search(session=session, ctx=ctx, q=q, params=params)
     reads = [await service.to_read(session, p, ctx.cipher) for p in rows]
-    institutions, _ = await org_service.list_institutions(session=session,
-                                                          params=PageParams(size=200))
-    return page(request, ctx.principal, "records/patients.html", {
-        "patients": reads, "total": total, "q": q or "", "page_no": page_no,
-        "pages": max(1, -(-total // params.size)),
-        "institutions": {i.id: i for i in institutions},
-        "can_register": allows(ctx.principal, Action.REGISTER_PATIENT,
-                               Target.of(ctx.principal.institution_id)),
-        "sexes": list(Sex), "relations": list(GuardianRelation),
-    })
+    institutions, _ = await org_service.list_institutions(
+        session=session, params=PageParams(size=200)
+    )
+    return page(
+        request,
+        ctx.principal,
+        "records/patients.html",
+        {
+            "patients": reads,
+            "total": total,
+            "q": q or "",
+            "page_no": page_no,
+            "pages": max(1, -(-total // params.size)),
+            "institutions": {i.id: i for i in institutions},
+            "can_register": allows(
+                ctx.principal, Action.REGISTER_PATIENT, Target.of(ctx.principal.institution_id)
+            ),
+            "sexes": list(Sex),
+            "relations": list(GuardianRelation),
+        },
+    )
 
 
 @router.post("/patients")
 async def register(
-    session: DbSession, ctx: PatientCtx,
+    session: DbSession,
+    ctx: PatientCtx,
     name: Annotated[str, Form(max_length=200)],
     id_number: Annotated[str, Form(max_length=32)] = "",
     sex: Annotated[str, Form(max_length=10)] = "",
@@ -57,45 +72,60 @@ async def register(
 ) -> Response:
     try:
         data = PatientCreate(
-            name=name, id_number=id_number.strip() or None, sex=Sex(sex) if sex else None,
+            name=name,
+            id_number=id_number.strip() or None,
+            sex=Sex(sex) if sex else None,
             birth_on=date.fromisoformat(birth_on) if birth_on else None,
-            phone=phone.strip() or None, address=address,
+            phone=phone.strip() or None,
+            address=address,
             guardian_id=int(guardian_id) if guardian_id.strip().isdigit() else None,
             guardian_relation=GuardianRelation(guardian_relation) if guardian_relation else None,
         )
     except ValidationError as exc:
         raise invalid(exc) from None
     except ValueError as exc:
-        raise InvalidInput("a field has an invalid value", code="form.invalid",
-                           details={"reason": str(exc)}) from None
+        raise InvalidInput(
+            "a field has an invalid value", code="form.invalid", details={"reason": str(exc)}
+        ) from None
     patient = await service.register(session=session, ctx=ctx, data=data)
     return see_other(f"/patients/{patient.id}?done=registered")
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
-async def chart(request: Request, patient_id: Id, session: DbSession,
-                ctx: PatientCtx) -> Response:
+async def chart(request: Request, patient_id: Id, session: DbSession, ctx: PatientCtx) -> Response:
     patient = await service.read(session=session, ctx=ctx, patient_id=patient_id)
     read = await service.to_read(session, patient, ctx.cipher)
     documents = await service.list_documents(session=session, ctx=ctx, patient_id=patient_id)
     consents = await service.list_consents(session=session, ctx=ctx, patient_id=patient_id)
-    institutions, _ = await org_service.list_institutions(session=session,
-                                                          params=PageParams(size=200))
-    writable = allows(ctx.principal, Action.WRITE_PATIENT,
-                      Target(service.institutions_of(patient)))
-    return page(request, ctx.principal, "records/patient.html", {
-        "p": read, "documents": documents, "consents": consents,
-        "institutions": {i.id: i for i in institutions}, "writable": writable,
-        "purposes": list(ConsentPurpose),
-        "doc_kinds": [DocumentKind.SUMMARY, DocumentKind.LAB_RESULT],
-    })
+    institutions, _ = await org_service.list_institutions(
+        session=session, params=PageParams(size=200)
+    )
+    writable = allows(ctx.principal, Action.WRITE_PATIENT, Target(service.institutions_of(patient)))
+    return page(
+        request,
+        ctx.principal,
+        "records/patient.html",
+        {
+            "p": read,
+            "documents": documents,
+            "consents": consents,
+            "institutions": {i.id: i for i in institutions},
+            "writable": writable,
+            "purposes": list(ConsentPurpose),
+            "doc_kinds": [DocumentKind.SUMMARY, DocumentKind.LAB_RESULT],
+        },
+    )
 
 
 @router.post("/patients/{patient_id}/documents")
-async def add_document(patient_id: Id, session: DbSession, ctx: PatientCtx,
-                       kind: Annotated[DocumentKind, Form()],
-                       title: Annotated[str, Form(max_length=200)],
-                       body: Annotated[str, Form(max_length=100_000)]) -> Response:
+async def add_document(
+    patient_id: Id,
+    session: DbSession,
+    ctx: PatientCtx,
+    kind: Annotated[DocumentKind, Form()],
+    title: Annotated[str, Form(max_length=200)],
+    body: Annotated[str, Form(max_length=100_000)],
+) -> Response:
     try:
         data = DocumentCreate(kind=kind, title=title, body=body)
     except ValidationError as exc:
@@ -105,22 +135,39 @@ async def add_document(patient_id: Id, session: DbSession, ctx: PatientCtx,
 
 
 @router.post("/patients/{patient_id}/attachments")
-async def upload(patient_id: Id, session: DbSession, ctx: PatientCtx, store: Store,
-                 settings: AppSettings, file: Annotated[UploadFile, File()],
-                 title: Annotated[str, Form(max_length=200)] = "") -> Response:
+async def upload(
+    patient_id: Id,
+    session: DbSession,
+    ctx: PatientCtx,
+    store: Store,
+    settings: AppSettings,
+    file: Annotated[UploadFile, File()],
+    title: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
     limit = settings.storage.max_upload_bytes
     data = await file.read(limit + 1)
-    await service.upload_document(session=session, ctx=ctx, store=store, patient_id=patient_id,
-                                  title=title, filename=file.filename or "upload", data=data,
-                                  max_bytes=limit)
+    await service.upload_document(
+        session=session,
+        ctx=ctx,
+        store=store,
+        patient_id=patient_id,
+        title=title,
+        filename=file.filename or "upload",
+        data=data,
+        max_bytes=limit,
+    )
     return see_other(f"/patients/{patient_id}?done=uploaded#documents")
 
 
 @router.post("/patients/{patient_id}/consents")
-async def grant_consent(patient_id: Id, session: DbSession, ctx: PatientCtx,
-                        purpose: Annotated[ConsentPurpose, Form()],
-                        target_institution_id: Annotated[str, Form(max_length=12)] = "",
-                        note: Annotated[str, Form(max_length=500)] = "") -> Response:
+async def grant_consent(
+    patient_id: Id,
+    session: DbSession,
+    ctx: PatientCtx,
+    purpose: Annotated[ConsentPurpose, Form()],
+    target_institution_id: Annotated[str, Form(max_length=12)] = "",
+    note: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
     target = int(target_institution_id) if target_institution_id.isdigit() else None
     try:
         data = ConsentCreate(purpose=purpose, target_institution_id=target, note=note)
@@ -131,8 +178,10 @@ async def grant_consent(patient_id: Id, session: DbSession, ctx: PatientCtx,
 
 
 @router.post("/patients/{patient_id}/consents/{consent_id}/withdraw")
-async def withdraw_consent(patient_id: Id, consent_id: Id, session: DbSession,
-                           ctx: PatientCtx) -> Response:
-    await service.withdraw_consent(session=session, ctx=ctx, patient_id=patient_id,
-                                   consent_id=consent_id)
+async def withdraw_consent(
+    patient_id: Id, consent_id: Id, session: DbSession, ctx: PatientCtx
+) -> Response:
+    await service.withdraw_consent(
+        session=session, ctx=ctx, patient_id=patient_id, consent_id=consent_id
+    )
     return see_other(f"/patients/{patient_id}?done=withdrawn#consents")

@@ -62,11 +62,12 @@ def mask_phone(phone: str) -> str:
 
 
 def institutions_of(patient: Patient) -> frozenset[int]:
-    return frozenset({patient.home_institution_id, *(r.institution_id for r in
-                                                     patient.record_numbers)})
+    return frozenset(
+        {patient.home_institution_id, *(r.institution_id for r in patient.record_numbers)}
+    )
 
 
-def visible_query(principal: Principal) -> Select[tuple[Patient]]:
+def visible_query(principal: Principal) -> Select[Patient]:
     """Patients the principal may list: everyone, or those of their own institution."""
     query = select(Patient)
     if sees_all_institutions(principal, Action.READ_PATIENT):
@@ -92,19 +93,34 @@ async def to_read(session: AsyncSession, patient: Patient, cipher: FieldCipher) 
     age = age_on(patient.birth_on, today)
     phone = cipher.decrypt(patient.phone_enc, context=PHONE_CONTEXT) if patient.phone_enc else None
     return PatientRead(
-        id=patient.id, mpi=patient.mpi, name=patient.name, sex=patient.sex,
-        birth_on=patient.birth_on, age=age, id_number_masked=patient.id_number_masked,
-        phone_masked=mask_phone(phone) if phone else None, address=patient.address,
+        id=patient.id,
+        mpi=patient.mpi,
+        name=patient.name,
+        sex=patient.sex,
+        birth_on=patient.birth_on,
+        age=age,
+        id_number_masked=patient.id_number_masked,
+        phone_masked=mask_phone(phone) if phone else None,
+        address=patient.address,
         home_institution_id=patient.home_institution_id,
         record_numbers=[RecordNoRead.model_validate(r) for r in patient.record_numbers],
-        guardian=await _guardian(session, patient), minor=age < ADULT_AGE,
+        guardian=await _guardian(session, patient),
+        minor=age < ADULT_AGE,
     )
 
 
-async def _deny(session: AsyncSession, ctx: Ctx, action: str, patient_id: int,
-                err: YiyunError) -> YiyunError:
-    await audit.record(session=session, actor=ctx.actor, action=action, outcome="denied",
-                       entity_type="patient", entity_id=patient_id, patient_id=patient_id)
+async def _deny(
+    session: AsyncSession, ctx: Ctx, action: str, patient_id: int, err: YiyunError
+) -> YiyunError:
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action=action,
+        outcome="denied",
+        entity_type="patient",
+        entity_id=patient_id,
+        patient_id=patient_id,
+    )
     err.keep_changes = True
     return err
 
@@ -117,8 +133,13 @@ async def load_patient(
     if patient is None:
         raise NotFound("patient not found", code="patient.not_found")
     try:
-        await require_patient(session, ctx.principal, action, patient_id=patient.id,
-                              institutions=institutions_of(patient))
+        await require_patient(
+            session,
+            ctx.principal,
+            action,
+            patient_id=patient.id,
+            institutions=institutions_of(patient),
+        )
     except YiyunError as err:
         raise await _deny(session, ctx, str(action), patient.id, err) from None
     return patient
@@ -134,17 +155,26 @@ async def _next_mpi(session: AsyncSession) -> str:
 
 async def _record_no(session: AsyncSession, institution: Institution, wanted: str | None) -> str:
     if wanted is not None:
-        taken = await session.scalar(select(PatientRecordNo.id).where(
-            PatientRecordNo.institution_id == institution.id, PatientRecordNo.record_no == wanted))
+        taken = await session.scalar(
+            select(PatientRecordNo.id).where(
+                PatientRecordNo.institution_id == institution.id,
+                PatientRecordNo.record_no == wanted,
+            )
+        )
         if taken:
-            raise Conflict("this record number is in use at the institution",
-                           code="patient.duplicate_record_no")
+            raise Conflict(
+                "this record number is in use at the institution",
+                code="patient.duplicate_record_no",
+            )
         return wanted
     for _ in range(10):
         candidate = f"{institution.code[-4:]}-{secrets.randbelow(10**8):08d}"
-        if not await session.scalar(select(PatientRecordNo.id).where(
+        if not await session.scalar(
+            select(PatientRecordNo.id).where(
                 PatientRecordNo.institution_id == institution.id,
-                PatientRecordNo.record_no == candidate)):
+                PatientRecordNo.record_no == candidate,
+            )
+        ):
             return candidate
     raise Conflict("could not allocate a record number", code="patient.record_no_exhausted")
 
@@ -154,13 +184,14 @@ async def find_by_id_number(*, session: AsyncSession, ctx: Ctx, id_number: str) 
     try:
         parsed = resident_id.parse(id_number)
     except resident_id.ResidentIdError as exc:
-        raise InvalidInput(str(exc), code="patient.bad_id_number",
-                           details={"field": "id_number"}) from exc
+        raise InvalidInput(
+            str(exc), code="patient.bad_id_number", details={"field": "id_number"}
+        ) from exc
     digest = ctx.cipher.lookup_hash(parsed.number, context=ID_CONTEXT)
     patient = await session.scalar(select(Patient).where(Patient.id_number_hash == digest))
     if patient is None:
         return None
-    return await load_patient(session=session, ctx=ctx, patient_id=patient.id)
+    return await read(session=session, ctx=ctx, patient_id=patient.id)  # audited as a read
 
 
 async def register(*, session: AsyncSession, ctx: Ctx, data: PatientCreate) -> Patient:
@@ -168,66 +199,110 @@ async def register(*, session: AsyncSession, ctx: Ctx, data: PatientCreate) -> P
     require(ctx.principal, Action.REGISTER_PATIENT, Target.of(inst_id))
     institution = await session.get(Institution, inst_id)
     if institution is None:
-        raise InvalidInput("institution does not exist", code="patient.bad_institution",
-                           details={"field": "institution_id"})
+        raise InvalidInput(
+            "institution does not exist",
+            code="patient.bad_institution",
+            details={"field": "institution_id"},
+        )
     sex, birth_on, id_fields = data.sex, data.birth_on, {}
     if data.id_number is not None:
         try:
             parsed = resident_id.parse(data.id_number)
         except resident_id.ResidentIdError as exc:
-            raise InvalidInput(str(exc), code="patient.bad_id_number",
-                               details={"field": "id_number"}) from exc
+            raise InvalidInput(
+                str(exc), code="patient.bad_id_number", details={"field": "id_number"}
+            ) from exc
         if birth_on is not None and birth_on != parsed.birth_on:
-            raise InvalidInput("birth date does not match the ID number",
-                               code="patient.birth_mismatch", details={"field": "birth_on"})
+            raise InvalidInput(
+                "birth date does not match the ID number",
+                code="patient.birth_mismatch",
+                details={"field": "birth_on"},
+            )
         if sex is not None and sex.value != parsed.sex:
-            raise InvalidInput("sex does not match the ID number", code="patient.sex_mismatch",
-                               details={"field": "sex"})
+            raise InvalidInput(
+                "sex does not match the ID number",
+                code="patient.sex_mismatch",
+                details={"field": "sex"},
+            )
         sex, birth_on = Sex(parsed.sex), parsed.birth_on
         digest = ctx.cipher.lookup_hash(parsed.number, context=ID_CONTEXT)
         if await session.scalar(select(Patient.id).where(Patient.id_number_hash == digest)):
-            raise Conflict("a patient with this ID number is already registered",
-                           code="patient.duplicate_id_number")
+            raise Conflict(
+                "a patient with this ID number is already registered",
+                code="patient.duplicate_id_number",
+            )
         id_fields = {
             "id_number_hash": digest,
             "id_number_enc": ctx.cipher.encrypt(parsed.number, context=ID_CONTEXT),
             "id_number_masked": parsed.masked,
         }
     if sex is None or birth_on is None:
-        raise InvalidInput("sex and birth date are required without an ID number",
-                           code="patient.missing_demographics")
+        raise InvalidInput(
+            "sex and birth date are required without an ID number",
+            code="patient.missing_demographics",
+        )
     if birth_on > now().date():
-        raise InvalidInput("birth date is in the future", code="patient.birth_in_future",
-                           details={"field": "birth_on"})
+        raise InvalidInput(
+            "birth date is in the future",
+            code="patient.birth_in_future",
+            details={"field": "birth_on"},
+        )
     if age_on(birth_on, now().date()) < ADULT_AGE and data.guardian_id is None:
-        raise InvalidInput("a minor needs a guardian", code="patient.guardian_required",
-                           details={"field": "guardian_id"})
+        raise InvalidInput(
+            "a minor needs a guardian",
+            code="patient.guardian_required",
+            details={"field": "guardian_id"},
+        )
     if data.guardian_id is not None:
         guardian = await load_patient(session=session, ctx=ctx, patient_id=data.guardian_id)
         if age_on(guardian.birth_on, now().date()) < ADULT_AGE:
-            raise InvalidInput("the guardian must be an adult", code="patient.minor_guardian",
-                               details={"field": "guardian_id"})
+            raise InvalidInput(
+                "the guardian must be an adult",
+                code="patient.minor_guardian",
+                details={"field": "guardian_id"},
+            )
     patient = Patient(
-        mpi=await _next_mpi(session), name=data.name, sex=sex, birth_on=birth_on,
-        address=data.address, home_institution_id=inst_id, guardian_id=data.guardian_id,
+        mpi=await _next_mpi(session),
+        name=data.name,
+        sex=sex,
+        birth_on=birth_on,
+        address=data.address,
+        home_institution_id=inst_id,
+        guardian_id=data.guardian_id,
         guardian_relation=data.guardian_relation if data.guardian_id else None,
-        created_by_id=ctx.principal.user_id, **id_fields,
+        created_by_id=ctx.principal.user_id,
+        **id_fields,
         phone_enc=ctx.cipher.encrypt(data.phone, context=PHONE_CONTEXT) if data.phone else None,
     )
-    patient.record_numbers = [PatientRecordNo(
-        institution_id=inst_id, record_no=await _record_no(session, institution, data.record_no))]
+    patient.record_numbers = [
+        PatientRecordNo(
+            institution_id=inst_id, record_no=await _record_no(session, institution, data.record_no)
+        )
+    ]
     session.add(patient)
     await session.flush()
-    await audit.record(session=session, actor=ctx.actor, action="patient.register",
-                       entity_type="patient", entity_id=patient.id, patient_id=patient.id,
-                       institution_id=inst_id)
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="patient.register",
+        entity_type="patient",
+        entity_id=patient.id,
+        patient_id=patient.id,
+        institution_id=inst_id,
+    )
     return patient
 
 
 async def read(*, session: AsyncSession, ctx: Ctx, patient_id: int) -> Patient:
     patient = await load_patient(session=session, ctx=ctx, patient_id=patient_id)
-    await audit.record(session=session, actor=ctx.actor, action="patient.read",
-                       entity_type="patient", entity_id=patient.id, patient_id=patient.id)
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="patient.read",
+        entity_type="patient",
+        entity_id=patient.id,
+        patient_id=patient.id,
+    )
     return patient
 
 
@@ -240,27 +315,39 @@ async def search(
     if q:
         text_q = q.strip()[:100]
         like = f"%{text_q}%"
-        by_record = exists().where(PatientRecordNo.patient_id == Patient.id,
-                                   PatientRecordNo.record_no == text_q)
-        query = query.where(or_(Patient.name.ilike(like), Patient.mpi == text_q.upper(),
-                                by_record))
+        by_record = exists().where(
+            PatientRecordNo.patient_id == Patient.id, PatientRecordNo.record_no == text_q
+        )
+        query = query.where(or_(Patient.name.ilike(like), Patient.mpi == text_q.upper(), by_record))
     rows, total = await paginate(session, query, params or PageParams())
-    await audit.record(session=session, actor=ctx.actor, action="patient.list",
-                       entity_type="patient",
-                       details={"query": bool(q), "returned": len(rows),
-                                "patient_ids": [p.id for p in rows][:200]})
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="patient.list",
+        entity_type="patient",
+        details={
+            "query": bool(q),
+            "returned": len(rows),
+            "patient_ids": [p.id for p in rows][:200],
+        },
+    )
     return rows, total
 
 
-async def update(*, session: AsyncSession, ctx: Ctx, patient_id: int,
-                 data: PatientUpdate) -> Patient:
-    patient = await load_patient(session=session, ctx=ctx, patient_id=patient_id,
-                                 action=Action.WRITE_PATIENT)
+async def update(
+    *, session: AsyncSession, ctx: Ctx, patient_id: int, data: PatientUpdate
+) -> Patient:
+    patient = await load_patient(
+        session=session, ctx=ctx, patient_id=patient_id, action=Action.WRITE_PATIENT
+    )
     changes = data.model_dump(exclude_unset=True)
     if "guardian_id" in changes and changes["guardian_id"] is not None:
         if changes["guardian_id"] == patient.id:
-            raise InvalidInput("a patient cannot be their own guardian",
-                               code="patient.self_guardian", details={"field": "guardian_id"})
+            raise InvalidInput(
+                "a patient cannot be their own guardian",
+                code="patient.self_guardian",
+                details={"field": "guardian_id"},
+            )
         await load_patient(session=session, ctx=ctx, patient_id=changes["guardian_id"])
     if "phone" in changes:
         phone = changes.pop("phone")
@@ -268,18 +355,31 @@ async def update(*, session: AsyncSession, ctx: Ctx, patient_id: int,
     for key, value in changes.items():
         setattr(patient, key, value)
     await session.flush()
-    await audit.record(session=session, actor=ctx.actor, action="patient.update",
-                       entity_type="patient", entity_id=patient.id, patient_id=patient.id,
-                       details={"fields": sorted(data.model_dump(exclude_unset=True))})
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="patient.update",
+        entity_type="patient",
+        entity_id=patient.id,
+        patient_id=patient.id,
+        details={"fields": sorted(data.model_dump(exclude_unset=True))},
+    )
     return patient
 
 
 async def reveal_id_number(*, session: AsyncSession, ctx: Ctx, patient_id: int) -> str | None:
     """The full resident ID number, for staff who must see it (audited separately)."""
-    patient = await load_patient(session=session, ctx=ctx, patient_id=patient_id,
-                                 action=Action.WRITE_PATIENT)
-    await audit.record(session=session, actor=ctx.actor, action="patient.reveal_id",
-                       entity_type="patient", entity_id=patient.id, patient_id=patient.id)
+    patient = await load_patient(
+        session=session, ctx=ctx, patient_id=patient_id, action=Action.WRITE_PATIENT
+    )
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="patient.reveal_id",
+        entity_type="patient",
+        entity_id=patient.id,
+        patient_id=patient.id,
+    )
     if patient.id_number_enc is None:
         return None
     return ctx.cipher.decrypt(patient.id_number_enc, context=ID_CONTEXT)
@@ -290,50 +390,93 @@ async def reveal_id_number(*, session: AsyncSession, ctx: Ctx, patient_id: int) 
 
 async def list_documents(*, session: AsyncSession, ctx: Ctx, patient_id: int) -> list[Document]:
     await load_patient(session=session, ctx=ctx, patient_id=patient_id)
-    rows = (await session.scalars(select(Document).where(Document.patient_id == patient_id)
-                                  .order_by(Document.created_at.desc()))).all()
-    await audit.record(session=session, actor=ctx.actor, action="document.list",
-                       entity_type="patient", entity_id=patient_id, patient_id=patient_id)
+    rows = (
+        await session.scalars(
+            select(Document)
+            .where(Document.patient_id == patient_id)
+            .order_by(Document.created_at.desc())
+        )
+    ).all()
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="document.list",
+        entity_type="patient",
+        entity_id=patient_id,
+        patient_id=patient_id,
+    )
     return list(rows)
 
 
-async def add_document(*, session: AsyncSession, ctx: Ctx, patient_id: int,
-                       data: DocumentCreate) -> Document:
+async def add_document(
+    *, session: AsyncSession, ctx: Ctx, patient_id: int, data: DocumentCreate
+) -> Document:
     if data.kind == DocumentKind.ATTACHMENT:
         raise InvalidInput("attachments are uploaded as files", code="document.use_upload")
-    await load_patient(session=session, ctx=ctx, patient_id=patient_id,
-                       action=Action.WRITE_PATIENT)
-    doc = Document(patient_id=patient_id, institution_id=ctx.principal.institution_id,
-                   kind=data.kind, title=data.title, body=data.body,
-                   created_by_id=ctx.principal.user_id)
+    await load_patient(session=session, ctx=ctx, patient_id=patient_id, action=Action.WRITE_PATIENT)
+    doc = Document(
+        patient_id=patient_id,
+        institution_id=ctx.principal.institution_id,
+        kind=data.kind,
+        title=data.title,
+        body=data.body,
+        created_by_id=ctx.principal.user_id,
+    )
     session.add(doc)
     await session.flush()
-    await audit.record(session=session, actor=ctx.actor, action="document.create",
-                       entity_type="document", entity_id=doc.id, patient_id=patient_id)
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="document.create",
+        entity_type="document",
+        entity_id=doc.id,
+        patient_id=patient_id,
+    )
     return doc
 
 
 async def upload_document(
-    *, session: AsyncSession, ctx: Ctx, store: BlobStore, patient_id: int, title: str,
-    filename: str, data: bytes, max_bytes: int,
+    *,
+    session: AsyncSession,
+    ctx: Ctx,
+    store: BlobStore,
+    patient_id: int,
+    title: str,
+    filename: str,
+    data: bytes,
+    max_bytes: int,
 ) -> Document:
     """Store a checked attachment; the blob is written only after every check passes."""
-    await load_patient(session=session, ctx=ctx, patient_id=patient_id,
-                       action=Action.WRITE_PATIENT)
+    await load_patient(session=session, ctx=ctx, patient_id=patient_id, action=Action.WRITE_PATIENT)
     checked = check_upload(filename, data, max_bytes=max_bytes)
     title = title.strip()[:200] or checked.filename
     digest = hashlib.sha256(data).hexdigest()
     key = f"documents/{patient_id}/{secrets.token_hex(8)}-{digest[:16]}"
-    doc = Document(patient_id=patient_id, institution_id=ctx.principal.institution_id,
-                   kind=DocumentKind.ATTACHMENT, title=title, body="", blob_key=key,
-                   filename=checked.filename, content_type=checked.content_type,
-                   size_bytes=checked.size, sha256=digest, created_by_id=ctx.principal.user_id)
+    doc = Document(
+        patient_id=patient_id,
+        institution_id=ctx.principal.institution_id,
+        kind=DocumentKind.ATTACHMENT,
+        title=title,
+        body="",
+        blob_key=key,
+        filename=checked.filename,
+        content_type=checked.content_type,
+        size_bytes=checked.size,
+        sha256=digest,
+        created_by_id=ctx.principal.user_id,
+    )
     session.add(doc)
     await session.flush()
     await store.put(key, data)
-    await audit.record(session=session, actor=ctx.actor, action="document.upload",
-                       entity_type="document", entity_id=doc.id, patient_id=patient_id,
-                       details={"content_type": checked.content_type, "size": checked.size})
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="document.upload",
+        entity_type="document",
+        entity_id=doc.id,
+        patient_id=patient_id,
+        details={"content_type": checked.content_type, "size": checked.size},
+    )
     return doc
 
 
@@ -345,8 +488,14 @@ async def read_document_file(
     if doc is None or doc.patient_id != patient_id or doc.blob_key is None:
         raise NotFound("document not found", code="document.not_found")
     data = await store.get(doc.blob_key)
-    await audit.record(session=session, actor=ctx.actor, action="document.download",
-                       entity_type="document", entity_id=doc.id, patient_id=patient_id)
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="document.download",
+        entity_type="document",
+        entity_id=doc.id,
+        patient_id=patient_id,
+    )
     return doc, data
 
 
@@ -355,57 +504,98 @@ async def read_document_file(
 
 async def list_consents(*, session: AsyncSession, ctx: Ctx, patient_id: int) -> list[Consent]:
     await load_patient(session=session, ctx=ctx, patient_id=patient_id)
-    rows = (await session.scalars(select(Consent).where(Consent.patient_id == patient_id)
-                                  .order_by(Consent.granted_at.desc()))).all()
-    await audit.record(session=session, actor=ctx.actor, action="consent.list",
-                       entity_type="patient", entity_id=patient_id, patient_id=patient_id)
+    rows = (
+        await session.scalars(
+            select(Consent)
+            .where(Consent.patient_id == patient_id)
+            .order_by(Consent.granted_at.desc())
+        )
+    ).all()
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="consent.list",
+        entity_type="patient",
+        entity_id=patient_id,
+        patient_id=patient_id,
+    )
     return list(rows)
 
 
-async def has_consent(*, session: AsyncSession, patient_id: int, purpose: ConsentPurpose,
-                      target_institution_id: int | None = None) -> bool:
+async def has_consent(
+    *,
+    session: AsyncSession,
+    patient_id: int,
+    purpose: ConsentPurpose,
+    target_institution_id: int | None = None,
+) -> bool:
     """Whether an unwithdrawn consent for the purpose is on record (later domains ask)."""
-    query = select(Consent.id).where(Consent.patient_id == patient_id, Consent.purpose == purpose,
-                                     Consent.withdrawn_at.is_(None))
+    query = select(Consent.id).where(
+        Consent.patient_id == patient_id, Consent.purpose == purpose, Consent.withdrawn_at.is_(None)
+    )
     if target_institution_id is not None:
         query = query.where(Consent.target_institution_id == target_institution_id)
     return (await session.scalar(query.limit(1))) is not None
 
 
-async def grant_consent(*, session: AsyncSession, ctx: Ctx, patient_id: int,
-                        data: ConsentCreate) -> Consent:
-    await load_patient(session=session, ctx=ctx, patient_id=patient_id,
-                       action=Action.WRITE_PATIENT)
+async def grant_consent(
+    *, session: AsyncSession, ctx: Ctx, patient_id: int, data: ConsentCreate
+) -> Consent:
+    await load_patient(session=session, ctx=ctx, patient_id=patient_id, action=Action.WRITE_PATIENT)
     if data.purpose == ConsentPurpose.SHARING and data.target_institution_id is None:
-        raise InvalidInput("sharing consent names the receiving institution",
-                           code="consent.target_required",
-                           details={"field": "target_institution_id"})
+        raise InvalidInput(
+            "sharing consent names the receiving institution",
+            code="consent.target_required",
+            details={"field": "target_institution_id"},
+        )
     if data.purpose != ConsentPurpose.SHARING and data.target_institution_id is not None:
-        raise InvalidInput("only sharing consent names an institution",
-                           code="consent.unexpected_target",
-                           details={"field": "target_institution_id"})
-    if data.target_institution_id is not None and await session.get(
-            Institution, data.target_institution_id) is None:
-        raise InvalidInput("institution does not exist", code="consent.bad_target",
-                           details={"field": "target_institution_id"})
-    if await has_consent(session=session, patient_id=patient_id, purpose=data.purpose,
-                         target_institution_id=data.target_institution_id):
+        raise InvalidInput(
+            "only sharing consent names an institution",
+            code="consent.unexpected_target",
+            details={"field": "target_institution_id"},
+        )
+    if (
+        data.target_institution_id is not None
+        and await session.get(Institution, data.target_institution_id) is None
+    ):
+        raise InvalidInput(
+            "institution does not exist",
+            code="consent.bad_target",
+            details={"field": "target_institution_id"},
+        )
+    if await has_consent(
+        session=session,
+        patient_id=patient_id,
+        purpose=data.purpose,
+        target_institution_id=data.target_institution_id,
+    ):
         raise Conflict("this consent is already on record", code="consent.duplicate")
-    consent = Consent(patient_id=patient_id, purpose=data.purpose,
-                      target_institution_id=data.target_institution_id, granted_at=now(),
-                      granted_by_id=ctx.principal.user_id, note=data.note)
+    consent = Consent(
+        patient_id=patient_id,
+        purpose=data.purpose,
+        target_institution_id=data.target_institution_id,
+        granted_at=now(),
+        granted_by_id=ctx.principal.user_id,
+        note=data.note,
+    )
     session.add(consent)
     await session.flush()
-    await audit.record(session=session, actor=ctx.actor, action="consent.grant",
-                       entity_type="consent", entity_id=consent.id, patient_id=patient_id,
-                       details={"purpose": data.purpose.value})
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="consent.grant",
+        entity_type="consent",
+        entity_id=consent.id,
+        patient_id=patient_id,
+        details={"purpose": data.purpose.value},
+    )
     return consent
 
 
-async def withdraw_consent(*, session: AsyncSession, ctx: Ctx, patient_id: int,
-                           consent_id: int) -> Consent:
-    await load_patient(session=session, ctx=ctx, patient_id=patient_id,
-                       action=Action.WRITE_PATIENT)
+async def withdraw_consent(
+    *, session: AsyncSession, ctx: Ctx, patient_id: int, consent_id: int
+) -> Consent:
+    await load_patient(session=session, ctx=ctx, patient_id=patient_id, action=Action.WRITE_PATIENT)
     consent = await session.get(Consent, consent_id)
     if consent is None or consent.patient_id != patient_id:
         raise NotFound("consent not found", code="consent.not_found")
@@ -414,7 +604,13 @@ async def withdraw_consent(*, session: AsyncSession, ctx: Ctx, patient_id: int,
     consent.withdrawn_at = now()
     consent.withdrawn_by_id = ctx.principal.user_id
     await session.flush()
-    await audit.record(session=session, actor=ctx.actor, action="consent.withdraw",
-                       entity_type="consent", entity_id=consent.id, patient_id=patient_id,
-                       details={"purpose": consent.purpose.value})
+    await audit.record(
+        session=session,
+        actor=ctx.actor,
+        action="consent.withdraw",
+        entity_type="consent",
+        entity_id=consent.id,
+        patient_id=patient_id,
+        details={"purpose": consent.purpose.value},
+    )
     return consent

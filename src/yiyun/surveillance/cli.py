@@ -48,7 +48,7 @@ def _read_counts(path: Path) -> pd.DataFrame:
             f"input is missing column(s) {', '.join(missing)}; "
             f"expected columns {','.join(_REQUIRED)} (found {','.join(raw.columns)})"
         )
-    data = raw.loc[:, list(_REQUIRED)].apply(lambda col: col.str.strip())
+    data: pd.DataFrame = raw.loc[:, list(_REQUIRED)].apply(lambda col: col.str.strip())
     problems: list[str] = []
 
     dates = pd.to_datetime(data["date"], format="%Y-%m-%d", errors="coerce")

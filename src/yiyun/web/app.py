@@ -30,8 +30,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     """Build the application from settings; nothing here reads the environment."""
     settings = with_secrets(settings)
-    passwords.configure(time_cost=settings.security.argon2_time_cost,
-                        memory_kib=settings.security.argon2_memory_kib)
+    passwords.configure(
+        time_cost=settings.security.argon2_time_cost, memory_kib=settings.security.argon2_memory_kib
+    )
     if configure_logs:
         configure_logging(json_output=settings.log_json, level=settings.log_level)
 

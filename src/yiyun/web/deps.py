@@ -54,7 +54,8 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
-DbSession = Annotated[AsyncSession, Depends(get_db)]
+# scope="function": commit before the response is sent, so a redirect never races it.
+DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
@@ -118,8 +119,9 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
 def get_actor(request: Request, principal: CurrentPrincipal) -> Actor:
-    return principal.actor(ip=client_ip(request), request_id=getattr(request.state,
-                                                                     "request_id", None))
+    return principal.actor(
+        ip=client_ip(request), request_id=getattr(request.state, "request_id", None)
+    )
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]

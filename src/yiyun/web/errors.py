@@ -20,8 +20,13 @@ from yiyun.core.errors import NotAuthenticated, YiyunError
 logger = logging.getLogger(__name__)
 
 
-def error_json(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-               headers: dict[str, str] | None = None) -> JSONResponse:
+def error_json(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(
         {"error": {"code": code, "message": message, "details": details or {}}},
         status_code=status,
@@ -38,8 +43,9 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _render(request: Request, status: int, code: str, message: str,
-            details: dict[str, Any]) -> Response:
+def _render(
+    request: Request, status: int, code: str, message: str, details: dict[str, Any]
+) -> Response:
     from yiyun.web.pagekit import page  # local: pagekit imports the policy and templating
     from yiyun.web.templating import render
 
@@ -48,16 +54,20 @@ def _render(request: Request, status: int, code: str, message: str,
     template = "_error_fragment.html" if request.headers.get("hx-request") else "error.html"
     ctx = {"status": status, "code": code, "message": message, "details": details}
     principal = getattr(request.state, "principal", None)
-    response = (page(request, principal, template, ctx, status_code=status) if principal
-                else render(request, template, ctx, status_code=status))
+    response = (
+        page(request, principal, template, ctx, status_code=status)
+        if principal
+        else render(request, template, ctx, status_code=status)
+    )
     if request.headers.get("hx-request"):
         response.headers["HX-Retarget"] = "#flash"
         response.headers["HX-Reswap"] = "innerHTML"
     return response
 
 
-def respond(request: Request, status: int, code: str, message: str,
-            details: dict[str, Any] | None = None) -> Response:
+def respond(
+    request: Request, status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response:
     if wants_html(request):
         return _render(request, status, code, message, details or {})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -67,32 +77,50 @@ def respond(request: Request, status: int, code: str, message: str,
 def _clean_validation(errors: list[Any]) -> list[dict[str, Any]]:
     """Field errors without echoing the submitted values (they may be identifiers)."""
     return [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
-         "type": str(e.get("type", ""))}
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in errors
     ]
 
 
 def install(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, YiyunError)
+        if not isinstance(exc, YiyunError):
+            raise exc
         return respond(request, exc.status, exc.code, exc.message, exc.details)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        return respond(request, 422, "invalid_input", "the request is not valid",
-                       {"errors": _clean_validation(list(exc.errors()))})
+        if not isinstance(exc, RequestValidationError):
+            raise exc
+        return respond(
+            request,
+            422,
+            "invalid_input",
+            "the request is not valid",
+            {"errors": _clean_validation(list(exc.errors()))},
+        )
 
     async def integrity_error(request: Request, exc: Exception) -> Response:
         logger.info("integrity error mapped to 409: %s", type(exc).__name__)
         return respond(request, 409, "conflict", "the change conflicts with stored data")
 
     async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated",
-                 403: "permission_denied", 413: "too_large", 415: "unsupported_media_type"}
-        return respond(request, exc.status_code, codes.get(exc.status_code, "http_error"),
-                       str(exc.detail))
+        if not isinstance(exc, StarletteHTTPException):
+            raise exc
+        codes = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "not_authenticated",
+            403: "permission_denied",
+            413: "too_large",
+            415: "unsupported_media_type",
+        }
+        return respond(
+            request, exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
+        )
 
     app.add_exception_handler(YiyunError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -21,8 +21,9 @@ WIDE = (Role.CONSORTIUM_ADMIN, Role.AUTHORITY, Role.DISPATCHER, Role.OPS_ENGINEE
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, session: DbSession, principal: CurrentPrincipal) -> Response:
-    institution = await org_service.get_institution(session=session,
-                                                    institution_id=principal.institution_id)
+    institution = await org_service.get_institution(
+        session=session, institution_id=principal.institution_id
+    )
     wide = principal.has(*WIDE)
     consortium = await org_overview.overview(session=session) if wide else None
     local = await org_overview.overview(session=session, institution_id=institution.id)
@@ -30,12 +31,23 @@ async def home(request: Request, session: DbSession, principal: CurrentPrincipal
     if allows(principal, Action.LIST_PATIENTS):
         query = records_service.visible_query(principal).subquery()
         patients = int(await session.scalar(select(func.count()).select_from(query)) or 0)
-    attention = (await org_overview.terminals_needing_attention(session=session)
-                 if principal.has(Role.OPS_ENGINEER, Role.CONSORTIUM_ADMIN, Role.AUTHORITY)
-                 else [])
-    return page(request, principal, "home/home.html", {
-        "institution": institution, "consortium": consortium, "local": local,
-        "patients": patients, "attention": attention, "Role": Role,
-        "can_manage_staff": allows(principal, Action.MANAGE_STAFF, Target.of(institution.id)),
-        "can_register": allows(principal, Action.REGISTER_PATIENT, Target.of(institution.id)),
-    })
+    attention = (
+        await org_overview.terminals_needing_attention(session=session)
+        if principal.has(Role.OPS_ENGINEER, Role.CONSORTIUM_ADMIN, Role.AUTHORITY)
+        else []
+    )
+    return page(
+        request,
+        principal,
+        "home/home.html",
+        {
+            "institution": institution,
+            "consortium": consortium,
+            "local": local,
+            "patients": patients,
+            "attention": attention,
+            "Role": Role,
+            "can_manage_staff": allows(principal, Action.MANAGE_STAFF, Target.of(institution.id)),
+            "can_register": allows(principal, Action.REGISTER_PATIENT, Target.of(institution.id)),
+        },
+    )

@@ -20,11 +20,15 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "yiyun_http_requests_total", "HTTP requests", ["method", "route", "status"],
+            "yiyun_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "yiyun_http_request_seconds", "HTTP request latency", ["method", "route"],
+            "yiyun_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
             registry=self.registry,
         )
 
@@ -78,9 +82,16 @@ class RequestContextMiddleware:
             self.metrics.requests.labels(scope["method"], route_path, str(status)).inc()
             self.metrics.latency.labels(scope["method"], route_path).observe(elapsed)
             logger.info(
-                "%s %s %s", scope["method"], route_path, status,
-                extra={"method": scope["method"], "path": route_path, "status": status,
-                       "duration_ms": round(elapsed * 1000, 1)},
+                "%s %s %s",
+                scope["method"],
+                route_path,
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": route_path,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
             )
             request_id_var.reset(token)
             user_id_var.reset(user_token)

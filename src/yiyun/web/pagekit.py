@@ -6,10 +6,12 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
 
 from yiyun import i18n
 from yiyun.auth.policy import Action, Target, allows
 from yiyun.auth.principal import Principal
+from yiyun.core.errors import InvalidInput
 from yiyun.web.templating import locale_of, render
 
 ROLE_LABELS = {
@@ -35,8 +37,13 @@ def role_label(locale: str, role: str) -> str:
     return i18n.gettext(locale, ROLE_LABELS.get(role, role))
 
 
-def page(request: Request, principal: Principal, template: str,
-         context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+def page(
+    request: Request,
+    principal: Principal,
+    template: str,
+    context: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     locale = locale_of(request)
     own = Target.of(principal.institution_id)
     nav = {
@@ -47,12 +54,14 @@ def page(request: Request, principal: Principal, template: str,
     ctx: dict[str, Any] = {
         "nav": nav,
         "role_labels": "、".join(role_label(locale, r) for r in sorted(principal.roles))
-        if locale == "zh_CN" else ", ".join(role_label(locale, r) for r in sorted(principal.roles)),
+        if locale == "zh_CN"
+        else ", ".join(role_label(locale, r) for r in sorted(principal.roles)),
         "role_label": lambda r: role_label(locale, str(r)),
         "kind_label": lambda k: i18n.gettext(locale, KIND_LABELS.get(str(k), str(k))),
         "flash": i18n.gettext(locale, FLASH.get(flash_key, "")) if flash_key else None,
         "can": lambda action, inst=None: allows(
-            principal, Action(action), Target.of(inst) if inst else Target()),
+            principal, Action(action), Target.of(inst) if inst else Target()
+        ),
         "localised": lambda zh, en: zh if locale == "zh_CN" else en,
     }
     ctx.update(context or {})
@@ -73,3 +82,12 @@ FLASH = {
 
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def invalid(exc: ValidationError) -> InvalidInput:
+    """Form validation errors in the same shape as the API's."""
+    errors = [
+        {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors()
+    ]
+    return InvalidInput("the request is not valid", details={"errors": errors})

@@ -59,7 +59,9 @@ def locale_of(request: Request) -> str:
 
 
 def render(
-    request: Request, template: str, context: dict[str, Any] | None = None,
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     locale = locale_of(request)

@@ -64,7 +64,7 @@ def _exact_integer_sums(x: FloatArray, window: int) -> bool:
     if not np.array_equal(x, np.floor(x)):
         return False
     peak = float(x.max(initial=0.0))
-    return window * window * peak * peak * max(x.shape[0], 1) < _EXACT_INT_LIMIT
+    return bool(window * window * peak * peak * max(x.shape[0], 1) < _EXACT_INT_LIMIT)
 
 
 def moving_baseline(x: FloatArray, window: int, lag: int = 0) -> tuple[FloatArray, FloatArray]:

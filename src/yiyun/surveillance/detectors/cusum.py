@@ -36,20 +36,23 @@ CusumTransform = Literal["standard", "rossi", "anscombe", "anscombe2nd", "pearso
 
 def _standardise(x: FloatArray, m: FloatArray, trans: str, alpha: float) -> FloatArray:
     """Return the standardised observations used by the CUSUM recursion."""
+    out: FloatArray
     with np.errstate(divide="ignore", invalid="ignore"):
         if trans == "standard":
-            return (x - m) / np.sqrt(m)
-        if trans == "rossi":
-            return (x - 3 * m + 2 * np.sqrt(x * m)) / (2 * np.sqrt(m))
-        if trans == "anscombe":
-            return 1.5 * (x ** (2 / 3) - m ** (2 / 3)) / m ** (1 / 6)
-        if trans == "anscombe2nd":
-            return (x ** (2 / 3) - (m ** (2 / 3) - m ** (-1 / 3) / 9)) / (2 / 3 * m ** (1 / 6))
-        if trans == "pearsonNegBin":
-            return (x - m) / np.sqrt(m + alpha * m**2)
-        if trans == "none":
-            return x.copy()
-    raise ValueError(f"invalid trans {trans!r}")
+            out = (x - m) / np.sqrt(m)
+        elif trans == "rossi":
+            out = (x - 3 * m + 2 * np.sqrt(x * m)) / (2 * np.sqrt(m))
+        elif trans == "anscombe":
+            out = 1.5 * (x ** (2 / 3) - m ** (2 / 3)) / m ** (1 / 6)
+        elif trans == "anscombe2nd":
+            out = (x ** (2 / 3) - (m ** (2 / 3) - m ** (-1 / 3) / 9)) / (2 / 3 * m ** (1 / 6))
+        elif trans == "pearsonNegBin":
+            out = (x - m) / np.sqrt(m + alpha * m**2)
+        elif trans == "none":
+            out = x.copy()
+        else:
+            raise ValueError(f"invalid trans {trans!r}")
+    return out
 
 
 def _upper_bound(

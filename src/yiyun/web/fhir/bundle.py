@@ -123,6 +123,8 @@ def parse_search(
     criteria: list[Criterion] = []
     count, offset = DEFAULT_COUNT, 0
     for key, raw in items:
+        if not raw:  # R4: a parameter with an empty value is ignored
+            continue
         if key == "_count":
             count = min(_int_param("_count", raw, 10**6), MAX_COUNT)
             continue

@@ -31,8 +31,14 @@ from yiyun.records.models import Patient
 from yiyun.records.service import Ctx
 from yiyun.web.deps import DbSession, PatientCtx
 from yiyun.web.fhir import resources as res
-from yiyun.web.fhir.bundle import SearchRequest, links, parse_id, parse_search, parse_token
-from yiyun.web.fhir.bundle import searchset as make_searchset
+from yiyun.web.fhir.bundle import (
+    SearchRequest,
+    links,
+    parse_id,
+    parse_search,
+    parse_token,
+    searchset,
+)
 from yiyun.web.fhir.search import PATIENT, TABLES, clauses, count, institution_codes, search_tables
 
 router = APIRouter()
@@ -233,17 +239,17 @@ async def _search(
     _check_format(request)
     rtype = _known(resource_type)
     strict = "handling=strict" in request.headers.get("prefer", "").replace(" ", "")
-    search = parse_search(items, res.SEARCH_PARAMS[rtype], strict=strict)
+    wanted = parse_search(items, res.SEARCH_PARAMS[rtype], strict=strict)
     if rtype == "Patient":
-        found, total, search = await _search_patients(session, ctx, search)
+        found, total, wanted = await _search_patients(session, ctx, wanted)
     else:
         action, tables = TABLES[rtype]
         if action is not None:
             require(ctx.principal, action)
-        found, total = await search_tables(session, ctx.principal, tables, search)
+        found, total = await search_tables(session, ctx.principal, tables, wanted)
     base = _base(request)
-    bundle = make_searchset(
-        base=base, resources=found, total=total, link=links(f"{base}/{rtype}", search, total)
+    bundle = searchset(
+        base=base, resources=found, total=total, link=links(f"{base}/{rtype}", wanted, total)
     )
     return _respond(bundle)
 

@@ -299,7 +299,7 @@ async def institution_codes(session: AsyncSession, ids: Iterable[int | None]) ->
     rows = await session.execute(
         select(Institution.id, Institution.code).where(Institution.id.in_(wanted))
     )
-    return {ident: code for ident, code in rows.tuples()}
+    return {ident: code for ident, code in rows}
 
 
 async def count(session: AsyncSession, query: Any) -> int:

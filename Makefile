@@ -1,0 +1,35 @@
+.PHONY: run test test-fast lint bench frontend install system e2e clean
+
+run:            ## install, migrate, seed the demo consortium and serve on :8000
+	bash scripts/run.sh
+
+test:           ## install everything and run the whole suite (SQLite, then PostgreSQL)
+	bash scripts/test.sh
+
+test-fast:      ## unit and API tests only, SQLite, no browser or R
+	bash scripts/install.sh
+	.venv/bin/python -m pytest -q -m "not e2e and not slow and not rref"
+
+e2e:            ## browser tests only
+	bash scripts/install.sh && bash scripts/install-system.sh
+	.venv/bin/python -m pytest -q -m e2e
+
+lint:           ## ruff, formatting, mypy --strict, import contracts
+	bash scripts/install.sh
+	bash scripts/lint.sh
+
+bench:          ## benchmarks (results in benchmarks/results)
+	bash scripts/install.sh
+	.venv/bin/python benchmarks/bench_surveillance.py
+
+frontend:       ## rebuild the browser islands and styles
+	bash scripts/build-frontend.sh
+
+install:        ## create .venv and install Python and npm packages
+	bash scripts/install.sh
+
+system:         ## install the Debian packages (Chromium, Janus, coturn, R, ...)
+	bash scripts/install-system.sh
+
+clean:
+	rm -rf var test-results src/yiyun/web/static/build

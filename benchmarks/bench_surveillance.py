@@ -1,0 +1,271 @@
+"""Benchmark the surveillance detectors on a district-sized data set, side by side with R.
+
+Data: 94 sites x 12 syndromes = 1,128 daily series over 5 years (1,826 days),
+Poisson counts with site/syndrome levels, yearly seasonality, weekday effects
+and some mostly-zero series; generated deterministically.
+
+Timed in Python (median of several runs, whole set in one vectorised call):
+EARS C1/C2/C3 and EWMA over all days, CUSUM (28-day reference) over all days,
+CIDARS moving percentile over all days, and the Farrington "daily run": today's
+alarm (last day) for every series (improved method, ``freq = 365``).
+
+Timed in R (``surveillance`` package; ``proc.time()`` around the computation
+only, excluding start-up and reading the data): earsC C1/C2/C3, algo.cusum and
+farringtonFlexible for the same computations.
+
+Usage: ``.venv/bin/python benchmarks/bench_surveillance.py [--quick] [--no-r]``.
+Writes ``benchmarks/results/surveillance.json``. Targets (not assertions):
+EARS, CUSUM, EWMA <= 50 ms for the whole set; Farrington daily run <= 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from yiyun.surveillance.detectors import (  # noqa: E402
+    cusum,
+    ears_c1,
+    ears_c2,
+    ears_c3,
+    ewma,
+    farrington_flexible,
+    moving_percentile,
+)
+
+SITES, SYNDROMES, DAYS = 94, 12, 5 * 365 + 1
+RESULTS = ROOT / "benchmarks" / "results" / "surveillance.json"
+TARGETS_S = {"ears-c1": 0.05, "ears-c2": 0.05, "ears-c3": 0.05, "cusum": 0.05, "ewma": 0.05}
+TARGETS_S["farrington-daily-run"] = 2.0
+
+R_SCRIPT = r"""
+suppressPackageStartupMessages(library(surveillance))
+args <- commandArgs(trailingOnly = TRUE)
+obs <- as.matrix(read.csv(args[1], check.names = FALSE))
+repeats <- as.integer(args[2]); far_series <- as.integer(args[3]); out_file <- args[4]
+n <- nrow(obs)
+s <- sts(observed = obs, frequency = 365, start = c(2000, 1))
+timed <- function(name, expr_fun, times) {
+  for (i in seq_len(times)) {
+    t0 <- proc.time()[["elapsed"]]
+    value <- expr_fun()
+    cat(sprintf("timing,%s,%.6f\n", name, proc.time()[["elapsed"]] - t0))
+  }
+  invisible(value)
+}
+for (m in c("C1", "C2", "C3")) {
+  timed(paste0("ears-", tolower(m)), function() earsC(s, control = list(method = m, baseline = 7)),
+        repeats)
+}
+series <- lapply(seq_len(ncol(obs)), function(j) sts2disProg(s[, j]))
+timed("cusum", function() {
+  for (d in series) {
+    algo.cusum(d, control = list(range = 29:n, k = 1.04, h = 2.26, m = NULL, trans = "standard"))
+  }
+}, repeats)
+control <- list(range = n, b = 3, w = 3, noPeriods = 10, pastWeeksNotIncluded = 26,
+                weightsThreshold = 2.58, pThresholdTrend = 1, thresholdMethod = "nbPlugin",
+                alpha = 0.05, glmWarnings = FALSE)
+subset <- s[, seq_len(far_series)]
+far <- timed("farrington-daily-run", function() farringtonFlexible(subset, control = control), 1)
+write.csv(data.frame(upperbound = as.vector(upperbound(far)), alarm = as.vector(far@alarm)),
+          out_file, row.names = FALSE)
+"""
+
+
+def make_counts() -> tuple[np.ndarray, list[str]]:
+    """Return the (days, series) count matrix and the series names."""
+    rng = np.random.default_rng(20250101)
+    n_series = SITES * SYNDROMES
+    t = np.arange(DAYS)[:, np.newaxis]
+    level = rng.lognormal(mean=0.8, sigma=1.1, size=n_series)
+    level[rng.random(n_series) < 0.15] *= 0.05  # rare syndromes: mostly zeros
+    phase = rng.uniform(0, 2 * np.pi, n_series)
+    amplitude = rng.uniform(0.0, 0.8, n_series)
+    weekday = np.array([1.35, 1.15, 1.0, 1.0, 0.95, 0.8, 0.75])[np.arange(DAYS) % 7]
+    mean = (
+        level * np.exp(amplitude * np.cos(2 * np.pi * t / 365.25 + phase)) * weekday[:, np.newaxis]
+    )
+    names = [f"site{s:03d}_syn{k:02d}" for s in range(SITES) for k in range(SYNDROMES)]
+    return rng.poisson(mean).astype(np.float64), names
+
+
+def time_it(func: Callable[[], object], runs: int) -> dict[str, float | int]:
+    """Return median and minimum wall time of ``runs`` calls (after one warm-up call)."""
+    func()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        func()
+        samples.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(samples), "min_s": min(samples), "runs": runs}
+
+
+def run_python(counts: np.ndarray, runs: int) -> dict[str, dict[str, float | int]]:
+    """Time every detector over the whole set."""
+    jobs: dict[str, tuple[Callable[[], object], int]] = {
+        "ears-c1": (lambda: ears_c1(counts), runs),
+        "ears-c2": (lambda: ears_c2(counts), runs),
+        "ears-c3": (lambda: ears_c3(counts), runs),
+        "cusum": (lambda: cusum(counts, reference=28), runs),
+        "ewma": (lambda: ewma(counts), runs),
+        "percentile": (lambda: moving_percentile(counts), runs),
+        "farrington-daily-run": (
+            lambda: farrington_flexible(counts, freq=365, time_points=[-1]),
+            max(3, runs // 2),
+        ),
+    }
+    return {name: time_it(func, n) for name, (func, n) in jobs.items()}
+
+
+def run_r(counts: np.ndarray, names: list[str], runs: int, far_series: int) -> dict[str, Any]:
+    """Run the R side; return timings (median per step) and R's Farrington alarms."""
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        return {"skipped": "Rscript not on PATH"}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "bench.R").write_text(R_SCRIPT, encoding="utf-8")
+        pd.DataFrame(counts.astype(np.int64), columns=names).to_csv(
+            work / "counts.csv", index=False
+        )
+        command = [
+            rscript,
+            "--vanilla",
+            str(work / "bench.R"),
+            str(work / "counts.csv"),
+            str(runs),
+            str(far_series),
+            str(work / "farrington.csv"),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"Rscript failed:\n{done.stderr}")
+        samples: dict[str, list[float]] = {}
+        for line in done.stdout.splitlines():
+            if line.startswith("timing,"):
+                _, name, seconds = line.split(",")
+                samples.setdefault(name, []).append(float(seconds))
+        far = pd.read_csv(work / "farrington.csv")
+    timings = {
+        name: {"median_s": statistics.median(v), "min_s": min(v), "runs": len(v)}
+        for name, v in samples.items()
+    }
+    timings["farrington-daily-run"]["series"] = far_series
+    return {"timings": timings, "farrington": far}
+
+
+def main() -> None:
+    """Run the benchmark, print a table and write the JSON results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repeats, R Farrington on 94 series"
+    )
+    parser.add_argument("--no-r", action="store_true", help="skip the R side")
+    args = parser.parse_args()
+    runs = 3 if args.quick else 9
+    counts, names = make_counts()
+    n_series = counts.shape[1]
+    print(f"data: {SITES} sites x {SYNDROMES} syndromes = {n_series} series x {DAYS} days")
+
+    python = run_python(counts, runs)
+    report: dict[str, Any] = {
+        "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
+        "data": {"sites": SITES, "syndromes": SYNDROMES, "days": DAYS, "series": n_series},
+        "python": python,
+        "targets_s": TARGETS_S,
+        "targets_met": {k: python[k]["median_s"] <= v for k, v in TARGETS_S.items()},
+    }
+
+    r_timings: dict[str, Any] = {}
+    if not args.no_r:
+        far_series = SITES if args.quick else n_series
+        r = run_r(counts, names, runs if args.quick else 3, far_series)
+        if "skipped" in r:
+            report["r"] = r
+        else:
+            r_timings = r["timings"]
+            version = subprocess.run(
+                ["Rscript", "-e", 'cat(R.version.string, "surveillance", '
+                 'format(packageVersion("surveillance")))'],
+                capture_output=True, text=True, check=False,
+            ).stdout.strip()  # fmt: skip
+            report["machine"]["r"] = version
+            report["r"] = r_timings
+            mine = farrington_flexible(counts[:, :far_series], freq=365, time_points=[-1])
+            agree = mine.alarm[-1] == r["farrington"]["alarm"].fillna(False).astype(bool)
+            upper_r = r["farrington"]["upperbound"].to_numpy(dtype=np.float64)
+            both = ~np.isnan(upper_r) & ~np.isnan(mine.threshold[-1])
+            report["farrington_check"] = {
+                "series": far_series,
+                "alarm_agreement": float(agree.mean()),
+                "threshold_max_rel_diff": float(
+                    np.max(np.abs(mine.threshold[-1][both] - upper_r[both]) / np.abs(upper_r[both]))
+                )
+                if both.any()
+                else 0.0,
+            }
+            ratios = {}
+            for name, timing in r_timings.items():
+                r_per_series = timing["median_s"] / timing.get("series", n_series)
+                py_per_series = python[name]["median_s"] / n_series
+                ratios[name] = r_per_series / py_per_series
+            report["r_over_python"] = ratios
+
+    print(f"\n{'method':22s} {'python median':>14s} {'python min':>11s} {'R median':>11s} "
+          f"{'R/py':>8s} {'target':>8s}")  # fmt: skip
+    for name, timing in python.items():
+        r_cell, ratio_cell = "-", "-"
+        if name in r_timings:
+            rt = r_timings[name]
+            suffix = f" ({rt['series']} ser.)" if "series" in rt else ""
+            r_cell = f"{rt['median_s'] * 1e3:9.1f}ms{suffix}"
+            ratio_cell = f"{report['r_over_python'][name]:7.0f}x"
+        target = TARGETS_S.get(name)
+        target_cell = (
+            "-" if target is None else ("met" if timing["median_s"] <= target else "MISSED")
+        )
+        print(
+            f"{name:22s} {timing['median_s'] * 1e3:12.1f}ms {timing['min_s'] * 1e3:9.1f}ms "
+            f"{r_cell:>11s} {ratio_cell:>8s} {target_cell:>8s}"
+        )
+    if "farrington_check" in report:
+        check = report["farrington_check"]
+        print(
+            f"\nfarrington daily run vs R on {check['series']} series: alarm agreement "
+            f"{100 * check['alarm_agreement']:.2f}%, threshold max rel diff "
+            f"{check['threshold_max_rel_diff']:.1e}"
+        )
+    print("R/py ratios compare time per series (R Farrington may run on a subset).")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

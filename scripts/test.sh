@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole suite: lint and types, then every test on SQLite, then the database-facing
+# tests again on PostgreSQL. Real services: PostgreSQL and Redis on this machine (or
+# private ones started by the tests), Chromium and R from Debian packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install.sh
+bash scripts/install-system.sh
+
+export PYTHONDONTWRITEBYTECODE=1
+echo "== lint and types"
+bash scripts/lint.sh
+
+echo "== tests on SQLite (all, including browser and R reference tests)"
+.venv/bin/python -m pytest -q --db=sqlite "$@"
+
+echo "== tests on PostgreSQL (database-facing suites)"
+.venv/bin/python -m pytest -q --db=postgresql -m "not e2e and not rref" \
+  --ignore=tests/surveillance "$@"
