@@ -131,12 +131,12 @@ def audit_verify() -> None:
     sys.exit(1)
 
 
-def _mount_optional() -> None:
-    try:
-        from yiyun.surveillance.cli import surveillance
-    except ImportError:
-        return
+def _mount() -> None:
+    from yiyun.demo.cli import demo
+    from yiyun.surveillance.cli import surveillance
+
+    main.add_command(demo)
     main.add_command(surveillance)
 
 
-_mount_optional()
+_mount()

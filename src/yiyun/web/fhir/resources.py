@@ -269,10 +269,9 @@ def patient(
             }
         )
     meta = _meta(updated_at) or {}
-    if read.id_number_masked:
+    if read.id_number_masked:  # shown, never matched on: `use` is left out on purpose
         identifiers.append(
             {
-                "use": "official",
                 "system": SYS_RESIDENT_ID,
                 "value": read.id_number_masked,
                 "type": {

@@ -1,0 +1,197 @@
+"""The `MediaEngine` interface every engine implements, and its value types.
+
+Model (the same for every engine, and what the browser client speaks through
+`/ws/signal`): each participant has up to two WebRTC legs.
+
+* the **publish** leg: the client offers its camera/microphone (video may carry
+  simulcast layers); the engine answers;
+* the **subscribe** leg: the engine offers every other participant's publications
+  (last-N video in big rooms); the client answers. When publications change the
+  engine emits `RenegotiationNeeded` and the signalling layer asks for a new offer.
+
+Media is DTLS-SRTP only. Engines refuse an offer without a DTLS fingerprint or one
+that asks for plain RTP (`InvalidOffer`).
+
+Error tree (all are `core.errors` subclasses so the web layer maps them once):
+
+    MediaError (Upstream, 502)
+     +-- EngineUnavailable      no healthy engine/node can take the request
+     +-- RoomNotFound (404)
+     +-- ParticipantNotFound (404)
+     +-- InvalidOffer (422)     bad or insecure SDP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, Protocol
+
+from yiyun.core.errors import InvalidInput, NotFound, Upstream
+
+Leg = Literal["publish", "subscribe"]
+
+
+class Layer(StrEnum):
+    """Simulcast layer a subscriber wants from one publisher's video."""
+
+    HIGH = "high"
+    LOW = "low"
+    OFF = "off"
+
+
+class MediaError(Upstream):
+    code = "media.error"
+
+
+class EngineUnavailable(MediaError):
+    code = "media.unavailable"
+
+
+class RoomNotFound(NotFound):
+    code = "media.room_not_found"
+
+
+class ParticipantNotFound(NotFound):
+    code = "media.participant_not_found"
+
+
+class InvalidOffer(InvalidInput):
+    code = "media.invalid_offer"
+
+
+@dataclass(frozen=True)
+class RoomSpec:
+    room_id: str
+    max_video_publishers: int = 25
+    last_n: int = 9  # video forwarded to each subscriber; audio always flows
+    bitrate_bps: int = 2_500_000  # per publisher cap (covers 1080p simulcast top layer)
+
+
+@dataclass(frozen=True)
+class IceCandidate:
+    candidate: str
+    sdp_mid: str | None = None
+    sdp_mline_index: int | None = None
+
+
+@dataclass(frozen=True)
+class Publication:
+    participant_id: str
+    kind: Literal["audio", "video"]
+    track_id: str
+    simulcast: bool = False
+    muted: bool = False
+
+
+@dataclass(frozen=True)
+class ParticipantState:
+    participant_id: str
+    display_name: str
+    publications: tuple[Publication, ...] = ()
+
+
+@dataclass(frozen=True)
+class RoomState:
+    room_id: str
+    participants: tuple[ParticipantState, ...] = ()
+    node: str | None = None
+
+
+@dataclass(frozen=True)
+class EngineLoad:
+    rooms: int
+    participants: int
+    publications: int
+    healthy: bool = True
+    nodes: dict[str, int] = field(default_factory=dict)
+
+
+# --- events the engine emits ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicationsChanged:
+    room_id: str
+    participant_id: str
+    publications: tuple[Publication, ...]
+
+
+@dataclass(frozen=True)
+class RenegotiationNeeded:
+    """The participant's subscribe leg must be renegotiated (ask `subscribe` again)."""
+
+    room_id: str
+    participant_id: str
+
+
+@dataclass(frozen=True)
+class ActiveSpeaker:
+    room_id: str
+    participant_id: str
+    level_dbov: float
+
+
+@dataclass(frozen=True)
+class ParticipantGone:
+    room_id: str
+    participant_id: str
+    reason: Literal["left", "kicked", "failed", "node_down"]
+
+
+@dataclass(frozen=True)
+class RoomMoved:
+    """A media node failed; clients must rejoin (the room is re-placed on join)."""
+
+    room_id: str
+    reason: str
+
+
+EngineEvent = PublicationsChanged | RenegotiationNeeded | ActiveSpeaker | ParticipantGone | RoomMoved
+EventListener = Callable[[EngineEvent], Awaitable[None]]
+
+
+class MediaEngine(Protocol):
+    """What signalling needs from a media engine. All methods are coroutine-safe."""
+
+    name: str
+
+    async def start(self, listener: EventListener) -> None:
+        """Begin work; engine events are delivered to `listener`."""
+
+    async def close(self) -> None: ...
+
+    async def create_room(self, spec: RoomSpec) -> None:
+        """Create the room if it does not exist (idempotent)."""
+
+    async def destroy_room(self, room_id: str) -> None: ...
+
+    async def join(self, room_id: str, participant_id: str, *, display_name: str) -> None: ...
+
+    async def leave(self, room_id: str, participant_id: str) -> None:
+        """Drop the participant's legs and publications (idempotent)."""
+
+    async def publish(self, room_id: str, participant_id: str, offer_sdp: str) -> str:
+        """Answer the client's publish offer; returns the answer SDP."""
+
+    async def subscribe(self, room_id: str, participant_id: str) -> str:
+        """(Re)build the subscribe leg over current publications; returns an offer SDP."""
+
+    async def complete_subscribe(self, room_id: str, participant_id: str, answer_sdp: str) -> None:
+        ...
+
+    async def add_ice_candidate(
+        self, room_id: str, participant_id: str, leg: Leg, candidate: IceCandidate | None
+    ) -> None:
+        """Trickle a remote candidate (None = end of candidates)."""
+
+    async def select_layer(
+        self, room_id: str, subscriber_id: str, publisher_id: str, layer: Layer
+    ) -> None: ...
+
+    async def kick(self, room_id: str, participant_id: str) -> None: ...
+
+    async def room_state(self, room_id: str) -> RoomState: ...
+
+    async def load(self) -> EngineLoad: ...
