@@ -26,7 +26,6 @@ from yiyun.org.models import User
 from yiyun.records import resident_id
 from yiyun.records.enums import GuardianRelation
 from yiyun.records.models import Patient
-from yiyun.web.fhir import errors as fhir_errors
 from yiyun.web.fhir import resources as res
 from yiyun.web.fhir.search import PATIENT, TABLES
 
@@ -40,11 +39,6 @@ CLASSES: dict[str, Any] = {
     "Patient": FhirPatient,
 }
 Params = list[tuple[str, str]]
-
-
-@pytest.fixture(autouse=True)
-def _fhir_errors(app: object) -> None:
-    fhir_errors.install(app)  # type: ignore[arg-type]  # idempotent; create_app does it too
 
 
 def numbers() -> dict[str, str]:

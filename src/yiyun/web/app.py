@@ -21,6 +21,7 @@ from yiyun.core.logging import configure_logging
 from yiyun.core.storage import LocalStore
 from yiyun.settings import Settings, secret, with_secrets
 from yiyun.web import errors, routes
+from yiyun.web.fhir import errors as fhir_errors
 from yiyun.web.middleware import Metrics, RequestContextMiddleware
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     app.state.metrics = metrics
     app.state.static_url = "/static"
     errors.install(app)
+    fhir_errors.install(app)  # OperationOutcome on /fhir/ paths
     routes.mount(app)
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

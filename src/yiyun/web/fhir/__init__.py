@@ -1,1 +1,1 @@
-"""FHIR R4 surface: read/search for Organization, Location, Practitioner, PractitionerRole, Patient."""
+"""FHIR R4 surface: read and search."""
