@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,15 @@ async def _append(sessions: Sessions, n: int, *, action: str = "patient.read") -
     """Append `n` entries, each in its own committed transaction."""
     for i in range(n):
         async with sessions() as s, s.begin():
-            await audit.record(session=s, actor=ALICE, action=action, entity_type="patient",
-                               entity_id=100 + i, patient_id=100 + i,
-                               details={"i": i, "note": "查看病历", "nested": {"ok": True}})
+            await audit.record(
+                session=s,
+                actor=ALICE,
+                action=action,
+                entity_type="patient",
+                entity_id=100 + i,
+                patient_id=100 + i,
+                details={"i": i, "note": "查看病历", "nested": {"ok": True}},
+            )
 
 
 async def _verify(sessions: Sessions) -> audit.VerifyResult:
@@ -67,7 +74,7 @@ async def test_appended_entries_form_a_chain_that_verifies(sessions: Sessions) -
         rows = (await s.scalars(select(AuditEvent).order_by(AuditEvent.seq))).all()
     assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0].prev_hash == GENESIS
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in itertools.pairwise(rows):
         assert after.prev_hash == before.hash
     assert rows[2].actor == "alice"
     assert rows[2].institution_id == 3  # taken from the actor
@@ -82,10 +89,20 @@ async def test_the_stored_hash_is_the_hash_of_the_stored_fields(sessions: Sessio
         row = await s.scalar(select(AuditEvent).where(AuditEvent.seq == 2))
     assert row is not None
     fields = hashed_fields(
-        seq=row.seq, at=row.at, actor_id=row.actor_id, actor=row.actor, action=row.action,
-        entity_type=row.entity_type, entity_id=row.entity_id, patient_id=row.patient_id,
-        institution_id=row.institution_id, outcome=row.outcome, ip=row.ip,
-        request_id=row.request_id, details=row.details)
+        seq=row.seq,
+        at=row.at,
+        actor_id=row.actor_id,
+        actor=row.actor,
+        action=row.action,
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        patient_id=row.patient_id,
+        institution_id=row.institution_id,
+        outcome=row.outcome,
+        ip=row.ip,
+        request_id=row.request_id,
+        details=row.details,
+    )
     assert row.hash == row_hash(row.prev_hash, fields)
     assert row.hash != row_hash(row.prev_hash, {**fields, "outcome": "denied"})
 
@@ -98,8 +115,7 @@ async def test_an_entry_rolls_back_with_its_transaction(sessions: Sessions) -> N
 
     with pytest.raises(Boom):
         async with sessions() as s, s.begin():
-            await audit.record(session=s, actor=ALICE, action="patient.update",
-                               patient_id=5)
+            await audit.record(session=s, actor=ALICE, action="patient.update", patient_id=5)
             raise Boom
     assert await _count(sessions) == 2
     # the chain lock was released: the next append neither waits nor forks the chain
@@ -122,9 +138,11 @@ async def test_an_explicit_rollback_discards_the_entry(sessions: Sessions) -> No
     assert await _count(sessions) == 1
 
 
-LOCK_BUG = ("audit.service releases its SQLite chain lock on after_commit/after_rollback, "
-            "which fire for SAVEPOINTs too and not when a session is closed without "
-            "commit or rollback; release on the root transaction's after_transaction_end")
+LOCK_BUG = (
+    "audit.service releases its SQLite chain lock on after_commit/after_rollback, "
+    "which fire for SAVEPOINTs too and not when a session is closed without "
+    "commit or rollback; release on the root transaction's after_transaction_end"
+)
 
 
 async def test_a_session_closed_without_commit_releases_the_chain(
@@ -197,11 +215,24 @@ async def _edit_and_rehash(sessions: Sessions) -> None:
         row = await s.scalar(select(AuditEvent).where(AuditEvent.seq == 3))
         assert row is not None
         row.outcome = "denied"
-        row.hash = row_hash(row.prev_hash, hashed_fields(
-            seq=row.seq, at=row.at, actor_id=row.actor_id, actor=row.actor, action=row.action,
-            entity_type=row.entity_type, entity_id=row.entity_id, patient_id=row.patient_id,
-            institution_id=row.institution_id, outcome=row.outcome, ip=row.ip,
-            request_id=row.request_id, details=row.details))
+        row.hash = row_hash(
+            row.prev_hash,
+            hashed_fields(
+                seq=row.seq,
+                at=row.at,
+                actor_id=row.actor_id,
+                actor=row.actor,
+                action=row.action,
+                entity_type=row.entity_type,
+                entity_id=row.entity_id,
+                patient_id=row.patient_id,
+                institution_id=row.institution_id,
+                outcome=row.outcome,
+                ip=row.ip,
+                request_id=row.request_id,
+                details=row.details,
+            ),
+        )
 
 
 async def _delete_row(sessions: Sessions) -> None:
@@ -210,15 +241,32 @@ async def _delete_row(sessions: Sessions) -> None:
 
 async def _delete_and_renumber(sessions: Sessions) -> None:
     """Close the gap a deletion leaves; the links still do not hold."""
-    await _sql(sessions, "DELETE FROM audit_event WHERE seq = 3",
-               "UPDATE audit_event SET seq = seq - 1 WHERE seq = 4",
-               "UPDATE audit_event SET seq = seq - 1 WHERE seq = 5")
+    await _sql(
+        sessions,
+        "DELETE FROM audit_event WHERE seq = 3",
+        "UPDATE audit_event SET seq = seq - 1 WHERE seq = 4",
+        "UPDATE audit_event SET seq = seq - 1 WHERE seq = 5",
+    )
 
 
 async def _swap_content(sessions: Sessions) -> None:
     """Rows 3 and 4 trade everything but their place in the sequence."""
-    columns = ("at", "actor_id", "actor", "action", "entity_type", "entity_id", "patient_id",
-               "institution_id", "outcome", "ip", "request_id", "details", "prev_hash", "hash")
+    columns = (
+        "at",
+        "actor_id",
+        "actor",
+        "action",
+        "entity_type",
+        "entity_id",
+        "patient_id",
+        "institution_id",
+        "outcome",
+        "ip",
+        "request_id",
+        "details",
+        "prev_hash",
+        "hash",
+    )
     async with sessions() as s, s.begin():
         three = await s.scalar(select(AuditEvent).where(AuditEvent.seq == 3))
         four = await s.scalar(select(AuditEvent).where(AuditEvent.seq == 4))
@@ -242,9 +290,12 @@ async def _swap_fields_keep_links(sessions: Sessions) -> None:
 
 
 async def _reorder_seq(sessions: Sessions) -> None:
-    await _sql(sessions, "UPDATE audit_event SET seq = -3 WHERE seq = 3",
-               "UPDATE audit_event SET seq = 3 WHERE seq = 4",
-               "UPDATE audit_event SET seq = 4 WHERE seq = -3")
+    await _sql(
+        sessions,
+        "UPDATE audit_event SET seq = -3 WHERE seq = 3",
+        "UPDATE audit_event SET seq = 3 WHERE seq = 4",
+        "UPDATE audit_event SET seq = 4 WHERE seq = -3",
+    )
 
 
 @pytest.mark.parametrize(
@@ -294,16 +345,18 @@ def _cli_verify(settings: Settings, data_dir: Path) -> Any:
     return CliRunner().invoke(main, ["audit", "verify"], env=env)
 
 
-async def test_cli_verify_exits_zero_on_an_intact_chain(sessions: Sessions, settings: Settings,
-                                                        tmp_path: Path) -> None:
+async def test_cli_verify_exits_zero_on_an_intact_chain(
+    sessions: Sessions, settings: Settings, tmp_path: Path
+) -> None:
     await _append(sessions, 4)
     result = await asyncio.to_thread(_cli_verify, settings, tmp_path / "cli")
     assert result.exit_code == 0, result.output
     assert "audit chain intact: 4 entries verified" in result.output
 
 
-async def test_cli_verify_fails_naming_the_tampered_row(sessions: Sessions, settings: Settings,
-                                                        tmp_path: Path) -> None:
+async def test_cli_verify_fails_naming_the_tampered_row(
+    sessions: Sessions, settings: Settings, tmp_path: Path
+) -> None:
     await _append(sessions, 4)
     await _edit_outcome(sessions)
     async with sessions() as s:
@@ -323,8 +376,9 @@ async def test_concurrent_appends_keep_one_chain(sessions: Sessions) -> None:
 
     async def one(i: int) -> None:
         async with sessions() as s, s.begin():
-            await audit.record(session=s, actor=ALICE, action="patient.read",
-                               patient_id=1000 + i, details={"i": i})
+            await audit.record(
+                session=s, actor=ALICE, action="patient.read", patient_id=1000 + i, details={"i": i}
+            )
             await asyncio.sleep(0)  # let the others try to interleave before commit
 
     async with asyncio.timeout(30):

@@ -71,7 +71,8 @@ def test_lookup_hash_is_deterministic_and_keyed(cipher: FieldCipher) -> None:
     assert int(digest, 16) >= 0
     assert ID_NUMBER not in digest
     assert digest != FieldCipher("another-data-key-0123456789abc").lookup_hash(
-        ID_NUMBER, context="resident-id")
+        ID_NUMBER, context="resident-id"
+    )
 
 
 def test_lookup_hash_separates_contexts_and_values(cipher: FieldCipher) -> None:

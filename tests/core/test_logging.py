@@ -96,8 +96,9 @@ def test_it_leaves_ordinary_text_alone(text: str) -> None:
 
 
 def test_the_filter_redacts_percent_style_arguments() -> None:
-    entry = _emit("patient %s phone %s token %s", ID_DIGIT, "13912345678",
-                  "Bearer abcdefghijklmnop")
+    entry = _emit(
+        "patient %s phone %s token %s", ID_DIGIT, "13912345678", "Bearer abcdefghijklmnop"
+    )
     assert ID_DIGIT not in entry["message"]
     assert "13912345678" not in entry["message"]
     assert "abcdefghijklmnop" not in entry["message"]
@@ -158,30 +159,46 @@ async def test_requests_leave_no_identifiers_or_secrets_in_the_logs(
     name = "日志测试患者"
     code = world.code("alice")
 
-    wrong = await client.post("/api/v1/auth/token", json={
-        "username": "alice", "password": "Wrong-Guess-99", "code": "123456"})
+    wrong = await client.post(
+        "/api/v1/auth/token",
+        json={"username": "alice", "password": "Wrong-Guess-99", "code": "123456"},
+    )
     assert wrong.status_code == 401
-    login = await client.post("/api/v1/auth/token", json={
-        "username": "alice", "password": PASSWORD, "code": code})
+    login = await client.post(
+        "/api/v1/auth/token", json={"username": "alice", "password": PASSWORD, "code": code}
+    )
     assert login.status_code == 200, login.text
     token = login.json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
 
-    created = await client.post("/api/v1/patients", headers=headers, json={
-        "name": name, "id_number": id_number, "phone": phone, "address": "示例路 1 号"})
+    created = await client.post(
+        "/api/v1/patients",
+        headers=headers,
+        json={"name": name, "id_number": id_number, "phone": phone, "address": "示例路 1 号"},
+    )
     assert created.status_code == 201, created.text
     patient_id = created.json()["id"]
     read = await client.get(f"/api/v1/patients/{patient_id}", headers=headers)
     assert read.status_code == 200
-    found = await client.post("/api/v1/patients/lookup", headers=headers,
-                              data={"id_number": id_number})
+    found = await client.post(
+        "/api/v1/patients/lookup", headers=headers, data={"id_number": id_number}
+    )
     assert found.status_code == 200
-    duplicate = await client.post("/api/v1/patients", headers=headers, json={
-        "name": name, "id_number": id_number, "phone": phone})
+    duplicate = await client.post(
+        "/api/v1/patients",
+        headers=headers,
+        json={"name": name, "id_number": id_number, "phone": phone},
+    )
     assert duplicate.status_code == 409
-    bad = await client.post("/api/v1/patients", headers=headers, json={
-        "name": name, "id_number": id_number[:-1] + ("0" if id_number[-1] != "0" else "1"),
-        "phone": phone})
+    bad = await client.post(
+        "/api/v1/patients",
+        headers=headers,
+        json={
+            "name": name,
+            "id_number": id_number[:-1] + ("0" if id_number[-1] != "0" else "1"),
+            "phone": phone,
+        },
+    )
     assert bad.status_code == 422
 
     text = log_buffer.getvalue()
@@ -204,17 +221,24 @@ async def test_requests_leave_no_identifiers_or_secrets_in_the_logs(
     for response in (wrong, login, created, read, found, duplicate, bad):
         rid = response.headers["x-request-id"]
         assert rid in logged_ids
-    access = [line for line in lines if line["logger"] == "yiyun.access"
-              and line.get("request_id") == read.headers["x-request-id"]]
+    access = [
+        line
+        for line in lines
+        if line["logger"] == "yiyun.access"
+        and line.get("request_id") == read.headers["x-request-id"]
+    ]
     assert len(access) == 1
     assert access[0]["path"].endswith("/patients/{patient_id}")  # the template, not the id
     assert access[0]["status"] == 200
     assert access[0]["user_id"] == world.users["alice"].id
 
 
-@pytest.mark.xfail(reason="the access log and metrics name the route without the router's "
-                          "prefix (/patients/{patient_id}, not /api/v1/...), so API and page "
-                          "routes of the same path share one label", strict=True)
+@pytest.mark.xfail(
+    reason="the access log and metrics name the route without the router's "
+    "prefix (/patients/{patient_id}, not /api/v1/...), so API and page "
+    "routes of the same path share one label",
+    strict=True,
+)
 async def test_the_access_log_names_the_full_route_template(
     client: httpx.AsyncClient, world: World, log_buffer: io.StringIO
 ) -> None:

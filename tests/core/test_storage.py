@@ -83,10 +83,15 @@ def test_check_key_accepts_plain_keys(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", ["../outside", "/tmp/abs", "a/../../b"])
-async def test_no_operation_reaches_outside_the_root(store: LocalStore, tmp_path: Path,
-                                                    key: str) -> None:
-    for call in (lambda: store.put(key, b"x"), lambda: store.get(key),
-                 lambda: store.exists(key), lambda: store.delete(key)):
+async def test_no_operation_reaches_outside_the_root(
+    store: LocalStore, tmp_path: Path, key: str
+) -> None:
+    for call in (
+        lambda: store.put(key, b"x"),
+        lambda: store.get(key),
+        lambda: store.exists(key),
+        lambda: store.delete(key),
+    ):
         with pytest.raises(InvalidInput):
             await call()
     assert not (tmp_path / "outside").exists()

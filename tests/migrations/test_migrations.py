@@ -64,8 +64,9 @@ def _drift(url: str) -> list[Any]:
     """What autogenerate would write for the models against this database."""
 
     def compare(conn: Connection) -> list[Any]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True,
-                                                         "target_metadata": metadata})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "target_metadata": metadata}
+        )
         return list(compare_metadata(context, metadata))
 
     async def go() -> list[Any]:
@@ -184,13 +185,18 @@ def fresh_pg(pg_admin_url: str) -> Iterator[str]:
 def _pg_leftovers(url: str) -> list[str]:
     """Types and sequences still in the public schema (a downgrade must drop them too)."""
     plain = url.replace("postgresql+asyncpg://", "postgresql://")
-    rows = asyncio.run(_pg(plain, """
+    rows = asyncio.run(
+        _pg(
+            plain,
+            """
         SELECT 'type ' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
          WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd')
         UNION ALL
         SELECT 'sequence ' || sequence_name FROM information_schema.sequences
          WHERE sequence_schema = 'public'
-    """))
+    """,
+        )
+    )
     return sorted(str(r[0]) for r in rows)
 
 

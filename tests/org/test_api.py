@@ -27,15 +27,21 @@ async def _audit(app: Any, **where: Any) -> list[AuditEvent]:
 
 
 def _staff(world: World, inst: str = "chc_a", **over: Any) -> dict[str, Any]:
-    return {"username": "dora", "display_name": "Dora", "institution_id": world.inst[inst].id,
-            "roles": ["community_doctor"], "password": GOOD_PASSWORD} | over
+    return {
+        "username": "dora",
+        "display_name": "Dora",
+        "institution_id": world.inst[inst].id,
+        "roles": ["community_doctor"],
+        "password": GOOD_PASSWORD,
+    } | over
 
 
 # --- institutions ----------------------------------------------------------------------
 
 
-async def test_staff_list_the_institutions_of_the_consortium(client: httpx.AsyncClient,
-                                                             world: World) -> None:
+async def test_staff_list_the_institutions_of_the_consortium(
+    client: httpx.AsyncClient, world: World
+) -> None:
     res = await client.get(f"{API}/institutions", headers=world.auth("alice"))
     assert res.status_code == 200, res.text
     body = res.json()
@@ -47,16 +53,22 @@ async def test_staff_list_the_institutions_of_the_consortium(client: httpx.Async
     assert chc_a["active"] is True
 
 
-async def test_institutions_filter_by_kind_and_text(client: httpx.AsyncClient,
-                                                    world: World) -> None:
-    by_kind = await client.get(f"{API}/institutions", headers=world.auth("mallory"),
-                               params={"kind": "community_health_centre"})
+async def test_institutions_filter_by_kind_and_text(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    by_kind = await client.get(
+        f"{API}/institutions",
+        headers=world.auth("mallory"),
+        params={"kind": "community_health_centre"},
+    )
     assert sorted(i["code"] for i in by_kind.json()["items"]) == ["CHC-A", "CHC-B"]
-    by_text = await client.get(f"{API}/institutions", headers=world.auth("mallory"),
-                               params={"q": "people"})
+    by_text = await client.get(
+        f"{API}/institutions", headers=world.auth("mallory"), params={"q": "people"}
+    )
     assert [i["code"] for i in by_text.json()["items"]] == ["LEAD"]
-    bad_kind = await client.get(f"{API}/institutions", headers=world.auth("mallory"),
-                                params={"kind": "spaceport"})
+    bad_kind = await client.get(
+        f"{API}/institutions", headers=world.auth("mallory"), params={"kind": "spaceport"}
+    )
     assert bad_kind.status_code == 422
 
 
@@ -82,15 +94,23 @@ async def test_one_institution_by_id(client: httpx.AsyncClient, world: World) ->
 
 
 def _institution(world: World, **over: Any) -> dict[str, Any]:
-    return {"code": "CHC-C", "name": "丙社区健康服务中心", "name_en": "CHC C",
-            "kind": "community_health_centre", "level": "primary",
-            "region_id": world.region.id, "parent_id": world.inst["lead"].id} | over
+    return {
+        "code": "CHC-C",
+        "name": "丙社区健康服务中心",
+        "name_en": "CHC C",
+        "kind": "community_health_centre",
+        "level": "primary",
+        "region_id": world.region.id,
+        "parent_id": world.inst["lead"].id,
+    } | over
 
 
-async def test_the_consortium_admin_creates_an_institution(client: httpx.AsyncClient,
-                                                           world: World, app: Any) -> None:
-    res = await client.post(f"{API}/institutions", json=_institution(world),
-                            headers=world.auth("admin"))
+async def test_the_consortium_admin_creates_an_institution(
+    client: httpx.AsyncClient, world: World, app: Any
+) -> None:
+    res = await client.post(
+        f"{API}/institutions", json=_institution(world), headers=world.auth("admin")
+    )
     assert res.status_code == 201, res.text
     created = res.json()
     assert (created["code"], created["parent_id"]) == ("CHC-C", world.inst["lead"].id)
@@ -111,11 +131,12 @@ async def test_the_consortium_admin_creates_an_institution(client: httpx.AsyncCl
         ({"unexpected": 1}, 422, "invalid_input"),
     ],
 )
-async def test_an_invalid_institution_is_refused(client: httpx.AsyncClient, world: World,
-                                                 over: dict[str, Any], status: int,
-                                                 code: str) -> None:
-    res = await client.post(f"{API}/institutions", json=_institution(world, **over),
-                            headers=world.auth("admin"))
+async def test_an_invalid_institution_is_refused(
+    client: httpx.AsyncClient, world: World, over: dict[str, Any], status: int, code: str
+) -> None:
+    res = await client.post(
+        f"{API}/institutions", json=_institution(world, **over), headers=world.auth("admin")
+    )
     assert res.status_code == status, res.text
     assert res.json()["error"]["code"] == code
     listed = await client.get(f"{API}/institutions", headers=world.auth("admin"))
@@ -123,10 +144,12 @@ async def test_an_invalid_institution_is_refused(client: httpx.AsyncClient, worl
 
 
 @pytest.mark.parametrize("who", ["ines", "hana", "otto", "bob"])
-async def test_only_the_consortium_admin_creates_institutions(client: httpx.AsyncClient,
-                                                              world: World, who: str) -> None:
-    res = await client.post(f"{API}/institutions", json=_institution(world),
-                            headers=world.auth(who))
+async def test_only_the_consortium_admin_creates_institutions(
+    client: httpx.AsyncClient, world: World, who: str
+) -> None:
+    res = await client.post(
+        f"{API}/institutions", json=_institution(world), headers=world.auth(who)
+    )
     assert res.status_code == 403
     assert res.json()["error"]["code"] == "access.denied"
 
@@ -135,19 +158,23 @@ async def test_only_the_consortium_admin_creates_institutions(client: httpx.Asyn
 
 
 async def test_departments_of_an_institution(client: httpx.AsyncClient, world: World) -> None:
-    chc_a = await client.get(f"{API}/institutions/{world.inst['chc_a'].id}/departments",
-                             headers=world.auth("mallory"))
+    chc_a = await client.get(
+        f"{API}/institutions/{world.inst['chc_a'].id}/departments", headers=world.auth("mallory")
+    )
     assert [d["code"] for d in chc_a.json()] == ["GP"]
-    lead = await client.get(f"{API}/institutions/{world.inst['lead'].id}/departments",
-                            headers=world.auth("alice"))
+    lead = await client.get(
+        f"{API}/institutions/{world.inst['lead'].id}/departments", headers=world.auth("alice")
+    )
     assert [d["name_en"] for d in lead.json()] == ["Cardiology"]
-    missing = await client.get(f"{API}/institutions/999999/departments",
-                               headers=world.auth("alice"))
+    missing = await client.get(
+        f"{API}/institutions/999999/departments", headers=world.auth("alice")
+    )
     assert missing.status_code == 404
 
 
-async def test_an_institution_admin_adds_departments_at_home_only(client: httpx.AsyncClient,
-                                                                  world: World) -> None:
+async def test_an_institution_admin_adds_departments_at_home_only(
+    client: httpx.AsyncClient, world: World
+) -> None:
     body = {"code": "PED", "name": "儿科", "name_en": "Paediatrics"}
     url = f"{API}/institutions/{world.inst['chc_a'].id}/departments"
     res = await client.post(url, json=body, headers=world.auth("ines"))
@@ -156,11 +183,13 @@ async def test_an_institution_admin_adds_departments_at_home_only(client: httpx.
     again = await client.post(url, json=body, headers=world.auth("ines"))
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "department.duplicate_code"
-    elsewhere = await client.post(f"{API}/institutions/{world.inst['chc_b'].id}/departments",
-                                  json=body, headers=world.auth("ines"))
+    elsewhere = await client.post(
+        f"{API}/institutions/{world.inst['chc_b'].id}/departments",
+        json=body,
+        headers=world.auth("ines"),
+    )
     assert elsewhere.status_code == 403
-    by_doctor = await client.post(url, json=body | {"code": "ENT"},
-                                  headers=world.auth("alice"))
+    by_doctor = await client.post(url, json=body | {"code": "ENT"}, headers=world.auth("alice"))
     assert by_doctor.status_code == 403
     listed = await client.get(url, headers=world.auth("alice"))
     assert [d["code"] for d in listed.json()] == ["GP", "PED"]
@@ -173,8 +202,9 @@ def _terminal(code: str = "T-CHCA-2") -> dict[str, str]:
     return {"code": code, "name": "第二诊室", "kind": "pc"}
 
 
-async def test_an_institution_admin_creates_a_terminal_at_home(client: httpx.AsyncClient,
-                                                               world: World, app: Any) -> None:
+async def test_an_institution_admin_creates_a_terminal_at_home(
+    client: httpx.AsyncClient, world: World, app: Any
+) -> None:
     url = f"{API}/institutions/{world.inst['chc_a'].id}/terminals"
     res = await client.post(url, json=_terminal(), headers=world.auth("ines"))
     assert res.status_code == 201, res.text
@@ -187,8 +217,9 @@ async def test_an_institution_admin_creates_a_terminal_at_home(client: httpx.Asy
     assert [(e.actor, e.institution_id) for e in entries] == [("ines", world.inst["chc_a"].id)]
 
 
-async def test_an_outsider_cannot_create_or_list_terminals(client: httpx.AsyncClient,
-                                                           world: World) -> None:
+async def test_an_outsider_cannot_create_or_list_terminals(
+    client: httpx.AsyncClient, world: World
+) -> None:
     url = f"{API}/institutions/{world.inst['chc_a'].id}/terminals"
     created = await client.post(url, json=_terminal(), headers=world.auth("mallory"))
     assert created.status_code == 403
@@ -196,15 +227,19 @@ async def test_an_outsider_cannot_create_or_list_terminals(client: httpx.AsyncCl
     assert listed.status_code == 403
     by_doctor = await client.post(url, json=_terminal(), headers=world.auth("alice"))
     assert by_doctor.status_code == 403
-    abroad = await client.post(f"{API}/institutions/{world.inst['chc_b'].id}/terminals",
-                               json=_terminal("T-CHCB-9"), headers=world.auth("ines"))
+    abroad = await client.post(
+        f"{API}/institutions/{world.inst['chc_b'].id}/terminals",
+        json=_terminal("T-CHCB-9"),
+        headers=world.auth("ines"),
+    )
     assert abroad.status_code == 403
     still = await client.get(url, headers=world.auth("alice"))
     assert [t["code"] for t in still.json()] == ["T-CHCA-1"]
 
 
-async def test_ops_engineers_manage_terminals_anywhere(client: httpx.AsyncClient,
-                                                       world: World) -> None:
+async def test_ops_engineers_manage_terminals_anywhere(
+    client: httpx.AsyncClient, world: World
+) -> None:
     url = f"{API}/institutions/{world.inst['chc_b'].id}/terminals"
     res = await client.post(url, json=_terminal("T-CHCB-1"), headers=world.auth("otto"))
     assert res.status_code == 201, res.text
@@ -213,20 +248,32 @@ async def test_ops_engineers_manage_terminals_anywhere(client: httpx.AsyncClient
     duplicate = await client.post(url, json=_terminal("T-CHCA-1"), headers=world.auth("otto"))
     assert duplicate.status_code == 409
     assert duplicate.json()["error"]["code"] == "terminal.duplicate_code"
-    missing = await client.post(f"{API}/institutions/999999/terminals",
-                                json=_terminal("T-X"), headers=world.auth("otto"))
+    missing = await client.post(
+        f"{API}/institutions/999999/terminals", json=_terminal("T-X"), headers=world.auth("otto")
+    )
     assert missing.status_code == 404
 
 
 # --- staff -----------------------------------------------------------------------------
 
 
-async def test_an_institution_admin_creates_staff_at_home(client: httpx.AsyncClient,
-                                                          world: World, app: Any) -> None:
-    res = await client.post(f"{API}/staff", headers=world.auth("ines"), json=_staff(
-        world, username="Dora", department_id=world.departments["gp"].id,
-        title="attending_physician", licence_no="LICDORA01", phone="13700001111",
-        specialties=["全科"], years_of_practice=6))
+async def test_an_institution_admin_creates_staff_at_home(
+    client: httpx.AsyncClient, world: World, app: Any
+) -> None:
+    res = await client.post(
+        f"{API}/staff",
+        headers=world.auth("ines"),
+        json=_staff(
+            world,
+            username="Dora",
+            department_id=world.departments["gp"].id,
+            title="attending_physician",
+            licence_no="LICDORA01",
+            phone="13700001111",
+            specialties=["全科"],
+            years_of_practice=6,
+        ),
+    )
     assert res.status_code == 201, res.text
     staff = res.json()
     assert staff["username"] == "dora"  # usernames are lower case
@@ -247,7 +294,8 @@ async def test_an_institution_admin_creates_staff_at_home(client: httpx.AsyncCli
         assert user.phone_enc is not None and "13700001111" not in user.phone_enc
     entries = await _audit(app, action="staff.create")
     assert [(e.actor, e.entity_id, e.details) for e in entries] == [
-        ("ines", str(staff["id"]), {"roles": ["community_doctor"]})]
+        ("ines", str(staff["id"]), {"roles": ["community_doctor"]})
+    ]
 
 
 @pytest.mark.parametrize(
@@ -257,14 +305,21 @@ async def test_an_institution_admin_creates_staff_at_home(client: httpx.AsyncCli
         ("alllowercaseletters", ["three of: lower case, upper case, digits, symbols"]),
         ("short", ["at least 10 characters", "three of: lower case, upper case, digits, symbols"]),
         ("Dora-Secret-123", ["not a common password and not containing the username"]),
-        ("1234567890", ["three of: lower case, upper case, digits, symbols",
-                        "not a common password and not containing the username"]),
+        (
+            "1234567890",
+            [
+                "three of: lower case, upper case, digits, symbols",
+                "not a common password and not containing the username",
+            ],
+        ),
     ],
 )
 async def test_a_weak_password_is_refused_listing_the_requirements(
-        client: httpx.AsyncClient, world: World, password: str, broken: list[str]) -> None:
-    res = await client.post(f"{API}/staff", headers=world.auth("ines"),
-                            json=_staff(world, password=password))
+    client: httpx.AsyncClient, world: World, password: str, broken: list[str]
+) -> None:
+    res = await client.post(
+        f"{API}/staff", headers=world.auth("ines"), json=_staff(world, password=password)
+    )
     assert res.status_code == 422
     error = res.json()["error"]
     assert error["code"] == "auth.weak_password"
@@ -275,69 +330,85 @@ async def test_a_weak_password_is_refused_listing_the_requirements(
 
 
 @pytest.mark.parametrize("username", ["alice", "ALICE", "Mallory"])
-async def test_a_taken_username_is_a_conflict(client: httpx.AsyncClient, world: World,
-                                              username: str) -> None:
-    res = await client.post(f"{API}/staff", headers=world.auth("ines"),
-                            json=_staff(world, username=username))
+async def test_a_taken_username_is_a_conflict(
+    client: httpx.AsyncClient, world: World, username: str
+) -> None:
+    res = await client.post(
+        f"{API}/staff", headers=world.auth("ines"), json=_staff(world, username=username)
+    )
     assert res.status_code == 409
     assert res.json()["error"]["code"] == "staff.duplicate_username"
 
 
 @pytest.mark.parametrize("role", ["consortium_admin", "authority"])
-async def test_an_institution_admin_cannot_grant_consortium_roles(client: httpx.AsyncClient,
-                                                                  world: World,
-                                                                  role: str) -> None:
-    res = await client.post(f"{API}/staff", headers=world.auth("ines"),
-                            json=_staff(world, roles=["community_doctor", role]))
+async def test_an_institution_admin_cannot_grant_consortium_roles(
+    client: httpx.AsyncClient, world: World, role: str
+) -> None:
+    res = await client.post(
+        f"{API}/staff",
+        headers=world.auth("ines"),
+        json=_staff(world, roles=["community_doctor", role]),
+    )
     assert res.status_code == 403
     assert res.json()["error"]["code"] == "staff.role_not_grantable"
     assert res.json()["error"]["details"]["roles"] == [role]
 
 
-async def test_the_authority_role_belongs_to_the_health_authority(client: httpx.AsyncClient,
-                                                                  world: World) -> None:
-    outside = await client.post(f"{API}/staff", headers=world.auth("admin"),
-                                json=_staff(world, roles=["authority"]))
+async def test_the_authority_role_belongs_to_the_health_authority(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    outside = await client.post(
+        f"{API}/staff", headers=world.auth("admin"), json=_staff(world, roles=["authority"])
+    )
     assert outside.status_code == 422
     assert outside.json()["error"]["code"] == "staff.authority_outside_authority"
-    inside = await client.post(f"{API}/staff", headers=world.auth("admin"),
-                               json=_staff(world, "authority", roles=["authority"]))
+    inside = await client.post(
+        f"{API}/staff",
+        headers=world.auth("admin"),
+        json=_staff(world, "authority", roles=["authority"]),
+    )
     assert inside.status_code == 201, inside.text
     assert inside.json()["roles"] == ["authority"]
 
 
 @pytest.mark.parametrize("who", ["mallory", "alice", "hana", "carol", "otto"])
-async def test_only_administrators_create_staff(client: httpx.AsyncClient, world: World,
-                                                who: str) -> None:
+async def test_only_administrators_create_staff(
+    client: httpx.AsyncClient, world: World, who: str
+) -> None:
     res = await client.post(f"{API}/staff", headers=world.auth(who), json=_staff(world))
     assert res.status_code == 403
     assert res.json()["error"]["code"] == "access.denied"
 
 
 async def test_an_institution_admin_cannot_staff_another_institution(
-        client: httpx.AsyncClient, world: World) -> None:
-    res = await client.post(f"{API}/staff", headers=world.auth("ines"),
-                            json=_staff(world, "chc_b"))
+    client: httpx.AsyncClient, world: World
+) -> None:
+    res = await client.post(f"{API}/staff", headers=world.auth("ines"), json=_staff(world, "chc_b"))
     assert res.status_code == 403
-    by_admin = await client.post(f"{API}/staff", headers=world.auth("admin"),
-                                 json=_staff(world, "chc_b"))
+    by_admin = await client.post(
+        f"{API}/staff", headers=world.auth("admin"), json=_staff(world, "chc_b")
+    )
     assert by_admin.status_code == 201
 
 
-async def test_a_department_must_belong_to_the_institution(client: httpx.AsyncClient,
-                                                           world: World) -> None:
-    res = await client.post(f"{API}/staff", headers=world.auth("ines"), json=_staff(
-        world, department_id=world.departments["cardio"].id))
+async def test_a_department_must_belong_to_the_institution(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    res = await client.post(
+        f"{API}/staff",
+        headers=world.auth("ines"),
+        json=_staff(world, department_id=world.departments["cardio"].id),
+    )
     assert res.status_code == 422
     assert res.json()["error"]["code"] == "staff.bad_department"
 
 
-async def test_new_staff_can_sign_in_once_enrolled(client: httpx.AsyncClient,
-                                                   world: World) -> None:
+async def test_new_staff_can_sign_in_once_enrolled(client: httpx.AsyncClient, world: World) -> None:
     created = await client.post(f"{API}/staff", headers=world.auth("ines"), json=_staff(world))
     assert created.status_code == 201
-    res = await client.post(f"{API}/auth/token", json={
-        "username": "dora", "password": GOOD_PASSWORD, "code": "123456"})
+    res = await client.post(
+        f"{API}/auth/token", json={"username": "dora", "password": GOOD_PASSWORD, "code": "123456"}
+    )
     assert res.status_code == 403  # right password, but two-factor is not set up yet
     assert res.json()["error"]["code"] == "auth.not_enrolled"
 
@@ -347,52 +418,74 @@ async def test_staff_lists_are_scoped(client: httpx.AsyncClient, world: World) -
     assert sorted(u["username"] for u in mine.json()["items"]) == ["alice", "ines", "nina"]
     everyone = await client.get(f"{API}/staff", headers=world.auth("hana"))
     assert everyone.json()["total"] == 9
-    theirs = await client.get(f"{API}/staff", headers=world.auth("alice"),
-                              params={"institution_id": world.inst["chc_b"].id})
+    theirs = await client.get(
+        f"{API}/staff",
+        headers=world.auth("alice"),
+        params={"institution_id": world.inst["chc_b"].id},
+    )
     assert theirs.status_code == 403
-    one = await client.get(f"{API}/staff/{world.users['mallory'].id}",
-                           headers=world.auth("alice"))
+    one = await client.get(f"{API}/staff/{world.users['mallory'].id}", headers=world.auth("alice"))
     assert one.status_code == 403
-    by_authority = await client.get(f"{API}/staff/{world.users['mallory'].id}",
-                                    headers=world.auth("hana"))
+    by_authority = await client.get(
+        f"{API}/staff/{world.users['mallory'].id}", headers=world.auth("hana")
+    )
     assert by_authority.json()["username"] == "mallory"
     missing = await client.get(f"{API}/staff/999999", headers=world.auth("hana"))
     assert missing.status_code == 404
 
 
-async def test_an_institution_admin_updates_home_staff(client: httpx.AsyncClient,
-                                                       world: World) -> None:
+async def test_an_institution_admin_updates_home_staff(
+    client: httpx.AsyncClient, world: World
+) -> None:
     nina = world.users["nina"].id
-    res = await client.patch(f"{API}/staff/{nina}", headers=world.auth("ines"), json={
-        "display_name": "Nina N.", "department_id": world.departments["gp"].id,
-        "title": "nurse_in_charge"})
+    res = await client.patch(
+        f"{API}/staff/{nina}",
+        headers=world.auth("ines"),
+        json={
+            "display_name": "Nina N.",
+            "department_id": world.departments["gp"].id,
+            "title": "nurse_in_charge",
+        },
+    )
     assert res.status_code == 200, res.text
     assert (res.json()["display_name"], res.json()["title"]) == ("Nina N.", "nurse_in_charge")
-    wrong_dept = await client.patch(f"{API}/staff/{nina}", headers=world.auth("ines"),
-                                    json={"department_id": world.departments["cardio"].id})
+    wrong_dept = await client.patch(
+        f"{API}/staff/{nina}",
+        headers=world.auth("ines"),
+        json={"department_id": world.departments["cardio"].id},
+    )
     assert wrong_dept.status_code == 422
-    outsider = await client.patch(f"{API}/staff/{world.users['mallory'].id}",
-                                  headers=world.auth("ines"), json={"display_name": "X"})
+    outsider = await client.patch(
+        f"{API}/staff/{world.users['mallory'].id}",
+        headers=world.auth("ines"),
+        json={"display_name": "X"},
+    )
     assert outsider.status_code == 403
-    by_peer = await client.patch(f"{API}/staff/{nina}", headers=world.auth("alice"),
-                                 json={"display_name": "X"})
+    by_peer = await client.patch(
+        f"{API}/staff/{nina}", headers=world.auth("alice"), json={"display_name": "X"}
+    )
     assert by_peer.status_code == 403
 
 
 # --- roles -----------------------------------------------------------------------------
 
 
-async def test_an_institution_admin_sets_home_staff_roles(client: httpx.AsyncClient,
-                                                          world: World, app: Any) -> None:
+async def test_an_institution_admin_sets_home_staff_roles(
+    client: httpx.AsyncClient, world: World, app: Any
+) -> None:
     nina = world.users["nina"].id
-    res = await client.put(f"{API}/staff/{nina}/roles", headers=world.auth("ines"),
-                           json={"roles": ["nurse", "community_doctor"]})
+    res = await client.put(
+        f"{API}/staff/{nina}/roles",
+        headers=world.auth("ines"),
+        json={"roles": ["nurse", "community_doctor"]},
+    )
     assert res.status_code == 200, res.text
     assert res.json()["roles"] == ["community_doctor", "nurse"]
     me = await client.get(f"{API}/auth/me", headers=world.auth("nina"))
     assert me.json()["roles"] == ["community_doctor", "nurse"]
-    back = await client.put(f"{API}/staff/{nina}/roles", headers=world.auth("ines"),
-                            json={"roles": ["nurse"]})
+    back = await client.put(
+        f"{API}/staff/{nina}/roles", headers=world.auth("ines"), json={"roles": ["nurse"]}
+    )
     assert back.json()["roles"] == ["nurse"]
     entries = await _audit(app, action="staff.roles")
     assert [e.details for e in entries] == [
@@ -403,18 +496,28 @@ async def test_an_institution_admin_sets_home_staff_roles(client: httpx.AsyncCli
 
 async def test_roles_changes_are_bounded(client: httpx.AsyncClient, world: World) -> None:
     nina = world.users["nina"].id
-    grant_admin = await client.put(f"{API}/staff/{nina}/roles", headers=world.auth("ines"),
-                                   json={"roles": ["consortium_admin"]})
+    grant_admin = await client.put(
+        f"{API}/staff/{nina}/roles",
+        headers=world.auth("ines"),
+        json={"roles": ["consortium_admin"]},
+    )
     assert grant_admin.status_code == 403
-    self_demotion = await client.put(f"{API}/staff/{world.users['ines'].id}/roles",
-                                     headers=world.auth("ines"), json={"roles": ["nurse"]})
+    self_demotion = await client.put(
+        f"{API}/staff/{world.users['ines'].id}/roles",
+        headers=world.auth("ines"),
+        json={"roles": ["nurse"]},
+    )
     assert self_demotion.status_code == 409
     assert self_demotion.json()["error"]["code"] == "staff.self_demotion"
-    outsider = await client.put(f"{API}/staff/{world.users['alice'].id}/roles",
-                                headers=world.auth("mallory"), json={"roles": ["nurse"]})
+    outsider = await client.put(
+        f"{API}/staff/{world.users['alice'].id}/roles",
+        headers=world.auth("mallory"),
+        json={"roles": ["nurse"]},
+    )
     assert outsider.status_code == 403
-    empty = await client.put(f"{API}/staff/{nina}/roles", headers=world.auth("ines"),
-                             json={"roles": []})
+    empty = await client.put(
+        f"{API}/staff/{nina}/roles", headers=world.auth("ines"), json={"roles": []}
+    )
     assert empty.status_code == 422
     unchanged = await client.get(f"{API}/staff/{nina}", headers=world.auth("ines"))
     assert unchanged.json()["roles"] == ["nurse"]
@@ -422,11 +525,14 @@ async def test_roles_changes_are_bounded(client: httpx.AsyncClient, world: World
     assert me.json()["roles"] == ["institution_admin"]
 
 
-async def test_the_consortium_admin_grants_consortium_roles(client: httpx.AsyncClient,
-                                                            world: World) -> None:
-    res = await client.put(f"{API}/staff/{world.users['bob'].id}/roles",
-                           headers=world.auth("admin"),
-                           json={"roles": ["specialist", "consortium_admin"]})
+async def test_the_consortium_admin_grants_consortium_roles(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    res = await client.put(
+        f"{API}/staff/{world.users['bob'].id}/roles",
+        headers=world.auth("admin"),
+        json={"roles": ["specialist", "consortium_admin"]},
+    )
     assert res.status_code == 200, res.text
     assert res.json()["roles"] == ["consortium_admin", "specialist"]
 
@@ -434,55 +540,68 @@ async def test_the_consortium_admin_grants_consortium_roles(client: httpx.AsyncC
 # --- disable and enable ----------------------------------------------------------------
 
 
-async def test_disable_and_enable_an_account(client: httpx.AsyncClient, world: World,
-                                             app: Any) -> None:
+async def test_disable_and_enable_an_account(
+    client: httpx.AsyncClient, world: World, app: Any
+) -> None:
     nina = world.users["nina"].id
     off = await client.post(f"{API}/staff/{nina}/disable", headers=world.auth("ines"))
     assert off.status_code == 200, off.text
     assert off.json()["active"] is False
     assert (await client.get(f"{API}/auth/me", headers=world.auth("nina"))).status_code == 401
-    login = await client.post(f"{API}/auth/token", json={
-        "username": "nina", "password": PASSWORD, "code": world.code("nina")})
+    login = await client.post(
+        f"{API}/auth/token",
+        json={"username": "nina", "password": PASSWORD, "code": world.code("nina")},
+    )
     assert login.status_code == 401
     on = await client.post(f"{API}/staff/{nina}/enable", headers=world.auth("ines"))
     assert on.status_code == 200
     assert on.json()["active"] is True
     # the tokens ended by disabling stay ended; a fresh sign-in works again
     assert (await client.get(f"{API}/auth/me", headers=world.auth("nina"))).status_code == 401
-    again = await client.post(f"{API}/auth/token", json={
-        "username": "nina", "password": PASSWORD, "code": world.code("nina")})
+    again = await client.post(
+        f"{API}/auth/token",
+        json={"username": "nina", "password": PASSWORD, "code": world.code("nina")},
+    )
     assert again.status_code == 200, again.text
     entries = await _audit(app, entity_type="user", entity_id=str(nina))
     assert [e.action for e in entries if e.action.startswith("staff.")] == [
-        "staff.disable", "staff.enable"]
+        "staff.disable",
+        "staff.enable",
+    ]
 
 
-async def test_an_admin_cannot_disable_themself(client: httpx.AsyncClient,
-                                                world: World) -> None:
-    res = await client.post(f"{API}/staff/{world.users['ines'].id}/disable",
-                            headers=world.auth("ines"))
+async def test_an_admin_cannot_disable_themself(client: httpx.AsyncClient, world: World) -> None:
+    res = await client.post(
+        f"{API}/staff/{world.users['ines'].id}/disable", headers=world.auth("ines")
+    )
     assert res.status_code == 409
     assert res.json()["error"]["code"] == "staff.self_disable"
     assert (await client.get(f"{API}/auth/me", headers=world.auth("ines"))).status_code == 200
-    admin = await client.post(f"{API}/staff/{world.users['admin'].id}/disable",
-                              headers=world.auth("admin"))
+    admin = await client.post(
+        f"{API}/staff/{world.users['admin'].id}/disable", headers=world.auth("admin")
+    )
     assert admin.status_code == 409
 
 
-@pytest.mark.parametrize(("who", "target"), [("mallory", "alice"), ("ines", "mallory"),
-                                             ("alice", "nina"), ("hana", "alice")])
-async def test_only_the_right_admin_disables(client: httpx.AsyncClient, world: World,
-                                             who: str, target: str) -> None:
-    res = await client.post(f"{API}/staff/{world.users[target].id}/disable",
-                            headers=world.auth(who))
+@pytest.mark.parametrize(
+    ("who", "target"),
+    [("mallory", "alice"), ("ines", "mallory"), ("alice", "nina"), ("hana", "alice")],
+)
+async def test_only_the_right_admin_disables(
+    client: httpx.AsyncClient, world: World, who: str, target: str
+) -> None:
+    res = await client.post(
+        f"{API}/staff/{world.users[target].id}/disable", headers=world.auth(who)
+    )
     assert res.status_code == 403
     assert (await client.get(f"{API}/auth/me", headers=world.auth(target))).status_code == 200
 
 
-async def test_the_consortium_admin_disables_anyone(client: httpx.AsyncClient,
-                                                    world: World) -> None:
-    res = await client.post(f"{API}/staff/{world.users['mallory'].id}/disable",
-                            headers=world.auth("admin"))
+async def test_the_consortium_admin_disables_anyone(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    res = await client.post(
+        f"{API}/staff/{world.users['mallory'].id}/disable", headers=world.auth("admin")
+    )
     assert res.status_code == 200
-    assert (await client.get(f"{API}/auth/me",
-                             headers=world.auth("mallory"))).status_code == 401
+    assert (await client.get(f"{API}/auth/me", headers=world.auth("mallory"))).status_code == 401

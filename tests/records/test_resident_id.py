@@ -47,8 +47,9 @@ def test_x_check_characters_really_occur_in_the_table() -> None:
     assert check_char("11010119800101001") != "X"
 
 
-@pytest.mark.parametrize("raw", ["11010519491231002x", " 11010519491231002X ",
-                                 "\t11010519491231002x\n"])
+@pytest.mark.parametrize(
+    "raw", ["11010519491231002x", " 11010519491231002X ", "\t11010519491231002x\n"]
+)
 def test_it_normalises_case_and_whitespace(raw: str) -> None:
     assert parse(raw, today=TODAY).number == "11010519491231002X"
 

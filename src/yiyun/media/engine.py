@@ -148,7 +148,9 @@ class RoomMoved:
     reason: str
 
 
-EngineEvent = PublicationsChanged | RenegotiationNeeded | ActiveSpeaker | ParticipantGone | RoomMoved
+EngineEvent = (
+    PublicationsChanged | RenegotiationNeeded | ActiveSpeaker | ParticipantGone | RoomMoved
+)
 EventListener = Callable[[EngineEvent], Awaitable[None]]
 
 
@@ -178,8 +180,9 @@ class MediaEngine(Protocol):
     async def subscribe(self, room_id: str, participant_id: str) -> str:
         """(Re)build the subscribe leg over current publications; returns an offer SDP."""
 
-    async def complete_subscribe(self, room_id: str, participant_id: str, answer_sdp: str) -> None:
-        ...
+    async def complete_subscribe(
+        self, room_id: str, participant_id: str, answer_sdp: str
+    ) -> None: ...
 
     async def add_ice_candidate(
         self, room_id: str, participant_id: str, leg: Leg, candidate: IceCandidate | None

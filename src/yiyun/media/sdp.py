@@ -50,8 +50,13 @@ def check_secure(sdp: str, *, kind: str = "offer") -> CheckedSdp:
             parts = line[2:].split()
             if len(parts) < 3:
                 raise InvalidOffer("malformed m= line", code="media.bad_sdp")
-            current = {"kind": parts[0], "proto": parts[2], "mid": None, "dir": "sendrecv",
-                       "fp": []}
+            current = {
+                "kind": parts[0],
+                "proto": parts[2],
+                "mid": None,
+                "dir": "sendrecv",
+                "fp": [],
+            }
             sections.append(current)
             continue
         match = _FINGERPRINT.match(line)
@@ -60,8 +65,11 @@ def check_secure(sdp: str, *, kind: str = "offer") -> CheckedSdp:
             (current["fp"] if current is not None else session_fp).append(pair)  # type: ignore[attr-defined]
         elif current is not None and line.startswith("a=mid:"):
             current["mid"] = line[6:].strip()
-        elif current is not None and line[2:] in ("sendrecv", "sendonly", "recvonly",
-                                                  "inactive") and line.startswith("a="):
+        elif (
+            current is not None
+            and line[2:] in ("sendrecv", "sendonly", "recvonly", "inactive")
+            and line.startswith("a=")
+        ):
             current["dir"] = line[2:]
     if not sections:
         raise InvalidOffer(f"{kind} has no media", code="media.no_media")
@@ -81,7 +89,12 @@ def check_secure(sdp: str, *, kind: str = "offer") -> CheckedSdp:
         if not own_fp and not session_fp:
             raise InvalidOffer("no DTLS fingerprint in the SDP", code="media.no_fingerprint")
         fingerprints.extend(own_fp)
-        media.append(MediaSection(kind=str(sec["kind"]), proto=proto,
-                                  mid=sec["mid"] if isinstance(sec["mid"], str) else None,
-                                  direction=str(sec["dir"])))
+        media.append(
+            MediaSection(
+                kind=str(sec["kind"]),
+                proto=proto,
+                mid=sec["mid"] if isinstance(sec["mid"], str) else None,
+                direction=str(sec["dir"]),
+            )
+        )
     return CheckedSdp(fingerprints=tuple(dict.fromkeys(fingerprints)), media=tuple(media))

@@ -1,0 +1,43 @@
+"""Real-time media: the `MediaEngine` interface, signalling messages, engines."""
+
+from yiyun.media.engine import (
+    ActiveSpeaker,
+    EngineEvent,
+    EngineLoad,
+    EngineUnavailable,
+    IceCandidate,
+    InvalidOffer,
+    Layer,
+    MediaEngine,
+    MediaError,
+    ParticipantGone,
+    ParticipantNotFound,
+    Publication,
+    PublicationsChanged,
+    RenegotiationNeeded,
+    RoomMoved,
+    RoomNotFound,
+    RoomSpec,
+    RoomState,
+)
+
+__all__ = [
+    "ActiveSpeaker",
+    "EngineEvent",
+    "EngineLoad",
+    "EngineUnavailable",
+    "IceCandidate",
+    "InvalidOffer",
+    "Layer",
+    "MediaEngine",
+    "MediaError",
+    "ParticipantGone",
+    "ParticipantNotFound",
+    "Publication",
+    "PublicationsChanged",
+    "RenegotiationNeeded",
+    "RoomMoved",
+    "RoomNotFound",
+    "RoomSpec",
+    "RoomState",
+]
