@@ -20,7 +20,7 @@ from tests.factories import World, seed_world
 from yiyun.core import migrate
 from yiyun.core.db import create_engine
 from yiyun.models import import_all
-from yiyun.settings import DbSettings, SecuritySettings, Settings, StorageSettings
+from yiyun.settings import DbSettings, MediaSettings, SecuritySettings, Settings, StorageSettings
 from yiyun.web.app import create_app
 
 import_all()
@@ -128,6 +128,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         log_json=True,
         db=DbSettings(url=db_url, migrate_on_start=False),
         storage=StorageSettings(path=tmp_path / "blobs", max_upload_bytes=256 * 1024),
+        media=MediaSettings(engine="fake"),
         security=SecuritySettings(
             secret_key="test-secret-key-0123456789abcdef",
             data_key="test-data-key-0123456789abcdef",
@@ -142,6 +143,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[object]:
     application = create_app(settings, configure_logs=False)
     yield application
+    await application.state.hub.close()
     await application.state.bus.close()
     await application.state.engine.dispose()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yiyun.audit import service as audit
@@ -159,19 +160,34 @@ async def test_a_session_closed_without_commit_releases_the_chain(
 
 
 async def test_a_savepoint_does_not_end_the_serialisation(
-    sessions: Sessions, db_backend: str, request: pytest.FixtureRequest
+    app: Any, sessions: Sessions, db_backend: str, request: pytest.FixtureRequest
 ) -> None:
     if db_backend == "sqlite":
         request.applymarker(pytest.mark.xfail(reason=LOCK_BUG, strict=True))
-    async with sessions() as s, s.begin():
-        await audit.record(session=s, actor=ALICE, action="patient.update", patient_id=1)
-        async with s.begin_nested():
-            pass
-        # another writer starts while this transaction still holds an uncommitted entry
-        other = asyncio.create_task(_append(sessions, 1, action="patient.other"))
-        await asyncio.sleep(0.3)
-    async with asyncio.timeout(10):
-        await other
+    engine = app.state.engine.sync_engine
+    other_read_chain = asyncio.Event()
+    ours: list[Any] = []
+
+    def watch(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM audit_event" in statement and conn not in ours:
+            other_read_chain.set()
+
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        async with sessions() as s, s.begin():
+            ours.append((await s.connection()).sync_connection)
+            await audit.record(session=s, actor=ALICE, action="patient.update", patient_id=1)
+            async with s.begin_nested():
+                pass
+            # another writer starts while this transaction holds an uncommitted entry; it
+            # must wait for the commit rather than read the chain and append beside it
+            other = asyncio.create_task(_append(sessions, 1, action="patient.other"))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(other_read_chain.wait(), 1.5)
+        async with asyncio.timeout(10):
+            await other
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
     async with sessions() as s:
         actions = (await s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq))).all()
     assert actions == ["patient.update", "patient.other"]

@@ -178,7 +178,12 @@ class MediaEngine(Protocol):
         """Answer the client's publish offer; returns the answer SDP."""
 
     async def subscribe(self, room_id: str, participant_id: str) -> str:
-        """(Re)build the subscribe leg over current publications; returns an offer SDP."""
+        """(Re)build the subscribe leg over current publications; returns an offer SDP.
+
+        Each forwarded m-section is labelled `a=msid:<publisher participant id> <track>`
+        so the browser groups a publisher's audio and video into one MediaStream whose
+        id is the publisher's participant id.
+        """
 
     async def complete_subscribe(
         self, room_id: str, participant_id: str, answer_sdp: str

@@ -92,12 +92,14 @@ def mirror_answer(offer_sdp: str) -> str:
     return "\r\n".join(_header(mids) + out) + "\r\n"
 
 
-def synthetic_offer(kinds: Sequence[tuple[str, str]]) -> str:
-    """A send-only offer with one DTLS-SRTP section per (kind, mid)."""
+def synthetic_offer(kinds: Sequence[tuple[str, str]], owners: Sequence[str] = ()) -> str:
+    """A send-only offer with one DTLS-SRTP section per (kind, mid), msid = owner."""
     out: list[str] = []
-    for kind, mid in kinds:
+    for i, (kind, mid) in enumerate(kinds):
         pt, codecs = _DEFAULT_CODECS[kind]
         out += _section(kind, mid, pt, codecs, direction="sendonly", setup="actpass")
+        if i < len(owners):
+            out.append(f"a=msid:{owners[i]} {owners[i]}-{kind}")
     return "\r\n".join(_header([m for _, m in kinds]) + out) + "\r\n"
 
 
@@ -203,7 +205,7 @@ class InMemoryEngine:
             for p in other.publications
         ]
         kinds = [(p.kind, str(i)) for i, p in enumerate(pubs)] or [("audio", "0")]
-        return synthetic_offer(kinds)
+        return synthetic_offer(kinds, [p.participant_id for p in pubs])
 
     async def complete_subscribe(self, room_id: str, participant_id: str, answer_sdp: str) -> None:
         self._participant(room_id, participant_id)

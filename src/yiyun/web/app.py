@@ -19,6 +19,8 @@ from yiyun.core.crypto import FieldCipher
 from yiyun.core.db import create_engine, session_factory
 from yiyun.core.logging import configure_logging
 from yiyun.core.storage import LocalStore
+from yiyun.media.hub import SignalHub
+from yiyun.media.registry import create_engine as create_media_engine
 from yiyun.settings import Settings, secret, with_secrets
 from yiyun.web import errors, routes
 from yiyun.web.fhir import errors as fhir_errors
@@ -43,7 +45,9 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
             if settings.db.url.startswith("sqlite"):
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
             await asyncio.to_thread(migrate.upgrade, settings.db.url)
+        await app.state.hub.start()
         yield
+        await app.state.hub.close()
         await app.state.bus.close()
         await app.state.engine.dispose()
 
@@ -65,6 +69,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     app.state.store = LocalStore(settings.storage.path)
     app.state.cipher = FieldCipher(secret(settings.security.data_key))
     app.state.metrics = metrics
+    app.state.hub = SignalHub(create_media_engine(settings.media))
     app.state.static_url = "/static"
     errors.install(app)
     fhir_errors.install(app)  # OperationOutcome on /fhir/ paths

@@ -8,12 +8,15 @@ from yiyun.audit import api as audit_api
 from yiyun.audit import pages as audit_pages
 from yiyun.auth import api as auth_api
 from yiyun.auth import pages as auth_pages
+from yiyun.meetings import api as meetings_api
+from yiyun.meetings import pages as meetings_pages
 from yiyun.org import api as org_api
 from yiyun.org import pages as org_pages
 from yiyun.records import api as records_api
 from yiyun.records import pages as records_pages
 from yiyun.web import home, ops
 from yiyun.web.fhir import router as fhir_router
+from yiyun.web.ws import signal as ws_signal
 
 API = "/api/v1"
 
@@ -24,9 +27,12 @@ def mount(app: FastAPI) -> None:
     app.include_router(org_api.router, prefix=API, tags=["consortium"])
     app.include_router(records_api.router, prefix=API, tags=["patients"])
     app.include_router(audit_api.router, prefix=API, tags=["audit"])
+    app.include_router(meetings_api.router, prefix=API, tags=["meetings"])
     app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(auth_pages.router, include_in_schema=False)
     app.include_router(home.router, include_in_schema=False)
     app.include_router(org_pages.router, include_in_schema=False)
     app.include_router(records_pages.router, include_in_schema=False)
     app.include_router(audit_pages.router, include_in_schema=False)
+    app.include_router(meetings_pages.router, include_in_schema=False)
+    app.include_router(ws_signal.router)

@@ -1,0 +1,92 @@
+"""Short-lived, room-scoped join tokens for the media layer.
+
+A token is `base64url(json claims) "." base64url(HMAC-SHA256)` signed with a key
+derived from the app's secret key. Claims: room, sub (user id), name, exp, jti. A
+token for another room, an expired token or a forged one is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+
+from yiyun.core.clock import now
+from yiyun.core.errors import NotAuthenticated
+
+DEFAULT_TTL_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class RoomClaims:
+    room: str
+    user_id: int
+    name: str
+    role: str
+    expires_at: float
+    jti: str
+
+
+def _key(secret_key: str) -> bytes:
+    return hashlib.sha256(b"yiyun room token v1\x00" + secret_key.encode()).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def issue(
+    secret_key: str,
+    *,
+    room: str,
+    user_id: int,
+    name: str,
+    role: str = "participant",
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+) -> str:
+    claims = {
+        "room": room,
+        "sub": user_id,
+        "name": name,
+        "role": role,
+        "exp": now().timestamp() + ttl_seconds,
+        "jti": secrets.token_hex(8),
+    }
+    body = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+    sig = _b64(hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest())
+    return f"{body}.{sig}"
+
+
+def verify(secret_key: str, token: str, *, room: str | None = None) -> RoomClaims:
+    """Check signature, expiry and (when given) the room; raise NotAuthenticated."""
+    refused = NotAuthenticated("invalid or expired room token", code="media.bad_token")
+    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 2048:
+        raise refused
+    body, sig = token.split(".")
+    expected = _b64(hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest())
+    if not hmac.compare_digest(sig, expected):
+        raise refused
+    try:
+        claims = json.loads(_unb64(body))
+        parsed = RoomClaims(
+            room=str(claims["room"]),
+            user_id=int(claims["sub"]),
+            name=str(claims["name"]),
+            role=str(claims.get("role", "participant")),
+            expires_at=float(claims["exp"]),
+            jti=str(claims["jti"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise refused from exc
+    if parsed.expires_at <= now().timestamp():
+        raise NotAuthenticated("room token expired", code="media.token_expired")
+    if room is not None and parsed.room != room:
+        raise NotAuthenticated("room token is for another room", code="media.wrong_room")
+    return parsed

@@ -1,0 +1,1 @@
+"""Video meetings: instant meetings, members, room tokens for the media layer."""

@@ -1,0 +1,94 @@
+"""Meetings JSON API: instant meetings, invitations, join tokens for `/ws/signal`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from yiyun.auth import room_tokens
+from yiyun.meetings import service
+from yiyun.meetings.schemas import InviteRequest, JoinToken, MeetingCreate, MeetingRead
+from yiyun.settings import secret
+from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
+
+router = APIRouter()
+Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
+
+
+@router.post("/meetings", response_model=MeetingRead, status_code=201)
+async def create_meeting(
+    data: MeetingCreate, session: DbSession, principal: CurrentPrincipal, actor: CurrentActor
+) -> MeetingRead:
+    """Start an instant meeting and invite staff by username."""
+    meeting = await service.create_instant(
+        session=session, principal=principal, data=data, actor=actor
+    )
+    return await service.read(session, meeting)
+
+
+@router.get("/meetings", response_model=list[MeetingRead])
+async def list_meetings(session: DbSession, principal: CurrentPrincipal) -> list[MeetingRead]:
+    rows = await service.list_mine(session=session, principal=principal)
+    return [await service.read(session, m) for m in rows]
+
+
+@router.get("/meetings/{meeting_id}", response_model=MeetingRead)
+async def get_meeting(
+    meeting_id: Id, session: DbSession, principal: CurrentPrincipal
+) -> MeetingRead:
+    meeting = await service.get(session=session, principal=principal, meeting_id=meeting_id)
+    return await service.read(session, meeting)
+
+
+@router.post("/meetings/{meeting_id}/invite", response_model=MeetingRead)
+async def invite(
+    meeting_id: Id,
+    data: InviteRequest,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> MeetingRead:
+    meeting = await service.invite(
+        session=session,
+        principal=principal,
+        meeting_id=meeting_id,
+        usernames=data.usernames,
+        actor=actor,
+    )
+    return await service.read(session, meeting)
+
+
+@router.post("/meetings/{meeting_id}/end", response_model=MeetingRead)
+async def end_meeting(
+    meeting_id: Id, session: DbSession, principal: CurrentPrincipal, actor: CurrentActor
+) -> MeetingRead:
+    meeting = await service.end(
+        session=session, principal=principal, meeting_id=meeting_id, actor=actor
+    )
+    return await service.read(session, meeting)
+
+
+@router.post("/meetings/{meeting_id}/token", response_model=JoinToken)
+async def join_token(
+    meeting_id: Id,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+    settings: AppSettings,
+) -> JoinToken:
+    """A room token valid for two minutes, for the first `join` on `/ws/signal`."""
+    meeting, token = await service.join_token(
+        session=session,
+        principal=principal,
+        meeting_id=meeting_id,
+        secret_key=secret(settings.security.secret_key),
+        actor=actor,
+    )
+    return JoinToken(
+        token=token,
+        room_id=meeting.room_id,
+        expires_in=room_tokens.DEFAULT_TTL_SECONDS,
+        signal_url="/ws/signal",
+        ice_servers=[],
+    )

@@ -1,0 +1,209 @@
+"""Meeting use cases: create an instant meeting, invite staff, end it, issue join tokens."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yiyun.audit import service as audit
+from yiyun.audit.service import Actor
+from yiyun.auth import room_tokens
+from yiyun.auth.principal import Principal
+from yiyun.core.clock import now
+from yiyun.core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
+from yiyun.meetings.models import Meeting, MeetingMember
+from yiyun.meetings.schemas import MeetingCreate, MeetingRead, MemberRead
+from yiyun.org.models import User
+
+OPEN, ENDED = "open", "ended"
+
+
+async def _users_by_name(session: AsyncSession, names: list[str]) -> list[User]:
+    wanted = sorted({n.lower() for n in names})
+    if not wanted:
+        return []
+    users = list((await session.scalars(select(User).where(User.username.in_(wanted)))).all())
+    found = {u.username for u in users if u.active}
+    missing = [n for n in wanted if n not in found]
+    if missing:
+        raise InvalidInput(
+            "some invitees are not active staff",
+            code="meeting.unknown_invitee",
+            details={"usernames": missing},
+        )
+    return [u for u in users if u.active]
+
+
+async def create_instant(
+    *, session: AsyncSession, principal: Principal, data: MeetingCreate, actor: Actor
+) -> Meeting:
+    meeting = Meeting(
+        code=secrets.token_hex(5),
+        title=data.title,
+        kind="instant",
+        state=OPEN,
+        host_id=principal.user_id,
+        institution_id=principal.institution_id,
+    )
+    session.add(meeting)
+    await session.flush()
+    session.add(
+        MeetingMember(
+            meeting_id=meeting.id, user_id=principal.user_id, role="host", invited_at=now()
+        )
+    )
+    for user in await _users_by_name(session, data.invitees):
+        if user.id != principal.user_id:
+            session.add(MeetingMember(meeting_id=meeting.id, user_id=user.id, invited_at=now()))
+    await session.flush()
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="meeting.create",
+        entity_type="meeting",
+        entity_id=meeting.id,
+        details={"invitees": len(data.invitees)},
+    )
+    return meeting
+
+
+async def _member(session: AsyncSession, meeting_id: int, user_id: int) -> MeetingMember | None:
+    return await session.scalar(
+        select(MeetingMember).where(
+            MeetingMember.meeting_id == meeting_id, MeetingMember.user_id == user_id
+        )
+    )
+
+
+async def get(*, session: AsyncSession, principal: Principal, meeting_id: int) -> Meeting:
+    """A meeting the principal belongs to; others get 404 (existence is not revealed)."""
+    meeting = await session.get(Meeting, meeting_id)
+    if meeting is None or await _member(session, meeting.id, principal.user_id) is None:
+        raise NotFound("meeting not found", code="meeting.not_found")
+    return meeting
+
+
+async def get_by_code(*, session: AsyncSession, principal: Principal, code: str) -> Meeting:
+    meeting = await session.scalar(select(Meeting).where(Meeting.code == code))
+    if meeting is None:
+        raise NotFound("meeting not found", code="meeting.not_found")
+    return await get(session=session, principal=principal, meeting_id=meeting.id)
+
+
+async def read(session: AsyncSession, meeting: Meeting) -> MeetingRead:
+    rows = (
+        await session.execute(
+            select(MeetingMember, User)
+            .join(User, User.id == MeetingMember.user_id)
+            .where(MeetingMember.meeting_id == meeting.id)
+            .order_by(MeetingMember.id)
+        )
+    ).all()
+    return MeetingRead(
+        id=meeting.id,
+        code=meeting.code,
+        title=meeting.title,
+        kind=meeting.kind,
+        state=meeting.state,
+        host_id=meeting.host_id,
+        room_id=meeting.room_id,
+        created_at=meeting.created_at,
+        ended_at=meeting.ended_at,
+        members=[
+            MemberRead(user_id=u.id, username=u.username, display_name=u.display_name, role=m.role)
+            for m, u in rows
+        ],
+    )
+
+
+async def list_mine(
+    *, session: AsyncSession, principal: Principal, limit: int = 50
+) -> list[Meeting]:
+    query = (
+        select(Meeting)
+        .join(MeetingMember, MeetingMember.meeting_id == Meeting.id)
+        .where(MeetingMember.user_id == principal.user_id)
+        .order_by(Meeting.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+def _require_host(meeting: Meeting, principal: Principal) -> None:
+    if meeting.host_id != principal.user_id:
+        raise PermissionDenied("only the host can do this", code="meeting.host_only")
+
+
+async def invite(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    meeting_id: int,
+    usernames: list[str],
+    actor: Actor,
+) -> Meeting:
+    meeting = await get(session=session, principal=principal, meeting_id=meeting_id)
+    _require_host(meeting, principal)
+    if meeting.state != OPEN:
+        raise IllegalTransition(state=meeting.state, action="invite", code="meeting.ended")
+    for user in await _users_by_name(session, usernames):
+        if await _member(session, meeting.id, user.id) is None:
+            session.add(MeetingMember(meeting_id=meeting.id, user_id=user.id, invited_at=now()))
+    await session.flush()
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="meeting.invite",
+        entity_type="meeting",
+        entity_id=meeting.id,
+        details={"invitees": len(usernames)},
+    )
+    return meeting
+
+
+async def end(
+    *, session: AsyncSession, principal: Principal, meeting_id: int, actor: Actor
+) -> Meeting:
+    meeting = await get(session=session, principal=principal, meeting_id=meeting_id)
+    _require_host(meeting, principal)
+    if meeting.state != OPEN:
+        raise IllegalTransition(state=meeting.state, action="end", code="meeting.ended")
+    meeting.state = ENDED
+    meeting.ended_at = now()
+    await session.flush()
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="meeting.end",
+        entity_type="meeting",
+        entity_id=meeting.id,
+    )
+    return meeting
+
+
+async def join_token(
+    *, session: AsyncSession, principal: Principal, meeting_id: int, secret_key: str, actor: Actor
+) -> tuple[Meeting, str]:
+    """A short-lived token to join the meeting's media room (members of open meetings)."""
+    meeting = await get(session=session, principal=principal, meeting_id=meeting_id)
+    if meeting.state != OPEN:
+        raise IllegalTransition(state=meeting.state, action="join", code="meeting.ended")
+    member = await _member(session, meeting.id, principal.user_id)
+    role = member.role if member else "participant"
+    token = room_tokens.issue(
+        secret_key,
+        room=meeting.room_id,
+        user_id=principal.user_id,
+        name=principal.display_name,
+        role=role,
+    )
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="meeting.join_token",
+        entity_type="meeting",
+        entity_id=meeting.id,
+    )
+    return meeting, token

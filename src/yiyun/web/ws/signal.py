@@ -1,0 +1,109 @@
+"""`/ws/signal`: the browser's signalling socket (messages in `media/signaling.py`).
+
+The first message must be `join` with a valid room token within 10 s. Malformed
+messages close the socket with 1008, oversized ones with 1009, a client that floods
+with 1008 ("rate limit"); other rooms are unaffected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from yiyun.auth import room_tokens
+from yiyun.core.errors import YiyunError
+from yiyun.media import signaling as sig
+from yiyun.media.hub import Session, SignalHub
+from yiyun.settings import Settings, secret
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+JOIN_TIMEOUT_SECONDS = 10.0
+RATE_PER_SECOND = 30.0
+RATE_BURST = 200.0
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+async def _receive(ws: WebSocket) -> str:
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        raise sig.ProtocolError("binary frames are not part of the protocol")
+    if len(text.encode("utf-8")) > sig.MAX_MESSAGE_BYTES:
+        raise OverflowError
+    return str(text)
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await ws.close(code=code, reason=reason)
+
+
+@router.websocket("/ws/signal")
+async def signal(ws: WebSocket) -> None:
+    hub: SignalHub = ws.app.state.hub
+    settings: Settings = ws.app.state.settings
+    await ws.accept()
+    session: Session | None = None
+    bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
+
+    async def send(message: dict[str, object]) -> None:
+        await ws.send_text(json.dumps(message, ensure_ascii=False))
+
+    try:
+        first = sig.parse_client(await asyncio.wait_for(_receive(ws), JOIN_TIMEOUT_SECONDS))
+        if not isinstance(first, sig.Join):
+            raise sig.ProtocolError("the first message must be join")
+        try:
+            claims = room_tokens.verify(secret(settings.security.secret_key), first.token)
+        except YiyunError as exc:
+            await send(sig.server("error", code=exc.code, message=exc.message))
+            await _close(ws, 1008, exc.code)
+            return
+        session = await hub.join(claims, send, first.resume)
+        while True:
+            raw = await _receive(ws)
+            if not bucket.take():
+                await _close(ws, 1008, "rate limit")
+                break
+            msg = sig.parse_client(raw)
+            if isinstance(msg, sig.Join):
+                raise sig.ProtocolError("already joined")
+            await hub.handle(session, msg)
+            if isinstance(msg, sig.Leave):
+                session = None
+                await _close(ws, 1000, "bye")
+                break
+    except TimeoutError:
+        await _close(ws, 1008, "join timeout")
+    except sig.ProtocolError as exc:
+        await _close(ws, 1008, str(exc)[:120])
+    except OverflowError:
+        await _close(ws, 1009, "message too big")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if session is not None and session.id in hub.sessions:
+            hub.disconnected(session)
