@@ -231,8 +231,6 @@ async def test_publish_triggers_an_offer_to_subscribers_and_resume_keeps_the_ses
                 await again.send_text('{"v":1,"type":"leave"}')
             info = await ws_client.get(f"/api/v1/meetings/{meeting}", headers=world.auth("bob"))
             state = await app.state.hub.engine.room_state(info.json()["room_id"])
-                f"meeting-{(await ws_client.get(f'/api/v1/meetings/{meeting}', headers=world.auth('bob'))).json()['code']}"
-            )
             assert all(p.participant_id != joined["participant"] for p in state.participants)
         finally:
             await peer.close()
