@@ -149,8 +149,6 @@ LOCK_BUG = (
 async def test_a_session_closed_without_commit_releases_the_chain(
     sessions: Sessions, db_backend: str, request: pytest.FixtureRequest
 ) -> None:
-    if db_backend == "sqlite":
-        request.applymarker(pytest.mark.xfail(reason=LOCK_BUG, strict=True))
     async with sessions() as s:
         await audit.record(session=s, actor=ALICE, action="patient.read", patient_id=9)
     assert await _count(sessions) == 0
@@ -162,8 +160,6 @@ async def test_a_session_closed_without_commit_releases_the_chain(
 async def test_a_savepoint_does_not_end_the_serialisation(
     app: Any, sessions: Sessions, db_backend: str, request: pytest.FixtureRequest
 ) -> None:
-    if db_backend == "sqlite":
-        request.applymarker(pytest.mark.xfail(reason=LOCK_BUG, strict=True))
     engine = app.state.engine.sync_engine
     other_read_chain = asyncio.Event()
     ours: list[Any] = []

@@ -233,12 +233,6 @@ async def test_requests_leave_no_identifiers_or_secrets_in_the_logs(
     assert access[0]["user_id"] == world.users["alice"].id
 
 
-@pytest.mark.xfail(
-    reason="the access log and metrics name the route without the router's "
-    "prefix (/patients/{patient_id}, not /api/v1/...), so API and page "
-    "routes of the same path share one label",
-    strict=True,
-)
 async def test_the_access_log_names_the_full_route_template(
     client: httpx.AsyncClient, world: World, log_buffer: io.StringIO
 ) -> None:

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from tests.media.embedded_harness import embedded_contract_engine
+from tests.media.janus_harness import janus_contract_engine
 from tests.media.utils import ClientPeer
 from yiyun.media import (
     EngineEvent,
@@ -30,7 +32,11 @@ async def _fake() -> MediaEngine:
     return InMemoryEngine()
 
 
-ENGINES: dict[str, Callable[[], Awaitable[MediaEngine]]] = {"fake": _fake}
+ENGINES: dict[str, Callable[[], Awaitable[MediaEngine]]] = {
+    "embedded": embedded_contract_engine,
+    "fake": _fake,
+    "janus": janus_contract_engine,
+}
 
 
 @pytest.fixture(params=sorted(ENGINES))

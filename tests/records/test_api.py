@@ -273,11 +273,6 @@ async def test_a_guardian_from_another_institution_is_not_found(
     assert after["PatientRecordNo"] == before["PatientRecordNo"]
 
 
-@pytest.mark.xfail(
-    reason="PATCH does not apply register's guardian rules: a minor can be "
-    "made the guardian (records/service.py update)",
-    strict=True,
-)
 async def test_an_update_cannot_make_a_minor_the_guardian(
     client: httpx.AsyncClient, world: World
 ) -> None:

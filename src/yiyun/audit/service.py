@@ -63,19 +63,12 @@ async def _serialise(session: AsyncSession) -> None:
     session.sync_session.info[_HELD] = lock
 
 
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    _release(session)
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    _release(session)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _after_soft_rollback(session: Session, _previous: Any) -> None:
-    _release(session)
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    # Only the root transaction's end (commit, rollback or close) ends the serialisation;
+    # a SAVEPOINT ending inside it does not.
+    if transaction.parent is None:
+        _release(session)
 
 
 async def record(

@@ -334,6 +334,33 @@ async def search(
     return rows, total
 
 
+async def _check_guardian(
+    session: AsyncSession, ctx: Ctx, patient: Patient, guardian_id: int | None
+) -> None:
+    """The registration rules, on change: minors keep a guardian, who is another adult."""
+    if guardian_id is None:
+        if age_on(patient.birth_on, now().date()) < ADULT_AGE:
+            raise InvalidInput(
+                "a minor needs a guardian",
+                code="patient.guardian_required",
+                details={"field": "guardian_id"},
+            )
+        return
+    if guardian_id == patient.id:
+        raise InvalidInput(
+            "a patient cannot be their own guardian",
+            code="patient.self_guardian",
+            details={"field": "guardian_id"},
+        )
+    guardian = await load_patient(session=session, ctx=ctx, patient_id=guardian_id)
+    if age_on(guardian.birth_on, now().date()) < ADULT_AGE:
+        raise InvalidInput(
+            "the guardian must be an adult",
+            code="patient.minor_guardian",
+            details={"field": "guardian_id"},
+        )
+
+
 async def update(
     *, session: AsyncSession, ctx: Ctx, patient_id: int, data: PatientUpdate
 ) -> Patient:
@@ -341,14 +368,8 @@ async def update(
         session=session, ctx=ctx, patient_id=patient_id, action=Action.WRITE_PATIENT
     )
     changes = data.model_dump(exclude_unset=True)
-    if "guardian_id" in changes and changes["guardian_id"] is not None:
-        if changes["guardian_id"] == patient.id:
-            raise InvalidInput(
-                "a patient cannot be their own guardian",
-                code="patient.self_guardian",
-                details={"field": "guardian_id"},
-            )
-        await load_patient(session=session, ctx=ctx, patient_id=changes["guardian_id"])
+    if "guardian_id" in changes:
+        await _check_guardian(session, ctx, patient, changes["guardian_id"])
     if "phone" in changes:
         phone = changes.pop("phone")
         patient.phone_enc = ctx.cipher.encrypt(phone, context=PHONE_CONTEXT) if phone else None

@@ -92,27 +92,36 @@ class JanusConnection:
 
     @classmethod
     async def connect(
-        cls, url: str, *, timeout: float = 10.0, api_secret: str | None = None
+        cls,
+        url: str,
+        *,
+        open_timeout: float = 5.0,
+        request_timeout: float = 10.0,
+        api_secret: str | None = None,
     ) -> JanusConnection:
         try:
             ws = await connect(
                 url,
                 subprotocols=[PROTOCOL],
-                open_timeout=timeout,
+                open_timeout=open_timeout,
+                close_timeout=2.0,
                 proxy=None,
                 compression=None,
                 max_size=4 * 1024 * 1024,
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             raise EngineUnavailable(f"cannot reach Janus at {url}: {exc}") from exc
-        return cls(ws, url, timeout=timeout, api_secret=api_secret)
+        return cls(ws, url, timeout=request_timeout, api_secret=api_secret)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call `callback` once when the connection is lost or closed."""
         self._close_callbacks.append(callback)
 
-    async def close(self) -> None:
-        if not self.closed:
+    async def close(self, *, abort: bool = False) -> None:
+        """Close the WebSocket; `abort` drops it at once (a node that stopped answering)."""
+        if abort:
+            self._ws.transport.abort()
+        elif not self.closed:
             await self._ws.close()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
@@ -121,7 +130,7 @@ class JanusConnection:
             await self._dispatcher
 
     async def request(
-        self, message: Json, *, timeout: float | None = None, ack_is_reply: bool = False
+        self, message: Json, *, wait: float | None = None, ack_is_reply: bool = False
     ) -> Json:
         """Send `message` with a new transaction; return Janus's reply.
 
@@ -136,7 +145,7 @@ class JanusConnection:
             payload["apisecret"] = self._api_secret
         future: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
         self._pending[transaction] = (future, ack_is_reply)
-        wait = self.timeout if timeout is None else timeout
+        wait = self.timeout if wait is None else wait
         try:
             await self._ws.send(json.dumps(payload))
             reply = await asyncio.wait_for(future, wait)
@@ -153,8 +162,8 @@ class JanusConnection:
             raise JanusError(str(error.get("reason", "Janus error")), janus_code=error.get("code"))
         return reply
 
-    async def info(self, *, timeout: float | None = None) -> Json:
-        return await self.request({"janus": "info"}, timeout=timeout)
+    async def info(self, *, wait: float | None = None) -> Json:
+        return await self.request({"janus": "info"}, wait=wait)
 
     async def create_session(
         self, *, keepalive: float = 25.0, on_event: EventHandler | None = None
@@ -283,7 +292,7 @@ class JanusHandle:
         return {"janus": kind, "session_id": self.session.id, "handle_id": self.id}
 
     async def message(
-        self, body: Json, jsep: Json | None = None, *, timeout: float | None = None
+        self, body: Json, jsep: Json | None = None, *, wait: float | None = None
     ) -> PluginReply:
         """Send a plugin request; returns its (sync or async) reply.
 
@@ -292,7 +301,7 @@ class JanusHandle:
         payload = {**self._envelope("message"), "body": body}
         if jsep is not None:
             payload["jsep"] = jsep
-        reply = await self.session.conn.request(payload, timeout=timeout)
+        reply = await self.session.conn.request(payload, wait=wait)
         plugindata = reply.get("plugindata")
         data: Json = plugindata.get("data", {}) if isinstance(plugindata, dict) else {}
         if "error_code" in data:

@@ -32,7 +32,12 @@ from websockets.sync.client import connect
 from yiyun.media.engine import EngineUnavailable
 from yiyun.media.janus.client import PROTOCOL
 
-LIB_DIR_CANDIDATES = ("/usr/lib/*/janus", "/usr/lib/janus", "/usr/local/lib/janus", "/opt/janus/lib/janus")
+LIB_DIR_CANDIDATES = (
+    "/usr/lib/*/janus",
+    "/usr/lib/janus",
+    "/usr/local/lib/janus",
+    "/opt/janus/lib/janus",
+)
 PLUGINS = ("libjanus_videoroom.so",)
 TRANSPORTS = {"ws": "libjanus_websockets.so", "http": "libjanus_http.so"}
 

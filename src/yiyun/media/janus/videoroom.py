@@ -22,6 +22,8 @@ NO_SUCH_ROOM = 426
 ROOM_EXISTS = 427
 NO_SUCH_FEED = 428
 ID_EXISTS = 436
+INVALID_SDP_TYPE = 431
+INVALID_SDP = 437
 
 
 class _Request(BaseModel):
@@ -309,11 +311,6 @@ class Talking(_Reply):
     room: str
     id: str
     level: float = Field(default=127.0, alias="audio-level-dBov-avg")
-
-
-class RoomDestroyedEvent(_Reply):
-    videoroom: Literal["destroyed"]
-    room: str
 
 
 async def call(

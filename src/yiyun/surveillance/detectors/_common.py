@@ -60,11 +60,13 @@ def nan_like(x: FloatArray) -> FloatArray:
 
 
 def _exact_integer_sums(x: FloatArray, window: int) -> bool:
-    """Tell whether window sums of ``x`` and ``x**2`` are exact in float64."""
-    if not np.array_equal(x, np.floor(x)):
+    """Tell whether window sums of ``x`` and ``x**2`` are exact in float64 (integer data)."""
+    if x.size == 0:
+        return True
+    peak = float(x.max())
+    if window * window * peak * peak >= _EXACT_INT_LIMIT:
         return False
-    peak = float(x.max(initial=0.0))
-    return bool(window * window * peak * peak * max(x.shape[0], 1) < _EXACT_INT_LIMIT)
+    return bool(np.array_equal(x, np.floor(x)))
 
 
 def moving_baseline(x: FloatArray, window: int, lag: int = 0) -> tuple[FloatArray, FloatArray]:
@@ -85,15 +87,15 @@ def moving_baseline(x: FloatArray, window: int, lag: int = 0) -> tuple[FloatArra
     first = window + lag
     if n_time <= first:
         return mean, sd
-    if _exact_integer_sums(x, window):
-        # Integer counts: window sums are exact, so n*S2 - S1^2 is exact too and the
-        # variance carries a single rounding (at least as exact as the two-pass formula).
-        squares = x * x
-        width = int(np.prod(x.shape[1:], dtype=np.int64))
-        step = max(16, _BLOCK_VALUES // max(width, 1))
-        for lo in range(first, n_time, step):  # blocks of rows stay in cache
-            hi = min(lo + step, n_time)
-            s1, s2 = _window_sums(x, squares, window, lo - first, hi - lo)
+    width = int(np.prod(x.shape[1:], dtype=np.int64))
+    step = max(16, _BLOCK_VALUES // max(width, 1))
+    for lo in range(first, n_time, step):  # blocks of rows stay in cache
+        hi = min(lo + step, n_time)
+        rows = x[lo - first : hi - lag]  # the inputs of outputs lo .. hi-1
+        if _exact_integer_sums(rows, window):
+            # Integer counts: window sums are exact, so n*S2 - S1^2 is exact too and the
+            # variance carries a single rounding (at least as exact as the two-pass formula).
+            s1, s2 = _window_sums(rows, window, hi - lo)
             block = mean[lo:hi]
             block[...] = s1
             block /= window
@@ -101,20 +103,34 @@ def moving_baseline(x: FloatArray, window: int, lag: int = 0) -> tuple[FloatArra
             s2 -= s1 * s1
             s2 /= window * (window - 1)
             np.sqrt(s2, out=sd[lo:hi])
-    else:
-        windows = np.lib.stride_tricks.sliding_window_view(x[: n_time - lag - 1], window, axis=0)
-        mean[first:] = windows.mean(axis=-1)
-        sd[first:] = windows.std(axis=-1, ddof=1)
+        else:
+            windows = np.lib.stride_tricks.sliding_window_view(
+                rows[: hi - lo + window - 1], window, axis=0
+            )
+            mean[lo:hi] = windows.mean(axis=-1)
+            sd[lo:hi] = windows.std(axis=-1, ddof=1)
     return mean, sd
 
 
-def _window_sums(
-    x: FloatArray, squares: FloatArray, window: int, start: int, n_out: int
-) -> tuple[FloatArray, FloatArray]:
-    """Sums of ``x`` and ``squares`` over ``[i, i+window)`` for ``i = start .. start+n_out-1``."""
-    s1 = x[start : start + n_out].copy()
-    s2 = squares[start : start + n_out].copy()
-    for j in range(start + 1, start + window):
-        s1 += x[j : j + n_out]
-        s2 += squares[j : j + n_out]
-    return s1, s2
+def _window_sums(x: FloatArray, window: int, n_out: int) -> tuple[FloatArray, FloatArray]:
+    """Sums of ``x`` and ``x**2`` over ``x[i : i+window]`` for ``i = 0 .. n_out-1``.
+
+    Only used for integer data, where every partial sum is exact in float64.
+    """
+    squares = x * x
+    sums = []
+    for values in (x, squares):
+        if window <= 8:
+            # A few shifted in-place additions.
+            total = values[:n_out].copy()
+            for j in range(1, window):
+                total += values[j : j + n_out]
+        else:
+            # First window summed directly, the next ones by adding what enters and
+            # subtracting what leaves (a cumulative sum of the differences).
+            total = np.empty((n_out, *values.shape[1:]))
+            total[0] = values[:window].sum(axis=0)
+            np.subtract(values[window : window + n_out - 1], values[: n_out - 1], out=total[1:])
+            np.cumsum(total, axis=0, out=total)
+        sums.append(total)
+    return sums[0], sums[1]

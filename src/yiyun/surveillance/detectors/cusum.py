@@ -76,8 +76,10 @@ def _upper_bound(
             ub = np.sqrt(m + alpha * m**2) * (h + k - prev) + m
         else:  # "none"
             ub = h - cur
-    ub = np.where(np.isnan(ub), 0.0, ub)
-    return np.where(ub < 0, 0.0, ub)
+    # R: NaN bounds become 0, then negative bounds become 0.
+    ub[np.isnan(ub)] = 0.0
+    ub[ub < 0] = 0.0
+    return ub
 
 
 def cusum(
@@ -117,22 +119,43 @@ def cusum(
         m_arr = given[reference:] if given.shape == x.shape else np.broadcast_to(given, obs.shape)
     z = _standardise(obs, m_arr, trans, alpha)
 
-    # S_t = max(0, S_{t-1} + z_t - k), evaluated in the same order as R.
-    stat = np.empty_like(z)
-    prev_stat = np.zeros_like(z)
-    current = np.zeros(z.shape[1:], dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        for t in range(z.shape[0]):
-            prev_stat[t] = current
-            current = np.maximum(0.0, current + (z[t] - k))
-            stat[t] = current
-        alarm_part = stat >= h
-    ub = _upper_bound(m_arr, prev_stat, stat, trans, k, h, alpha)
-
     expected, threshold, score = nan_like(x), nan_like(x), nan_like(x)
     expected[reference:] = m_arr
-    threshold[reference:] = ub
-    score[reference:] = stat
+    # S_t = max(0, S_{t-1} + (z_t - k)), evaluated in the same order as R; a loop
+    # over time, vectorised across series.
+    stat = score[reference:]
+    np.subtract(z, k, out=stat)
+    _accumulate(stat)
+    previous = np.empty_like(stat)  # S_{t-1}, with S = 0 before the monitored range
+    previous[0] = 0.0
+    previous[1:] = stat[:-1]
+    m_small = m_arr[:1] if m is None else m_arr  # constant over time: broadcast one row
+    threshold[reference:] = _upper_bound(m_small, previous, stat, trans, k, h, alpha)
     alarm = np.zeros(x.shape, dtype=np.bool_)
-    alarm[reference:] = alarm_part
+    with np.errstate(invalid="ignore"):
+        np.greater_equal(stat, h, out=alarm[reference:])
     return DetectionResult(expected=expected, threshold=threshold, score=score, alarm=alarm)
+
+
+def _accumulate(stat: FloatArray) -> None:
+    """Turn ``z_t - k`` into ``S_t = max(0, S_{t-1} + (z_t - k))`` in place (``S_{-1} = 0``).
+
+    NaN propagates as with R's ``max``. One series: a plain float loop; several:
+    a loop over time vectorised across the series.
+    """
+    if stat.ndim == 1:
+        current = 0.0
+        values = stat.tolist()
+        for i, step in enumerate(values):
+            current = current + step
+            if current < 0.0:  # False for NaN, which therefore propagates
+                current = 0.0
+            values[i] = current
+        stat[:] = values
+        return
+    with np.errstate(invalid="ignore"):
+        np.maximum(stat[0], 0.0, out=stat[0])
+        for t in range(1, stat.shape[0]):
+            row = stat[t]
+            row += stat[t - 1]
+            np.maximum(row, 0.0, out=row)

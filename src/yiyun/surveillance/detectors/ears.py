@@ -51,9 +51,10 @@ def _c_statistic(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Return ``(mean, sigma, C)`` of the moving baseline used by C1 (lag 0) and C2 (lag 2)."""
     mean, sd = moving_baseline(x, baseline, lag)
-    sigma = np.maximum(sd, min_sigma)
+    sigma = sd if min_sigma == 0 else np.maximum(sd, min_sigma)  # sd >= 0 or NaN
+    stat = x - mean
     with np.errstate(divide="ignore", invalid="ignore"):
-        stat = (x - mean) / sigma
+        stat /= sigma
     return mean, sigma, stat
 
 
@@ -64,7 +65,8 @@ def _c1_c2(
     _check(baseline, min_sigma)
     x = as_counts(counts)
     mean, sigma, stat = _c_statistic(x, baseline, lag, min_sigma)
-    threshold = mean + _z(alpha) * sigma
+    threshold = sigma * _z(alpha)
+    threshold += mean
     with np.errstate(invalid="ignore"):
         alarm = x > threshold
     return DetectionResult(expected=mean, threshold=threshold, score=stat, alarm=alarm)
@@ -107,14 +109,20 @@ def ears_c3(
     _check(baseline, min_sigma)
     x = as_counts(counts)
     z = _z(alpha)
-    mean, sigma, c2 = _c_statistic(x, baseline, 2, min_sigma)
-    excess = np.maximum(c2 - 1.0, 0.0)  # NaN stays NaN, as R's pmax without na.rm
-    lag1 = nan_like(x)
-    lag2 = nan_like(x)
-    lag1[1:] = excess[:-1]
-    lag2[2:] = excess[:-2]
+    mean, sigma, excess = _c_statistic(x, baseline, 2, min_sigma)
+    excess -= 1.0
+    np.maximum(excess, 0.0, out=excess)  # NaN stays NaN, as R's pmax without na.rm
+    threshold = nan_like(x)
+    score = nan_like(x)
+    if x.shape[0] > 2:
+        lags = excess[:-2] + excess[1:-1]  # C2+ of the days t-2 and t-1
+        np.add(lags, excess[2:], out=score[2:])
+        bound = threshold[2:]
+        np.subtract(z, lags, out=bound)
+        bound *= sigma[2:]
+        bound += x[2:]
+        with np.errstate(invalid="ignore"):
+            np.maximum(bound, 0.0, out=bound)
     with np.errstate(invalid="ignore"):
-        threshold = np.maximum(x + sigma * (z - (lag2 + lag1)), 0.0)
         alarm = x > threshold
-    score = excess + lag1 + lag2
     return DetectionResult(expected=mean, threshold=threshold, score=score, alarm=alarm)

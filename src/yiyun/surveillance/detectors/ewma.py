@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import lfilter
 
-from ._common import DetectionResult, as_counts, moving_baseline, nan_like
+from ._common import DetectionResult, FloatArray, as_counts, moving_baseline, nan_like
 
 __all__ = ["ewma"]
 
@@ -59,27 +59,45 @@ def ewma(
     x = as_counts(counts)
     mean, sd = moving_baseline(x, baseline, lag)
     first = baseline + lag
-    expected, threshold, score = nan_like(x), nan_like(x), nan_like(x)
+    threshold, score = nan_like(x), nan_like(x)
     alarm = np.zeros(x.shape, dtype=np.bool_)
     if x.shape[0] <= first:
-        return DetectionResult(expected=expected, threshold=threshold, score=score, alarm=alarm)
+        return DetectionResult(expected=mean, threshold=threshold, score=score, alarm=alarm)
 
     mu = mean[first:]
-    sigma = np.maximum(sd[first:], min_sigma)
-    start = mu[0]
+    sigma = sd[first:] if min_sigma == 0 else np.maximum(sd[first:], min_sigma)
     decay = 1.0 - lam
-    # E_t = lam x_t + (1 - lam) E_{t-1} as a first-order IIR filter along time.
-    smoothed = lfilter([lam], [1.0, -decay], x[first:], axis=0, zi=(decay * start)[np.newaxis])[0]
-    previous = np.concatenate([start[np.newaxis], smoothed[:-1]])
+    smoothed = _smooth(x[first:], lam, decay, mu[0])
     steps = np.arange(1, mu.shape[0] + 1, dtype=np.float64)
     factor = np.sqrt(lam / (2.0 - lam) * (1.0 - decay ** (2.0 * steps)))
-    if x.ndim == 2:
-        factor = factor[:, np.newaxis]
-    spread = sigma * factor
-    upper = mu + limit * spread
+    spread = sigma * (factor[:, np.newaxis] if x.ndim == 2 else factor)
+    upper = spread * limit
+    upper += mu
     with np.errstate(divide="ignore", invalid="ignore"):
-        score[first:] = (smoothed - mu) / spread
-        alarm[first:] = smoothed > upper
-    expected[first:] = mu
-    threshold[first:] = (upper - decay * previous) / lam
-    return DetectionResult(expected=expected, threshold=threshold, score=score, alarm=alarm)
+        np.subtract(smoothed, mu, out=score[first:])
+        score[first:] /= spread
+        np.greater(smoothed, upper, out=alarm[first:])
+    # count-scale limit: (upper_t - (1 - lam) E_{t-1}) / lam, with E_{first-1} = mu_first
+    bound = threshold[first:]
+    np.multiply(smoothed[:-1], decay, out=bound[1:])
+    bound[0] = decay * mu[0]
+    np.subtract(upper, bound, out=bound)
+    bound /= lam
+    return DetectionResult(expected=mean, threshold=threshold, score=score, alarm=alarm)
+
+
+def _smooth(x: FloatArray, lam: float, decay: float, start: FloatArray) -> FloatArray:
+    """Return ``E_t = lam * x_t + decay * E_{t-1}`` with ``E_{-1} = start``, along axis 0."""
+    if x.ndim == 1 or x.shape[1] < 32:
+        # IIR filter; for many series a loop over time vectorised across them is faster.
+        out: FloatArray = lfilter([lam], [1.0, -decay], x, axis=0, zi=(decay * start)[np.newaxis])[
+            0
+        ]
+        return out
+    smoothed = x * lam
+    smoothed[0] += decay * start
+    carry = np.empty(x.shape[1:])
+    for t in range(1, x.shape[0]):
+        np.multiply(smoothed[t - 1], decay, out=carry)
+        smoothed[t] += carry
+    return smoothed

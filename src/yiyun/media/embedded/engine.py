@@ -1,0 +1,484 @@
+"""`EmbeddedEngine`: an SFU inside the app process that forwards RTP without decoding.
+
+Each participant has a publish leg (the client offers, we answer receive-only) and a
+subscribe leg (we offer one send-only m-section per forwarded publication, the client
+answers). Both are aiortc peer connections whose media plane is ours (`legs`,
+`_aiortc`): packets are routed, rewritten and re-encrypted, never decoded or
+re-encoded. See docs/media.md "Embedded engine".
+
+Signalling contract, beyond `MediaEngine`:
+
+* `publish` replaces the participant's publish leg: clients publish from a fresh
+  `RTCPeerConnection` (a new offer with new ICE credentials and certificate).
+* `subscribe` renegotiates the existing subscribe leg: m-sections are never removed;
+  a section whose publication left goes `inactive` and is reused for the next
+  publication of the same kind. Each forwarded section is named
+  `a=msid:<publisher participant id> <publication track id>`.
+* Simulcast rids are ordered lowest first (known names q/h/f, l/m/h, low/high) or in
+  `a=simulcast` order; `Layer.LOW` is the lowest layer, `Layer.HIGH` the highest.
+* `loopback_candidates=True` also offers a 127.0.0.1 host candidate (tests, and
+  `make run` on a loopback-only machine; browsers then need
+  `--allow-loopback-in-peer-connection`). Off by default: production hosts have a
+  real interface and loopback candidates only waste connectivity checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiortc import RTCRtpCodecCapability, RTCRtpSender, RTCRtpTransceiver, RTCSessionDescription
+
+from yiyun.media.embedded import _aiortc
+from yiyun.media.embedded.legs import PublishLeg, SubscribeLeg, _Leg
+from yiyun.media.embedded.negotiation import (
+    RID_URI,
+    Codec,
+    Section,
+    accept_simulcast,
+    layers_low_to_high,
+    parse_sections,
+    set_msids,
+)
+from yiyun.media.embedded.room import Member, Room, Slot, Track
+from yiyun.media.engine import (
+    EngineEvent,
+    EngineLoad,
+    EventListener,
+    IceCandidate,
+    InvalidOffer,
+    Layer,
+    Leg,
+    ParticipantGone,
+    ParticipantNotFound,
+    ParticipantState,
+    Publication,
+    PublicationsChanged,
+    RenegotiationNeeded,
+    RoomNotFound,
+    RoomSpec,
+    RoomState,
+)
+from yiyun.media.sdp import check_secure
+
+logger = logging.getLogger(__name__)
+
+REPORT_INTERVAL_S = 1.0
+
+
+def _sections(sdp: str, kind: str) -> list[Section]:
+    try:
+        return parse_sections(sdp)
+    except (ValueError, IndexError) as exc:
+        raise InvalidOffer(f"malformed {kind} SDP: {exc}", code="media.bad_sdp") from exc
+
+
+def _codec_preferences(track: Track) -> list[RTCRtpCodecCapability]:
+    """The subscriber may only pick codecs the publisher sends (plus RTX for video)."""
+    keys = {c.key for c in track.codecs.values()}
+    prefs = []
+    for cap in RTCRtpSender.getCapabilities(track.kind).codecs:
+        name = cap.mimeType.split("/", 1)[1]
+        params = tuple((k, str(v)) for k, v in cap.parameters.items())
+        if name.lower() == "rtx" or Codec(name, cap.clockRate, cap.channels, params).key in keys:
+            prefs.append(cap)
+    return prefs if any(c.mimeType.split("/")[1].lower() != "rtx" for c in prefs) else []
+
+
+class EmbeddedEngine:
+    name = "embedded"
+
+    def __init__(
+        self,
+        *,
+        loopback_candidates: bool = False,
+        ice_servers: Sequence[str] = (),
+        tick_s: float = 0.25,
+    ) -> None:
+        self.loopback_candidates = loopback_candidates
+        self._ice_servers = tuple(ice_servers)
+        self._tick_s = tick_s
+        self._rooms: dict[str, Room] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pending: dict[tuple[str, str, Leg], list[IceCandidate | None]] = {}
+        self._listener: EventListener | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self, listener: EventListener) -> None:
+        _aiortc.check_compatible()
+        self._listener = listener
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._run_ticker(), name="embedded-media-ticker")
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        rooms, self._rooms = self._rooms, {}
+        for room in rooms.values():
+            for member in list(room.members.values()):
+                await self._teardown(room, member)
+        self._pending.clear()
+
+    async def _emit(self, events: Sequence[EngineEvent]) -> None:
+        if self._listener is None:
+            return
+        for event in events:
+            await self._listener(event)
+
+    async def _run_ticker(self) -> None:
+        last_reports = 0.0
+        while True:
+            await asyncio.sleep(self._tick_s)
+            now = time.monotonic()
+            reports = now - last_reports >= REPORT_INTERVAL_S
+            if reports:
+                last_reports = now
+            for room in list(self._rooms.values()):
+                try:
+                    event = room.tick(now)
+                    if event is not None:
+                        await self._emit([event])
+                    if reports:
+                        await self._send_reports(room, now)
+                except Exception:
+                    logger.exception("embedded engine tick failed for a room")
+
+    async def _send_reports(self, room: Room, now: float) -> None:
+        for member in list(room.members.values()):
+            for leg in (member.publish, member.subscribe):
+                if leg is not None and leg.connected:
+                    await leg.send_reports(now)
+
+    # --- rooms and participants --------------------------------------------------------
+
+    def _room(self, room_id: str) -> Room:
+        room = self._rooms.get(room_id)
+        if room is None:
+            raise RoomNotFound("media room not found")
+        return room
+
+    @staticmethod
+    def _member(room: Room, participant_id: str) -> Member:
+        member = room.members.get(participant_id)
+        if member is None:
+            raise ParticipantNotFound("participant not in the media room")
+        return member
+
+    def _lock(self, room_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(room_id, asyncio.Lock())
+
+    async def create_room(self, spec: RoomSpec) -> None:
+        self._rooms.setdefault(spec.room_id, Room(spec))
+
+    async def destroy_room(self, room_id: str) -> None:
+        gone: list[EngineEvent] = []
+        async with self._lock(room_id):
+            room = self._rooms.pop(room_id, None)
+            members = list(room.members.values()) if room is not None else []
+            for member in members:
+                await self._teardown(room, member)  # type: ignore[arg-type]
+                gone.append(ParticipantGone(room_id, member.participant_id, "left"))
+        self._locks.pop(room_id, None)
+        await self._emit(gone)
+
+    async def join(self, room_id: str, participant_id: str, *, display_name: str) -> None:
+        room = self._room(room_id)
+        if participant_id not in room.members:
+            room.members[participant_id] = Member(participant_id, display_name, time.monotonic())
+
+    def _changed(self, room: Room, participant_id: str) -> list[EngineEvent]:
+        member = room.members.get(participant_id)
+        pubs = member.publications if member is not None else ()
+        events: list[EngineEvent] = [PublicationsChanged(room.room_id, participant_id, pubs)]
+        events += [
+            RenegotiationNeeded(room.room_id, other.participant_id)
+            for other in room.members.values()
+            if other.participant_id != participant_id and other.subscribed
+        ]
+        return events
+
+    async def _teardown(self, room: Room, member: Member) -> None:
+        room.members.pop(member.participant_id, None)
+        room.drop_tracks(member)
+        if member.subscribe is not None:
+            for slot in member.subscribe.slots.values():
+                room.unbind(slot)
+        room.speaker.remove(member.participant_id)
+        for leg in (member.publish, member.subscribe):
+            if leg is not None:
+                await leg.close()
+        member.publish = member.subscribe = None
+        legs: tuple[Leg, ...] = ("publish", "subscribe")
+        for kind in legs:
+            self._pending.pop((room.room_id, member.participant_id, kind), None)
+        room.refresh(time.monotonic())
+
+    async def _remove(
+        self, room_id: str, participant_id: str, reason: str, *, strict: bool
+    ) -> None:
+        async with self._lock(room_id):
+            room = self._rooms.get(room_id) if not strict else self._room(room_id)
+            member = room.members.get(participant_id) if room is not None else None
+            if room is None or member is None:
+                if strict:
+                    raise ParticipantNotFound("participant not in the media room")
+                return
+            await self._teardown(room, member)
+            events: list[EngineEvent] = [ParticipantGone(room_id, participant_id, reason)]  # type: ignore[arg-type]
+            events += self._changed(room, participant_id)
+        await self._emit(events)
+
+    async def leave(self, room_id: str, participant_id: str) -> None:
+        await self._remove(room_id, participant_id, "left", strict=False)
+
+    async def kick(self, room_id: str, participant_id: str) -> None:
+        await self._remove(room_id, participant_id, "kicked", strict=True)
+
+    def _on_failed(self, room_id: str, participant_id: str) -> Callable[[_Leg], Awaitable[None]]:
+        async def failed(leg: _Leg) -> None:
+            room = self._rooms.get(room_id)
+            member = room.members.get(participant_id) if room is not None else None
+            if member is not None and leg in (member.publish, member.subscribe):
+                logger.info("a media leg failed; the participant is removed")
+                await self._remove(room_id, participant_id, "failed", strict=False)
+
+        return failed
+
+    # --- publish ------------------------------------------------------------------------
+
+    async def publish(self, room_id: str, participant_id: str, offer_sdp: str) -> str:
+        async with self._lock(room_id):
+            room = self._room(room_id)
+            member = self._member(room, participant_id)
+            check_secure(offer_sdp)
+            offer = _sections(offer_sdp, "offer")
+            if len(offer) > 1 and "a=group:BUNDLE" not in offer_sdp:
+                raise InvalidOffer("the offer must BUNDLE its media", code="media.no_bundle")
+            if member.publish is not None:
+                room.drop_tracks(member)
+                await member.publish.close()
+                member.publish = None
+            pc = _aiortc.new_peer_connection(self._ice_servers)
+            leg = PublishLeg(
+                pc,
+                room=room,
+                participant_id=participant_id,
+                on_failed=self._on_failed(room_id, participant_id),
+            )
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+                leg.take_over()
+                if self.loopback_candidates:
+                    _aiortc.allow_loopback(pc)
+                await pc.setLocalDescription(await pc.createAnswer())
+            except _aiortc.SDP_ERRORS as exc:
+                await pc.close()
+                raise InvalidOffer(f"offer refused: {exc}", code="media.bad_sdp") from exc
+            answer_sdp = accept_simulcast(pc.localDescription.sdp, offer)
+            answer = _sections(answer_sdp, "answer")
+            tracks = []
+            for off, ans in zip(offer, answer, strict=False):
+                codecs = ans.media_codecs()
+                if off.kind not in ("audio", "video") or not off.sends or not ans.receives:
+                    continue
+                if not codecs or off.mid is None:
+                    continue
+                simulcast = off.simulcast and RID_URI in off.extmap
+                pub = Publication(
+                    participant_id=participant_id,
+                    kind=off.kind,  # type: ignore[arg-type]
+                    track_id=f"{participant_id}-{off.mid}",
+                    simulcast=simulcast,
+                )
+                layers = layers_low_to_high(off.rids) if simulcast else [""]
+                tracks.append(Track(pub, leg, off.mid, codecs, dict(ans.rtx), layers))
+            leg.configure(answer, offer, tracks)
+            member.publish, member.tracks = leg, tracks
+            await self._flush_candidates(room_id, participant_id, "publish", leg)
+            room.refresh(time.monotonic())
+            events = self._changed(room, participant_id)
+        await self._emit(events)
+        return answer_sdp
+
+    # --- subscribe ----------------------------------------------------------------------
+
+    def _bind(self, leg: SubscribeLeg, slot: Slot, track: Track) -> None:
+        transceiver = self._transceiver(leg, slot.mid)
+        slot.track, slot.active = track, False
+        transceiver.direction = "sendonly"
+        transceiver.setCodecPreferences(_codec_preferences(track))
+
+    @staticmethod
+    def _transceiver(leg: SubscribeLeg, mid: str) -> RTCRtpTransceiver:
+        return next(t for t in leg.pc.getTransceivers() if t.mid == mid)
+
+    async def subscribe(self, room_id: str, participant_id: str) -> str:
+        async with self._lock(room_id):
+            room = self._room(room_id)
+            member = self._member(room, participant_id)
+            member.subscribed = True
+            leg = member.subscribe
+            if leg is None or leg.closed or leg.pc.connectionState in ("failed", "closed"):
+                if leg is not None:
+                    for slot in leg.slots.values():
+                        room.unbind(slot)
+                    await leg.close()
+                leg = SubscribeLeg(
+                    _aiortc.new_peer_connection(self._ice_servers),
+                    room=room,
+                    participant_id=participant_id,
+                    on_failed=self._on_failed(room_id, participant_id),
+                )
+                member.subscribe = leg
+            others = sorted(room.members.values(), key=lambda m: m.joined_at)
+            wanted = [t for m in others if m is not member for t in m.tracks]
+            for slot in leg.slots.values():
+                if slot.track is not None and slot.track not in wanted:
+                    room.unbind(slot)
+                    leg.forget(slot)
+                    self._transceiver(leg, slot.mid).direction = "inactive"
+            bound = {id(s.track) for s in leg.slots.values() if s.track is not None}
+            added: list[tuple[RTCRtpTransceiver, Track | None]] = []
+            for track in (t for t in wanted if id(t) not in bound):
+                free = next(
+                    (s for s in leg.slots.values() if s.track is None and s.kind == track.kind),
+                    None,
+                )
+                if free is not None:
+                    self._bind(leg, free, track)
+                    continue
+                transceiver = leg.pc.addTransceiver(track.kind, direction="sendonly")
+                transceiver.setCodecPreferences(_codec_preferences(track))
+                added.append((transceiver, track))
+            if not leg.pc.getTransceivers():  # nothing to forward yet: keep the leg warm
+                added.append((leg.pc.addTransceiver("audio", direction="inactive"), None))
+            leg.take_over()
+            if self.loopback_candidates:
+                _aiortc.allow_loopback(leg.pc)
+            await leg.pc.setLocalDescription(await leg.pc.createOffer())
+            for transceiver, bound_track in added:
+                mid = str(transceiver.mid)
+                leg.slots[mid] = Slot(mid=mid, kind=transceiver.kind, leg=leg, track=bound_track)
+            msids = {
+                s.mid: (s.track.publisher, s.track.publication.track_id)
+                for s in leg.slots.values()
+                if s.track is not None
+            }
+            offer_sdp = set_msids(leg.pc.localDescription.sdp, msids)
+            leg.offer = _sections(offer_sdp, "offer")
+            await self._flush_candidates(room_id, participant_id, "subscribe", leg)
+        return offer_sdp
+
+    async def complete_subscribe(self, room_id: str, participant_id: str, answer_sdp: str) -> None:
+        async with self._lock(room_id):
+            room = self._room(room_id)
+            member = self._member(room, participant_id)
+            check_secure(answer_sdp, kind="answer")
+            leg = member.subscribe
+            if leg is None or leg.pc.signalingState != "have-local-offer":
+                raise InvalidOffer(
+                    "no subscribe offer is waiting for an answer", code="media.no_offer"
+                )
+            answer = _sections(answer_sdp, "answer")
+            try:
+                await leg.pc.setRemoteDescription(
+                    RTCSessionDescription(sdp=answer_sdp, type="answer")
+                )
+            except _aiortc.SDP_ERRORS as exc:
+                raise InvalidOffer(f"answer refused: {exc}", code="media.bad_sdp") from exc
+            leg.configure(leg.offer, answer)
+            now = time.monotonic()
+            for slot in leg.slots.values():
+                if slot.track is not None and slot.pt_map:
+                    room.activate(slot, now)
+                else:
+                    room.unbind(slot)
+
+    # --- ICE, layers, state ---------------------------------------------------------------
+
+    async def _flush_candidates(
+        self, room_id: str, participant_id: str, kind: Leg, leg: PublishLeg | SubscribeLeg
+    ) -> None:
+        for candidate in self._pending.pop((room_id, participant_id, kind), []):
+            await self._add_candidate(leg, candidate)
+
+    @staticmethod
+    async def _add_candidate(leg: _Leg, candidate: IceCandidate | None) -> None:
+        transceivers = leg.pc.getTransceivers()
+        if not transceivers:
+            return
+        if candidate is None or not candidate.candidate.strip():
+            await leg.pc.addIceCandidate(None)
+            return
+        try:
+            # everything is bundled on the first m-section's transport
+            parsed = _aiortc.parse_candidate(
+                candidate.candidate, sdp_mid=transceivers[0].mid, sdp_mline_index=0
+            )
+        except ValueError as exc:
+            raise InvalidOffer(str(exc), code="media.bad_candidate") from exc
+        await leg.pc.addIceCandidate(parsed)
+
+    async def add_ice_candidate(
+        self, room_id: str, participant_id: str, leg: Leg, candidate: IceCandidate | None
+    ) -> None:
+        member = self._member(self._room(room_id), participant_id)
+        target = member.publish if leg == "publish" else member.subscribe
+        if target is None:
+            self._pending.setdefault((room_id, participant_id, leg), []).append(candidate)
+            return
+        await self._add_candidate(target, candidate)
+
+    async def select_layer(
+        self, room_id: str, subscriber_id: str, publisher_id: str, layer: Layer
+    ) -> None:
+        room = self._room(room_id)
+        self._member(room, publisher_id)
+        self._member(room, subscriber_id).layers[publisher_id] = layer
+        room.refresh(time.monotonic())
+
+    async def room_state(self, room_id: str) -> RoomState:
+        room = self._room(room_id)
+        members = sorted(room.members.values(), key=lambda m: m.joined_at)
+        return RoomState(
+            room_id=room_id,
+            participants=tuple(
+                ParticipantState(m.participant_id, m.display_name, m.publications) for m in members
+            ),
+        )
+
+    async def load(self) -> EngineLoad:
+        members = [m for r in self._rooms.values() for m in r.members.values()]
+        return EngineLoad(
+            rooms=len(self._rooms),
+            participants=len(members),
+            publications=sum(len(m.tracks) for m in members),
+        )
+
+    def stats(self, room_id: str) -> dict[str, int]:
+        """Forwarding counters of a room, and proof that aiortc decoded/encoded nothing."""
+        room = self._room(room_id)
+        started = [
+            _aiortc.media_pipelines_started(leg.pc)
+            for m in room.members.values()
+            for leg in (m.publish, m.subscribe)
+            if leg is not None
+        ]
+        return {
+            "forwarded_packets": room.forwarded_packets,
+            "keyframe_requests": room.keyframe_requests,
+            "nacks_answered": room.nacks_answered,
+            "nacks_relayed": room.nacks_relayed,
+            "active_slots": sum(1 for s in room.slots() if s.active),
+            "aiortc_decoders": sum(s["decoder_threads"] for s in started),
+            "aiortc_receivers": sum(s["receivers"] for s in started),
+            "aiortc_senders": sum(s["senders"] for s in started),
+        }
