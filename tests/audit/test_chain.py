@@ -139,16 +139,7 @@ async def test_an_explicit_rollback_discards_the_entry(sessions: Sessions) -> No
     assert await _count(sessions) == 1
 
 
-LOCK_BUG = (
-    "audit.service releases its SQLite chain lock on after_commit/after_rollback, "
-    "which fire for SAVEPOINTs too and not when a session is closed without "
-    "commit or rollback; release on the root transaction's after_transaction_end"
-)
-
-
-async def test_a_session_closed_without_commit_releases_the_chain(
-    sessions: Sessions, db_backend: str, request: pytest.FixtureRequest
-) -> None:
+async def test_a_session_closed_without_commit_releases_the_chain(sessions: Sessions) -> None:
     async with sessions() as s:
         await audit.record(session=s, actor=ALICE, action="patient.read", patient_id=9)
     assert await _count(sessions) == 0
@@ -157,9 +148,7 @@ async def test_a_session_closed_without_commit_releases_the_chain(
     assert await _count(sessions) == 1
 
 
-async def test_a_savepoint_does_not_end_the_serialisation(
-    app: Any, sessions: Sessions, db_backend: str, request: pytest.FixtureRequest
-) -> None:
+async def test_a_savepoint_does_not_end_the_serialisation(app: Any, sessions: Sessions) -> None:
     engine = app.state.engine.sync_engine
     other_read_chain = asyncio.Event()
     ours: list[Any] = []

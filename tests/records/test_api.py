@@ -969,3 +969,30 @@ async def test_failed_writes_leave_the_database_as_it_was(
     read = await client.get(f"{API}/patients/{pa.id}", headers=world.auth("alice"))
     assert read.json()["name"] == pa.name
     assert [r["record_no"] for r in read.json()["record_numbers"]] == ["R11"]
+
+
+async def test_an_update_cannot_leave_a_minor_without_a_guardian(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    pa = world.patients["pa"]
+    child = await _register(
+        client,
+        world,
+        name="小朋友",
+        sex="male",
+        birth_on=_child_birth().isoformat(),
+        guardian_id=pa.id,
+        guardian_relation="parent",
+    )
+    assert child.status_code == 201
+    url = f"{API}/patients/{child.json()['id']}"
+    res = await client.patch(url, headers=world.auth("alice"), json={"guardian_id": None})
+    assert res.status_code == 422
+    assert res.json()["error"]["code"] == "patient.guardian_required"
+    still = await client.get(url, headers=world.auth("alice"))
+    assert still.json()["guardian"]["id"] == pa.id
+    # an adult may drop a guardian
+    adult = await client.patch(
+        f"{API}/patients/{pa.id}", headers=world.auth("alice"), json={"guardian_id": None}
+    )
+    assert adult.status_code == 200

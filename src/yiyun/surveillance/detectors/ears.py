@@ -118,10 +118,10 @@ def ears_c3(
         lags = excess[:-2] + excess[1:-1]  # C2+ of the days t-2 and t-1
         np.add(lags, excess[2:], out=score[2:])
         bound = threshold[2:]
-        np.subtract(z, lags, out=bound)
-        bound *= sigma[2:]
-        bound += x[2:]
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):  # 0 * inf when sd = 0, as in R
+            np.subtract(z, lags, out=bound)
+            bound *= sigma[2:]
+            bound += x[2:]
             np.maximum(bound, 0.0, out=bound)
     with np.errstate(invalid="ignore"):
         alarm = x > threshold
