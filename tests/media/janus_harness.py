@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from yiyun.media.janus import JanusEngine, JanusOptions, JanusProcess
 
 NS_PREFIX = "yiyun-j"
-BASE_NET = ipaddress.ip_network("10.213.7.0/24")
+BASE_NET = ipaddress.IPv4Network("10.213.7.0/24")
 
 
 def free_port() -> int:

@@ -14,13 +14,14 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from aiortc import RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
-from av import AudioFrame
+from av import AudioFrame, VideoFrame
 
 from tests.media.janus_harness import (
     JanusNode,
@@ -95,7 +96,7 @@ async def control(session: JanusSession) -> JanusHandle:
 # --- the process and its config ----------------------------------------------------------
 
 
-def test_it_renders_only_the_videoroom_plugin_and_the_api_transports(tmp_path) -> None:
+def test_it_renders_only_the_videoroom_plugin_and_the_api_transports(tmp_path: Path) -> None:
     render_config(tmp_path, JanusOptions(api_ip="10.9.9.9", ws_port=18188, admin_key="k"))
     assert os.listdir(tmp_path / "plugins") == ["libjanus_videoroom.so"]
     assert os.listdir(tmp_path / "transports") == ["libjanus_websockets.so"]
@@ -247,7 +248,9 @@ def two_nodes() -> Iterator[tuple[JanusNode, JanusNode]]:
     second.stop()
 
 
-async def test_rooms_spread_by_load_and_move_off_a_dead_node(two_nodes) -> None:
+async def test_rooms_spread_by_load_and_move_off_a_dead_node(
+    two_nodes: tuple[JanusNode, JanusNode],
+) -> None:
     a, b = two_nodes
     events = Events()
     engine = JanusEngine([a.url, b.url], health_interval=0.2, request_timeout=1.0)
@@ -286,7 +289,9 @@ async def test_rooms_spread_by_load_and_move_off_a_dead_node(two_nodes) -> None:
         await engine.close()
 
 
-async def test_a_node_that_stops_answering_is_marked_down(two_nodes) -> None:
+async def test_a_node_that_stops_answering_is_marked_down(
+    two_nodes: tuple[JanusNode, JanusNode],
+) -> None:
     a, b = two_nodes
     events = Events()
     engine = JanusEngine([a.url, b.url], health_interval=0.2, request_timeout=0.5)
@@ -296,7 +301,9 @@ async def test_a_node_that_stops_answering_is_marked_down(two_nodes) -> None:
         assert (await engine.room_state("hz-1")).node == a.url
         os.kill(a.process.proc.pid, signal.SIGSTOP)  # alive, connected, silent
         try:
-            await events.wait_for(lambda e: e == RoomMoved("hz-1", e.reason), within=10)
+            await events.wait_for(
+                lambda e: isinstance(e, RoomMoved) and e.room_id == "hz-1", within=10
+            )
             assert "not answering" in next(
                 e.reason for e in events.items if isinstance(e, RoomMoved)
             )
@@ -339,6 +346,7 @@ class Tone(AudioStreamTrack):
 
     async def recv(self) -> AudioFrame:
         frame = await super().recv()
+        assert isinstance(frame, AudioFrame)
         n = frame.samples
         wave = (np.sin(2 * math.pi * 440 * (self._t + np.arange(n)) / 48000) * 20000).astype(
             np.int16
@@ -351,11 +359,11 @@ class Tone(AudioStreamTrack):
 
 async def _first_frames(peer: ClientPeer, within: float = 10.0) -> tuple[list[Any], Any]:
     """Five decoded video frames and one audio frame from the first tracks received."""
-    video = next(t for t in peer.received if t.kind == "video")  # type: ignore[attr-defined]
-    audio = next(t for t in peer.received if t.kind == "audio")  # type: ignore[attr-defined]
+    video = next(t for t in peer.received if t.kind == "video")
+    audio = next(t for t in peer.received if t.kind == "audio")
     async with asyncio.timeout(within):
-        frames = [await video.recv() for _ in range(5)]  # type: ignore[attr-defined]
-        sound = await audio.recv()  # type: ignore[attr-defined]
+        frames = [await video.recv() for _ in range(5)]
+        sound = await audio.recv()
     return frames, sound
 
 
@@ -406,7 +414,7 @@ async def test_media_flows_through_janus_and_subscriptions_follow_publications()
             carol_video = [t for t in bob.received if t.kind == "video"][-1]
             async with asyncio.timeout(10):
                 frame = await carol_video.recv()
-            assert frame.width == 640
+            assert isinstance(frame, VideoFrame) and frame.width == 640
 
             # Alice leaves: her publications go and bob's subscription drops them.
             events.items.clear()

@@ -2,8 +2,8 @@
 
 Every forwarded audio packet carries the client-to-mixer audio level header extension
 (RFC 6464): one byte, a voice-activity flag and the level in -dBov (0 is loudest, 127
-is silence). `SpeakerDetector` averages each participant's level per tick, smooths it,
-and names a new dominant speaker only with hysteresis:
+is silence). `SpeakerDetector` averages each participant's level per tick, smooths it
+(fast attack, slow release), and names a new dominant speaker only with hysteresis:
 
 * the challenger must be above `threshold_dbov` (speech, not room noise),
 * louder than the current speaker by `margin_db`,
@@ -45,13 +45,15 @@ class SpeakerDetector:
         margin_db: float = 6.0,
         challenge_s: float = 0.5,
         hold_s: float = 1.0,
-        smoothing: float = 0.5,
+        attack: float = 0.6,
+        release: float = 0.3,
     ) -> None:
         self.threshold_dbov = threshold_dbov
         self.margin_db = margin_db
         self.challenge_s = challenge_s
         self.hold_s = hold_s
-        self.smoothing = smoothing
+        self.attack = attack  # smoothing weight when a level rises: speech registers fast
+        self.release = release  # and when it falls: short pauses do not drop a talker
         self.dominant: str | None = None
         self._dominant_since = 0.0
         self._talkers: dict[str, _Talker] = {}
@@ -78,7 +80,8 @@ class SpeakerDetector:
         """Close the current window; the new dominant speaker, or None if unchanged."""
         for talker in self._talkers.values():
             window = talker.level_sum / talker.count if talker.count else SILENCE_DBOV
-            talker.score += self.smoothing * (window - talker.score)
+            weight = self.attack if window > talker.score else self.release
+            talker.score += weight * (window - talker.score)
             talker.level_sum, talker.count = 0.0, 0
         ranked = sorted(self._talkers.items(), key=lambda kv: kv[1].score, reverse=True)
         leader = next(

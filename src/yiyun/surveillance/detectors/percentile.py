@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ._common import DetectionResult, as_counts, nan_like
+from ._common import DetectionResult, FloatArray, as_counts, nan_like
 
 __all__ = ["moving_percentile"]
 
@@ -82,9 +82,33 @@ def moving_percentile(
         return DetectionResult(expected=expected, threshold=threshold, score=score, alarm=alarm)
 
     times = np.arange(first, n_time)
-    history = score[times[:, np.newaxis] - offsets]  # (n, n_baseline) or (n, n_baseline, S)
-    threshold[first:] = np.percentile(history, percentile, axis=1, method=method)  # type: ignore[call-overload]
-    expected[first:] = np.median(history, axis=1)
+    # (n, n_baseline) or, with series side by side, (n, S, n_baseline): baseline last
+    if x.ndim == 1:
+        history = score[times[:, np.newaxis] - offsets]
+    else:
+        columns = np.arange(x.shape[1])[np.newaxis, :, np.newaxis]
+        history = score[times[:, np.newaxis, np.newaxis] - offsets, columns]
+    if method == "linear":
+        history.sort(axis=-1)
+        threshold[first:] = _linear_quantile(history, percentile / 100.0)
+        expected[first:] = _linear_quantile(history, 0.5)
+    else:
+        threshold[first:] = np.percentile(history, percentile, axis=-1, method=method)  # type: ignore[call-overload]
+        expected[first:] = np.median(history, axis=-1)
     with np.errstate(invalid="ignore"):
         alarm[first:] = score[first:] > threshold[first:]
     return DetectionResult(expected=expected, threshold=threshold, score=score, alarm=alarm)
+
+
+def _linear_quantile(ordered: FloatArray, q: float) -> FloatArray:
+    """Quantile ``q`` of values sorted along the last axis (numpy's ``"linear"`` method)."""
+    position = q * (ordered.shape[-1] - 1)
+    lower = int(np.floor(position))
+    upper = min(lower + 1, ordered.shape[-1] - 1)
+    weight = position - lower
+    a, b = ordered[..., lower], ordered[..., upper]
+    diff = b - a
+    # the same interpolation as numpy.lib._function_base_impl._lerp
+    if weight >= 0.5:
+        return np.asarray(b - diff * (1.0 - weight), dtype=np.float64)
+    return np.asarray(a + diff * weight, dtype=np.float64)
