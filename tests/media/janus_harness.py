@@ -8,8 +8,9 @@ Janus runs inside the namespace bound to its end; clients (aiortc here, Chromium
 the browser tests) run in this namespace and reach it through the host end. Traffic
 never leaves the two ends of the pair.
 
-    with janus_in_namespace() as node:          # Janus up in ~0.2 s
+    with janus_in_namespace() as node:          # Janus up in ~0.1 s
         engine = JanusEngine([node.url])         # ws://10.213.7.2:8188
+        settings = Settings(media=janus_media_settings(node), ...)  # a live app
 
 Namespaces are named `yiyun-j<pid>-<n>`; the ones a killed test run left behind are
 swept away at the next start. Everything is also removed at interpreter exit.
@@ -28,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from yiyun.media.janus import JanusEngine, JanusOptions, JanusProcess
+from yiyun.settings import MediaSettings
 
 NS_PREFIX = "yiyun-j"
 BASE_NET = ipaddress.IPv4Network("10.213.7.0/24")
@@ -183,6 +185,17 @@ def janus_in_namespace(**options: object) -> Iterator[JanusNode]:
         yield node
     finally:
         node.stop()
+
+
+def janus_media_settings(*nodes: JanusNode) -> MediaSettings:
+    """Settings that make the app use these Janus nodes (e.g. for a live test server).
+
+    Browser tests through Janus: start Janus with `janus_in_namespace()`, give the app
+    `Settings(media=janus_media_settings(node), ...)`, and run the app and Chromium as
+    usual in this namespace. Chromium gathers the veth's host address (10.213.7.1),
+    Janus answers from 10.213.7.2, and media flows over the pair.
+    """
+    return MediaSettings(engine="janus", janus_urls=[node.url for node in nodes])
 
 
 _shared: JanusNode | None = None

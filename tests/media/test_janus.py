@@ -35,6 +35,7 @@ from yiyun.media import (
     ActiveSpeaker,
     EngineEvent,
     EngineUnavailable,
+    IceCandidate,
     Layer,
     ParticipantGone,
     PublicationsChanged,
@@ -46,7 +47,9 @@ from yiyun.media import (
 from yiyun.media.janus import JanusEngine, JanusError, JanusOptions, JanusTimeout
 from yiyun.media.janus import videoroom as vr
 from yiyun.media.janus.client import JanusConnection, JanusEvent, JanusHandle, JanusSession
+from yiyun.media.janus.placement import JanusNode as PlacementNode
 from yiyun.media.janus.process import render_config
+from yiyun.media.janus.rooms import Participant, Room, quiet_placeholders, rid_order, wanted_streams
 
 pytestmark = [
     pytest.mark.janus,
@@ -387,7 +390,14 @@ async def test_media_flows_through_janus_and_subscriptions_follow_publications()
             await alice.accept_publish_answer(answer)
             offer = await engine.subscribe("md-1", "bob")
             assert "a=msid:alice " in offer
-            await engine.complete_subscribe("md-1", "bob", await bob.answer_subscription(offer))
+            bob_answer = await bob.answer_subscription(offer)
+            await engine.complete_subscribe("md-1", "bob", bob_answer)
+            # Trickle reaches the right handle (aiortc puts its candidates in the SDP;
+            # a browser trickles them): one on the subscribe leg, end-of-candidates.
+            line = next(x for x in bob_answer.splitlines() if x.startswith("a=candidate:"))
+            trickled = IceCandidate(line[2:], sdp_mid="0", sdp_mline_index=0)
+            await engine.add_ice_candidate("md-1", "bob", "subscribe", trickled)
+            await engine.add_ice_candidate("md-1", "alice", "publish", None)
             frames, sound = await _first_frames(bob)
             first_frame = time.monotonic() - began
             assert frames[0].width == 640 and frames[0].height == 480
@@ -427,3 +437,55 @@ async def test_media_flows_through_janus_and_subscriptions_follow_publications()
             for peer in (alice, bob, carol):
                 await peer.close()
             await engine.close()
+
+
+# --- pure helpers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("simulcast", "order"),
+    [
+        ("a=simulcast:send l;h", "lmh"),  # Yiyun's client: low first
+        ("a=simulcast:send h;m;l", "hml"),  # janus.js: high first
+        ("a=simulcast:send ~q;f", "lmh"),
+        ("a=simulcast:send a;b;c", None),  # names say nothing: Janus's default
+        ("a=sendonly", None),
+    ],
+)
+def test_the_rid_order_follows_the_rid_names(simulcast: str, order: str | None) -> None:
+    assert rid_order(f"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n{simulcast}\r\n") == order
+
+
+def test_placeholder_sections_are_inactive_without_an_msid() -> None:
+    offer = (
+        "v=0\r\na=group:BUNDLE 0 1\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\na=mid:0\r\na=msid:ph 0\r\n"
+        "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\na=mid:1\r\na=msid:alice 1\r\n"
+    )
+    quiet = quiet_placeholders(offer, {"0"})
+    audio, video = quiet.split("m=")[1:]
+    assert "a=inactive" in audio and "a=msid" not in audio and "a=sendonly" not in audio
+    assert "a=sendonly" in video and "a=msid:alice 1" in video
+    assert quiet.startswith("v=0\r\na=group:BUNDLE 0 1\r\n") and quiet.endswith("\r\n")
+
+
+def test_subscribers_get_all_audio_and_last_n_video_with_their_layers() -> None:
+    def feed(pid: str) -> list[vr.PublishedStream]:
+        return [
+            vr.PublishedStream(type="audio", mindex=0, mid="0"),
+            vr.PublishedStream(type="video", mindex=1, mid="1", simulcast=True),
+        ]
+
+    room = Room(RoomSpec("w", last_n=2), node=PlacementNode("ws://x"))
+    room.feeds = {pid: feed(pid) for pid in ("me", "a", "b", "c")}
+    room.participants["me"] = Participant("Me", handle=None)  # type: ignore[arg-type]
+    room.participants["me"].layers = {"c": Layer.LOW, "a": Layer.OFF}
+    room.speakers = ["c"]
+    wanted = {(w.feed, w.mid): (w.send, w.substream) for w in wanted_streams(room, "me")}
+    assert wanted == {
+        ("a", "0"): (None, None),
+        ("b", "0"): (None, None),
+        ("c", "0"): (None, None),
+        ("c", "1"): (None, 0),  # the last speaker, low layer
+        ("a", "1"): (False, None),  # next in publish order, switched off
+    }

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from dataclasses import dataclass, field
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+import av
+import numpy as np
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack
 from aiortc.mediastreams import VideoStreamTrack
 
@@ -14,8 +17,44 @@ from yiyun.media.embedded import _aiortc
 
 
 def hermetic_peer() -> RTCPeerConnection:
-    """A client peer that asks no public STUN server (tests have no network)."""
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    """A client peer that asks no public STUN server (tests have no network).
+
+    Max-bundle, like a browser: with aiortc's default "balanced" policy a second
+    m-section of the same kind stays on a transport aiortc discards when the remote
+    description bundles, and its media is misrouted to the first one.
+    """
+    return RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
+
+
+class ToneTrack(AudioStreamTrack):
+    """A 440 Hz tone at about -15 dBov: someone talking, as far as audio levels go."""
+
+    async def recv(self) -> av.AudioFrame:
+        frame = await super().recv()
+        t = (np.arange(frame.samples) + frame.pts) / frame.sample_rate
+        tone = (np.sin(2 * math.pi * 440 * t) * 8000).astype("<i2")
+        frame.planes[0].update(tone.tobytes())
+        return frame
+
+
+class PatternTrack(VideoStreamTrack):
+    """640x480 with motion everywhere, so the encoder produces a realistic bitrate."""
+
+    def __init__(self, width: int = 640, height: int = 480) -> None:
+        super().__init__()
+        self.width, self.height = width, height
+        self._noise = np.random.default_rng(1).integers(0, 255, (height, width), dtype=np.uint8)
+
+    async def recv(self) -> av.VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        shift = (pts // 3000) * 7
+        y = np.roll(self._noise, shift, axis=1)
+        img = np.stack([y, np.roll(y, 3, axis=0), np.roll(y, 5, axis=1)], axis=2)
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        frame.pts, frame.time_base = pts, time_base
+        return frame
 
 
 @dataclass
@@ -39,10 +78,11 @@ class ClientPeer:
         *,
         audio: bool = True,
         video: bool = True,
+        audio_track: MediaStreamTrack | None = None,
         video_track: MediaStreamTrack | None = None,
     ) -> str:
         if audio:
-            self.publish.addTrack(AudioStreamTrack())
+            self.publish.addTrack(audio_track or AudioStreamTrack())
         if video:
             self.publish.addTrack(video_track or VideoStreamTrack())
         if self.loopback:

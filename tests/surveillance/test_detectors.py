@@ -85,6 +85,27 @@ def test_it_reports_the_classic_c3_statistic_as_score() -> None:
     assert ears_c3(x).score[t] == pytest.approx(excess[t] + excess[t - 1] + excess[t - 2])
 
 
+def test_it_handles_non_integer_rates_like_the_textbook_definition() -> None:
+    rng = np.random.default_rng(8)
+    rates = rng.gamma(2.0, 1.7, 50)  # e.g. cases per 10,000 visits
+    result = ears_c1(rates)
+    for t in range(7, 50):
+        ref = list(rates[t - 7 : t])
+        mean, sd = statistics.fmean(ref), statistics.stdev(ref)
+        assert result.threshold[t] == pytest.approx(mean + Z_999 * sd, rel=1e-12)
+
+
+def test_it_computes_large_matrices_block_by_block_without_changing_results() -> None:
+    rng = np.random.default_rng(12)
+    matrix = rng.poisson(4.0, size=(900, 400)).astype(float)  # several row blocks
+    for detector in (ears_c1, ears_c3, ewma):
+        together = detector(matrix)
+        for j in (0, 199, 399):
+            alone = detector(matrix[:, j])
+            np.testing.assert_array_equal(together.threshold[:, j], alone.threshold)
+            np.testing.assert_array_equal(together.alarm[:, j], alone.alarm)
+
+
 def test_it_alarms_on_the_first_case_after_a_run_of_zeros_in_c1() -> None:
     x = [0] * 10 + [1]
     result = ears_c1(x)

@@ -253,8 +253,8 @@ class SubscribeLeg(_Leg):
             slot = self.slots.get(sec.mid or "")
             if slot is None:
                 continue
-            rtx_of = {rtx: media for media, rtx in sec.fid}
-            slot.out_ssrc = next((s for s in sec.ssrcs if s not in rtx_of.values()), 0)
+            rtx_ssrcs = {rtx for _, rtx in sec.fid}
+            slot.out_ssrc = next((s for s in sec.ssrcs if s not in rtx_ssrcs), 0)
             slot.rtx_ssrc = next((rtx for media, rtx in sec.fid if media == slot.out_ssrc), None)
             ans = by_mid.get(sec.mid)
             if ans is None or not ans.receives:

@@ -199,7 +199,7 @@ class Room:
         self.refresh(now)
         if dominant is None:
             return None
-        return ActiveSpeaker(self.room_id, dominant, round(self.speaker.score(dominant), 1))
+        return ActiveSpeaker(self.room_id, dominant, round(self.speaker.level(dominant), 1))
 
     # --- binding ------------------------------------------------------------------------
 

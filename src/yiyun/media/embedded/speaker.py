@@ -34,6 +34,7 @@ class _Talker:
     level_sum: float = 0.0
     count: int = 0
     score: float = SILENCE_DBOV
+    level: float = SILENCE_DBOV  # mean of the last window, unsmoothed
     leading_since: float | None = None
 
 
@@ -73,13 +74,20 @@ class SpeakerDetector:
             self.dominant = None
 
     def score(self, participant_id: str) -> float:
+        """Smoothed level in dBov (what the hysteresis compares)."""
         talker = self._talkers.get(participant_id)
         return talker.score if talker is not None else SILENCE_DBOV
+
+    def level(self, participant_id: str) -> float:
+        """Mean level in dBov over the last window."""
+        talker = self._talkers.get(participant_id)
+        return talker.level if talker is not None else SILENCE_DBOV
 
     def evaluate(self, now: float) -> str | None:
         """Close the current window; the new dominant speaker, or None if unchanged."""
         for talker in self._talkers.values():
             window = talker.level_sum / talker.count if talker.count else SILENCE_DBOV
+            talker.level = window
             weight = self.attack if window > talker.score else self.release
             talker.score += weight * (window - talker.score)
             talker.level_sum, talker.count = 0.0, 0

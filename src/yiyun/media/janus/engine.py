@@ -51,6 +51,7 @@ from yiyun.media.janus.rooms import (
     Subscription,
     publications_of,
     quiet_placeholders,
+    rid_order,
     wanted_streams,
 )
 from yiyun.media.sdp import check_secure
@@ -87,6 +88,7 @@ class JanusEngine(EngineState):
         )
         self._admin_key = admin_key
         self._feed_timeout = feed_timeout
+        self._placing = asyncio.Lock()
 
     async def start(self, listener: EventListener) -> None:
         self._listener = listener
@@ -104,8 +106,11 @@ class JanusEngine(EngineState):
         await self.placement.close()
 
     async def create_room(self, spec: RoomSpec) -> None:
-        if spec.room_id in self._rooms:
-            return
+        async with self._placing:  # one placement at a time: a room lands on one node
+            if spec.room_id not in self._rooms:
+                await self._place(spec)
+
+    async def _place(self, spec: RoomSpec) -> None:
         node = await self.placement.locate(spec.room_id)
         if node is None:
             node = self.placement.choose()
@@ -222,7 +227,11 @@ class JanusEngine(EngineState):
             else vr.Publish(bitrate=room.spec.bitrate_bps)
         )
         try:
-            reply = await vr.call(part.handle, request, {"type": "offer", "sdp": offer_sdp})
+            jsep = {"type": "offer", "sdp": offer_sdp}
+            order = rid_order(offer_sdp)
+            if order is not None:
+                jsep["rid_order"] = order
+            reply = await vr.call(part.handle, request, jsep)
         except JanusError as exc:
             if exc.janus_code in BAD_SDP_CODES:
                 raise InvalidOffer(f"Janus refused the offer: {exc.reason}") from exc

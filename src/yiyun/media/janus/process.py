@@ -12,6 +12,7 @@ development; production runs Janus under systemd with a rendered directory.
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
@@ -185,7 +186,12 @@ class JanusProcess:
             raise EngineUnavailable(f"{binary!r} not found (install the Debian package `janus`)")
         owned = workdir is None
         directory = Path(tempfile.mkdtemp(prefix="yiyun-janus-")) if workdir is None else workdir
-        config = render_config(directory, options)
+        try:
+            config = render_config(directory, options)
+        except BaseException:
+            if owned:
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
         began = time.monotonic()
         with (directory / "janus.log").open("ab") as log:
             proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
@@ -236,3 +242,34 @@ class JanusProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m yiyun.media.janus`: a local Janus for development, until Ctrl-C/SIGTERM."""
+    parser = argparse.ArgumentParser(description="Run Janus from Yiyun's config templates.")
+    parser.add_argument("--api-ip", default="127.0.0.1", help="address the API binds to")
+    parser.add_argument("--ws-port", type=int, default=8188)
+    parser.add_argument("--http-port", type=int, default=None)
+    parser.add_argument("--rtp-ports", default="20000-40000", help="RTP/ICE port range")
+    parser.add_argument("--ice", default=None, help="interfaces or addresses ICE may use")
+    parser.add_argument("--nat-1-1", default=None, help="public address behind a 1:1 NAT")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep config and log here")
+    args = parser.parse_args(argv)
+    options = JanusOptions(
+        api_ip=args.api_ip,
+        ws_port=args.ws_port,
+        http_port=args.http_port,
+        rtp_port_range=args.rtp_ports,
+        ice_enforce_list=args.ice,
+        nat_1_1_mapping=args.nat_1_1,
+    )
+    janus = JanusProcess.start(options, workdir=args.workdir)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop Janus on SIGTERM too
+    print(f"Janus up in {janus.started_in * 1000:.0f} ms; log: {janus.log_path}")
+    print(f"YIYUN_MEDIA__ENGINE=janus YIYUN_MEDIA__JANUS_URLS='[\"{janus.url}\"]'")
+    try:
+        janus.proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        janus.stop()

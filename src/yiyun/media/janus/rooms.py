@@ -18,6 +18,12 @@ from yiyun.media.janus.placement import JanusNode
 from yiyun.media.sdp import CheckedSdp
 
 SUBSTREAM = {Layer.HIGH: 2, Layer.LOW: 0}  # Janus falls back to the highest layer it has
+# Common simulcast rid spellings and their rank (0 = lowest resolution)
+_RID_RANK = {
+    **dict.fromkeys(("l", "lo", "low", "q", "quarter"), 0),
+    **dict.fromkeys(("m", "mid", "medium", "half"), 1),
+    **dict.fromkeys(("h", "hi", "high", "f", "full"), 2),
+}
 
 
 @dataclass(eq=False)
@@ -105,6 +111,22 @@ def publications_of(participant_id: str, offer: str, checked: CheckedSdp) -> lis
             )
         )
     return pubs
+
+
+def rid_order(offer: str) -> str | None:
+    """ "lmh" or "hml": the order of the simulcast rids in the offer, when the names say.
+
+    Janus numbers substreams assuming high-to-low unless told otherwise; Yiyun's
+    client lists the low layer first (`l`, `h`), janus.js the high one (`h`, `m`, `l`).
+    """
+    for line in offer.replace("\r\n", "\n").split("\n"):
+        if line.startswith("a=simulcast:send "):
+            rids = [r.split(",")[0].lstrip("~").lower() for r in line[17:].split()[0].split(";")]
+            ranks = [_RID_RANK.get(r) for r in rids]
+            if len(ranks) < 2 or ranks[0] is None or ranks[-1] is None:
+                return None
+            return "lmh" if ranks[0] < ranks[-1] else "hml"
+    return None
 
 
 def wanted_streams(room: Room, participant_id: str) -> list[vr.SubscribeTo]:

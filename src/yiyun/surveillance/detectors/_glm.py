@@ -47,11 +47,23 @@ class GlmFit:
     df_resid: int
 
 
-def _poisson_deviance(y: FloatArray, mu: FloatArray, prior: FloatArray) -> FloatArray:
-    """Return the (prior-weighted) Poisson deviance of each row."""
+def _deviance_constant(y: FloatArray) -> FloatArray:
+    """Return ``y log y - y`` (0 where ``y = 0``), the part of the deviance not involving mu."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        unit = np.where(y > 0, y * np.log(y / mu) - (y - mu), mu)
-    return np.asarray(2.0 * np.sum(prior * unit, axis=1), dtype=np.float64)
+        return np.where(y > 0, y * np.log(y), 0.0) - y
+
+
+def _poisson_deviance(
+    y: FloatArray, mu: FloatArray, prior: FloatArray | None, constant: FloatArray
+) -> FloatArray:
+    """Return the (prior-weighted) Poisson deviance ``2 sum w (y log(y/mu) - (y - mu))`` per row."""
+    unit = np.log(mu)
+    unit *= y
+    np.subtract(constant, unit, out=unit)
+    unit += mu
+    if prior is not None:
+        unit *= prior
+    return np.asarray(2.0 * unit.sum(axis=1), dtype=np.float64)
 
 
 def _solve_normal(a: FloatArray, rhs: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -81,39 +93,49 @@ def fit_quasipoisson(
     """
     n_rows, n_obs = y.shape
     n_coef = x.shape[1]
-    weights_prior = np.ones_like(y) if prior is None else prior
+    # X'WX = W @ (x_i x_j) products; many products coincide (dummies), so only the
+    # distinct columns are multiplied and then scattered back.
     outer = (x[:, :, np.newaxis] * x[:, np.newaxis, :]).reshape(n_obs, n_coef * n_coef)
+    distinct, where = np.unique(outer, axis=1, return_inverse=True)
+    where = where.reshape(-1)
+    constant = _deviance_constant(y)
 
     eta = np.log(y + 0.1)
     mu = np.maximum(np.exp(eta), _EPS)
-    dev_old = _poisson_deviance(y, mu, weights_prior)
+    dev_old = _poisson_deviance(y, mu, prior, constant)
     beta = np.zeros((n_rows, n_coef))
     inverse = np.zeros((n_rows, n_coef, n_coef))
     work = np.zeros_like(y)
     converged = np.zeros(n_rows, dtype=np.bool_)
     active = np.arange(n_rows)
     for _ in range(max_iter):
-        eta_a = eta[active]
-        mu_a = mu[active]
-        y_a = y[active]
-        prior_a = weights_prior[active]
-        mu_eta = np.maximum(np.exp(eta_a), _EPS)
-        z = eta_a + (y_a - mu_a) / mu_eta
-        w = prior_a * mu_eta * mu_eta / mu_a
-        a = (w @ outer).reshape(-1, n_coef, n_coef)
-        rhs = (w * z) @ x
+        rows: slice | npt.NDArray[np.intp] = slice(None) if active.size == n_rows else active
+        eta_a, mu_a, y_a = eta[rows], mu[rows], y[rows]
+        prior_a = None if prior is None else prior[rows]
+        # for the log link d mu / d eta = mu (both clamped at epsilon as in R)
+        z = y_a - mu_a
+        z /= mu_a
+        z += eta_a
+        w = mu_a * mu_a
+        w /= mu_a
+        if prior_a is not None:
+            w = prior_a * w
+        a = (w @ distinct)[:, where].reshape(-1, n_coef, n_coef)
+        z *= w
+        rhs = z @ x
         beta_a, inverse_a = _solve_normal(a, rhs)
         eta_new = beta_a @ x.T
         with np.errstate(over="ignore"):
-            mu_new = np.maximum(np.exp(eta_new), _EPS)
-        dev = _poisson_deviance(y_a, mu_new, prior_a)
-        beta[active] = beta_a
-        inverse[active] = inverse_a
-        work[active] = w
-        eta[active] = eta_new
-        mu[active] = mu_new
-        done = np.abs(dev - dev_old[active]) / (np.abs(dev) + 0.1) < epsilon
-        dev_old[active] = dev
+            mu_new = np.exp(eta_new)
+        np.maximum(mu_new, _EPS, out=mu_new)
+        dev = _poisson_deviance(y_a, mu_new, prior_a, constant[rows])
+        beta[rows] = beta_a
+        inverse[rows] = inverse_a
+        work[rows] = w
+        eta[rows] = eta_new
+        mu[rows] = mu_new
+        done = np.abs(dev - dev_old[rows]) / (np.abs(dev) + 0.1) < epsilon
+        dev_old[rows] = dev
         converged[active[done]] = True
         active = active[~done]
         if active.size == 0:
@@ -121,9 +143,11 @@ def fit_quasipoisson(
 
     df_resid = n_obs - n_coef
     with np.errstate(divide="ignore", invalid="ignore"):
-        resid = (y - mu) / np.maximum(np.exp(eta), _EPS)
+        resid = (y - mu) / mu
         dispersion = np.sum(work * resid * resid, axis=1) / df_resid
-    leverage = work * ((inverse.reshape(n_rows, -1)) @ outer.T)
+    collapse = np.zeros((n_coef * n_coef, distinct.shape[1]))
+    collapse[np.arange(n_coef * n_coef), where] = 1.0
+    leverage = work * ((inverse.reshape(n_rows, -1) @ collapse) @ distinct.T)
     return GlmFit(
         beta=beta,
         mu=mu,

@@ -156,8 +156,8 @@ def _fit_flexible(
     use_trend: bool,
     reweight: bool,
     weights_threshold: float,
-) -> tuple[_Model, FloatArray]:
-    """R's ``algo.farrington.fitGLM.flexible`` for each row; returns the model and design used."""
+) -> _Model:
+    """R's ``algo.farrington.fitGLM.flexible`` for each row of ``y``."""
     x_plain = np.delete(x_trend, 1, axis=1)
     design = x_trend if use_trend else x_plain
     first = fit(design, y, None)
@@ -176,7 +176,7 @@ def _fit_flexible(
     if not reweight:
         return _Model(
             fit=first, has_trend=has_trend, phi=phi, ok=ok, se_dispersion=first.dispersion
-        ), design
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         resid = (
             1.5
@@ -196,9 +196,7 @@ def _fit_flexible(
         work_resid = (y - second.mu) / second.mu
         df_rows = y.shape[1] - np.where(has_trend, x_trend.shape[1], x_trend.shape[1] - 1)
         se_dispersion = np.sum(omega * work_resid**2, axis=1) / df_rows
-    return _Model(
-        fit=second, has_trend=has_trend, phi=phi, ok=ok, se_dispersion=se_dispersion
-    ), design
+    return _Model(fit=second, has_trend=has_trend, phi=phi, ok=ok, se_dispersion=se_dispersion)
 
 
 def _refit_by_design(
@@ -399,7 +397,6 @@ def farrington_flexible(
         offsets, levels = reference_layout(freq, b, w, no_periods, past_weeks_not_included)
         x_trend, row = _design(offsets, levels, freq, no_periods)
         fit: FitFunction = fit_quasipoisson if engine == "numpy" else fit_quasipoisson_statsmodels
-        recent = np.cumsum(np.vstack([np.zeros((1, n_series)), matrix]), axis=0)
         pairs_k = np.repeat(ks, n_series)
         pairs_s = np.tile(np.arange(n_series), ks.size)
         per_batch = max(1, _BATCH_VALUES // max(offsets.size, 1))
@@ -422,7 +419,8 @@ def farrington_flexible(
                 powertrans,
                 alpha,
             )
-            enough = recent[kk + 1, ss] - recent[kk + 1 - limit54[1], ss] >= limit54[0]
+            window = kk[:, np.newaxis] - np.arange(limit54[1])
+            enough = matrix[window, ss[:, np.newaxis]].sum(axis=1) >= limit54[0]
             upper, score, expected, phi, kept = res
             valid = ~np.isnan(upper)
             out["threshold"][kk, ss] = np.where(enough, upper, np.nan)
@@ -460,7 +458,7 @@ def _evaluate(
     alpha: float,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, BoolArray]:
     """R's ``algo.farrington.glm`` plus threshold for a batch; NaN where no model converged."""
-    model, _ = _fit_flexible(fit, x_trend, y_ref, trend, reweight, weights_threshold)
+    model = _fit_flexible(fit, x_trend, y_ref, trend, reweight, weights_threshold)
     kept = model.has_trend.copy()
     if kept.any():
         eta0, _se = _predict(model, row)
@@ -471,7 +469,7 @@ def _evaluate(
         drop = np.flatnonzero(model.has_trend & ~keep)
         kept = model.has_trend & keep
         if drop.size:
-            plain, _ = _fit_flexible(fit, x_trend, y_ref[drop], False, reweight, weights_threshold)
+            plain = _fit_flexible(fit, x_trend, y_ref[drop], False, reweight, weights_threshold)
             model = _Model(
                 fit=_splice(model.fit, drop, plain.fit),
                 has_trend=kept,

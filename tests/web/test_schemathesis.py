@@ -1,0 +1,159 @@
+"""Property-based fuzzing of the OpenAPI document: no 5xx, and every 4xx has the error shape.
+
+Each persona fuzzes its own app on its own freshly migrated and seeded database (so that
+what admin changes, such as disabling accounts, cannot starve alice's run of a token).
+Schemathesis drives the app through its ASGI transport, which runs the app on its own
+event-loop thread; the seed runs before, with `asyncio.run`, and the engine is disposed
+in between so no connection crosses loops. With `--db=postgresql` the databases are
+PostgreSQL, which also enforces column lengths and integer ranges.
+
+Marked `slow` and `schemathesis` so it can be run alone (`-m schemathesis`); it is part
+of the default run. Bounded: `MAX_EXAMPLES` per operation and persona.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import APIOperation, GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.python import asgi
+
+from tests.factories import World, seed_world
+from yiyun.core import migrate
+from yiyun.settings import DbSettings, MediaSettings, SecuritySettings, Settings, StorageSettings
+from yiyun.web.app import create_app
+
+pytestmark = [pytest.mark.schemathesis, pytest.mark.slow]
+
+MAX_EXAMPLES = int(__import__("os").environ.get("FUZZ_N", "20"))
+PERSONAS = ["admin", "alice"]
+# Ends the token the run itself uses; covered by tests/auth and the access matrix.
+EXCLUDED = ["/api/v1/auth/logout"]
+
+
+@dataclass
+class Fuzzed:
+    app: object
+    world: World
+    persona: str
+
+
+async def _pg(admin_url: str, sql: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module", params=PERSONAS)
+def fuzzed(
+    request: pytest.FixtureRequest, db_backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fuzzed]:
+    persona: str = request.param
+    tmp = tmp_path_factory.mktemp(f"fuzz-{persona}")
+    admin_url = name = None
+    if db_backend == "postgresql":
+        admin_url = str(request.getfixturevalue("pg_admin_url"))
+        name = f"yiyun_fuzz_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_pg(admin_url, f'CREATE DATABASE "{name}"'))
+        base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+        url = f"{base}/{name}"
+    else:
+        url = f"sqlite+aiosqlite:///{tmp / 'fuzz.db'}"
+    migrate.upgrade(url)
+    cfg = Settings(
+        env="test",
+        data_dir=tmp,
+        log_json=True,
+        db=DbSettings(url=url, migrate_on_start=False),
+        media=MediaSettings(engine="fake"),
+        storage=StorageSettings(path=Path(tmp) / "blobs", max_upload_bytes=64 * 1024),
+        security=SecuritySettings(
+            secret_key="fuzz-secret-key-0123456789abcdef",
+            data_key="fuzz-data-key-0123456789abcdef",
+            argon2_time_cost=1,
+            argon2_memory_kib=64,
+        ),
+    )
+    app = create_app(cfg, configure_logs=False)
+
+    async def seed() -> World:
+        async with app.state.sessions() as s, s.begin():
+            world = await seed_world(s, cfg.security, app.state.cipher)
+        await app.state.engine.dispose()  # the ASGI transport runs on another loop
+        return world
+
+    yield Fuzzed(app=app, world=asyncio.run(seed()), persona=persona)
+    asgi.shutdown_lifespans()  # closes the bus and the engine on the transport's loop
+    if admin_url and name:
+        asyncio.run(_pg(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def check_error_shape(path: str, status: int, body: bytes) -> None:
+    """4xx: `{"error": {code, message, details}}`; on /fhir/ an OperationOutcome."""
+    if not 400 <= status < 500:
+        return
+    data = json.loads(body)
+    if path.startswith("/fhir/"):
+        assert data["resourceType"] == "OperationOutcome", data
+        assert data["issue"] and data["issue"][0]["severity"] == "error", data
+        return
+    assert set(data) == {"error"}, data
+    error = data["error"]
+    assert set(error) == {"code", "message", "details"}, data
+    assert isinstance(error["code"], str) and error["code"], data
+    assert isinstance(error["message"], str) and error["message"], data
+    assert isinstance(error["details"], dict), data
+
+
+def fuzz(operation: APIOperation, fuzzed: Fuzzed) -> Counter[int]:
+    """Run one operation's examples; return the status codes seen."""
+    statuses: Counter[int] = Counter()
+    strategy = st.one_of(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+    )
+
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def run(case: schemathesis.Case) -> None:
+        response = case.call(headers=fuzzed.world.auth(fuzzed.persona))
+        statuses[response.status_code] += 1
+        case.validate_response(response, checks=[not_a_server_error])
+        check_error_shape(case.path, response.status_code, response.content)
+
+    run()
+    return statuses
+
+
+def test_no_server_errors_and_errors_have_one_shape(fuzzed: Fuzzed) -> None:
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", fuzzed.app)
+    failures, seen = [], {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path in EXCLUDED:
+            continue
+        try:
+            seen[operation.label] = fuzz(operation, fuzzed)
+        except Exception as exc:  # report every failing operation, not only the first
+            failures.append(f"{operation.label}: {type(exc).__name__}: {exc}")
+    assert len(seen) + len(failures) >= 30, "the OpenAPI document lost its operations"
+    assert not failures, "\n\n".join(failures)
