@@ -288,6 +288,23 @@ class Call {
     window.location.assign("/meetings");
   }
 
+  /** Inbound RTP figures per remote track (quality display and tests). */
+  async inboundStats(): Promise<{ kind: string; framesDecoded: number; packetsReceived: number; frameWidth: number }[]> {
+    if (!this.sub) return [];
+    const out: { kind: string; framesDecoded: number; packetsReceived: number; frameWidth: number }[] = [];
+    (await this.sub.getStats()).forEach((r: Record<string, unknown>) => {
+      if (r.type === "inbound-rtp") {
+        out.push({
+          kind: String(r.kind),
+          framesDecoded: Number(r.framesDecoded ?? 0),
+          packetsReceived: Number(r.packetsReceived ?? 0),
+          frameWidth: Number(r.frameWidth ?? 0),
+        });
+      }
+    });
+    return out;
+  }
+
   /** Drop the socket as a network fault would (for resilience tests). */
   dropSocket(): void {
     this.ws?.close(4000, "simulated drop");

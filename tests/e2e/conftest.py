@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -16,7 +17,13 @@ import uvicorn
 from tests.factories import World, seed_world
 from tests.services import free_port
 from yiyun.core import migrate
-from yiyun.settings import DbSettings, SecuritySettings, Settings, StorageSettings
+from yiyun.settings import (
+    DbSettings,
+    MediaSettings,
+    SecuritySettings,
+    Settings,
+    StorageSettings,
+)
 from yiyun.web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -42,9 +49,9 @@ class LiveServer:
     settings: Settings
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("e2e")
+@contextlib.contextmanager
+def serve(tmp: Path, media: MediaSettings | None = None) -> Iterator[LiveServer]:
+    """A seeded app on 127.0.0.1 in a background thread, stopped on exit."""
     url = f"sqlite+aiosqlite:///{tmp}/e2e.db"
     migrate.upgrade(url)
     settings = Settings(
@@ -53,6 +60,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         log_json=True,
         db=DbSettings(url=url, migrate_on_start=False),
         storage=StorageSettings(path=tmp / "blobs"),
+        media=media or MediaSettings(engine="fake"),
         security=SecuritySettings(
             secret_key="e2e-secret-key-0123456789abcdef",
             data_key="e2e-data-key-0123456789abcdef",
@@ -76,12 +84,20 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield LiveServer(url=f"http://127.0.0.1:{port}", world=world, settings=settings)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{port}", world=world, settings=settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with serve(tmp_path_factory.mktemp("e2e")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +110,22 @@ def browser() -> Iterator[object]:
         instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+
+
+def sign_in(page: object, server: LiveServer, name: str) -> None:
+    """Password then TOTP, as a person would."""
+    import pyotp
+
+    from tests.factories import PASSWORD
+
+    page.goto(server.url + "/login")  # type: ignore[attr-defined]
+    page.fill("#username", name)  # type: ignore[attr-defined]
+    page.fill("#password", PASSWORD)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url("**/2fa**")  # type: ignore[attr-defined]
+    page.fill("#code", pyotp.TOTP(server.world.totp[name]).now())  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url(server.url + "/", timeout=10_000)  # type: ignore[attr-defined]
 
 
 def shot(page: object, name: str) -> Path:

@@ -159,7 +159,8 @@ async def test_leaving_and_kicking_stop_forwarding(sfu: Sfu, peers: Callable[...
     assert ParticipantGone("bye", "c", "kicked") in events
     assert await nothing_more(a.track("c-1")) == 0
     assert len(await frames(a.track("b-1"), 2, timeout=3)) == 2  # the others keep flowing
-    assert await wait_for(lambda: clients["c"].subscribe.connectionState == "closed")
+    ok = await wait_for(lambda: clients["c"].subscribe.connectionState == "closed")
+    assert ok, (clients["c"].subscribe.connectionState, clients["c"].publish.connectionState)
 
     await engine.leave("bye", "b")
     assert await nothing_more(a.track("b-1")) == 0

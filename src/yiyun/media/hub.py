@@ -76,6 +76,10 @@ class SignalHub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
 
+    @property
+    def started(self) -> bool:
+        return self._started
+
     async def start(self) -> None:
         """Start the engine (idempotent; also done lazily on the first join)."""
         if not self._started:

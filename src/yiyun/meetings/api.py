@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from yiyun.auth import room_tokens
-from yiyun.meetings import service
-from yiyun.meetings.schemas import InviteRequest, JoinToken, MeetingCreate, MeetingRead
+from yiyun.media.hub import SignalHub
+from yiyun.meetings import live, service
+from yiyun.meetings.schemas import (
+    InviteRequest,
+    JoinToken,
+    LiveParticipant,
+    MeetingCreate,
+    MeetingRead,
+)
 from yiyun.settings import secret
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
 
@@ -67,6 +74,16 @@ async def end_meeting(
         session=session, principal=principal, meeting_id=meeting_id, actor=actor
     )
     return await service.read(session, meeting)
+
+
+@router.get("/meetings/{meeting_id}/participants", response_model=list[LiveParticipant])
+async def live_participants(
+    meeting_id: Id, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> list[LiveParticipant]:
+    """Who is connected to the meeting's media room right now, with their tracks."""
+    meeting = await service.get(session=session, principal=principal, meeting_id=meeting_id)
+    hub: SignalHub = request.app.state.hub
+    return await live.participants(hub, meeting.room_id)
 
 
 @router.post("/meetings/{meeting_id}/token", response_model=JoinToken)

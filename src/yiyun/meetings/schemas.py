@@ -46,3 +46,10 @@ class JoinToken(BaseModel):
     expires_in: int
     signal_url: str
     ice_servers: list[dict[str, object]]
+
+
+class LiveParticipant(BaseModel):
+    participant_id: str
+    display_name: str
+    user_id: int | None
+    kinds: list[str]
