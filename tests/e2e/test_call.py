@@ -96,7 +96,7 @@ def test_three_people_see_and_hear_each_other(call_server: LiveServer, browser) 
         page.goto(f"{call_server.url}/meetings/{meeting['id']}")
         pages[name] = page
     started = time.monotonic()
-    for name, page in pages.items():
+    for page in pages.values():
         page.wait_for_function(REMOTE_VIDEO_OK % 2, timeout=30_000)
     first = {name: _decoded(page) for name, page in pages.items()}
     page_wait = pages["bob"]
