@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 
 import av
 import numpy as np
-from aiortc import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters, RTCRtpParameters
-from aiortc import RTCSessionDescription
+from aiortc import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpParameters,
+    RTCSessionDescription,
+)
 from aiortc.codecs import get_encoder
 
 from tests.media.utils import hermetic_peer
@@ -35,14 +39,16 @@ class _Layer:
     rid: str
     width: int
     height: int
-    ssrc: int = field(default_factory=lambda: random.getrandbits(32))  # noqa: S311
-    seq: int = field(default_factory=lambda: random.randrange(30000))  # noqa: S311
+    ssrc: int = field(default_factory=lambda: random.getrandbits(32))
+    seq: int = field(default_factory=lambda: random.randrange(30000))
     keyframe: bool = True
     sent: int = 0
 
 
 class SimulcastPublisher:
-    def __init__(self, layers: tuple[tuple[str, int, int], ...] = (("l", 320, 240), ("h", 640, 480))) -> None:
+    def __init__(
+        self, layers: tuple[tuple[str, int, int], ...] = (("l", 320, 240), ("h", 640, 480))
+    ) -> None:
         self.pc = hermetic_peer()
         self.layers = [_Layer(rid, w, h) for rid, w, h in layers]
         self.keyframe_requests: dict[str, int] = {layer.rid: 0 for layer in self.layers}
@@ -100,7 +106,7 @@ class SimulcastPublisher:
     async def _send(self, dtls: object, ext: object) -> None:
         codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=self._pt)
         encoders = {layer.rid: get_encoder(codec) for layer in self.layers}
-        ts_origin = random.getrandbits(32)  # noqa: S311
+        ts_origin = random.getrandbits(32)
         tick = 0
         while True:
             await asyncio.sleep(1 / FPS)

@@ -147,8 +147,12 @@ def test_vp8_picture_ids_continue_across_a_switch() -> None:
     a = fw.forward("h", Pkt(1, 0, payload=vp8(key=True, pid=300, tl0=7)), keyframe=True, now=0)
     b = fw.forward("h", Pkt(2, 3000, payload=vp8(key=False, pid=301, tl0=8)), keyframe=False, now=0)
     fw.select("l")
-    c = fw.forward("l", Pkt(9, 5, payload=vp8(key=True, pid=32767, tl0=200)), keyframe=True, now=0.1)
-    d = fw.forward("l", Pkt(10, 3005, payload=vp8(key=False, pid=0, tl0=201)), keyframe=False, now=0.1)
+    c = fw.forward(
+        "l", Pkt(9, 5, payload=vp8(key=True, pid=32767, tl0=200)), keyframe=True, now=0.1
+    )
+    d = fw.forward(
+        "l", Pkt(10, 3005, payload=vp8(key=False, pid=0, tl0=201)), keyframe=False, now=0.1
+    )
     ids = [parse_vp8(p.payload) for p in (a, b, c, d) if p is not None]
     assert [x.picture_id for x in ids if x] == [300, 301, 302, 303]
     assert [x.tl0picidx for x in ids if x] == [7, 8, 9, 10]
@@ -268,7 +272,12 @@ def test_remb_keeps_the_smallest_fresh_estimate() -> None:
 
 @pytest.mark.parametrize(
     ("value", "parsed"),
-    [(b"\xa0", (True, 32)), (b"\x7f", (False, 127)), (b"\x80", (True, 0)), (b"\x1e\x00", (False, 30))],
+    [
+        (b"\xa0", (True, 32)),
+        (b"\x7f", (False, 127)),
+        (b"\x80", (True, 0)),
+        (b"\x1e\x00", (False, 30)),
+    ],
 )
 def test_rfc6464_audio_levels_parse(value: bytes, parsed: tuple[bool, int]) -> None:
     assert parse_audio_level(value) == parsed
@@ -303,7 +312,9 @@ SPEAKER_CASES = {
     "first speech takes the floor": (ticks(0, 1, {"a": 25, "b": 120}), [(0.25, "a")]),
     "room noise never does": (ticks(0, 2, {"a": 70, "b": 80}), []),
     "a short interruption does not switch": (
-        ticks(0, 2, {"a": 30, "b": 127}) + ticks(2, 2.5, {"a": 30, "b": 10}) + ticks(2.5, 4, {"a": 30, "b": 127}),
+        ticks(0, 2, {"a": 30, "b": 127})
+        + ticks(2, 2.5, {"a": 30, "b": 10})
+        + ticks(2.5, 4, {"a": 30, "b": 127}),
         [(0.25, "a")],
     ),
     "a sustained louder talker takes over": (
@@ -468,7 +479,9 @@ def test_forwarded_sections_are_named_after_their_publisher() -> None:
 
 def test_h264_codecs_match_on_profile_and_packetization_not_level() -> None:
     def h264(plid: str, mode: str = "1") -> Codec:
-        return Codec("H264", 90000, None, (("profile-level-id", plid), ("packetization-mode", mode)))
+        return Codec(
+            "H264", 90000, None, (("profile-level-id", plid), ("packetization-mode", mode))
+        )
 
     assert h264("42e01f").key == h264("42e034").key
     assert h264("42e01f").key != h264("42001f").key

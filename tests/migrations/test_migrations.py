@@ -182,32 +182,26 @@ def fresh_pg(pg_admin_url: str) -> Iterator[str]:
         asyncio.run(_pg(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+LEFTOVERS_SQL = """
+SELECT 'type ' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+ WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd')
+UNION ALL
+SELECT 'sequence ' || sequence_name FROM information_schema.sequences
+ WHERE sequence_schema = 'public'
+"""
+
+
 def _pg_leftovers(url: str) -> list[str]:
     """Types and sequences still in the public schema (a downgrade must drop them too)."""
     plain = url.replace("postgresql+asyncpg://", "postgresql://")
-    rows = asyncio.run(
-        _pg(
-            plain,
-            """
-        SELECT 'type ' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-         WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd')
-        UNION ALL
-        SELECT 'sequence ' || sequence_name FROM information_schema.sequences
-         WHERE sequence_schema = 'public'
-    """,
-        )
-    )
-    return sorted(str(r[0]) for r in rows)
+    return sorted(str(r[0]) for r in asyncio.run(_pg(plain, LEFTOVERS_SQL)))
 
 
 @pytest.mark.postgres
 def test_postgresql_goes_up_down_and_up_without_drift(fresh_pg: str) -> None:
+    # one fresh database for both checks: creating and dropping databases is the slow part
     _check_up_down_up(fresh_pg)
     migrate.downgrade(fresh_pg, "base")
     assert _pg_leftovers(fresh_pg) == []
-
-
-@pytest.mark.postgres
-def test_postgresql_migrates_one_revision_at_a_time(fresh_pg: str) -> None:
     _check_stairway(fresh_pg)
     assert _drift(fresh_pg) == []

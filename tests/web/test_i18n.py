@@ -49,19 +49,30 @@ def _error_messages() -> set[str]:
 
 def _labels() -> set[str]:
     values: set[str] = set()
-    for enum in (org_enums.InstitutionLevel, org_enums.StaffTitle, org_enums.TerminalKind,
-                 org_enums.TerminalStatus, records_enums.Sex, records_enums.DocumentKind,
-                 records_enums.ConsentPurpose, records_enums.GuardianRelation):
+    for enum in (
+        org_enums.InstitutionLevel,
+        org_enums.StaffTitle,
+        org_enums.TerminalKind,
+        org_enums.TerminalStatus,
+        records_enums.Sex,
+        records_enums.DocumentKind,
+        records_enums.ConsentPurpose,
+        records_enums.GuardianRelation,
+    ):
         values.update(member.value for member in enum)
-    values.update(pagekit.ROLE_LABELS.values(), pagekit.KIND_LABELS.values(),
-                  pagekit.FLASH.values())
+    values.update(
+        pagekit.ROLE_LABELS.values(), pagekit.KIND_LABELS.values(), pagekit.FLASH.values()
+    )
     return values
 
 
 @pytest.mark.parametrize("source", ["templates and code", "error messages", "labels"])
 def test_every_user_facing_string_has_a_chinese_translation(source: str) -> None:
-    wanted = {"templates and code": _extracted, "error messages": _error_messages,
-              "labels": _labels}[source]()
+    wanted = {
+        "templates and code": _extracted,
+        "error messages": _error_messages,
+        "labels": _labels,
+    }[source]()
     zh = _catalogue("zh_CN")
     missing = sorted(m for m in wanted if not zh.get(m))
     assert missing == []
@@ -76,4 +87,5 @@ def test_the_default_language_is_simplified_chinese() -> None:
 def test_placeholders_survive_translation() -> None:
     for msgid, msgstr in _catalogue("zh_CN").items():
         assert re.findall(r"%\(\w+\)s", msgid) == re.findall(r"%\(\w+\)s", msgstr) or sorted(
-            re.findall(r"%\(\w+\)s", msgid)) == sorted(re.findall(r"%\(\w+\)s", msgstr)), msgid
+            re.findall(r"%\(\w+\)s", msgid)
+        ) == sorted(re.findall(r"%\(\w+\)s", msgstr)), msgid

@@ -15,6 +15,7 @@ from yiyun.meetings.schemas import (
     LiveParticipant,
     MeetingCreate,
     MeetingRead,
+    RingResult,
 )
 from yiyun.settings import secret
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
@@ -25,11 +26,15 @@ Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 @router.post("/meetings", response_model=MeetingRead, status_code=201)
 async def create_meeting(
-    data: MeetingCreate, session: DbSession, principal: CurrentPrincipal, actor: CurrentActor
+    data: MeetingCreate,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
 ) -> MeetingRead:
     """Start an instant meeting and invite staff by username."""
     meeting = await service.create_instant(
-        session=session, principal=principal, data=data, actor=actor
+        session=session, principal=principal, data=data, actor=actor, bus=request.app.state.bus
     )
     return await service.read(session, meeting)
 
@@ -64,6 +69,18 @@ async def invite(
         actor=actor,
     )
     return await service.read(session, meeting)
+
+
+@router.post("/meetings/{meeting_id}/ring", response_model=RingResult)
+async def ring(
+    meeting_id: Id, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> RingResult:
+    """Ring every other member in the app (an urgent, live notification)."""
+    meeting = await service.get(session=session, principal=principal, meeting_id=meeting_id)
+    rung = await service.ring(
+        session=session, bus=request.app.state.bus, meeting=meeting, caller=principal
+    )
+    return RingResult(rung=rung)
 
 
 @router.post("/meetings/{meeting_id}/end", response_model=MeetingRead)

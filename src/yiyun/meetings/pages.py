@@ -30,6 +30,7 @@ async def meetings(request: Request, session: DbSession, principal: CurrentPrinc
 
 @router.post("/meetings")
 async def start(
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     actor: CurrentActor,
@@ -46,7 +47,7 @@ async def start(
     except ValidationError as exc:
         raise invalid(exc) from None
     meeting = await service.create_instant(
-        session=session, principal=principal, data=data, actor=actor
+        session=session, principal=principal, data=data, actor=actor, bus=request.app.state.bus
     )
     return see_other(f"/meetings/{meeting.id}")
 

@@ -53,3 +53,7 @@ class LiveParticipant(BaseModel):
     display_name: str
     user_id: int | None
     kinds: list[str]
+
+
+class RingResult(BaseModel):
+    rung: int

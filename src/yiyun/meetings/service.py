@@ -11,10 +11,12 @@ from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
 from yiyun.auth import room_tokens
 from yiyun.auth.principal import Principal
+from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
 from yiyun.core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
 from yiyun.meetings.models import Meeting, MeetingMember
 from yiyun.meetings.schemas import MeetingCreate, MeetingRead, MemberRead
+from yiyun.notify import service as notify_service
 from yiyun.org.models import User
 
 OPEN, ENDED = "open", "ended"
@@ -37,8 +39,14 @@ async def _users_by_name(session: AsyncSession, names: list[str]) -> list[User]:
 
 
 async def create_instant(
-    *, session: AsyncSession, principal: Principal, data: MeetingCreate, actor: Actor
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    data: MeetingCreate,
+    actor: Actor,
+    bus: EventBus | None = None,
 ) -> Meeting:
+    """Open a meeting now; invitees are rung in the app at once when a bus is given."""
     meeting = Meeting(
         code=secrets.token_hex(5),
         title=data.title,
@@ -66,7 +74,40 @@ async def create_instant(
         entity_id=meeting.id,
         details={"invitees": len(data.invitees)},
     )
+    if bus is not None:
+        await ring(session=session, bus=bus, meeting=meeting, caller=principal)
     return meeting
+
+
+async def ring(
+    *,
+    session: AsyncSession,
+    bus: EventBus,
+    meeting: Meeting,
+    caller: Principal,
+    user_ids: list[int] | None = None,
+) -> int:
+    """Ring members (all but the caller, or the given ones) with an urgent notification."""
+    if meeting.state != OPEN:
+        raise IllegalTransition(state=meeting.state, action="ring", code="meeting.ended")
+    members = (
+        await session.scalars(
+            select(MeetingMember.user_id).where(MeetingMember.meeting_id == meeting.id)
+        )
+    ).all()
+    targets = [u for u in members if u != caller.user_id and (user_ids is None or u in user_ids)]
+    await notify_service.notify(
+        session=session,
+        bus=bus,
+        user_ids=targets,
+        kind="meeting.ring",
+        title=meeting.title,
+        body=caller.display_name,
+        link=f"/meetings/{meeting.id}",
+        data={"meeting_id": meeting.id, "caller": caller.display_name},
+        urgent=True,
+    )
+    return len(targets)
 
 
 async def _member(session: AsyncSession, meeting_id: int, user_id: int) -> MeetingMember | None:

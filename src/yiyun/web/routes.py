@@ -10,6 +10,8 @@ from yiyun.auth import api as auth_api
 from yiyun.auth import pages as auth_pages
 from yiyun.meetings import api as meetings_api
 from yiyun.meetings import pages as meetings_pages
+from yiyun.notify import api as notify_api
+from yiyun.notify import pages as notify_pages
 from yiyun.org import api as org_api
 from yiyun.org import pages as org_pages
 from yiyun.records import api as records_api
@@ -28,6 +30,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(records_api.router, prefix=API, tags=["patients"])
     app.include_router(audit_api.router, prefix=API, tags=["audit"])
     app.include_router(meetings_api.router, prefix=API, tags=["meetings"])
+    app.include_router(notify_api.router, prefix=API, tags=["notifications"])
     app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(auth_pages.router, include_in_schema=False)
     app.include_router(home.router, include_in_schema=False)
@@ -35,4 +38,6 @@ def mount(app: FastAPI) -> None:
     app.include_router(records_pages.router, include_in_schema=False)
     app.include_router(audit_pages.router, include_in_schema=False)
     app.include_router(meetings_pages.router, include_in_schema=False)
+    app.include_router(notify_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
+    app.include_router(notify_api.ws_router)
