@@ -99,7 +99,13 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
+@click.option(
+    "--anchor",
+    default=None,
+    metavar="SEQ:HASH",
+    help="An anchor printed by an earlier run: also detects a truncated tail.",
+)
+def audit_verify(anchor: str | None) -> None:
     """Recompute the hash chain; exit 1 naming the first bad row."""
     from yiyun.audit import service as audit_service
     from yiyun.core.db import create_engine, session_factory
@@ -110,13 +116,14 @@ def audit_verify() -> None:
         engine = create_engine(settings.db.url)
         try:
             async with session_factory(engine)() as session:
-                return await audit_service.verify(session=session)
+                return await audit_service.verify(session=session, anchor=anchor)
         finally:
             await engine.dispose()
 
     result = run(go())
     if result.ok:
         click.echo(f"audit chain intact: {result.checked} entries verified")
+        click.echo(f"anchor: {result.anchor}  (keep it; pass --anchor next time)")
         return
     where = (
         f"seq {result.first_bad_seq} (row id {result.first_bad_id})"

@@ -375,12 +375,6 @@ def test_last_n_forwards_the_most_recent_speakers(
     assert got == frozenset(expected)
 
 
-def test_last_n_reports_who_changed() -> None:
-    before = {"a": frozenset({"b"}), "b": frozenset({"a"})}
-    after = {"a": frozenset({"c"}), "b": frozenset({"a"}), "c": frozenset()}
-    assert lastn.changed_subscribers(before, after) == ["a", "c"]
-
-
 # --- SDP ------------------------------------------------------------------------------------
 
 # A browser-shaped simulcast publish offer (Chromium's layout, trimmed).

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ from yiyun.web.app import create_app
 
 pytestmark = [pytest.mark.schemathesis, pytest.mark.slow]
 
-MAX_EXAMPLES = int(__import__("os").environ.get("FUZZ_N", "20"))
+MAX_EXAMPLES = int(os.environ.get("YIYUN_FUZZ_EXAMPLES", "20"))  # more for a deeper local run
 PERSONAS = ["admin", "alice"]
 # Ends the token the run itself uses; covered by tests/auth and the access matrix.
 EXCLUDED = ["/api/v1/auth/logout"]
@@ -155,5 +156,10 @@ def test_no_server_errors_and_errors_have_one_shape(fuzzed: Fuzzed) -> None:
             seen[operation.label] = fuzz(operation, fuzzed)
         except Exception as exc:  # report every failing operation, not only the first
             failures.append(f"{operation.label}: {type(exc).__name__}: {exc}")
+    statuses = sum(seen.values(), Counter())
+    print(  # shown with -s: what the run covered
+        f"{fuzzed.persona}: {len(seen) + len(failures)} operations, "
+        f"{statuses.total()} calls, statuses {dict(sorted(statuses.items()))}"
+    )
     assert len(seen) + len(failures) >= 30, "the OpenAPI document lost its operations"
     assert not failures, "\n\n".join(failures)

@@ -137,6 +137,13 @@ class VerifyResult:
     first_bad_seq: int | None = None
     first_bad_id: int | None = None
     reason: str | None = None
+    head_seq: int = 0
+    head_hash: str = GENESIS
+
+    @property
+    def anchor(self) -> str:
+        """`SEQ:HASH` of the last entry: keep it elsewhere to detect later truncation."""
+        return f"{self.head_seq}:{self.head_hash}"
 
 
 async def iter_chain(session: AsyncSession, batch: int = 2000) -> AsyncIterator[AuditEvent]:
@@ -158,7 +165,7 @@ async def iter_chain(session: AsyncSession, batch: int = 2000) -> AsyncIterator[
         after = rows[-1].seq
 
 
-async def verify(*, session: AsyncSession) -> VerifyResult:
+async def verify(*, session: AsyncSession, anchor: str | None = None) -> VerifyResult:
     """Walk the chain; report the first row whose link or content does not hold."""
     prev = GENESIS
     expected_seq = 1
@@ -197,4 +204,28 @@ async def verify(*, session: AsyncSession) -> VerifyResult:
     total = await session.scalar(select(func.count()).select_from(AuditEvent))
     if total != checked:
         return VerifyResult(False, checked, None, None, "rows outside the sequence")
-    return VerifyResult(True, checked)
+    head = VerifyResult(True, checked, head_seq=expected_seq - 1, head_hash=prev)
+    if anchor is not None:
+        seq, _, digest = anchor.partition(":")
+        if not seq.isdigit() or int(seq) > head.head_seq:
+            return VerifyResult(
+                False,
+                checked,
+                int(seq) if seq.isdigit() else None,
+                None,
+                "anchored entry is missing: the log was truncated",
+                head.head_seq,
+                head.head_hash,
+            )
+        row = await session.scalar(select(AuditEvent).where(AuditEvent.seq == int(seq)))
+        if row is None or row.hash != digest:
+            return VerifyResult(
+                False,
+                checked,
+                int(seq),
+                None,
+                "anchored entry does not match the recorded hash",
+                head.head_seq,
+                head.head_hash,
+            )
+    return head

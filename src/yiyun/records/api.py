@@ -48,8 +48,8 @@ async def lookup_by_id_number(
 ) -> PatientRead:
     """Find a patient by full resident ID number (sent in the body, never in the URL)."""
     patient = await service.find_by_id_number(session=session, ctx=ctx, id_number=id_number)
-    if patient is None:
-        raise NotFound("patient not found", code="patient.not_found")
+    if patient is None:  # the unanswered lookup is audited too
+        raise NotFound("patient not found", code="patient.not_found", keep_changes=True)
     return await service.to_read(session, patient, ctx.cipher)
 
 

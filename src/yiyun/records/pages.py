@@ -168,7 +168,7 @@ async def grant_consent(
     target_institution_id: Annotated[str, Form(max_length=12)] = "",
     note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    target = int(target_institution_id) if target_institution_id.isdigit() else None
+    target = int(target_institution_id) if target_institution_id.isdecimal() else None
     try:
         data = ConsentCreate(purpose=purpose, target_institution_id=target, note=note)
     except ValidationError as exc:

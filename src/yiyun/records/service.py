@@ -190,6 +190,13 @@ async def find_by_id_number(*, session: AsyncSession, ctx: Ctx, id_number: str) 
     digest = ctx.cipher.lookup_hash(parsed.number, context=ID_CONTEXT)
     patient = await session.scalar(select(Patient).where(Patient.id_number_hash == digest))
     if patient is None:
+        await audit.record(
+            session=session,
+            actor=ctx.actor,
+            action="patient.lookup",
+            outcome="not_found",
+            entity_type="patient",
+        )
         return None
     return await read(session=session, ctx=ctx, patient_id=patient.id)  # audited as a read
 

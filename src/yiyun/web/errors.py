@@ -6,16 +6,17 @@ same information rendered; an unauthenticated page request is redirected to log 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from yiyun.core.errors import NotAuthenticated, YiyunError
+from yiyun.core.errors import InvalidInput, NotAuthenticated, YiyunError
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,20 @@ def _clean_validation(errors: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+# SQLSTATEs of values the database cannot store: data exception (asyncpg's client-side
+# argument check), string too long, number out of range, datetime overflow, NUL byte and
+# other characters the encoding cannot hold.
+REFUSED_VALUE = frozenset({"22000", "22001", "22003", "22008", "22021", "22P05"})
+
+
+def refused_value(exc: DBAPIError) -> bool:
+    """Whether the driver refused a submitted value rather than failing on its own."""
+    for err in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        if getattr(err, "sqlstate", None) in REFUSED_VALUE:
+            return True
+    return False
+
+
 def install(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, YiyunError):
@@ -107,6 +122,20 @@ def install(app: FastAPI) -> None:
         logger.info("integrity error mapped to 409: %s", type(exc).__name__)
         return respond(request, 409, "conflict", "the change conflicts with stored data")
 
+    async def data_error(request: Request, exc: Exception) -> Response:
+        """Bad input that only the database noticed is still bad input (422), never a 500."""
+        if not isinstance(exc, DBAPIError) or not refused_value(exc):
+            raise exc
+        logger.info("database refused a value: %s", type(exc.orig).__name__)
+        error = InvalidInput(
+            "the request is not valid",
+            details={"reason": "a value is too long, out of range or has a forbidden character"},
+        )
+        handler = request.app.exception_handlers[YiyunError]  # as wrapped (e.g. by FHIR)
+        result = handler(request, error)
+        response: Response = await result if inspect.isawaitable(result) else result
+        return response
+
     async def http_error(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, StarletteHTTPException):
             raise exc
@@ -125,6 +154,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(YiyunError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(IntegrityError, integrity_error)
+    app.add_exception_handler(DBAPIError, data_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 

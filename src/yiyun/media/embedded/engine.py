@@ -28,12 +28,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from aiortc import RTCRtpCodecCapability, RTCRtpSender, RTCRtpTransceiver, RTCSessionDescription
 
 from yiyun.media.embedded import _aiortc
-from yiyun.media.embedded.legs import PublishLeg, SubscribeLeg, _Leg
+from yiyun.media.embedded.legs import LegLost, PublishLeg, SubscribeLeg, _Leg
 from yiyun.media.embedded.negotiation import (
     RID_URI,
     Codec,
@@ -182,10 +182,10 @@ class EmbeddedEngine:
         gone: list[EngineEvent] = []
         async with self._lock(room_id):
             room = self._rooms.pop(room_id, None)
-            members = list(room.members.values()) if room is not None else []
-            for member in members:
-                await self._teardown(room, member)  # type: ignore[arg-type]
-                gone.append(ParticipantGone(room_id, member.participant_id, "left"))
+            if room is not None:
+                for member in list(room.members.values()):
+                    await self._teardown(room, member)
+                    gone.append(ParticipantGone(room_id, member.participant_id, "left"))
         self._locks.pop(room_id, None)
         await self._emit(gone)
 
@@ -242,15 +242,30 @@ class EmbeddedEngine:
     async def kick(self, room_id: str, participant_id: str) -> None:
         await self._remove(room_id, participant_id, "kicked", strict=True)
 
-    def _on_failed(self, room_id: str, participant_id: str) -> Callable[[_Leg], Awaitable[None]]:
-        async def failed(leg: _Leg) -> None:
+    def _on_lost(self, room_id: str, participant_id: str) -> LegLost:
+        async def lost(leg: _Leg, failed: bool) -> None:
             room = self._rooms.get(room_id)
             member = room.members.get(participant_id) if room is not None else None
-            if member is not None and leg in (member.publish, member.subscribe):
+            if room is None or member is None or leg not in (member.publish, member.subscribe):
+                return
+            if failed:
                 logger.info("a media leg failed; the participant is removed")
                 await self._remove(room_id, participant_id, "failed", strict=False)
+                return
+            events: list[EngineEvent] = []
+            async with self._lock(room_id):  # the client closed one leg: forget only that leg
+                leg.closed = True
+                if leg is member.publish:
+                    room.drop_tracks(member)
+                    member.publish = None
+                    events = self._changed(room, participant_id)
+                elif leg is member.subscribe:
+                    for slot in member.subscribe.slots.values():
+                        room.unbind(slot)
+                    member.subscribe = None
+            await self._emit(events)
 
-        return failed
+        return lost
 
     # --- publish ------------------------------------------------------------------------
 
@@ -271,7 +286,7 @@ class EmbeddedEngine:
                 pc,
                 room=room,
                 participant_id=participant_id,
-                on_failed=self._on_failed(room_id, participant_id),
+                on_lost=self._on_lost(room_id, participant_id),
             )
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -335,7 +350,7 @@ class EmbeddedEngine:
                     _aiortc.new_peer_connection(self._ice_servers),
                     room=room,
                     participant_id=participant_id,
-                    on_failed=self._on_failed(room_id, participant_id),
+                    on_lost=self._on_lost(room_id, participant_id),
                 )
                 member.subscribe = leg
             others = sorted(room.members.values(), key=lambda m: m.joined_at)

@@ -25,10 +25,3 @@ def select_video(
     ranked = [p for p in dict.fromkeys(speakers) if p in present]
     ranked += [p for p in candidates if p not in set(ranked)]
     return frozenset(ranked[:n])
-
-
-def changed_subscribers(
-    before: dict[str, frozenset[str]], after: dict[str, frozenset[str]]
-) -> list[str]:
-    """Subscribers whose forwarded video set differs between two selections."""
-    return sorted(s for s in after.keys() | before.keys() if before.get(s) != after.get(s))

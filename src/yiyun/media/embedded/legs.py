@@ -49,6 +49,8 @@ from yiyun.media.embedded.room import Room, Slot, Source, Track
 
 logger = logging.getLogger(__name__)
 
+LegLost = Callable[["_Leg", bool], Awaitable[None]]  # (leg, failed)
+
 
 def _ext_map(sections: list[Section]) -> HeaderExtensionsMap:
     ids: dict[str, int] = {}
@@ -75,7 +77,7 @@ class _Leg:
         *,
         room: Room,
         participant_id: str,
-        on_failed: Callable[[_Leg], Awaitable[None]],
+        on_lost: LegLost,
     ) -> None:
         self.pc = pc
         self.room = room
@@ -87,8 +89,10 @@ class _Leg:
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            if pc.connectionState == "failed" and not self.closed:
-                await on_failed(self)
+            # "failed": ICE/DTLS broke (or the certificate did not match its fingerprint);
+            # "closed" without us closing: the client closed its peer connection
+            if pc.connectionState in ("failed", "closed") and not self.closed:
+                await on_lost(self, pc.connectionState == "failed")
 
     def take_over(self) -> None:
         """Detach aiortc's media pipelines and route this leg's RTP/RTCP to us."""
@@ -130,9 +134,9 @@ class PublishLeg(_Leg):
         *,
         room: Room,
         participant_id: str,
-        on_failed: Callable[[_Leg], Awaitable[None]],
+        on_lost: LegLost,
     ) -> None:
-        super().__init__(pc, room=room, participant_id=participant_id, on_failed=on_failed)
+        super().__init__(pc, room=room, participant_id=participant_id, on_lost=on_lost)
         self.tracks: dict[str, Track] = {}
         self._routes: dict[int, _Route] = {}
 
@@ -233,9 +237,9 @@ class SubscribeLeg(_Leg):
         *,
         room: Room,
         participant_id: str,
-        on_failed: Callable[[_Leg], Awaitable[None]],
+        on_lost: LegLost,
     ) -> None:
-        super().__init__(pc, room=room, participant_id=participant_id, on_failed=on_failed)
+        super().__init__(pc, room=room, participant_id=participant_id, on_lost=on_lost)
         self.slots: dict[str, Slot] = {}
         self.offer: list[Section] = []
         self.cname = participant_id

@@ -9,6 +9,7 @@ the alarm there is ``False``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +70,39 @@ def _exact_integer_sums(x: FloatArray, window: int) -> bool:
     return bool(np.array_equal(x, np.floor(x)))
 
 
+def row_blocks(x: FloatArray, first: int) -> Iterator[tuple[int, int]]:
+    """Yield ``(lo, hi)`` row ranges covering ``first .. len(x)-1`` in cache-sized blocks."""
+    width = int(np.prod(x.shape[1:], dtype=np.int64))
+    step = max(16, _BLOCK_VALUES // max(width, 1))
+    for lo in range(first, x.shape[0], step):
+        yield lo, min(lo + step, x.shape[0])
+
+
+def baseline_block(
+    x: FloatArray, window: int, lag: int, lo: int, hi: int, mean: FloatArray, sd: FloatArray
+) -> None:
+    """Write the moving-baseline mean and sd of times ``lo .. hi-1`` into ``mean`` and ``sd``.
+
+    ``mean``/``sd``: arrays shaped like ``x[lo:hi]``; see :func:`moving_baseline`.
+    Requires ``lo >= window + lag``.
+    """
+    rows = x[lo - lag - window : hi - lag]  # the inputs of outputs lo .. hi-1
+    if _exact_integer_sums(rows, window):
+        # Integer counts: window sums are exact, so n*S2 - S1^2 is exact too and the
+        # variance carries a single rounding (at least as exact as the two-pass formula).
+        s1, s2 = _window_sums(rows, window, hi - lo)
+        np.divide(s1, window, out=mean)
+        s1 *= s1
+        s2 *= window
+        s2 -= s1
+        s2 /= window * (window - 1)
+        np.sqrt(s2, out=sd)
+    else:
+        windows = np.lib.stride_tricks.sliding_window_view(rows[:-1], window, axis=0)
+        np.mean(windows, axis=-1, out=mean)
+        np.std(windows, axis=-1, ddof=1, out=sd)
+
+
 def moving_baseline(x: FloatArray, window: int, lag: int = 0) -> tuple[FloatArray, FloatArray]:
     """Mean and sample standard deviation of a moving baseline, aligned to each time point.
 
@@ -77,60 +111,54 @@ def moving_baseline(x: FloatArray, window: int, lag: int = 0) -> tuple[FloatArra
     time (guard band). For time ``t`` the baseline is ``x[t-lag-window : t-lag]``;
     both outputs are NaN for ``t < window + lag``.
     """
+    check_baseline(window, lag)
+    mean, sd = nan_like(x), nan_like(x)
+    for lo, hi in row_blocks(x, window + lag):  # blocks of rows stay in cache
+        baseline_block(x, window, lag, lo, hi, mean[lo:hi], sd[lo:hi])
+    return mean, sd
+
+
+def check_baseline(window: int, lag: int) -> None:
+    """Validate moving-baseline parameters."""
     if window < 2:
         raise ValueError("window must be at least 2")
     if lag < 0:
         raise ValueError("lag must be non-negative")
-    n_time = x.shape[0]
-    mean = nan_like(x)
-    sd = nan_like(x)
-    first = window + lag
-    if n_time <= first:
-        return mean, sd
-    width = int(np.prod(x.shape[1:], dtype=np.int64))
-    step = max(16, _BLOCK_VALUES // max(width, 1))
-    for lo in range(first, n_time, step):  # blocks of rows stay in cache
-        hi = min(lo + step, n_time)
-        rows = x[lo - first : hi - lag]  # the inputs of outputs lo .. hi-1
-        if _exact_integer_sums(rows, window):
-            # Integer counts: window sums are exact, so n*S2 - S1^2 is exact too and the
-            # variance carries a single rounding (at least as exact as the two-pass formula).
-            s1, s2 = _window_sums(rows, window, hi - lo)
-            block = mean[lo:hi]
-            block[...] = s1
-            block /= window
-            s2 *= window
-            s2 -= s1 * s1
-            s2 /= window * (window - 1)
-            np.sqrt(s2, out=sd[lo:hi])
-        else:
-            windows = np.lib.stride_tricks.sliding_window_view(
-                rows[: hi - lo + window - 1], window, axis=0
-            )
-            mean[lo:hi] = windows.mean(axis=-1)
-            sd[lo:hi] = windows.std(axis=-1, ddof=1)
-    return mean, sd
 
 
 def _window_sums(x: FloatArray, window: int, n_out: int) -> tuple[FloatArray, FloatArray]:
     """Sums of ``x`` and ``x**2`` over ``x[i : i+window]`` for ``i = 0 .. n_out-1``.
 
-    Only used for integer data, where every partial sum is exact in float64.
+    Only used for integer data, where every partial sum is exact in float64 and
+    the order of the additions therefore does not matter.
     """
-    squares = x * x
-    sums = []
-    for values in (x, squares):
-        if window <= 8:
-            # A few shifted in-place additions.
-            total = values[:n_out].copy()
-            for j in range(1, window):
-                total += values[j : j + n_out]
-        else:
-            # First window summed directly, the next ones by adding what enters and
-            # subtracting what leaves (a cumulative sum of the differences).
-            total = np.empty((n_out, *values.shape[1:]))
-            total[0] = values[:window].sum(axis=0)
-            np.subtract(values[window : window + n_out - 1], values[: n_out - 1], out=total[1:])
-            np.cumsum(total, axis=0, out=total)
-        sums.append(total)
-    return sums[0], sums[1]
+    return _window_sum(x, window, n_out), _window_sum(x * x, window, n_out)
+
+
+def _window_sum(values: FloatArray, window: int, n_out: int) -> FloatArray:
+    """Moving sums by doubling: ``O(log window)`` array additions.
+
+    ``span`` holds sums over ``2**j`` consecutive points; the window is the sum of
+    the spans of its binary digits, taken at increasing offsets.
+    """
+    total: FloatArray | None = None
+    offset = 0
+    span = values
+    length = 1
+    remaining = window
+    while True:
+        if remaining & 1:
+            part = span[offset : offset + n_out]
+            if total is None:
+                total = part.copy()
+            else:
+                total += part
+            offset += length
+        remaining >>= 1
+        if not remaining:
+            break
+        span = span[:-length] + span[length:]  # sums over 2 * length points
+        length *= 2
+    if total is None:
+        raise ValueError("window must be positive")
+    return total

@@ -117,20 +117,38 @@ def cusum(
     else:
         given = np.asarray(m, dtype=np.float64)
         m_arr = given[reference:] if given.shape == x.shape else np.broadcast_to(given, obs.shape)
-    z = _standardise(obs, m_arr, trans, alpha)
+    # An expectation constant over time is handled as a single broadcast row.
+    m_row = m_arr[:1] if m_arr.ndim and m_arr.strides[0] == 0 else m_arr
 
     expected, threshold, score = nan_like(x), nan_like(x), nan_like(x)
     expected[reference:] = m_arr
-    # S_t = max(0, S_{t-1} + (z_t - k)), evaluated in the same order as R; a loop
-    # over time, vectorised across series.
     stat = score[reference:]
-    np.subtract(z, k, out=stat)
+    if trans == "standard":
+        root = np.sqrt(m_row)
+        np.subtract(obs, m_row, out=stat)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat /= root
+    else:
+        stat[...] = _standardise(obs, m_row, trans, alpha)
+    # S_t = max(0, S_{t-1} + (z_t - k)), evaluated in the same order as R.
+    stat -= k
     _accumulate(stat)
-    previous = np.empty_like(stat)  # S_{t-1}, with S = 0 before the monitored range
-    previous[0] = 0.0
-    previous[1:] = stat[:-1]
-    m_small = m_arr[:1] if m is None else m_arr  # constant over time: broadcast one row
-    threshold[reference:] = _upper_bound(m_small, previous, stat, trans, k, h, alpha)
+
+    bound = threshold[reference:]
+    if trans == "standard":
+        # ceiling(sqrt(m) * (h + k - S_{t-1}) + m) with S = 0 before the range
+        bound[0] = h + k
+        np.subtract(h + k, stat[:-1], out=bound[1:])
+        with np.errstate(invalid="ignore"):
+            bound *= root
+            bound += m_row
+            np.ceil(bound, out=bound)
+            np.fmax(bound, 0.0, out=bound)  # NaN and negative bounds become 0, as in R
+    else:
+        previous = np.empty_like(stat)
+        previous[0] = 0.0
+        previous[1:] = stat[:-1]
+        bound[...] = _upper_bound(m_row, previous, stat, trans, k, h, alpha)
     alarm = np.zeros(x.shape, dtype=np.bool_)
     with np.errstate(invalid="ignore"):
         np.greater_equal(stat, h, out=alarm[reference:])

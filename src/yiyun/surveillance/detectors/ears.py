@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import norm
 
-from ._common import DetectionResult, FloatArray, as_counts, moving_baseline, nan_like
+from ._common import DetectionResult, FloatArray, as_counts, baseline_block, nan_like, row_blocks
 
 __all__ = ["ears_c1", "ears_c2", "ears_c3"]
 
@@ -46,30 +46,46 @@ def _check(baseline: int, min_sigma: float) -> None:
         raise ValueError("min_sigma must be non-negative")
 
 
-def _c_statistic(
-    x: FloatArray, baseline: int, lag: int, min_sigma: float
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Return ``(mean, sigma, C)`` of the moving baseline used by C1 (lag 0) and C2 (lag 2)."""
-    mean, sd = moving_baseline(x, baseline, lag)
-    sigma = sd if min_sigma == 0 else np.maximum(sd, min_sigma)  # sd >= 0 or NaN
-    stat = x - mean
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat /= sigma
-    return mean, sigma, stat
-
-
 def _c1_c2(
     counts: npt.ArrayLike, baseline: int, alpha: float, min_sigma: float, lag: int
 ) -> DetectionResult:
-    """Shared implementation of C1 (``lag=0``) and C2 (``lag=2``)."""
+    """Shared implementation of C1 (``lag=0``) and C2 (``lag=2``), block by block."""
     _check(baseline, min_sigma)
     x = as_counts(counts)
-    mean, sigma, stat = _c_statistic(x, baseline, lag, min_sigma)
-    threshold = sigma * _z(alpha)
-    threshold += mean
-    with np.errstate(invalid="ignore"):
-        alarm = x > threshold
-    return DetectionResult(expected=mean, threshold=threshold, score=stat, alarm=alarm)
+    z = _z(alpha)
+    expected, threshold, score = nan_like(x), nan_like(x), nan_like(x)
+    alarm = np.zeros(x.shape, dtype=np.bool_)
+    for lo, hi in row_blocks(x, baseline + lag):
+        mean, sigma = _c_block(x, baseline, lag, min_sigma, lo, hi, expected[lo:hi], score[lo:hi])
+        bound = threshold[lo:hi]
+        np.multiply(sigma, z, out=bound)
+        bound += mean
+        np.greater(x[lo:hi], bound, out=alarm[lo:hi])
+    return DetectionResult(expected=expected, threshold=threshold, score=score, alarm=alarm)
+
+
+def _c_block(
+    x: FloatArray,
+    baseline: int,
+    lag: int,
+    min_sigma: float,
+    lo: int,
+    hi: int,
+    mean: FloatArray,
+    stat: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Write the baseline mean and the C statistic of times ``lo:hi`` into ``mean``/``stat``.
+
+    Returns ``(mean, sigma)`` for the block, ``sigma = max(sd, min_sigma)``.
+    """
+    sigma = np.empty_like(mean)
+    baseline_block(x, baseline, lag, lo, hi, mean, sigma)
+    if min_sigma:
+        np.maximum(sigma, min_sigma, out=sigma)  # sd >= 0 or NaN
+    np.subtract(x[lo:hi], mean, out=stat)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat /= sigma
+    return mean, sigma
 
 
 def ears_c1(
@@ -109,20 +125,23 @@ def ears_c3(
     _check(baseline, min_sigma)
     x = as_counts(counts)
     z = _z(alpha)
-    mean, sigma, excess = _c_statistic(x, baseline, 2, min_sigma)
-    excess -= 1.0
-    np.maximum(excess, 0.0, out=excess)  # NaN stays NaN, as R's pmax without na.rm
-    threshold = nan_like(x)
-    score = nan_like(x)
-    if x.shape[0] > 2:
-        lags = excess[:-2] + excess[1:-1]  # C2+ of the days t-2 and t-1
-        np.add(lags, excess[2:], out=score[2:])
-        bound = threshold[2:]
+    expected, threshold, score = nan_like(x), nan_like(x), nan_like(x)
+    alarm = np.zeros(x.shape, dtype=np.bool_)
+    carry = np.full((2, *x.shape[1:]), np.nan)  # C2+ of the two days before the block
+    for lo, hi in row_blocks(x, baseline + 2):
+        excess = np.empty_like(x[lo:hi])  # C2, then max(C2 - 1, 0)
+        _, sigma = _c_block(x, baseline, 2, min_sigma, lo, hi, expected[lo:hi], excess)
+        excess -= 1.0
+        np.maximum(excess, 0.0, out=excess)  # NaN stays NaN, as R's pmax without na.rm
+        extended = np.concatenate([carry, excess])
+        carry = extended[-2:]
+        lags = extended[:-2] + extended[1:-1]  # C2+ of the days t-2 and t-1
+        np.add(lags, excess, out=score[lo:hi])
+        bound = threshold[lo:hi]
         with np.errstate(invalid="ignore"):  # 0 * inf when sd = 0, as in R
             np.subtract(z, lags, out=bound)
-            bound *= sigma[2:]
-            bound += x[2:]
+            bound *= sigma
+            bound += x[lo:hi]
             np.maximum(bound, 0.0, out=bound)
-    with np.errstate(invalid="ignore"):
-        alarm = x > threshold
-    return DetectionResult(expected=mean, threshold=threshold, score=score, alarm=alarm)
+        np.greater(x[lo:hi], bound, out=alarm[lo:hi])
+    return DetectionResult(expected=expected, threshold=threshold, score=score, alarm=alarm)

@@ -28,7 +28,15 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import lfilter
 
-from ._common import DetectionResult, FloatArray, as_counts, moving_baseline, nan_like
+from ._common import (
+    DetectionResult,
+    FloatArray,
+    as_counts,
+    baseline_block,
+    check_baseline,
+    nan_like,
+    row_blocks,
+)
 
 __all__ = ["ewma"]
 
@@ -57,33 +65,44 @@ def ewma(
     if min_sigma < 0:
         raise ValueError("min_sigma must be non-negative")
     x = as_counts(counts)
-    mean, sd = moving_baseline(x, baseline, lag)
+    check_baseline(baseline, lag)
     first = baseline + lag
-    threshold, score = nan_like(x), nan_like(x)
+    expected, threshold, score = nan_like(x), nan_like(x), nan_like(x)
     alarm = np.zeros(x.shape, dtype=np.bool_)
     if x.shape[0] <= first:
-        return DetectionResult(expected=mean, threshold=threshold, score=score, alarm=alarm)
+        return DetectionResult(expected=expected, threshold=threshold, score=score, alarm=alarm)
 
-    mu = mean[first:]
-    sigma = sd[first:] if min_sigma == 0 else np.maximum(sd[first:], min_sigma)
     decay = 1.0 - lam
-    smoothed = _smooth(x[first:], lam, decay, mu[0])
-    steps = np.arange(1, mu.shape[0] + 1, dtype=np.float64)
+    start = np.empty_like(x[first : first + 1])  # E_{first-1} = mu_first
+    baseline_block(x, baseline, lag, first, first + 1, start, np.empty_like(start))
+    smoothed = _smooth(x[first:], lam, decay, start[0])
+    steps = np.arange(1, x.shape[0] - first + 1, dtype=np.float64)
     factor = np.sqrt(lam / (2.0 - lam) * (1.0 - decay ** (2.0 * steps)))
-    spread = sigma * (factor[:, np.newaxis] if x.ndim == 2 else factor)
-    upper = spread * limit
-    upper += mu
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.subtract(smoothed, mu, out=score[first:])
-        score[first:] /= spread
-        np.greater(smoothed, upper, out=alarm[first:])
-    # count-scale limit: (upper_t - (1 - lam) E_{t-1}) / lam, with E_{first-1} = mu_first
-    bound = threshold[first:]
-    np.multiply(smoothed[:-1], decay, out=bound[1:])
-    bound[0] = decay * mu[0]
-    np.subtract(upper, bound, out=bound)
-    bound /= lam
-    return DetectionResult(expected=mean, threshold=threshold, score=score, alarm=alarm)
+    if x.ndim == 2:
+        factor = factor[:, np.newaxis]
+    for lo, hi in row_blocks(x, first):
+        mu = expected[lo:hi]
+        spread = np.empty_like(mu)
+        baseline_block(x, baseline, lag, lo, hi, mu, spread)
+        if min_sigma:
+            np.maximum(spread, min_sigma, out=spread)
+        spread *= factor[lo - first : hi - first]
+        upper = spread * limit
+        upper += mu
+        now = smoothed[lo - first : hi - first]
+        stat = score[lo:hi]
+        np.subtract(now, mu, out=stat)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat /= spread
+            np.greater(now, upper, out=alarm[lo:hi])
+        # count-scale limit: (upper_t - (1 - lam) E_{t-1}) / lam
+        bound = threshold[lo:hi]
+        before = start if lo == first else smoothed[lo - first - 1 : lo - first]
+        np.multiply(before, decay, out=bound[:1])
+        np.multiply(now[:-1], decay, out=bound[1:])
+        np.subtract(upper, bound, out=bound)
+        bound /= lam
+    return DetectionResult(expected=expected, threshold=threshold, score=score, alarm=alarm)
 
 
 def _smooth(x: FloatArray, lam: float, decay: float, start: FloatArray) -> FloatArray:
