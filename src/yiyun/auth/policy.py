@@ -33,6 +33,8 @@ class Action(StrEnum):
     READ_PATIENT = "patient.read"
     WRITE_PATIENT = "patient.write"
     VIEW_AUDIT = "audit.view"
+    COMMAND_EMERGENCY = "emergency.command"
+    RESPOND_EMERGENCY = "emergency.respond"
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,13 @@ RULES: dict[Action, Rule] = {
     Action.WRITE_PATIENT: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)),
     Action.VIEW_AUDIT: _any_of(
         _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)
+    ),
+    # The command room: open incidents, dispatch tasks, convene sites (health authority).
+    Action.COMMAND_EMERGENCY: _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN),
+    # A site answers: acknowledge and complete its tasks, report its resources.
+    Action.RESPOND_EMERGENCY: _any_of(
+        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN),
+        _roles_own(R.INSTITUTION_ADMIN, R.COMMUNITY_DOCTOR, R.SPECIALIST, R.NURSE),
     ),
 }
 

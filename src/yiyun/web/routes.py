@@ -8,6 +8,7 @@ from yiyun.audit import api as audit_api
 from yiyun.audit import pages as audit_pages
 from yiyun.auth import api as auth_api
 from yiyun.auth import pages as auth_pages
+from yiyun.emergency import api as emergency_api
 from yiyun.meetings import api as meetings_api
 from yiyun.meetings import pages as meetings_pages
 from yiyun.notify import api as notify_api
@@ -31,6 +32,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(audit_api.router, prefix=API, tags=["audit"])
     app.include_router(meetings_api.router, prefix=API, tags=["meetings"])
     app.include_router(notify_api.router, prefix=API, tags=["notifications"])
+    app.include_router(emergency_api.router, prefix=API, tags=["emergency"])
     app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(auth_pages.router, include_in_schema=False)
     app.include_router(home.router, include_in_schema=False)

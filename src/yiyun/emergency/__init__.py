@@ -1,0 +1,1 @@
+"""Emergency command: incidents, their log, tasks dispatched to sites, resource reports."""

@@ -1,0 +1,353 @@
+"""Emergency command use cases: incidents, log, tasks, resources, convening sites."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yiyun.audit import service as audit
+from yiyun.audit.service import Actor
+from yiyun.auth.policy import Action, Target, allows, require
+from yiyun.auth.principal import Principal
+from yiyun.core.bus import EventBus
+from yiyun.core.clock import now
+from yiyun.core.errors import InvalidInput, NotFound
+from yiyun.emergency import workflow
+from yiyun.emergency.models import Incident, LogEntry, ResourceReport, Task
+from yiyun.meetings import service as meetings_service
+from yiyun.meetings.schemas import MeetingCreate
+from yiyun.notify import service as notify_service
+from yiyun.org.enums import InstitutionKind, Role
+from yiyun.org.models import Institution, User, UserRole
+
+# Until a duty roster exists, these roles at a site are the ones rung when it is convened.
+ON_DUTY_ROLES = (Role.INSTITUTION_ADMIN, Role.COMMUNITY_DOCTOR, Role.SPECIALIST, Role.NURSE)
+MAX_ON_DUTY_PER_SITE = 3
+
+
+@dataclass(frozen=True)
+class Convened:
+    incident: Incident
+    meeting_id: int
+    rung: int
+    sites: int
+
+
+async def _sites(session: AsyncSession, site_ids: list[int]) -> list[Institution]:
+    wanted = sorted(set(site_ids))
+    rows = list(
+        (await session.scalars(select(Institution).where(Institution.id.in_(wanted)))).all()
+    )
+    if len(rows) != len(wanted):
+        raise InvalidInput(
+            "unknown site",
+            code="emergency.unknown_site",
+            details={"missing": sorted(set(wanted) - {r.id for r in rows})},
+        )
+    return rows
+
+
+async def care_site_ids(session: AsyncSession) -> list[int]:
+    query = select(Institution.id).where(
+        Institution.kind != InstitutionKind.HEALTH_AUTHORITY, Institution.active.is_(True)
+    )
+    return list((await session.scalars(query.order_by(Institution.id))).all())
+
+
+async def log(
+    session: AsyncSession,
+    incident: Incident,
+    text: str,
+    *,
+    kind: str = "note",
+    author_id: int | None = None,
+) -> LogEntry:
+    entry = LogEntry(
+        incident_id=incident.id, at=now(), author_id=author_id, kind=kind, text=text[:4000]
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def open_incident(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    actor: Actor,
+    title: str,
+    site_ids: list[int],
+    alert_id: int | None = None,
+) -> Incident:
+    require(principal, Action.COMMAND_EMERGENCY)
+    await _sites(session, site_ids)
+    incident = Incident(
+        title=title[:200],
+        state="open",
+        alert_id=alert_id,
+        site_ids=sorted(set(site_ids)),
+        created_by_id=principal.user_id,
+        created_at=now(),
+    )
+    session.add(incident)
+    await session.flush()
+    await log(
+        session,
+        incident,
+        f"opened by {principal.display_name}",
+        kind="opened",
+        author_id=principal.user_id,
+    )
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="emergency.open",
+        entity_type="incident",
+        entity_id=incident.id,
+        details={"sites": len(incident.site_ids), "alert_id": alert_id},
+    )
+    return incident
+
+
+async def get_incident(
+    *, session: AsyncSession, principal: Principal, incident_id: int
+) -> Incident:
+    incident = await session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound("incident not found", code="emergency.incident_not_found")
+    require(principal, Action.RESPOND_EMERGENCY, Target(frozenset(incident.site_ids)))
+    return incident
+
+
+async def transition_incident(
+    *, session: AsyncSession, principal: Principal, actor: Actor, incident_id: int, action: str
+) -> Incident:
+    incident = await get_incident(session=session, principal=principal, incident_id=incident_id)
+    require(principal, Action.COMMAND_EMERGENCY)
+    incident.state = workflow.next_state(
+        workflow.INCIDENT_TRANSITIONS, incident.state, action, code="emergency.illegal_transition"
+    )
+    incident.closed_at = now() if incident.state == "closed" else None
+    await log(session, incident, action, kind=action, author_id=principal.user_id)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=f"emergency.{action}",
+        entity_type="incident",
+        entity_id=incident.id,
+    )
+    return incident
+
+
+async def on_duty_staff(session: AsyncSession, site_ids: list[int]) -> list[User]:
+    """Who is rung for a site: its clinical staff and administrators (a few per site)."""
+    query = (
+        select(User)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(
+            User.institution_id.in_(site_ids),
+            User.active.is_(True),
+            UserRole.role.in_(ON_DUTY_ROLES),
+        )
+        .order_by(User.institution_id, User.id)
+    )
+    per_site: dict[int, list[User]] = {}
+    for user in (await session.scalars(query)).unique():
+        bucket = per_site.setdefault(user.institution_id, [])
+        if len(bucket) < MAX_ON_DUTY_PER_SITE and user not in bucket:
+            bucket.append(user)
+    return [u for users in per_site.values() for u in users]
+
+
+async def convene(
+    *, session: AsyncSession, bus: EventBus, principal: Principal, actor: Actor, incident_id: int
+) -> Convened:
+    """One click: a video meeting with the incident's sites' on-duty staff, all rung at once."""
+    incident = await get_incident(session=session, principal=principal, incident_id=incident_id)
+    require(principal, Action.COMMAND_EMERGENCY)
+    staff = await on_duty_staff(session, incident.site_ids)
+    meeting = await meetings_service.create_instant(
+        session=session,
+        principal=principal,
+        actor=actor,
+        data=MeetingCreate(title=incident.title, invitees=[u.username for u in staff]),
+        bus=bus,
+    )
+    incident.meeting_id = meeting.id
+    await log(
+        session,
+        incident,
+        f"convened {len(incident.site_ids)} sites, rang {len(staff)}",
+        kind="convened",
+        author_id=principal.user_id,
+    )
+    return Convened(
+        incident=incident, meeting_id=meeting.id, rung=len(staff), sites=len(incident.site_ids)
+    )
+
+
+# --- tasks -----------------------------------------------------------------------------
+
+
+async def dispatch(
+    *,
+    session: AsyncSession,
+    bus: EventBus,
+    principal: Principal,
+    actor: Actor,
+    incident_id: int,
+    site_ids: list[int],
+    title: str,
+    detail: str = "",
+    due_at: datetime | None = None,
+) -> list[Task]:
+    incident = await get_incident(session=session, principal=principal, incident_id=incident_id)
+    require(principal, Action.COMMAND_EMERGENCY)
+    sites = await _sites(session, site_ids)
+    tasks = [
+        Task(
+            incident_id=incident.id,
+            site_id=s.id,
+            title=title[:200],
+            detail=detail,
+            state="sent",
+            due_at=due_at,
+            created_at=now(),
+        )
+        for s in sites
+    ]
+    session.add_all(tasks)
+    await session.flush()
+    staff = await on_duty_staff(session, [s.id for s in sites])
+    await notify_service.notify(
+        session=session,
+        bus=bus,
+        user_ids=[u.id for u in staff],
+        kind="emergency.task",
+        title=title,
+        body=incident.title,
+        link="/emergency/tasks",
+        urgent=True,
+    )
+    await log(
+        session,
+        incident,
+        f"task to {len(sites)} sites: {title}",
+        kind="task",
+        author_id=principal.user_id,
+    )
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="emergency.dispatch",
+        entity_type="incident",
+        entity_id=incident.id,
+        details={"sites": len(sites)},
+    )
+    return tasks
+
+
+async def tasks_for(
+    *, session: AsyncSession, principal: Principal, incident_id: int | None = None
+) -> list[Task]:
+    query = select(Task).order_by(Task.id.desc()).limit(500)
+    if incident_id is not None:
+        query = query.where(Task.incident_id == incident_id)
+    if not _commands(principal):
+        query = query.where(Task.site_id == principal.institution_id)
+    return list((await session.scalars(query)).all())
+
+
+def own_target(principal: Principal) -> Target:
+    return Target.of(principal.institution_id)
+
+
+def _commands(principal: Principal) -> bool:
+    return allows(principal, Action.COMMAND_EMERGENCY)
+
+
+async def task_step(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    actor: Actor,
+    task_id: int,
+    action: str,
+    result: str = "",
+) -> Task:
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise NotFound("task not found", code="emergency.task_not_found")
+    require(principal, Action.RESPOND_EMERGENCY, Target.of(task.site_id))
+    if action == "cancel":
+        require(principal, Action.COMMAND_EMERGENCY)
+    task.state = workflow.next_state(
+        workflow.TASK_TRANSITIONS, task.state, action, code="emergency.illegal_transition"
+    )
+    if action == "acknowledge":
+        task.acknowledged_at, task.acknowledged_by_id = now(), principal.user_id
+    elif action == "complete":
+        task.done_at, task.result = now(), result[:4000]
+    incident = await session.get(Incident, task.incident_id)
+    if incident is not None:
+        await log(
+            session,
+            incident,
+            f"task {task.id} {action}",
+            kind=f"task.{action}",
+            author_id=principal.user_id,
+        )
+    await audit.record(
+        session=session,
+        actor=actor,
+        action=f"emergency.task.{action}",
+        entity_type="task",
+        entity_id=task.id,
+        institution_id=task.site_id,
+    )
+    return task
+
+
+# --- resources -------------------------------------------------------------------------
+
+
+async def report_resources(
+    *, session: AsyncSession, principal: Principal, actor: Actor, site_id: int, data: dict[str, Any]
+) -> ResourceReport:
+    require(principal, Action.RESPOND_EMERGENCY, Target.of(site_id))
+    await _sites(session, [site_id])
+    report = ResourceReport(
+        site_id=site_id, reported_at=now(), reported_by_id=principal.user_id, **data
+    )
+    if report.beds_free > report.beds_total:
+        raise InvalidInput(
+            "free beds exceed total beds", code="emergency.bad_beds", details={"field": "beds_free"}
+        )
+    session.add(report)
+    await session.flush()
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="emergency.resources",
+        entity_type="resource_report",
+        entity_id=report.id,
+        institution_id=site_id,
+    )
+    return report
+
+
+async def latest_resources(*, session: AsyncSession) -> list[ResourceReport]:
+    """The most recent report of every site."""
+    rows = (
+        await session.scalars(
+            select(ResourceReport).order_by(ResourceReport.site_id, ResourceReport.id.desc())
+        )
+    ).all()
+    latest: dict[int, ResourceReport] = {}
+    for row in rows:
+        latest.setdefault(row.site_id, row)
+    return list(latest.values())
