@@ -217,8 +217,8 @@ async def verify(*, session: AsyncSession, anchor: str | None = None) -> VerifyR
                 head.head_seq,
                 head.head_hash,
             )
-        row = await session.scalar(select(AuditEvent).where(AuditEvent.seq == int(seq)))
-        if row is None or row.hash != digest:
+        anchored = await session.scalar(select(AuditEvent).where(AuditEvent.seq == int(seq)))
+        if anchored is None or anchored.hash != digest:
             return VerifyResult(
                 False,
                 checked,

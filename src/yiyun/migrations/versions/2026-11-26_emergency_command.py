@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "f49cedbfb41c"
 down_revision: str | None = "61d7f7369e2d"
 branch_labels: str | Sequence[str] | None = None
