@@ -49,6 +49,9 @@ def page(
     nav = {
         "patients": allows(principal, Action.LIST_PATIENTS),
         "audit": allows(principal, Action.VIEW_AUDIT, own),
+        "command": allows(principal, Action.COMMAND_EMERGENCY),
+        "tasks": allows(principal, Action.RESPOND_EMERGENCY, own)
+        and not allows(principal, Action.COMMAND_EMERGENCY),
     }
     flash_key = request.query_params.get("done")
     ctx: dict[str, Any] = {

@@ -9,6 +9,7 @@ from yiyun.audit import pages as audit_pages
 from yiyun.auth import api as auth_api
 from yiyun.auth import pages as auth_pages
 from yiyun.emergency import api as emergency_api
+from yiyun.emergency import pages as emergency_pages
 from yiyun.meetings import api as meetings_api
 from yiyun.meetings import pages as meetings_pages
 from yiyun.notify import api as notify_api
@@ -41,5 +42,6 @@ def mount(app: FastAPI) -> None:
     app.include_router(audit_pages.router, include_in_schema=False)
     app.include_router(meetings_pages.router, include_in_schema=False)
     app.include_router(notify_pages.router, include_in_schema=False)
+    app.include_router(emergency_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)

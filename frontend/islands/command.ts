@@ -1,0 +1,241 @@
+// The emergency command room: a schematic district map of every site coloured by
+// alert and terminal state, open alerts with one-click convening, district trends,
+// incidents, tasks and resources. Refreshes itself; works on a command-centre wall.
+import { LineChart } from "echarts/charts";
+import { GridComponent, LegendComponent, TooltipComponent } from "echarts/components";
+import * as echarts from "echarts/core";
+import { CanvasRenderer } from "echarts/renderers";
+
+echarts.use([LineChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
+
+interface Site {
+  id: number;
+  code: string;
+  name: string;
+  name_en: string;
+  kind: string;
+  x: number | null;
+  y: number | null;
+  terminals: { online: number; total: number };
+  alert: { state: string; severity?: string; alert_id?: number; syndrome?: string } | null;
+  open_tasks: number;
+  resources: { beds_free: number; beds_total: number; fever_waiting: number; fever_capacity: number } | null;
+}
+
+interface Board {
+  sites: Site[];
+  incidents: { id: number; title: string; sites: number[]; meeting_id: number | null }[];
+}
+
+interface Alert {
+  id: number;
+  site_id: number | null;
+  syndrome: string;
+  state: string;
+  severity?: string;
+  score?: number;
+}
+
+const root = document.getElementById("command") as HTMLElement | null;
+const zh = document.documentElement.lang.startsWith("zh");
+const SVG = "http://www.w3.org/2000/svg";
+
+function csrf(): string {
+  return document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? "";
+}
+
+async function api<T>(path: string, init?: RequestInit): Promise<T | null> {
+  const res = await fetch(path, {
+    credentials: "same-origin",
+    ...init,
+    headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRF-Token": csrf(), ...(init?.headers ?? {}) },
+  });
+  if (!res.ok) return null;
+  return (await res.json()) as T;
+}
+
+function colour(site: Site): string {
+  const state = site.alert?.state;
+  if (state === "confirmed" || state === "investigating") return "#c0392b";
+  if (state === "new" || state === "acknowledged") return "#e67e22";
+  return "#1f8a4c";
+}
+
+function drawMap(svg: SVGSVGElement, sites: Site[], onPick: (s: Site) => void): void {
+  svg.replaceChildren();
+  const frame = document.createElementNS(SVG, "rect");
+  frame.setAttribute("x", "0");
+  frame.setAttribute("y", "0");
+  frame.setAttribute("width", "1000");
+  frame.setAttribute("height", "700");
+  frame.setAttribute("rx", "24");
+  frame.setAttribute("class", "district");
+  svg.append(frame);
+  for (const site of sites) {
+    if (site.x === null || site.y === null) continue;
+    const g = document.createElementNS(SVG, "g");
+    g.setAttribute("class", `site kind-${site.kind}`);
+    g.dataset.site = String(site.id);
+    g.dataset.alert = site.alert?.state ?? "none";
+    const cx = 40 + site.x * 920;
+    const cy = 40 + site.y * 620;
+    const r = site.kind === "community_health_centre" ? 9 : 16;
+    const ring = document.createElementNS(SVG, "circle");
+    ring.setAttribute("cx", String(cx));
+    ring.setAttribute("cy", String(cy));
+    ring.setAttribute("r", String(r + 4));
+    const online = site.terminals.total ? site.terminals.online / site.terminals.total : 0;
+    ring.setAttribute("class", online >= 1 ? "ring online" : online > 0 ? "ring partial" : "ring offline");
+    const dot = document.createElementNS(SVG, "circle");
+    dot.setAttribute("cx", String(cx));
+    dot.setAttribute("cy", String(cy));
+    dot.setAttribute("r", String(r));
+    dot.setAttribute("fill", colour(site));
+    if (site.alert) dot.setAttribute("class", "pulse");
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = `${zh ? site.name : site.name_en} · ${site.terminals.online}/${site.terminals.total}`;
+    g.append(ring, dot, title);
+    g.addEventListener("click", () => onPick(site));
+    svg.append(g);
+  }
+}
+
+class CommandRoom {
+  private chart: echarts.ECharts | null = null;
+  board: Board | null = null;
+
+  constructor(private readonly root: HTMLElement) {}
+
+  async refresh(): Promise<void> {
+    const board = await api<Board>("/api/v1/emergency/board");
+    if (!board) return;
+    this.board = board;
+    const svg = this.root.querySelector<SVGSVGElement>("[data-map]");
+    if (svg) drawMap(svg, board.sites, (s) => this.pick(s));
+    this.fill("[data-stat=sites]", String(board.sites.length));
+    this.fill("[data-stat=alerting]", String(board.sites.filter((s) => s.alert).length));
+    const online = board.sites.reduce((n, s) => n + s.terminals.online, 0);
+    const total = board.sites.reduce((n, s) => n + s.terminals.total, 0);
+    this.fill("[data-stat=terminals]", `${online}/${total}`);
+    this.fill("[data-stat=incidents]", String(board.incidents.length));
+    this.renderIncidents(board);
+    await this.renderAlerts(board);
+    await this.renderTrends();
+    this.root.dataset.ready = "true";
+  }
+
+  private fill(selector: string, text: string): void {
+    const el = this.root.querySelector(selector);
+    if (el) el.textContent = text;
+  }
+
+  private pick(site: Site): void {
+    const box = this.root.querySelector<HTMLElement>("[data-site-detail]");
+    if (!box) return;
+    const res = site.resources;
+    box.replaceChildren();
+    const h = document.createElement("h3");
+    h.textContent = zh ? site.name : site.name_en;
+    const p = document.createElement("p");
+    p.textContent = [
+      `${zh ? "终端在线" : "Terminals online"}: ${site.terminals.online}/${site.terminals.total}`,
+      res ? `${zh ? "空床" : "Free beds"}: ${res.beds_free}/${res.beds_total}` : "",
+      res ? `${zh ? "发热门诊候诊" : "Fever clinic waiting"}: ${res.fever_waiting}/${res.fever_capacity}` : "",
+      `${zh ? "未完成任务" : "Open tasks"}: ${site.open_tasks}`,
+    ].filter(Boolean).join(" · ");
+    box.append(h, p);
+  }
+
+  private renderIncidents(board: Board): void {
+    const list = this.root.querySelector("[data-incidents]");
+    if (!list) return;
+    list.replaceChildren(
+      ...board.incidents.map((i) => {
+        const li = document.createElement("li");
+        const a = document.createElement("a");
+        a.href = i.meeting_id ? `/meetings/${i.meeting_id}` : `#incident-${i.id}`;
+        a.textContent = `${i.title} (${i.sites.length})`;
+        li.append(a);
+        return li;
+      }),
+    );
+  }
+
+  private async renderAlerts(board: Board): Promise<void> {
+    const list = this.root.querySelector("[data-alerts]");
+    if (!list) return;
+    const alerts = (await api<Alert[] | { items: Alert[] }>("/api/v1/surveillance/alerts?open=true")) ?? [];
+    const items = Array.isArray(alerts) ? alerts : alerts.items;
+    const names = new Map(board.sites.map((s) => [s.id, zh ? s.name : s.name_en]));
+    list.replaceChildren(
+      ...items.map((alert) => {
+        const li = document.createElement("li");
+        li.dataset.alertId = String(alert.id);
+        const label = document.createElement("span");
+        label.textContent = `${alert.site_id ? names.get(alert.site_id) ?? alert.site_id : zh ? "全区" : "District"} · ${alert.syndrome} · ${alert.state}`;
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = zh ? "一键会商" : "Convene";
+        button.dataset.action = "convene-alert";
+        button.addEventListener("click", () => void this.convene(alert, board));
+        li.append(label, button);
+        return li;
+      }),
+    );
+  }
+
+  private async convene(alert: Alert, board: Board): Promise<void> {
+    const sites = alert.site_id ? [alert.site_id] : board.sites.map((s) => s.id);
+    const incident = await api<{ id: number }>("/api/v1/emergency/incidents", {
+      method: "POST",
+      body: JSON.stringify({ title: `${alert.syndrome} #${alert.id}`, site_ids: sites, alert_id: alert.id }),
+    });
+    if (!incident) return;
+    const done = await api<{ meeting_id: number }>(`/api/v1/emergency/incidents/${incident.id}/convene`, { method: "POST" });
+    if (done) window.location.assign(`/meetings/${done.meeting_id}`);
+  }
+
+  async conveneAll(): Promise<void> {
+    const title = zh ? "全区应急会商" : "District emergency briefing";
+    const done = await api<{ meeting_id: number }>("/api/v1/emergency/convene-all", {
+      method: "POST",
+      body: JSON.stringify({ title }),
+    });
+    if (done) window.location.assign(`/meetings/${done.meeting_id}`);
+  }
+
+  private async renderTrends(): Promise<void> {
+    const el = this.root.querySelector<HTMLElement>("[data-trends]");
+    if (!el) return;
+    const data = await api<{ dates: string[]; series: { syndrome: string; name: string; counts: number[] }[] }>(
+      "/api/v1/surveillance/trends?days=90",
+    );
+    if (!data) return;
+    this.chart ??= echarts.init(el);
+    this.chart.setOption({
+      tooltip: { trigger: "axis" },
+      legend: { top: 0 },
+      grid: { left: 40, right: 16, top: 36, bottom: 28 },
+      xAxis: { type: "category", data: data.dates },
+      yAxis: { type: "value" },
+      series: data.series.map((s) => ({ type: "line", name: s.name, data: s.counts, smooth: true, showSymbol: false })),
+    });
+  }
+
+  start(): void {
+    void this.refresh();
+    window.setInterval(() => void this.refresh(), 30_000);
+    window.addEventListener("resize", () => this.chart?.resize());
+    this.root.querySelector("[data-action=convene-all]")?.addEventListener("click", () => void this.conveneAll());
+    const clock = this.root.querySelector("[data-clock]");
+    window.setInterval(() => {
+      if (clock) clock.textContent = new Date().toLocaleString(zh ? "zh-CN" : "en-GB");
+    }, 1000);
+  }
+}
+
+if (root) {
+  const room = new CommandRoom(root);
+  (window as unknown as { yiyunCommand: CommandRoom }).yiyunCommand = room;
+  room.start();
+}
