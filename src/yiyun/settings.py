@@ -53,6 +53,13 @@ class MediaSettings(BaseModel):
 
     engine: Literal["embedded", "janus", "fake"] = "embedded"
     janus_urls: list[str] = Field(default_factory=list)
+    # Embedded engine: also offer 127.0.0.1 host candidates (single-machine setups and
+    # tests; browsers then need --allow-loopback-in-peer-connection or a local page).
+    loopback_candidates: bool = False
+    # STUN/TURN servers handed to browsers (RTCIceServer dicts).
+    ice_servers: list[dict[str, str | list[str]]] = Field(default_factory=list)
+    # STUN URLs the embedded engine itself uses to learn its public address behind NAT.
+    stun_urls: list[str] = Field(default_factory=list)
 
 
 class StorageSettings(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import threading
@@ -74,8 +75,10 @@ def serve(tmp: Path, media: MediaSettings | None = None) -> Iterator[LiveServer]
         async with app.state.sessions() as s, s.begin():
             return await seed_world(s, settings.security, app.state.cipher)
 
-    world = asyncio.run(seed())
-    asyncio.run(app.state.engine.dispose())
+    # Own thread: Playwright's sync API may already run an event loop in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        world = pool.submit(asyncio.run, seed()).result()
+        pool.submit(asyncio.run, app.state.engine.dispose()).result()
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")

@@ -15,7 +15,7 @@ from tests.e2e.conftest import LiveServer, serve, shot, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media, pytest.mark.slow]
 
-ENGINES = ["janus"]
+ENGINES = ["embedded", "janus"]
 
 
 def _media(engine: str):
@@ -44,7 +44,8 @@ def call_server(
     else:
         from yiyun.settings import MediaSettings
 
-        with serve(tmp_path_factory.mktemp("call"), MediaSettings(engine=engine)) as server:
+        media = MediaSettings(engine=engine, loopback_candidates=True)
+        with serve(tmp_path_factory.mktemp("call"), media) as server:
             yield server
 
 

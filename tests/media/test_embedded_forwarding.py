@@ -8,6 +8,7 @@ publisher is a browser-shaped test double (`simulcast_client`).
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -19,12 +20,17 @@ from tests.media.utils import ClientPeer, ToneTrack, drain, frames
 from yiyun.media import (
     ActiveSpeaker,
     EngineEvent,
+    InvalidOffer,
     Layer,
     ParticipantGone,
+    ParticipantNotFound,
+    PublicationsChanged,
+    RenegotiationNeeded,
     RoomSpec,
 )
 from yiyun.media.embedded import EmbeddedEngine, _aiortc
 from yiyun.media.embedded.legs import PublishLeg
+from yiyun.media.engine import IceCandidate
 
 pytestmark = pytest.mark.media
 
@@ -69,13 +75,13 @@ async def subscribe(engine: EmbeddedEngine, room: str, pid: str, peer: ClientPee
     await engine.complete_subscribe(room, pid, await peer.answer_subscription(offer))
 
 
-async def first_frame_after(track: object, start: float, timeout: float) -> float | None:
-    got = await frames(track, 1, timeout=timeout)  # type: ignore[arg-type]
+async def first_frame_after(track: object, start: float, within: float) -> float | None:
+    got = await frames(track, 1, within=within)  # type: ignore[arg-type]
     return time.monotonic() - start if got else None
 
 
-async def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
+async def wait_for(check: Callable[[], bool], within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
             return False
@@ -87,7 +93,7 @@ async def nothing_more(track: object, wait: float = 0.7) -> int:
     """Frames decoded from `track` after dropping what was already queued."""
     await asyncio.sleep(0.3)  # let packets in flight land
     drain(track)  # type: ignore[arg-type]
-    return len(await frames(track, 1, timeout=wait))  # type: ignore[arg-type]
+    return len(await frames(track, 1, within=wait))  # type: ignore[arg-type]
 
 
 def assert_server_decoded_nothing(engine: EmbeddedEngine, room: str) -> None:
@@ -111,12 +117,16 @@ async def test_three_participants_each_decode_the_other_two(
         assert sorted(t.id for t in peer.received) == sorted(
             f"{o}-{m}" for o in "abc" if o != pid for m in "01"
         )
-        pulls += [frames(t, 5, timeout=8) for t in peer.received]
+        pulls += [frames(t, 5, within=8) for t in peer.received]
     decoded = await asyncio.gather(*pulls)
     assert [len(f) for f in decoded] == [5] * 12  # 3 subscribers x 2 publishers x audio+video
     stats = engine.stats("call")
     assert stats["active_slots"] == 12 and stats["forwarded_packets"] > 0
     assert_server_decoded_nothing(engine, "call")
+    # the same, without looking inside aiortc: aiortc runs one decoder thread per
+    # receiving track, and the 12 in this process are exactly the clients' 12 tracks
+    decoders = [t for t in threading.enumerate() if t.name in ("audio-decoder", "video-decoder")]
+    assert len(decoders) == 12
 
 
 async def test_a_late_joiner_gets_video_quickly_because_keyframes_are_requested(
@@ -128,7 +138,7 @@ async def test_a_late_joiner_gets_video_quickly_because_keyframes_are_requested(
     await publish(engine, "late", "a", a)
     await publish(engine, "late", "b", b)
     await subscribe(engine, "late", "b", b)
-    assert len(await frames(b.track("a-1"), 3, timeout=8)) == 3
+    assert len(await frames(b.track("a-1"), 3, within=8)) == 3
     await asyncio.sleep(1.5)  # publishers are well past their first keyframe
     requests_before = engine.stats("late")["keyframe_requests"]
 
@@ -156,14 +166,14 @@ async def test_leaving_and_kicking_stop_forwarding(
     for pid, peer in clients.items():
         await subscribe(engine, "bye", pid, peer)
     a = clients["a"]
-    assert len(await frames(a.track("c-1"), 2, timeout=8)) == 2
-    assert len(await frames(a.track("b-1"), 2, timeout=8)) == 2
-    assert len(await frames(clients["c"].track("a-1"), 2, timeout=8)) == 2  # c fully connected
+    assert len(await frames(a.track("c-1"), 2, within=8)) == 2
+    assert len(await frames(a.track("b-1"), 2, within=8)) == 2
+    assert len(await frames(clients["c"].track("a-1"), 2, within=8)) == 2  # c fully connected
 
     await engine.kick("bye", "c")
     assert ParticipantGone("bye", "c", "kicked") in events
     assert await nothing_more(a.track("c-1")) == 0
-    assert len(await frames(a.track("b-1"), 2, timeout=3)) == 2  # the others keep flowing
+    assert len(await frames(a.track("b-1"), 2, within=3)) == 2  # the others keep flowing
     # the server closed c's legs (DTLS close_notify), so c's peer connections close too
     assert await wait_for(
         lambda: (
@@ -191,9 +201,16 @@ async def test_resubscribing_reuses_sections_of_publishers_who_left(
     offer = await engine.subscribe("reuse", "a")
     assert offer.count("m=") == 2  # b's audio and video sections now carry c
     assert "a=msid:c c-0" in offer and "a=msid:c c-1" in offer and "a=msid:b" not in offer
+    await engine.leave("reuse", "c")
+    idle = await engine.subscribe("reuse", "a")
+    # idle sections keep their last msid: a changed one makes browsers fire `track`
+    assert idle.count("a=inactive") == 2 and idle.count("a=msid:c c-") == 2
+    await publish(engine, "reuse", "d", peers())
+    offer = await engine.subscribe("reuse", "a")
+    assert "a=msid:d d-0" in offer and offer.count("m=") == 2
     await engine.complete_subscribe("reuse", "a", await a.answer_subscription(offer))
     video = next(t for t in a.received if t.kind == "video")  # the same receiver as before
-    got = await frames(video, 3, timeout=8)
+    got = await frames(video, 3, within=8)
     assert len(got) == 3
 
 
@@ -216,7 +233,7 @@ async def test_simulcast_layers_switch_on_keyframes_into_one_continuous_stream(
         track = sub.track("p-0")
 
         async def widths(n: int) -> list[int]:
-            return [f.width for f in await frames(track, n, timeout=6)]  # type: ignore[attr-defined]
+            return [f.width for f in await frames(track, n, within=6)]  # type: ignore[attr-defined]
 
         assert set((await widths(5))[-3:]) == {640}  # HIGH by default
         await engine.select_layer("sim", "s", "p", Layer.LOW)
@@ -281,7 +298,7 @@ async def test_nacks_are_answered_from_the_history_of_sent_packets(
     await publish(engine, "nack", "a", a)
     await engine.join("nack", "b", display_name="B")
     await subscribe(engine, "nack", "b", b)
-    assert len(await frames(b.track("a-1"), 30, timeout=10)) == 30
+    assert len(await frames(b.track("a-1"), 30, within=10)) == 30
     stats = engine.stats("nack")
     assert dropped and stats["nacks_answered"] > 0 and stats["nacks_relayed"] == 0
 
@@ -306,7 +323,7 @@ async def test_nacks_for_packets_lost_upstream_are_relayed_to_the_publisher(
     await publish(engine, "relay", "a", a)
     await engine.join("relay", "b", display_name="B")
     await subscribe(engine, "relay", "b", b)
-    assert len(await frames(b.track("a-1"), 30, timeout=10)) == 30
+    assert len(await frames(b.track("a-1"), 30, within=10)) == 30
     assert dropped and engine.stats("relay")["nacks_relayed"] > 0
 
 
@@ -326,6 +343,54 @@ async def test_the_active_speaker_is_announced_and_leads_last_n(
     )
     level = next(e.level_dbov for e in events if isinstance(e, ActiveSpeaker))
     assert -30 < level < -5  # the tone is about -15 dBov
-    assert len(await frames(viewer.track("talker-1"), 3, timeout=8)) == 3
+    assert len(await frames(viewer.track("talker-1"), 3, within=8)) == 3
     assert await nothing_more(viewer.track("quiet-1")) == 0  # last-N = 1: only the speaker
-    assert len(await frames(viewer.track("quiet-0"), 3, timeout=5)) == 3  # audio always flows
+    assert len(await frames(viewer.track("quiet-0"), 3, within=5)) == 3  # audio always flows
+
+
+async def test_trickled_candidates_are_kept_until_the_leg_exists_and_bad_ones_refused(
+    sfu: Sfu, peers: Callable[..., ClientPeer]
+) -> None:
+    engine, _ = sfu
+    await engine.create_room(RoomSpec("ice"))
+    await engine.join("ice", "a", display_name="A")
+    a = peers()
+    offer = await a.publish_offer()
+    line = next(x for x in offer.splitlines() if x.startswith("a=candidate:"))
+    early = IceCandidate(line[2:], sdp_mid="0", sdp_mline_index=0)
+    await engine.add_ice_candidate("ice", "a", "publish", early)  # before the leg exists
+    await engine.add_ice_candidate("ice", "a", "publish", None)
+    await a.accept_publish_answer(await engine.publish("ice", "a", offer))
+    with pytest.raises(InvalidOffer):
+        await engine.add_ice_candidate("ice", "a", "publish", IceCandidate("candidate:1 1 udp"))
+    with pytest.raises(ParticipantNotFound):
+        await engine.add_ice_candidate("ice", "ghost", "publish", None)
+    assert await wait_for(lambda: a.publish.connectionState == "connected")
+
+
+async def test_a_client_closing_its_publish_leg_withdraws_only_its_publications(
+    sfu: Sfu, peers: Callable[..., ClientPeer]
+) -> None:
+    engine, events = sfu
+    await engine.create_room(RoomSpec("close"))
+    a, b = peers(), peers()
+    await publish(engine, "close", "a", a)
+    await engine.join("close", "b", display_name="B")
+    await subscribe(engine, "close", "b", b)
+    assert len(await frames(b.track("a-1"), 2, within=8)) == 2
+    events.clear()
+    await a.publish.close()  # e.g. the browser republishes from a fresh peer connection
+    assert await wait_for(lambda: RenegotiationNeeded("close", "b") in events)
+    assert PublicationsChanged("close", "a", ()) in events
+    assert [p.participant_id for p in (await engine.room_state("close")).participants] == [
+        "a",
+        "b",
+    ]
+    a2 = ClientPeer()
+    try:
+        answer = await engine.publish("close", "a", await a2.publish_offer())
+        await a2.accept_publish_answer(answer)
+        await subscribe(engine, "close", "b", b)
+        assert len(await frames(b.track("a-1"), 2, within=8)) == 2  # the reused section
+    finally:
+        await a2.close()

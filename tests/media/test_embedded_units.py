@@ -7,8 +7,10 @@ edits, and the aiortc compatibility self-check.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from aiortc import RTCDtlsTransport
@@ -28,8 +30,9 @@ from yiyun.media.embedded.negotiation import (
     parse_sections,
     set_msids,
 )
+from yiyun.media.embedded.room import Member, Room, Slot, Source, Track
 from yiyun.media.embedded.speaker import SpeakerDetector, parse_audio_level
-from yiyun.media.engine import MediaError
+from yiyun.media.engine import Layer, MediaError, Publication, RoomSpec
 
 
 @dataclass
@@ -79,8 +82,8 @@ def test_one_source_keeps_its_spacing_across_the_wrap() -> None:
     assert all(o is not None for o in outs)
     out_seqs = [o.sequence_number for o in outs if o]
     out_ts = [o.timestamp for o in outs if o]
-    assert [(b - a) % 65536 for a, b in zip(out_seqs, out_seqs[1:], strict=False)] == [1] * 4
-    assert [(b - a) % 2**32 for a, b in zip(out_ts, out_ts[1:], strict=False)] == [3000] * 4
+    assert [(b - a) % 65536 for a, b in itertools.pairwise(out_seqs)] == [1] * 4
+    assert [(b - a) % 2**32 for a, b in itertools.pairwise(out_ts)] == [3000] * 4
     assert out_seqs[0] < 32768  # random start in the lower half, as RFC 3550 and Chrome like
 
 
@@ -127,6 +130,18 @@ def test_layer_switches_keep_one_continuous_stream() -> None:
         assert got == expected or (got[0], 0) == expected == (0, 0), row
         last_ts = out.timestamp
     assert fw.switches == 2  # to l, and back to h after the pause
+
+
+def test_a_new_subscriber_starts_on_a_lower_layer_then_moves_up() -> None:
+    fw = video_forwarder()
+    fw.select("f", interim=frozenset({"q", "h"}))
+    assert fw.forward("f", Pkt(10, 0, payload=vp8(key=False)), keyframe=False, now=0.0) is None
+    assert fw.forward("q", Pkt(50, 0, payload=vp8(key=True)), keyframe=True, now=0.0)
+    assert fw.current == "q" and fw.needs_keyframe  # still asks for the target's keyframe
+    assert fw.forward("h", Pkt(70, 0, payload=vp8(key=True)), keyframe=True, now=0.0) is None
+    assert fw.forward("f", Pkt(12, 3000, payload=vp8(key=True)), keyframe=True, now=0.033)
+    assert fw.current == "f" and not fw.needs_keyframe
+    assert fw.forward("q", Pkt(51, 3000, payload=vp8(key=True)), keyframe=True, now=0.04) is None
 
 
 def test_audio_switches_without_a_keyframe_and_maps_nacks_back() -> None:
@@ -375,6 +390,74 @@ def test_last_n_forwards_the_most_recent_speakers(
     assert got == frozenset(expected)
 
 
+# --- room policy -----------------------------------------------------------------------------
+
+
+def room_with_simulcast_track(layers: list[str]) -> tuple[Room, Track, Slot]:
+    room = Room(RoomSpec("r", bitrate_bps=2_000_000))
+    pub = Publication(participant_id="p", kind="video", track_id="p-1", simulcast=len(layers) > 1)
+    track = Track(pub, SimpleNamespace(), "1", {96: Codec("VP8", 90000)}, {}, layers)  # type: ignore[arg-type]
+    room.members["p"] = Member("p", "P", 0.0, tracks=[track])
+    room.members["s"] = Member("s", "S", 1.0)
+    slot = Slot("0", "video", SimpleNamespace(participant_id="s"), track=track, active=True)  # type: ignore[arg-type]
+    track.slots.append(slot)
+    return room, track, slot
+
+
+def hear(track: Track, layer: str, now: float) -> None:
+    track.sources[layer] = Source(layer, hash(layer), feedback.ReceiveStats(90000), now)
+
+
+LAYER_CASES = [
+    # choice, layers heard recently -> source forwarded
+    (Layer.HIGH, ["q", "h", "f"], "f"),
+    (Layer.LOW, ["q", "h", "f"], "q"),
+    (Layer.HIGH, ["q", "h"], "h"),  # top layer stopped: the closest one below
+    (Layer.LOW, ["h", "f"], "h"),  # bottom layer stopped: the closest one above
+    (Layer.HIGH, [], "f"),  # nothing heard yet: ask for what was chosen
+    (Layer.OFF, ["q", "h", "f"], None),
+]
+
+
+@pytest.mark.parametrize(("choice", "live", "expected"), LAYER_CASES)
+def test_a_subscriber_gets_the_chosen_layer_or_the_closest_live_one(
+    choice: Layer, live: list[str], expected: str | None
+) -> None:
+    room, track, slot = room_with_simulcast_track(["q", "h", "f"])
+    room.members["s"].layers["p"] = choice
+    for layer in live:
+        hear(track, layer, 10.0)
+    hear(track, "gone", 0.0)  # heard long ago: not live
+    assert room.desired_source(slot, 10.5) == expected
+
+
+def test_last_n_pauses_video_but_never_audio() -> None:
+    room, _, slot = room_with_simulcast_track([""])
+    slot.in_last_n = False
+    assert room.desired_source(slot, 0.0) is None
+    slot.track = Track(  # type: ignore[assignment]
+        Publication("p", "audio", "p-0"),
+        SimpleNamespace(),
+        "0",
+        {},
+        {},
+        [""],  # type: ignore[arg-type]
+    )
+    assert room.desired_source(slot, 0.0) == ""
+
+
+def test_publishers_are_capped_by_the_room_and_slowed_by_their_slowest_subscriber() -> None:
+    room, track, slot = room_with_simulcast_track([""])
+    assert room.publisher_bitrate(track, 0.0) == 2_000_000  # no estimate yet: the room cap
+    room.rembs.record(slot.key, 600_000, 0.0)
+    assert room.publisher_bitrate(track, 1.0) == 600_000
+    room.rembs.record(slot.key, 9_000_000, 2.0)
+    assert room.publisher_bitrate(track, 3.0) == 2_000_000
+    room, track, slot = room_with_simulcast_track(["l", "h"])
+    room.rembs.record(slot.key, 300_000, 0.0)
+    assert room.publisher_bitrate(track, 1.0) == 2_000_000  # simulcast: layers fit receivers
+
+
 # --- SDP ------------------------------------------------------------------------------------
 
 # A browser-shaped simulcast publish offer (Chromium's layout, trimmed).
@@ -454,7 +537,18 @@ def test_simulcast_layers_are_ordered_lowest_first(rids: list[str], ordered: lis
 
 
 def test_the_answer_accepts_the_offered_layers() -> None:
-    answer = "v=0\r\nm=audio 9 X 111\r\na=mid:0\r\nm=video 9 X 96\r\na=mid:1\r\na=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=recvonly\r\n"
+    answer = "\r\n".join(
+        [
+            "v=0",
+            "m=audio 9 X 111",
+            "a=mid:0",
+            "m=video 9 X 96",
+            "a=mid:1",
+            "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+            "a=recvonly",
+            "",
+        ]
+    )
     edited = accept_simulcast(answer, parse_sections(BROWSER_OFFER))
     video = edited.split("m=video")[1]
     assert "a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id" in video
@@ -469,6 +563,8 @@ def test_forwarded_sections_are_named_after_their_publisher() -> None:
     edited = set_msids(offer, {"0": ("alice", "alice-0"), "1": ("bob", "bob-1")})
     assert edited.count("a=msid:") == 2
     assert "a=mid:0\r\na=msid:alice alice-0" in edited and "a=msid:bob bob-1" in edited
+    idle = set_msids(offer, {"0": None})  # an inactive section names nobody
+    assert "a=msid:" not in idle
 
 
 def test_h264_codecs_match_on_profile_and_packetization_not_level() -> None:

@@ -116,8 +116,8 @@ class ClientPeer:
         await asyncio.gather(self.publish.close(), self.subscribe.close())
 
 
-async def frames(track: MediaStreamTrack, count: int, *, timeout: float) -> list[object]:
-    """Decode `count` frames from a received track; fewer if `timeout` passes first."""
+async def frames(track: MediaStreamTrack, count: int, *, within: float) -> list[object]:
+    """Decode `count` frames from a received track; fewer if `within` seconds pass first."""
     got: list[object] = []
 
     async def pull() -> None:
@@ -125,7 +125,7 @@ async def frames(track: MediaStreamTrack, count: int, *, timeout: float) -> list
             got.append(await track.recv())
 
     with contextlib.suppress(TimeoutError, MediaStreamError):
-        await asyncio.wait_for(pull(), timeout)
+        await asyncio.wait_for(pull(), within)
     return got
 
 

@@ -124,5 +124,5 @@ async def join_token(
         room_id=meeting.room_id,
         expires_in=room_tokens.DEFAULT_TTL_SECONDS,
         signal_url="/ws/signal",
-        ice_servers=[],
+        ice_servers=list(settings.media.ice_servers),
     )

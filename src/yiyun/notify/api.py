@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from yiyun.auth import service as auth_service
 from yiyun.core.bus import EventBus
 from yiyun.core.errors import YiyunError
+from yiyun.core.types import EntityId
 from yiyun.notify import service
 from yiyun.web.deps import SESSION_COOKIE, CurrentPrincipal, DbSession
 
@@ -40,7 +41,7 @@ class Inbox(BaseModel):
 
 class MarkRead(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[int] | None = Field(default=None, max_length=500)
+    ids: list[EntityId] | None = Field(default=None, max_length=500)
 
 
 @router.get("/notifications", response_model=Inbox)

@@ -69,7 +69,9 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     app.state.store = LocalStore(settings.storage.path)
     app.state.cipher = FieldCipher(secret(settings.security.data_key))
     app.state.metrics = metrics
-    app.state.hub = SignalHub(create_media_engine(settings.media))
+    app.state.hub = SignalHub(
+        create_media_engine(settings.media), ice_servers=list(settings.media.ice_servers)
+    )
     app.state.static_url = "/static"
     errors.install(app)
     fhir_errors.install(app)  # OperationOutcome on /fhir/ paths

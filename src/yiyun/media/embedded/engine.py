@@ -13,7 +13,7 @@ Signalling contract, beyond `MediaEngine`:
 * `subscribe` renegotiates the existing subscribe leg: m-sections are never removed;
   a section whose publication left goes `inactive` and is reused for the next
   publication of the same kind. Each forwarded section is named
-  `a=msid:<publisher participant id> <publication track id>`.
+  `a=msid:<publisher participant id> <publication track id>` (kept while idle).
 * Simulcast rids are ordered lowest first (known names q/h/f, l/m/h, low/high) or in
   `a=simulcast` order; `Layer.LOW` is the lowest layer, `Layer.HIGH` the highest.
 * `loopback_candidates=True` also offers a 127.0.0.1 host candidate (tests, and
@@ -29,21 +29,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Literal
 
-from aiortc import RTCRtpCodecCapability, RTCRtpSender, RTCRtpTransceiver, RTCSessionDescription
-
-from yiyun.media.embedded import _aiortc
+from yiyun.media.embedded import _aiortc, offers
 from yiyun.media.embedded.legs import LegLost, PublishLeg, SubscribeLeg, _Leg
-from yiyun.media.embedded.negotiation import (
-    RID_URI,
-    Codec,
-    Section,
-    accept_simulcast,
-    layers_low_to_high,
-    parse_sections,
-    set_msids,
-)
-from yiyun.media.embedded.room import Member, Room, Slot, Track
+from yiyun.media.embedded.room import Member, Room
 from yiyun.media.engine import (
     EngineEvent,
     EngineLoad,
@@ -55,7 +45,6 @@ from yiyun.media.engine import (
     ParticipantGone,
     ParticipantNotFound,
     ParticipantState,
-    Publication,
     PublicationsChanged,
     RenegotiationNeeded,
     RoomNotFound,
@@ -67,25 +56,7 @@ from yiyun.media.sdp import check_secure
 logger = logging.getLogger(__name__)
 
 REPORT_INTERVAL_S = 1.0
-
-
-def _sections(sdp: str, kind: str) -> list[Section]:
-    try:
-        return parse_sections(sdp)
-    except (ValueError, IndexError) as exc:
-        raise InvalidOffer(f"malformed {kind} SDP: {exc}", code="media.bad_sdp") from exc
-
-
-def _codec_preferences(track: Track) -> list[RTCRtpCodecCapability]:
-    """The subscriber may only pick codecs the publisher sends (plus RTX for video)."""
-    keys = {c.key for c in track.codecs.values()}
-    prefs = []
-    for cap in RTCRtpSender.getCapabilities(track.kind).codecs:
-        name = cap.mimeType.split("/", 1)[1]
-        params = tuple((k, str(v)) for k, v in cap.parameters.items())
-        if name.lower() == "rtx" or Codec(name, cap.clockRate, cap.channels, params).key in keys:
-            prefs.append(cap)
-    return prefs if any(c.mimeType.split("/")[1].lower() != "rtx" for c in prefs) else []
+GoneReason = Literal["left", "kicked", "failed"]
 
 
 class EmbeddedEngine:
@@ -222,7 +193,7 @@ class EmbeddedEngine:
         room.refresh(time.monotonic())
 
     async def _remove(
-        self, room_id: str, participant_id: str, reason: str, *, strict: bool
+        self, room_id: str, participant_id: str, reason: GoneReason, *, strict: bool
     ) -> None:
         async with self._lock(room_id):
             room = self._rooms.get(room_id) if not strict else self._room(room_id)
@@ -232,7 +203,7 @@ class EmbeddedEngine:
                     raise ParticipantNotFound("participant not in the media room")
                 return
             await self._teardown(room, member)
-            events: list[EngineEvent] = [ParticipantGone(room_id, participant_id, reason)]  # type: ignore[arg-type]
+            events: list[EngineEvent] = [ParticipantGone(room_id, participant_id, reason)]
             events += self._changed(room, participant_id)
         await self._emit(events)
 
@@ -267,73 +238,36 @@ class EmbeddedEngine:
 
         return lost
 
-    # --- publish ------------------------------------------------------------------------
+    # --- offer/answer --------------------------------------------------------------------
 
     async def publish(self, room_id: str, participant_id: str, offer_sdp: str) -> str:
         async with self._lock(room_id):
             room = self._room(room_id)
             member = self._member(room, participant_id)
             check_secure(offer_sdp)
-            offer = _sections(offer_sdp, "offer")
-            if len(offer) > 1 and "a=group:BUNDLE" not in offer_sdp:
-                raise InvalidOffer("the offer must BUNDLE its media", code="media.no_bundle")
             if member.publish is not None:
                 room.drop_tracks(member)
                 await member.publish.close()
                 member.publish = None
-            pc = _aiortc.new_peer_connection(self._ice_servers)
             leg = PublishLeg(
-                pc,
+                _aiortc.new_peer_connection(self._ice_servers),
                 room=room,
                 participant_id=participant_id,
                 on_lost=self._on_lost(room_id, participant_id),
             )
             try:
-                await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-                leg.take_over()
-                if self.loopback_candidates:
-                    _aiortc.allow_loopback(pc)
-                await pc.setLocalDescription(await pc.createAnswer())
-            except _aiortc.SDP_ERRORS as exc:
-                await pc.close()
-                raise InvalidOffer(f"offer refused: {exc}", code="media.bad_sdp") from exc
-            answer_sdp = accept_simulcast(pc.localDescription.sdp, offer)
-            answer = _sections(answer_sdp, "answer")
-            tracks = []
-            for off, ans in zip(offer, answer, strict=False):
-                codecs = ans.media_codecs()
-                if off.kind not in ("audio", "video") or not off.sends or not ans.receives:
-                    continue
-                if not codecs or off.mid is None:
-                    continue
-                simulcast = off.simulcast and RID_URI in off.extmap
-                pub = Publication(
-                    participant_id=participant_id,
-                    kind=off.kind,  # type: ignore[arg-type]
-                    track_id=f"{participant_id}-{off.mid}",
-                    simulcast=simulcast,
+                answer_sdp, tracks = await offers.answer_publish(
+                    leg, offer_sdp, loopback=self.loopback_candidates
                 )
-                layers = layers_low_to_high(off.rids) if simulcast else [""]
-                tracks.append(Track(pub, leg, off.mid, codecs, dict(ans.rtx), layers))
-            leg.configure(answer, offer, tracks)
+            except InvalidOffer:
+                await leg.close()
+                raise
             member.publish, member.tracks = leg, tracks
             await self._flush_candidates(room_id, participant_id, "publish", leg)
             room.refresh(time.monotonic())
             events = self._changed(room, participant_id)
         await self._emit(events)
         return answer_sdp
-
-    # --- subscribe ----------------------------------------------------------------------
-
-    def _bind(self, leg: SubscribeLeg, slot: Slot, track: Track) -> None:
-        transceiver = self._transceiver(leg, slot.mid)
-        slot.track, slot.active = track, False
-        transceiver.direction = "sendonly"
-        transceiver.setCodecPreferences(_codec_preferences(track))
-
-    @staticmethod
-    def _transceiver(leg: SubscribeLeg, mid: str) -> RTCRtpTransceiver:
-        return next(t for t in leg.pc.getTransceivers() if t.mid == mid)
 
     async def subscribe(self, room_id: str, participant_id: str) -> str:
         async with self._lock(room_id):
@@ -355,40 +289,9 @@ class EmbeddedEngine:
                 member.subscribe = leg
             others = sorted(room.members.values(), key=lambda m: m.joined_at)
             wanted = [t for m in others if m is not member for t in m.tracks]
-            for slot in leg.slots.values():
-                if slot.track is not None and slot.track not in wanted:
-                    room.unbind(slot)
-                    leg.forget(slot)
-                    self._transceiver(leg, slot.mid).direction = "inactive"
-            bound = {id(s.track) for s in leg.slots.values() if s.track is not None}
-            added: list[tuple[RTCRtpTransceiver, Track | None]] = []
-            for track in (t for t in wanted if id(t) not in bound):
-                free = next(
-                    (s for s in leg.slots.values() if s.track is None and s.kind == track.kind),
-                    None,
-                )
-                if free is not None:
-                    self._bind(leg, free, track)
-                    continue
-                transceiver = leg.pc.addTransceiver(track.kind, direction="sendonly")
-                transceiver.setCodecPreferences(_codec_preferences(track))
-                added.append((transceiver, track))
-            if not leg.pc.getTransceivers():  # nothing to forward yet: keep the leg warm
-                added.append((leg.pc.addTransceiver("audio", direction="inactive"), None))
-            leg.take_over()
-            if self.loopback_candidates:
-                _aiortc.allow_loopback(leg.pc)
-            await leg.pc.setLocalDescription(await leg.pc.createOffer())
-            for transceiver, bound_track in added:
-                mid = str(transceiver.mid)
-                leg.slots[mid] = Slot(mid=mid, kind=transceiver.kind, leg=leg, track=bound_track)
-            msids = {
-                s.mid: (s.track.publisher, s.track.publication.track_id)
-                for s in leg.slots.values()
-                if s.track is not None
-            }
-            offer_sdp = set_msids(leg.pc.localDescription.sdp, msids)
-            leg.offer = _sections(offer_sdp, "offer")
+            offer_sdp = await offers.offer_subscription(
+                room, leg, wanted, loopback=self.loopback_candidates
+            )
             await self._flush_candidates(room_id, participant_id, "subscribe", leg)
         return offer_sdp
 
@@ -397,25 +300,11 @@ class EmbeddedEngine:
             room = self._room(room_id)
             member = self._member(room, participant_id)
             check_secure(answer_sdp, kind="answer")
-            leg = member.subscribe
-            if leg is None or leg.pc.signalingState != "have-local-offer":
+            if member.subscribe is None:
                 raise InvalidOffer(
                     "no subscribe offer is waiting for an answer", code="media.no_offer"
                 )
-            answer = _sections(answer_sdp, "answer")
-            try:
-                await leg.pc.setRemoteDescription(
-                    RTCSessionDescription(sdp=answer_sdp, type="answer")
-                )
-            except _aiortc.SDP_ERRORS as exc:
-                raise InvalidOffer(f"answer refused: {exc}", code="media.bad_sdp") from exc
-            leg.configure(leg.offer, answer)
-            now = time.monotonic()
-            for slot in leg.slots.values():
-                if slot.track is not None and slot.pt_map:
-                    room.activate(slot, now)
-                else:
-                    room.unbind(slot)
+            await offers.accept_subscription_answer(room, member.subscribe, answer_sdp)
 
     # --- ICE, layers, state ---------------------------------------------------------------
 

@@ -15,8 +15,10 @@ the caller), and with continuous:
 
 A switch (layer change, resume after OFF or last-N, first packet) happens only at the
 start of a keyframe of the target source; until then the current source keeps
-flowing. Audio needs no keyframe. Nothing here decodes media: a keyframe is
-recognised from the VP8 payload descriptor or the H.264 NAL header.
+flowing. A subscriber starting from nothing may begin on a lower layer's keyframe
+(`interim`) and move up at the target's keyframe, so a late joiner sees video at
+once. Audio needs no keyframe. Nothing here decodes media: a keyframe is recognised
+from the VP8 payload descriptor or the H.264 NAL header.
 """
 
 from __future__ import annotations
@@ -189,6 +191,7 @@ class Forwarder:
         self.clock_rate = clock_rate
         self.audio = self.codec in ("OPUS", "G722", "PCMU", "PCMA")
         self.target: str | None = None  # source wanted, None = paused
+        self.interim: frozenset[str] = frozenset()  # may start the stream until target flows
         self.current: str | None = None  # source being forwarded
         # RFC 3550 asks for random initial values; the lower half avoids an early wrap.
         self._next_seq = rng.randrange(SEQ_MOD // 2)
@@ -210,9 +213,15 @@ class Forwarder:
         """The target source is not flowing yet and waits for a keyframe."""
         return self.target is not None and self.current != self.target and not self.audio
 
-    def select(self, source: str | None) -> None:
-        """Choose the source to forward (None pauses at once)."""
+    def select(self, source: str | None, *, interim: frozenset[str] = frozenset()) -> None:
+        """Choose the source to forward (None pauses at once).
+
+        `interim` sources may start the stream while nothing flows yet (a lower
+        simulcast layer whose keyframe comes first); the target still replaces them
+        at its own keyframe.
+        """
         self.target = source
+        self.interim = interim
         if source is None:
             self.current = None
 
@@ -239,12 +248,11 @@ class Forwarder:
         """The rewritten packet to send, or None to drop it for this subscriber."""
         if self.target is None:
             return None
-        if source == self.target and source != self.current:
-            if not (keyframe or self.audio):
+        if source != self.current:
+            starts = source == self.target or (self.current is None and source in self.interim)
+            if not starts or not (keyframe or self.audio):
                 return None
             self._start_segment(source, packet, now)
-        elif source != self.current:
-            return None
         if seq_newer(self._segment_start, packet.sequence_number):
             return None  # older than the switch: those numbers belong to the last source
         seq = (packet.sequence_number + self._seq_offset) % SEQ_MOD

@@ -17,6 +17,7 @@ these classes do the RTP.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -155,8 +156,10 @@ class PublishLeg(_Leg):
                 self._routes[ssrc] = _Route(track, "", ssrc in rtx_ssrcs)
 
     def _learn(self, packet: RtpPacket) -> _Route | None:
-        track = self.tracks.get(packet.extensions.mid) if packet.extensions.mid else None
-        if track is None:
+        """Map a new SSRC to its track (MID, else an unambiguous payload type) and layer."""
+        mid = packet.extensions.mid
+        track = self.tracks.get(mid) if mid is not None else None
+        if track is None and mid is None:
             pt = packet.payload_type
             matches = [t for t in self.tracks.values() if pt in t.codecs or pt in t.rtx]
             track = matches[0] if len(matches) == 1 else None
@@ -187,6 +190,9 @@ class PublishLeg(_Leg):
             if apt is None or source is None or len(packet.payload) < 2:
                 return  # padding-only probes, or a repair for a stream not seen yet
             packet = _aiortc.unwrap_rtx(packet, payload_type=apt, ssrc=source.ssrc)
+            if source.seen.get(packet.sequence_number):
+                return  # we have it: a probe, or a repair someone else asked for
+            source.seen.put(packet.sequence_number, True)
         else:
             source = track.sources.get(route.layer)
             if source is None or source.ssrc != packet.ssrc:
@@ -195,6 +201,7 @@ class PublishLeg(_Leg):
                 source = Source(route.layer, packet.ssrc, ReceiveStats(clock))
                 track.sources[route.layer] = source
             source.stats.add(packet.sequence_number, packet.timestamp, now)
+            source.seen.put(packet.sequence_number, True)
             source.last_packet_at = now
         await self.room.on_media(track, source, packet, now)
 
@@ -299,7 +306,7 @@ class SubscribeLeg(_Leg):
             return False
         rtx_pt = slot.rtx_pt.get(packet.payload_type)
         if rtx_pt is not None and slot.rtx_ssrc is not None:
-            rtx_seq = self._rtx_seq.get(slot.mid, 0)
+            rtx_seq = self._rtx_seq.get(slot.mid, random.randrange(1 << 15))  # noqa: S311
             self._rtx_seq[slot.mid] = (rtx_seq + 1) % (1 << 16)
             packet = _aiortc.wrap_rtx(
                 packet, payload_type=rtx_pt, sequence_number=rtx_seq, ssrc=slot.rtx_ssrc

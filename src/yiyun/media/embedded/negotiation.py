@@ -213,15 +213,16 @@ def accept_simulcast(answer_sdp: str, offer: list[Section]) -> str:
     return _join(head, sections)
 
 
-def set_msids(offer_sdp: str, msids: dict[str, tuple[str, str]]) -> str:
-    """Give the m-sections with the given mids `a=msid:<stream> <track>`."""
+def set_msids(offer_sdp: str, msids: dict[str, tuple[str, str] | None]) -> str:
+    """Give the m-sections with the given mids `a=msid:<stream> <track>`, or none (None)."""
     head, sections = _split(offer_sdp)
     for lines in sections:
         mid = next((line[6:] for line in lines if line.startswith("a=mid:")), None)
         if mid is None or mid not in msids:
             continue
-        stream, track = msids[mid]
         kept = [line for line in lines if not line.startswith("a=msid:")]
-        _insert_after_last(kept, "a=mid:", [f"a=msid:{stream} {track}"])
+        msid = msids[mid]
+        if msid is not None:
+            _insert_after_last(kept, "a=mid:", [f"a=msid:{msid[0]} {msid[1]}"])
         lines[:] = kept
     return _join(head, sections)

@@ -28,6 +28,7 @@ from yiyun.media.embedded.feedback import (
     KeyframeRequest,
     Nack,
     NackDeduper,
+    PacketHistory,
     ReceiveStats,
     Remb,
     RembTable,
@@ -54,6 +55,9 @@ class Source:
     stats: ReceiveStats
     last_packet_at: float = float("-inf")
     sender_report: tuple[int, int] | None = None  # (NTP, RTP timestamp) of the last SR
+    # sequence numbers received lately: a retransmission of one of them is a
+    # bandwidth probe (browsers resend old packets over RTX to probe), not a repair
+    seen: PacketHistory[bool] = field(default_factory=lambda: PacketHistory(1024))
 
 
 @dataclass(eq=False)
@@ -100,6 +104,9 @@ class Slot:
     rtx_pt: dict[int, int] = field(default_factory=dict)  # our media PT -> our RTX PT
     forwarder: Forwarder | None = None
     in_last_n: bool = True
+    # (stream, track) named in the offer; kept while idle: browsers fire `track` for a
+    # section whose stream association changes, even an inactive one
+    msid: tuple[str, str] | None = None
 
     @property
     def key(self) -> str:
@@ -188,10 +195,12 @@ class Room:
             for slot in member.subscribe.slots.values():
                 if slot.track is not None:
                     slot.in_last_n = slot.kind == "audio" or slot.track.publisher in chosen
-                if slot.forwarder is not None:
+                if slot.forwarder is not None and slot.track is not None:
                     target = self.desired_source(slot, now)
                     if target != slot.forwarder.target:
-                        slot.forwarder.select(target)
+                        layers = slot.track.layers
+                        below = layers[: layers.index(target)] if target in layers else []
+                        slot.forwarder.select(target, interim=frozenset(below))
 
     def tick(self, now: float) -> ActiveSpeaker | None:
         """Speaker evaluation and slot refresh; the new dominant speaker, if any."""
@@ -248,7 +257,12 @@ class Room:
                 continue
             out = fw.forward(source.layer, packet, keyframe=keyframe, now=now)
             if out is None:
-                if fw.needs_keyframe and fw.target == source.layer:
+                # ask for the target's keyframe; a subscriber with nothing yet also asks
+                # for the lowest layer's, which is small and arrives first (fast start)
+                starting = fw.current is None and source.layer in fw.interim
+                if fw.needs_keyframe and (
+                    fw.target == source.layer or (starting and source.layer == track.layers[0])
+                ):
                     await self.request_keyframe(track, source, now)
                 continue
             if await slot.leg.send_media(slot, out, packet, codec, now):
