@@ -142,8 +142,11 @@ class Call {
     }
   }
 
+  resumed = false;
+
   private async onJoined(msg: Json): Promise<void> {
     this.retry = 0;
+    this.resumed = msg.resumed === true;
     this.me = String(msg.participant);
     this.session = String(msg.session);
     for (const p of (msg.participants as { id: string; name: string }[]) ?? []) this.names.set(p.id, p.name);
@@ -201,6 +204,21 @@ class Call {
     tile.stream.addTrack(ev.track);
     ev.track.onended = () => tile.stream.removeTrack(ev.track);
     this.setStatus("joined", "");
+    this.chooseLayers();
+  }
+
+  private readonly layers = new Map<string, string>();
+
+  /** Ask for the high simulcast layer only where a tile is big enough to show it. */
+  private chooseLayers(): void {
+    for (const [id, tile] of this.tiles) {
+      if (id === "self") continue;
+      const layer = tile.video.clientWidth >= 480 ? "high" : "low";
+      if (this.layers.get(id) !== layer) {
+        this.layers.set(id, layer);
+        this.send({ type: "layer", publisher: id, layer });
+      }
+    }
   }
 
   private ensureTile(id: string, name: string, stream: MediaStream, self: boolean): Tile {
@@ -276,6 +294,7 @@ class Call {
       (ev.target as HTMLElement).classList.toggle("on");
     });
     window.addEventListener("beforeunload", () => this.send({ type: "leave" }));
+    window.addEventListener("resize", () => this.chooseLayers());
   }
 
   leave(): void {

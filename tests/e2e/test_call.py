@@ -117,6 +117,16 @@ def test_three_people_see_and_hear_each_other(call_server: LiveServer, browser) 
         )
     )
 
+    # bob's signalling socket drops; the page resumes by itself and media never stops
+    pages["bob"].evaluate("() => window.yiyunCall.dropSocket()")
+    pages["bob"].wait_for_function(
+        "() => window.yiyunCall.state === 'joined' && window.yiyunCall.resumed === true",
+        timeout=15_000,
+    )
+    before = _decoded(pages["bob"])["video_frames"]
+    pages["bob"].wait_for_timeout(1000)
+    assert _decoded(pages["bob"])["video_frames"] > before
+
     pages["carol"].click("[data-action=leave]")
     for name in ("bob", "alice"):
         pages[name].wait_for_function(REMOTE_VIDEO_OK % 1, timeout=15_000)
