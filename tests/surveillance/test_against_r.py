@@ -266,7 +266,7 @@ def test_it_matches_r_earsc_thresholds_and_alarms(
         assert _first_computed(result, j) == r["t"].min() - 1, name
         np.testing.assert_array_equal(np.isnan(c.threshold_py), np.isnan(c.threshold_r), name)
         assert c.max_relative_threshold_difference() < 1e-6, name
-        print(f"earsC {variant} {name}: max rel diff {c.max_relative_threshold_difference():.1e}")
+        print(f"\nearsC {variant} {name}: max rel diff {c.max_relative_threshold_difference():.1e}")
         ok = ~c.alarm_r_missing
         np.testing.assert_array_equal(c.alarm_py[ok], c.alarm_r[ok], name)
         assert not c.alarm_py[c.alarm_r_missing].any(), name
@@ -313,14 +313,16 @@ def _farrington_python(case: FarringtonCase, engine: str = "numpy") -> Farringto
     )
 
 
-def _check_farrington(r: pd.DataFrame, case: FarringtonCase, result: DetectionResult) -> None:
+def _check_farrington(
+    label: str, r: pd.DataFrame, case: FarringtonCase, result: DetectionResult
+) -> None:
     for j, name in enumerate(case.data.columns):
         c = _compare(r, result, j)
         agreement = float(np.mean(c.alarm_py == c.alarm_r))
         both = ~np.isnan(c.threshold_py) & ~np.isnan(c.threshold_r)
         close = np.isclose(c.threshold_py[both], c.threshold_r[both], rtol=1e-6, atol=0)
         print(
-            f"farrington {name}: {c.alarm_r.sum()} R alarms, alarm agreement "
+            f"\nfarrington {label} {name}: {c.alarm_r.sum()} R alarms, alarm agreement "
             f"{100 * agreement:.2f}%, threshold max rel diff "
             f"{c.max_relative_threshold_difference():.1e} over {both.sum()} points"
         )
@@ -336,7 +338,8 @@ def test_it_agrees_with_r_farringtonflexible_alarms(
     r_results: dict[str, pd.DataFrame], case_name: str
 ) -> None:
     case = FARRINGTON_CASES[case_name]
-    _check_farrington(r_results[f"farrington-{case_name}"], case, _farrington_python(case))
+    r = r_results[f"farrington-{case_name}"]
+    _check_farrington(case_name, r, case, _farrington_python(case))
 
 
 def test_it_agrees_with_r_farringtonflexible_using_the_statsmodels_engine(
@@ -345,7 +348,8 @@ def test_it_agrees_with_r_farringtonflexible_using_the_statsmodels_engine(
     full = FARRINGTON_CASES["improved-nbPlugin-weekly"]
     case = FarringtonCase(full.data.iloc[:, :1], full.freq, full.control, full.threshold_method)
     r = r_results["farrington-improved-nbPlugin-weekly"]
-    _check_farrington(r[r["series"] == 1], case, _farrington_python(case, engine="statsmodels"))
+    python = _farrington_python(case, engine="statsmodels")
+    _check_farrington("statsmodels-engine", r[r["series"] == 1], case, python)
 
 
 def test_it_reproduces_r_farrington_expectation_dispersion_and_trend_choice(

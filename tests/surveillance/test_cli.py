@@ -83,6 +83,37 @@ def test_it_runs_every_method(tmp_path: Path, method: str) -> None:
     assert len(pd.read_csv(target)) == 6 * 40 + 2 * 40
 
 
+def test_it_runs_farrington_on_three_years_of_daily_counts(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2021-01-01", periods=3 * 365 + 30, freq="D")
+    counts = rng.poisson(6, len(days))
+    counts[-1] = 40  # an outbreak today
+    frame = pd.DataFrame(
+        {"date": days.strftime("%Y-%m-%d"), "site": "a", "syndrome": "ili", "count": counts}
+    )
+    source, target = tmp_path / "counts.csv", tmp_path / "out.csv"
+    frame.to_csv(source, index=False)
+    code, output = _run(
+        "detect", "--method", "farrington", "--input", str(source), "--output", str(target),
+        "--no-district",
+    )  # fmt: skip
+    assert code == 0, output
+    out = pd.read_csv(target)
+    computed = out["threshold"].notna()
+    assert computed.sum() == len(days) - (3 * 365 + 3)  # from index b*365 + w on
+    assert bool(out["alarm"].iloc[-1])
+    assert out["alarm"].iloc[:-1].mean() < 0.2
+
+    code, output = _run(
+        "detect", "--method", "farrington", "--input", str(source), "--output", str(target),
+        "--no-district", "--param", "time_points=-1",
+    )  # fmt: skip
+    assert code == 0, output
+    today_only = pd.read_csv(target)
+    assert today_only["threshold"].notna().sum() == 1
+    assert today_only["threshold"].iloc[-1] == out["threshold"].iloc[-1]
+
+
 def test_it_passes_parameters_to_the_method(tmp_path: Path) -> None:
     source = tmp_path / "counts.csv"
     target = tmp_path / "out.csv"

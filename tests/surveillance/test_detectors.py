@@ -21,6 +21,7 @@ from yiyun.surveillance.detectors import (
     moving_percentile,
     run_method,
 )
+from yiyun.surveillance.detectors._common import moving_baseline
 from yiyun.surveillance.detectors.farrington import reference_layout
 
 Z_999 = 3.090232306167813  # qnorm(0.999)
@@ -104,6 +105,21 @@ def test_it_computes_large_matrices_block_by_block_without_changing_results() ->
             alone = detector(matrix[:, j])
             np.testing.assert_array_equal(together.threshold[:, j], alone.threshold)
             np.testing.assert_array_equal(together.alarm[:, j], alone.alarm)
+
+
+@pytest.mark.parametrize(("window", "lag"), [(7, 0), (7, 2), (28, 2), (3, 5)])
+def test_it_computes_the_moving_baseline_like_the_textbook_definition(
+    window: int, lag: int
+) -> None:
+    rng = np.random.default_rng(window + lag)
+    counts = rng.poisson(7.0, 80).astype(float)
+    for x in (counts, counts / 3.0):  # integer counts and non-integer rates
+        mean, sd = moving_baseline(x, window, lag)
+        assert np.isnan(mean[: window + lag]).all()
+        for t in range(window + lag, 80):
+            ref = list(x[t - lag - window : t - lag])
+            assert mean[t] == pytest.approx(statistics.fmean(ref), rel=1e-13)
+            assert sd[t] == pytest.approx(statistics.stdev(ref), rel=1e-12)
 
 
 def test_it_alarms_on_the_first_case_after_a_run_of_zeros_in_c1() -> None:

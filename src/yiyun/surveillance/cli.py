@@ -168,7 +168,8 @@ def detect(
 
     Days without a row count as zero. Methods: ears-c1/c2/c3 (CDC EARS), cusum
     (reference = first 28 days), ewma, farrington (improved Farrington on the
-    daily points, freq 365; needs three years of history) and percentile
+    daily points, freq 365; needs three years of history; add
+    --param time_points=-1 to evaluate only the last day) and percentile
     (CIDARS 7-day moving percentile; needs about three years of history).
     """
     kwargs = _parse_params(method, params)

@@ -45,7 +45,7 @@ def as_counts(counts: npt.ArrayLike, *, name: str = "counts") -> FloatArray:
     ``counts``: non-negative, finite observations, time along axis 0.
     Raises :class:`ValueError` for other shapes or invalid values.
     """
-    arr = np.asarray(counts, dtype=np.float64)
+    arr = np.ascontiguousarray(counts, dtype=np.float64)  # row blocks need C order
     if arr.ndim not in (1, 2):
         raise ValueError(f"{name} must be 1-D (T,) or 2-D (T, S), got shape {arr.shape}")
     if arr.size and not np.all(np.isfinite(arr)):

@@ -73,9 +73,9 @@ def ewma(
         return DetectionResult(expected=expected, threshold=threshold, score=score, alarm=alarm)
 
     decay = 1.0 - lam
-    start = np.empty_like(x[first : first + 1])  # E_{first-1} = mu_first
-    baseline_block(x, baseline, lag, first, first + 1, start, np.empty_like(start))
-    smoothed = _smooth(x[first:], lam, decay, start[0])
+    # E_{t-1} for the first row of each block; E_{first-1} = mu_first
+    before = np.empty_like(x[first : first + 1])
+    baseline_block(x, baseline, lag, first, first + 1, before, np.empty_like(before))
     steps = np.arange(1, x.shape[0] - first + 1, dtype=np.float64)
     factor = np.sqrt(lam / (2.0 - lam) * (1.0 - decay ** (2.0 * steps)))
     if x.ndim == 2:
@@ -89,7 +89,7 @@ def ewma(
         spread *= factor[lo - first : hi - first]
         upper = spread * limit
         upper += mu
-        now = smoothed[lo - first : hi - first]
+        now = _smooth(x[lo:hi], lam, decay, before[0])
         stat = score[lo:hi]
         np.subtract(now, mu, out=stat)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -97,16 +97,19 @@ def ewma(
             np.greater(now, upper, out=alarm[lo:hi])
         # count-scale limit: (upper_t - (1 - lam) E_{t-1}) / lam
         bound = threshold[lo:hi]
-        before = start if lo == first else smoothed[lo - first - 1 : lo - first]
         np.multiply(before, decay, out=bound[:1])
         np.multiply(now[:-1], decay, out=bound[1:])
         np.subtract(upper, bound, out=bound)
         bound /= lam
+        before = now[-1:]
     return DetectionResult(expected=expected, threshold=threshold, score=score, alarm=alarm)
 
 
 def _smooth(x: FloatArray, lam: float, decay: float, start: FloatArray) -> FloatArray:
-    """Return ``E_t = lam * x_t + decay * E_{t-1}`` with ``E_{-1} = start``, along axis 0."""
+    """Return ``E_t = lam * x_t + decay * E_{t-1}`` with ``E_{-1} = start``, along axis 0.
+
+    Both branches perform the same floating-point operations in the same order.
+    """
     if x.ndim == 1 or x.shape[1] < 32:
         # IIR filter; for many series a loop over time vectorised across them is faster.
         out: FloatArray = lfilter([lam], [1.0, -decay], x, axis=0, zi=(decay * start)[np.newaxis])[

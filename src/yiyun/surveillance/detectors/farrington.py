@@ -133,11 +133,12 @@ def _design(
     return np.column_stack(columns), np.asarray(row)
 
 
-def _time_points(n_time: int, first: int, time_points: Iterable[int] | None) -> list[int]:
+def _time_points(n_time: int, first: int, time_points: int | Iterable[int] | None) -> list[int]:
     """Resolve requested time points (negative = from the end) and check they are computable."""
     if time_points is None:
         return list(range(first, n_time))
-    resolved = sorted({t + n_time if t < 0 else t for t in time_points})
+    requested = [time_points] if isinstance(time_points, int) else list(time_points)
+    resolved = sorted({t + n_time if t < 0 else t for t in requested})
     for t in resolved:
         if not first <= t < n_time:
             raise ValueError(
@@ -163,7 +164,7 @@ def farrington_flexible(
     limit54: tuple[int, int] = (5, 4),
     powertrans: PowerTransform = "2/3",
     threshold_method: ThresholdMethod = "nbPlugin",
-    time_points: Iterable[int] | None = None,
+    time_points: int | Iterable[int] | None = None,
     engine: Engine = "numpy",
 ) -> FarringtonResult:
     """Improved Farrington method (Noufaily et al.) following ``farringtonFlexible``.
@@ -179,7 +180,7 @@ def farrington_flexible(
     ``powertrans``: transform of the ``"delta"`` threshold;
     ``threshold_method``: ``"nbPlugin"``, ``"muan"`` or ``"delta"``;
     ``time_points``: indices to evaluate (default: every point from
-    ``b*freq + w`` on; e.g. ``[-1]`` for today only); ``engine``: ``"numpy"``
+    ``b*freq + w`` on; ``-1`` for today only); ``engine``: ``"numpy"``
     (batched IRLS) or ``"statsmodels"`` (one GLM at a time, cross-check).
     Points not evaluated are NaN.
     """
