@@ -391,3 +391,97 @@ async def test_values_the_database_cannot_store_are_a_422(
         assert res.status_code == 422, res.text
         error = res.json()["error"]
         assert error["code"] == "invalid_input" and error["details"]["reason"]
+
+
+BIG = 2**63  # beyond SQLite's INTEGER and PostgreSQL's integer
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "url", "body", "field"),
+    [
+        pytest.param(
+            "alice", "POST", "/api/v1/notifications/read", {"ids": [BIG]}, "ids", id="read-ids"
+        ),
+        pytest.param(
+            "admin",
+            "POST",
+            "/api/v1/institutions",
+            {"code": "N1", "name": "新", "name_en": "New", "kind": "hospital", "level": "primary"}
+            | {"region_id": BIG},
+            "region_id",
+            id="institution-region_id",
+        ),
+        pytest.param(
+            "admin",
+            "POST",
+            "/api/v1/staff",
+            {"username": "newbie", "display_name": "New", "roles": ["nurse"], "password": PASSWORD}
+            | {"institution_id": BIG},
+            "institution_id",
+            id="staff-institution_id",
+        ),
+        pytest.param(
+            "admin",
+            "PATCH",
+            "/api/v1/staff/{alice}",
+            {"department_id": BIG},
+            "department_id",
+            id="staff-department_id",
+        ),
+        pytest.param(
+            "admin",
+            "POST",
+            "/api/v1/patients",
+            {"name": "新", "sex": "male", "birth_on": "1980-01-01", "institution_id": BIG},
+            "institution_id",
+            id="patient-institution_id",
+        ),
+        pytest.param(
+            "alice",
+            "PATCH",
+            "/api/v1/patients/{pa}",
+            {"guardian_id": BIG},
+            "guardian_id",
+            id="patient-guardian_id",
+        ),
+        pytest.param(
+            "alice",
+            "POST",
+            "/api/v1/patients/{pa}/consents",
+            {"purpose": "sharing", "target_institution_id": BIG},
+            "target_institution_id",
+            id="consent-target_institution_id",
+        ),
+        pytest.param(
+            "admin",
+            "POST",
+            "/api/v1/emergency/incidents",
+            {"title": "演练", "site_ids": [BIG]},
+            "site_ids",
+            id="incident-site_ids",
+        ),
+        pytest.param(
+            "admin",
+            "POST",
+            "/api/v1/emergency/resources",
+            {"site_id": BIG, "beds_total": 1, "beds_free": 0}
+            | {"fever_clinic_capacity": 0, "fever_clinic_waiting": 0},
+            "site_id",
+            id="resources-site_id",
+        ),
+    ],
+)
+async def test_an_id_beyond_the_id_range_is_refused_by_validation(
+    client: httpx.AsyncClient,
+    world: World,
+    who: str,
+    method: str,
+    url: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    url = url.format(alice=world.users["alice"].id, pa=world.patients["pa"].id)
+    res = await client.request(method, url, json=body, headers=world.auth(who))
+    assert res.status_code == 422, res.text
+    errors = res.json()["error"]["details"].get("errors", [])
+    assert any(field in e["loc"] for e in errors), res.text

@@ -30,7 +30,7 @@ router = APIRouter()
 
 def _safe_next(value: str | None) -> str:
     """Only same-site paths, never `//host` or absolute URLs (open redirect)."""
-    if not value or not value.startswith("/") or value.startswith("//"):
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
     parts = urlsplit(value)
     return "/" if parts.scheme or parts.netloc else value

@@ -35,6 +35,11 @@ class Action(StrEnum):
     VIEW_AUDIT = "audit.view"
     COMMAND_EMERGENCY = "emergency.command"
     RESPOND_EMERGENCY = "emergency.respond"
+    VIEW_SURVEILLANCE_DISTRICT = "surveillance.view_district"
+    VIEW_SURVEILLANCE_SITE = "surveillance.view_site"
+    REPORT_COUNTS = "surveillance.report_counts"
+    MANAGE_ALERTS = "surveillance.manage_alerts"
+    RESPOND_ALERT = "surveillance.respond_alert"
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,19 @@ RULES: dict[Action, Rule] = {
         _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN),
         _roles_own(R.INSTITUTION_ADMIN, R.COMMUNITY_DOCTOR, R.SPECIALIST, R.NURSE),
     ),
+    # Surveillance: the authority and the consortium admin see the whole district; a site's
+    # own clinical staff and admin see, report and respond for their site only; ops see none.
+    # Detection runs and the alert decisions (confirm, dismiss, close, assign) are the
+    # authority's.
+    Action.VIEW_SURVEILLANCE_DISTRICT: _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN),
+    Action.VIEW_SURVEILLANCE_SITE: _any_of(
+        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)
+    ),
+    Action.REPORT_COUNTS: _any_of(
+        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)
+    ),
+    Action.MANAGE_ALERTS: _roles(R.AUTHORITY),
+    Action.RESPOND_ALERT: _any_of(_roles(R.AUTHORITY), _roles_own(*PATIENT_WRITERS)),
 }
 
 

@@ -1,4 +1,4 @@
-"""Annotated aliases shared by schemas."""
+"""Annotated aliases shared by schemas. Limits match the columns they are stored in."""
 
 from __future__ import annotations
 
@@ -7,9 +7,19 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 EntityId = Annotated[int, Field(gt=0, le=2**31 - 1)]
-NameStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Printable text: no control characters (NUL and friends fail at the database otherwise).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+NameStr = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE),
+]
+# Person, department and terminal names (100-character columns).
+ShortNameStr = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_PRINTABLE),
+]
 CodeStr = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.-]+$")
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[\w.-]+$")
 ]
 UsernameStr = Annotated[
     str,

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from yiyun.core.types import NameStr
+from yiyun.core.types import EntityId, NameStr
 
 
 class IncidentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: NameStr
-    site_ids: list[int] = Field(min_length=1, max_length=500)
-    alert_id: int | None = Field(default=None, gt=0)
+    site_ids: list[EntityId] = Field(min_length=1, max_length=500)
+    alert_id: EntityId | None = None
 
 
 class ConveneAll(BaseModel):
@@ -29,7 +29,7 @@ class LogCreate(BaseModel):
 
 class TaskCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site_ids: list[int] = Field(min_length=1, max_length=500)
+    site_ids: list[EntityId] = Field(min_length=1, max_length=500)
     title: NameStr
     detail: str = Field(default="", max_length=4000)
     due_at: datetime | None = None
@@ -42,12 +42,14 @@ class TaskStep(BaseModel):
 
 class ResourceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site_id: int | None = Field(default=None, gt=0)
+    site_id: EntityId | None = None
     beds_total: int = Field(ge=0, le=100_000)
     beds_free: int = Field(ge=0, le=100_000)
     fever_clinic_capacity: int = Field(ge=0, le=100_000)
     fever_clinic_waiting: int = Field(ge=0, le=100_000)
-    supplies: dict[str, int] = Field(default_factory=dict, max_length=50)
+    supplies: dict[str, Annotated[int, Field(ge=0, le=10_000_000)]] = Field(
+        default_factory=dict, max_length=50
+    )
     note: str = Field(default="", max_length=500)
 
 

@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from yiyun.core.types import CodeStr, NameStr, PhoneCN, UsernameStr
+from yiyun.core.types import CodeStr, EntityId, NameStr, PhoneCN, ShortNameStr, UsernameStr
 from yiyun.org.enums import (
     InstitutionKind,
     InstitutionLevel,
@@ -35,8 +35,8 @@ class InstitutionCreate(BaseModel):
     name_en: NameStr
     kind: InstitutionKind
     level: InstitutionLevel
-    region_id: int = Field(gt=0)
-    parent_id: int | None = Field(default=None, gt=0)
+    region_id: EntityId
+    parent_id: EntityId | None = None
     address: str = Field(default="", max_length=300)
     phone: str = Field(default="", max_length=32)
 
@@ -58,8 +58,8 @@ class InstitutionRead(_Read):
 class DepartmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: CodeStr
-    name: NameStr
-    name_en: NameStr
+    name: ShortNameStr
+    name_en: ShortNameStr
 
 
 class DepartmentRead(_Read):
@@ -74,15 +74,15 @@ class DepartmentRead(_Read):
 class StaffCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: UsernameStr
-    display_name: NameStr
-    institution_id: int = Field(gt=0)
-    department_id: int | None = Field(default=None, gt=0)
+    display_name: ShortNameStr
+    institution_id: EntityId
+    department_id: EntityId | None = None
     roles: list[Role] = Field(min_length=1, max_length=8)
     password: str = Field(min_length=1, max_length=256)
     title: StaffTitle | None = None
     licence_no: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{6,32}$")
     licence_valid_until: date | None = None
-    specialties: list[NameStr] = Field(default_factory=list, max_length=20)
+    specialties: list[ShortNameStr] = Field(default_factory=list, max_length=20)
     years_of_practice: int | None = Field(default=None, ge=0, le=70)
     phone: PhoneCN | None = None
 
@@ -94,12 +94,12 @@ class StaffCreate(BaseModel):
 
 class StaffUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    display_name: NameStr | None = None
-    department_id: int | None = Field(default=None, gt=0)
+    display_name: ShortNameStr | None = None
+    department_id: EntityId | None = None
     title: StaffTitle | None = None
     licence_no: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{6,32}$")
     licence_valid_until: date | None = None
-    specialties: list[NameStr] | None = Field(default=None, max_length=20)
+    specialties: list[ShortNameStr] | None = Field(default=None, max_length=20)
     years_of_practice: int | None = Field(default=None, ge=0, le=70)
 
 
@@ -128,7 +128,7 @@ class StaffRead(_Read):
 class TerminalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: CodeStr
-    name: NameStr
+    name: ShortNameStr
     kind: TerminalKind
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from yiyun.core.types import NameStr, PhoneCN
+from yiyun.core.types import EntityId, NameStr, PhoneCN, ShortNameStr
 from yiyun.records.enums import ConsentPurpose, DocumentKind, GuardianRelation, Sex
 
 ADULT_AGE = 18
@@ -16,24 +16,24 @@ class PatientCreate(BaseModel):
     """Register a patient. With an ID number, sex and birth date come from it."""
 
     model_config = ConfigDict(extra="forbid")
-    name: NameStr
+    name: ShortNameStr
     id_number: str | None = Field(default=None, min_length=1, max_length=32)
     sex: Sex | None = None
-    birth_on: date | None = None
+    birth_on: date | None = Field(default=None, ge=date(1900, 1, 1))
     phone: PhoneCN | None = None
-    address: str = Field(default="", max_length=300)
-    institution_id: int | None = Field(default=None, gt=0)
+    address: str = Field(default="", max_length=300, pattern=r"^[^\x00-\x1f\x7f]*$")
+    institution_id: EntityId | None = None
     record_no: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,32}$")
-    guardian_id: int | None = Field(default=None, gt=0)
+    guardian_id: EntityId | None = None
     guardian_relation: GuardianRelation | None = None
 
 
 class PatientUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: NameStr | None = None
+    name: ShortNameStr | None = None
     phone: PhoneCN | None = None
     address: str | None = Field(default=None, max_length=300)
-    guardian_id: int | None = Field(default=None, gt=0)
+    guardian_id: EntityId | None = None
     guardian_relation: GuardianRelation | None = None
 
 
@@ -93,7 +93,7 @@ class DocumentRead(BaseModel):
 class ConsentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     purpose: ConsentPurpose
-    target_institution_id: int | None = Field(default=None, gt=0)
+    target_institution_id: EntityId | None = None
     note: str = Field(default="", max_length=500)
 
 
