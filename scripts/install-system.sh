@@ -12,6 +12,7 @@ PACKAGES=(
   r-base-core         # reference implementations for surveillance algorithms
   r-cran-surveillance
   iproute2            # network namespaces for media tests
+  nftables            # TURN test: a client namespace with all UDP dropped
 )
 
 missing=()

@@ -60,6 +60,12 @@ class MediaSettings(BaseModel):
     ice_servers: list[dict[str, str | list[str]]] = Field(default_factory=list)
     # STUN URLs the embedded engine itself uses to learn its public address behind NAT.
     stun_urls: list[str] = Field(default_factory=list)
+    # TURN relay (coturn with `use-auth-secret`, see docs/media.md "TURN"): URLs such as
+    # "turn:turn.example.org:3478?transport=udp", the secret shared with coturn's
+    # `static-auth-secret`, and how long each per-user credential stays valid.
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: SecretStr | None = None
+    turn_ttl_seconds: int = Field(default=3600, gt=0)
 
 
 class StorageSettings(BaseModel):

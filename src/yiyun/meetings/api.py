@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from yiyun.auth import room_tokens
+from yiyun.media import turn
 from yiyun.media.hub import SignalHub
 from yiyun.meetings import live, service
 from yiyun.meetings.schemas import (
@@ -124,5 +125,5 @@ async def join_token(
         room_id=meeting.room_id,
         expires_in=room_tokens.DEFAULT_TTL_SECONDS,
         signal_url="/ws/signal",
-        ice_servers=list(settings.media.ice_servers),
+        ice_servers=turn.ice_servers_for(settings.media, principal.user_id),
     )
