@@ -93,9 +93,23 @@ async def seed_world(session: AsyncSession, cfg: SecuritySettings, cipher: Field
             InstitutionLevel.PRIMARY,
         ),
     }
+    positions = {
+        "authority": (0.5, 0.1),
+        "lead": (0.5, 0.5),
+        "chc_a": (0.25, 0.7),
+        "chc_b": (0.75, 0.7),
+    }
     for key, (code, name, name_en, kind, level) in specs.items():
+        x, y = positions[key]
         inst = Institution(
-            code=code, name=name, name_en=name_en, kind=kind, level=level, region_id=region.id
+            code=code,
+            name=name,
+            name_en=name_en,
+            kind=kind,
+            level=level,
+            region_id=region.id,
+            map_x=x,
+            map_y=y,
         )
         session.add(inst)
         world.inst[key] = inst

@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from yiyun.surveillance.config import SurveillanceSettings
+
 DEFAULT_DATA_DIR = Path("var")
 
 
@@ -114,6 +116,7 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    surveillance: SurveillanceSettings = Field(default_factory=SurveillanceSettings)
 
 
 def get_settings() -> Settings:

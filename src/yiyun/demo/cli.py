@@ -22,12 +22,15 @@ async def _run(
 ) -> DemoSummary:
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
+    from yiyun.surveillance.demo import seed_surveillance
 
     engine = create_engine(settings.db.url)
     try:
         factory = session_factory(engine)
         if quiet:
-            return await seed(factory, settings, patients_per_centre=per_centre)
+            summary = await seed(factory, settings, patients_per_centre=per_centre)
+            await seed_surveillance(factory, settings)
+            return summary
         columns = (
             TextColumn("[bold]Seeding[/]"),
             BarColumn(),
@@ -41,7 +44,12 @@ async def _run(
             def progress(done: int, total: int, label: str) -> None:
                 bar.update(task, completed=done, total=total, description=label)
 
-            return await seed(factory, settings, progress=progress, patients_per_centre=per_centre)
+            summary = await seed(
+                factory, settings, progress=progress, patients_per_centre=per_centre
+            )
+            bar.update(task, description="surveillance history (3 years, 94 sites)")
+            await seed_surveillance(factory, settings)
+            return summary
     finally:
         await engine.dispose()
 

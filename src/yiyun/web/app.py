@@ -22,6 +22,8 @@ from yiyun.core.storage import LocalStore
 from yiyun.media.hub import SignalHub
 from yiyun.media.registry import create_engine as create_media_engine
 from yiyun.settings import Settings, secret, with_secrets
+from yiyun.surveillance import jobs as surveillance_jobs
+from yiyun.surveillance.config import config_from
 from yiyun.web import errors, routes
 from yiyun.web.fhir import errors as fhir_errors
 from yiyun.web.middleware import Metrics, RequestContextMiddleware
@@ -46,7 +48,10 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
             await asyncio.to_thread(migrate.upgrade, settings.db.url)
         await app.state.hub.start()
+        runner = surveillance_jobs.Runner(app.state.sessions, app.state.bus, config_from(settings))
+        runner.start()
         yield
+        await runner.stop()
         await app.state.hub.close()
         await app.state.bus.close()
         await app.state.engine.dispose()
