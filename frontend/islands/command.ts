@@ -100,8 +100,16 @@ function drawMap(svg: SVGSVGElement, sites: Site[], onPick: (s: Site) => void): 
   }
 }
 
+const STATES: Record<string, [string, string]> = {
+  new: ["新预警", "new"],
+  acknowledged: ["已响应", "acknowledged"],
+  investigating: ["调查中", "investigating"],
+  confirmed: ["已确认", "confirmed"],
+};
+
 class CommandRoom {
   private chart: echarts.ECharts | null = null;
+  private readonly syndromes = new Map<string, string>();
   board: Board | null = null;
 
   constructor(private readonly root: HTMLElement) {}
@@ -119,8 +127,8 @@ class CommandRoom {
     this.fill("[data-stat=terminals]", `${online}/${total}`);
     this.fill("[data-stat=incidents]", String(board.incidents.length));
     this.renderIncidents(board);
-    await this.renderAlerts(board);
     await this.renderTrends();
+    await this.renderAlerts(board);
     this.root.dataset.ready = "true";
   }
 
@@ -172,7 +180,8 @@ class CommandRoom {
         const li = document.createElement("li");
         li.dataset.alertId = String(alert.id);
         const label = document.createElement("span");
-        label.textContent = `${alert.site_id ? names.get(alert.site_id) ?? alert.site_id : zh ? "全区" : "District"} · ${alert.syndrome} · ${alert.state}`;
+        const where = alert.site_id ? names.get(alert.site_id) ?? alert.site_id : zh ? "全区" : "District";
+        label.textContent = `${where} · ${this.syndromes.get(alert.syndrome) ?? alert.syndrome} · ${STATES[alert.state]?.[zh ? 0 : 1] ?? alert.state}`;
         const button = document.createElement("button");
         button.type = "button";
         button.textContent = zh ? "一键会商" : "Convene";
@@ -207,10 +216,11 @@ class CommandRoom {
   private async renderTrends(): Promise<void> {
     const el = this.root.querySelector<HTMLElement>("[data-trends]");
     if (!el) return;
-    const data = await api<{ dates: string[]; series: { syndrome: string; name: string; counts: number[] }[] }>(
+    const data = await api<{ dates: string[]; series: { syndrome: string; name: string; name_en: string; counts: number[] }[] }>(
       "/api/v1/surveillance/trends?days=90",
     );
     if (!data) return;
+    for (const s of data.series) this.syndromes.set(s.syndrome, zh ? s.name : s.name_en);
     this.chart ??= echarts.init(el);
     this.chart.setOption({
       tooltip: { trigger: "axis" },
@@ -218,7 +228,7 @@ class CommandRoom {
       grid: { left: 40, right: 16, top: 36, bottom: 28 },
       xAxis: { type: "category", data: data.dates },
       yAxis: { type: "value" },
-      series: data.series.map((s) => ({ type: "line", name: s.name, data: s.counts, smooth: true, showSymbol: false })),
+      series: data.series.map((s) => ({ type: "line", name: zh ? s.name : s.name_en, data: s.counts, smooth: true, showSymbol: false })),
     });
   }
 

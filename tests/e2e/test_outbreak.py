@@ -63,7 +63,7 @@ def test_an_outbreak_reaches_the_map_and_convenes_the_site(
     marker = command.locator(f"[data-map] g[data-site='{chc_a}']")
     expect(marker).not_to_have_attribute("data-alert", "none")
     alert = command.locator("[data-alerts] li").first
-    expect(alert).to_contain_text("ili")
+    expect(alert).to_contain_text("流感样病例")
     shot(command, "command-room-outbreak")
 
     alert.locator("[data-action=convene-alert]").click()
