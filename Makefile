@@ -19,8 +19,9 @@ lint:           ## ruff, formatting, mypy --strict, import contracts
 	bash scripts/lint.sh
 
 bench:          ## benchmarks (results in benchmarks/results)
-	bash scripts/install.sh
+	bash scripts/install.sh && bash scripts/install-system.sh
 	.venv/bin/python benchmarks/bench_surveillance.py
+	.venv/bin/yiyun bench media
 
 frontend:       ## rebuild the browser islands and styles
 	bash scripts/build-frontend.sh

@@ -139,9 +139,11 @@ def audit_verify(anchor: str | None) -> None:
 
 
 def _mount() -> None:
+    from yiyun.bench import bench
     from yiyun.demo.cli import demo
     from yiyun.surveillance.cli import surveillance
 
+    main.add_command(bench)
     main.add_command(demo)
     main.add_command(surveillance)
 

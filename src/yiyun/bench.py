@@ -1,0 +1,96 @@
+"""`yiyun bench`: run the project's benchmarks from a source checkout.
+
+The benchmarks live in the repository's `benchmarks/` folder, not in the installed
+package: they need the test harness (`tests/media/janus_harness.py` for network
+namespaces), FFmpeg and Janus, and they start servers and load generators that a
+deployed node never runs. So a command finds the runner next to the source tree this
+package is imported from (an editable install, `src/yiyun/..`), or in the current
+directory, and runs it with this interpreter in its own process; its options are
+passed through. From an installed wheel without a checkout it says so and exits.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+
+def find_runner(name: str) -> Path:
+    """`benchmarks/<name>` of the source checkout (next to `src/yiyun`, or the cwd)."""
+    roots = [Path(__file__).resolve().parents[2], Path.cwd()]
+    for root in roots:
+        candidate = root / "benchmarks" / name
+        if candidate.is_file():
+            return candidate
+    raise click.ClickException(
+        f"benchmarks/{name} not found: the benchmarks run from a source checkout of Yiyun "
+        "(they are not part of the installed package); run this command in the checkout."
+    )
+
+
+def run_runner(name: str, args: list[str]) -> None:
+    """Run `benchmarks/<name>` with this interpreter; exit with its status if it fails."""
+    script = find_runner(name)
+    argv = [sys.executable, str(script), *args]
+    status = subprocess.call(argv, cwd=script.parents[1])  # noqa: S603 - our own runner
+    if status != 0:
+        raise SystemExit(status)
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks (from a source checkout; results in benchmarks/results/)."""
+
+
+@bench.command("media", context_settings={"ignore_unknown_options": True})
+@click.option("--quick", is_flag=True, help="A short run (under about 2 minutes).")
+@click.option(
+    "--engines",
+    default=None,
+    metavar="LIST",
+    help="Comma-separated subset of embedded,janus,relay (default: all three).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON results file (default: benchmarks/results/media.json).",
+)
+@click.option(
+    "--nice",
+    type=int,
+    default=None,
+    help="Niceness of the servers and load generator (e.g. -10 on a shared machine).",
+)
+@click.option("--help-runner", is_flag=True, help="Show every option of the runner.")
+@click.argument("runner_args", nargs=-1, type=click.UNPROCESSED)
+def media(
+    quick: bool,
+    engines: str | None,
+    output: Path | None,
+    nice: int | None,
+    help_runner: bool,
+    runner_args: tuple[str, ...],
+) -> None:
+    """Embedded SFU vs Janus vs aiortc MediaRelay on this machine.
+
+    Egress packets/s per core of server CPU, CPU per added 720p subscriber stream,
+    SFU-added latency and join -> first decoded frame, each engine in its own process,
+    CPU and network namespace (root for namespaces; Janus is skipped without).
+    Prints a table and writes JSON (benchmarks/bench_media.py).
+    """
+    args: list[str] = []
+    if help_runner:
+        args.append("--help")
+    if quick:
+        args.append("--quick")
+    if engines:
+        args += ["--engines", engines]
+    if output is not None:
+        args += ["--output", str(output.resolve())]
+    if nice is not None:
+        args += ["--nice", str(nice)]
+    run_runner("bench_media.py", [*args, *runner_args])
