@@ -160,10 +160,15 @@ class CommandRoom {
     list.replaceChildren(
       ...board.incidents.map((i) => {
         const li = document.createElement("li");
-        const a = document.createElement("a");
-        a.href = i.meeting_id ? `/meetings/${i.meeting_id}` : `#incident-${i.id}`;
-        a.textContent = `${i.title} (${i.sites.length})`;
-        li.append(a);
+        const label = `${i.title} (${i.sites.length})`;
+        if (i.meeting_id) {
+          const a = document.createElement("a");
+          a.href = `/meetings/${i.meeting_id}`;
+          a.textContent = label;
+          li.append(a);
+        } else {
+          li.textContent = label;
+        }
         return li;
       }),
     );

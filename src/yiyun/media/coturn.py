@@ -42,6 +42,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yiyun.core import process
+
 # Peers coturn must never relay to (CIDR). See the module docstring.
 DEFAULT_DENIED_PEERS: tuple[str, ...] = (
     "0.0.0.0/8",  # "this network" (coturn refuses 0.0.0.0 and :: on its own)
@@ -310,19 +312,11 @@ class CoturnProcess:
             return ""
 
     def log_tail(self, lines: int = 20) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+        return process.log_tail(self.log_path, lines)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop cleanly (SIGTERM, then SIGKILL after `timeout`); remove an owned workdir."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._owned:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        process.stop(self.proc, timeout=timeout, workdir=self.workdir if self._owned else None)
 
     def __enter__(self) -> CoturnProcess:
         return self

@@ -88,7 +88,7 @@ class SignalHub:
 
     async def close(self) -> None:
         for session in list(self.sessions.values()):
-            await self._drop(session, reason="left")
+            await self._drop(session)
         for task in list(self._tasks):
             task.cancel()
         if self._started:
@@ -167,16 +167,14 @@ class SignalHub:
         """The socket dropped: keep the participant for the grace period."""
         session.send = None
         loop = asyncio.get_running_loop()
-        session.expiry = loop.call_later(
-            self.grace, lambda: self._spawn(self._drop(session, reason="left"))
-        )
+        session.expiry = loop.call_later(self.grace, lambda: self._spawn(self._drop(session)))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _drop(self, session: Session, *, reason: str) -> None:
+    async def _drop(self, session: Session) -> None:
         if self.sessions.pop(session.id, None) is None:
             return
         if session.expiry is not None:
@@ -185,7 +183,7 @@ class SignalHub:
             await self.engine.leave(session.room, session.participant)
 
     async def leave(self, session: Session) -> None:
-        await self._drop(session, reason="left")
+        await self._drop(session)
 
     # --- client messages -----------------------------------------------------------
 

@@ -30,6 +30,7 @@ from string import Template
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
+from yiyun.core import process
 from yiyun.media.engine import EngineUnavailable
 from yiyun.media.janus.client import PROTOCOL
 
@@ -213,11 +214,7 @@ class JanusProcess:
         return janus
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_path.read_text("utf-8", "replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return process.log_tail(self.log_path, lines)
 
     def kill(self) -> None:
         """Kill at once, as a crash would (failover tests)."""
@@ -227,15 +224,7 @@ class JanusProcess:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop cleanly (SIGTERM, then SIGKILL after `timeout`); remove an owned workdir."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._owned:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        process.stop(self.proc, timeout=timeout, workdir=self.workdir if self._owned else None)
 
     def __enter__(self) -> JanusProcess:
         return self
