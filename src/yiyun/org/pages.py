@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from yiyun.auth.policy import Action, Target, allows, require
-from yiyun.core.errors import InvalidInput
 from yiyun.core.pagination import PageParams
 from yiyun.org import service
 from yiyun.org.enums import InstitutionKind, Role, StaffTitle, TerminalKind
@@ -199,12 +198,8 @@ async def create_staff(
             specialties=[s.strip() for s in specialties.replace("，", ",").split(",") if s.strip()],
             years_of_practice=int(years_of_practice) if years_of_practice.isdigit() else None,
         )
-    except ValidationError as exc:
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError too
         raise invalid(exc) from None
-    except ValueError as exc:
-        raise InvalidInput(
-            "a field has an invalid value", code="form.invalid", details={"reason": str(exc)}
-        ) from None
     user = await service.create_staff(
         session=session, principal=principal, data=data, cfg=settings.security, actor=actor
     )

@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from yiyun.auth.policy import Action, Target, allows
-from yiyun.core.errors import InvalidInput
 from yiyun.core.pagination import PageParams
 from yiyun.org import service as org_service
 from yiyun.records import service
@@ -81,12 +80,8 @@ async def register(
             guardian_id=int(guardian_id) if guardian_id.strip().isdigit() else None,
             guardian_relation=GuardianRelation(guardian_relation) if guardian_relation else None,
         )
-    except ValidationError as exc:
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError too
         raise invalid(exc) from None
-    except ValueError as exc:
-        raise InvalidInput(
-            "a field has an invalid value", code="form.invalid", details={"reason": str(exc)}
-        ) from None
     patient = await service.register(session=session, ctx=ctx, data=data)
     return see_other(f"/patients/{patient.id}?done=registered")
 

@@ -87,8 +87,12 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def invalid(exc: ValidationError) -> InvalidInput:
-    """Form validation errors in the same shape as the API's."""
+def invalid(exc: ValueError) -> InvalidInput:
+    """Form errors in the same shape as the API's (a field's own parse error too)."""
+    if not isinstance(exc, ValidationError):
+        return InvalidInput(
+            "a field has an invalid value", code="form.invalid", details={"reason": str(exc)}
+        )
     errors = [
         {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
         for e in exc.errors()
