@@ -143,6 +143,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[object]:
     application = create_app(settings, configure_logs=False)
     yield application
+    await application.state.rooms.close()
     await application.state.hub.close()
     await application.state.bus.close()
     await application.state.engine.dispose()

@@ -228,6 +228,7 @@ async def test_publish_triggers_an_offer_to_subscribers_and_resume_keeps_the_ses
                 assert (
                     resumed["resumed"] is True and resumed["participant"] == joined["participant"]
                 )
+                await _recv(again, "roster")  # the server has finished the join
                 await again.send_text('{"v":1,"type":"leave"}')
             info = await ws_client.get(f"/api/v1/meetings/{meeting}", headers=world.auth("bob"))
             state = await app.state.hub.engine.room_state(info.json()["room_id"])

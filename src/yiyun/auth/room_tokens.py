@@ -28,6 +28,13 @@ class RoomClaims:
     role: str
     expires_at: float
     jti: str
+    guest_id: int | None = None  # set for a guest from a one-time link (user_id is 0)
+    meeting_id: int | None = None
+
+    @property
+    def identity(self) -> str:
+        """Who this is across reconnects: `u<user id>` or `g<guest id>`."""
+        return f"g{self.guest_id}" if self.guest_id is not None else f"u{self.user_id}"
 
 
 def _key(secret_key: str) -> bytes:
@@ -50,8 +57,10 @@ def issue(
     name: str,
     role: str = "participant",
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    guest_id: int | None = None,
+    meeting_id: int | None = None,
 ) -> str:
-    claims = {
+    claims: dict[str, object] = {
         "room": room,
         "sub": user_id,
         "name": name,
@@ -59,6 +68,10 @@ def issue(
         "exp": now().timestamp() + ttl_seconds,
         "jti": secrets.token_hex(8),
     }
+    if guest_id is not None:
+        claims["guest"] = guest_id
+    if meeting_id is not None:
+        claims["meeting"] = meeting_id
     body = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
     sig = _b64(hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest())
     return f"{body}.{sig}"
@@ -82,6 +95,8 @@ def verify(secret_key: str, token: str, *, room: str | None = None) -> RoomClaim
             role=str(claims.get("role", "participant")),
             expires_at=float(claims["exp"]),
             jti=str(claims["jti"]),
+            guest_id=int(claims["guest"]) if "guest" in claims else None,
+            meeting_id=int(claims["meeting"]) if "meeting" in claims else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise refused from exc

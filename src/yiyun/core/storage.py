@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +21,12 @@ class BlobStore(Protocol):
     async def delete(self, key: str) -> None: ...
 
     async def exists(self, key: str) -> bool: ...
+
+    async def put_file(self, key: str, source: Path) -> None:
+        """Store a (possibly large) file without reading it into memory; `source` is consumed."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A filesystem path for streaming with byte ranges, when the backend has one."""
 
 
 def check_key(key: str) -> str:
@@ -61,3 +68,17 @@ class LocalStore:
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).exists)
+
+    async def put_file(self, key: str, source: Path) -> None:
+        path = self._path(key)
+
+        def move() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".part")
+            shutil.move(source, tmp)
+            tmp.replace(path)
+
+        await asyncio.to_thread(move)
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)

@@ -35,6 +35,7 @@ from yiyun.media.engine import (
 
 logger = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+GoneListener = Callable[["Session", str], Awaitable[None]]
 RESUME_GRACE_SECONDS = 15.0
 
 
@@ -56,7 +57,7 @@ class Session:
         if self.send is not None:
             try:
                 await self.send(message)
-            except (RuntimeError, ConnectionError, OSError):
+            except Exception:  # any failure to send means the socket is gone
                 logger.info("signal send failed for session %s; socket gone", self.id)
                 self.send = None
 
@@ -73,6 +74,7 @@ class SignalHub:
         self.ice_servers = ice_servers or []
         self.grace = grace_seconds
         self.sessions: dict[str, Session] = {}
+        self.gone_listeners: list[GoneListener] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
 
@@ -167,20 +169,34 @@ class SignalHub:
         """The socket dropped: keep the participant for the grace period."""
         session.send = None
         loop = asyncio.get_running_loop()
-        session.expiry = loop.call_later(self.grace, lambda: self._spawn(self._drop(session)))
+        session.expiry = loop.call_later(
+            self.grace, lambda: self._spawn(self._drop(session, "timeout"))
+        )
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _drop(self, session: Session) -> None:
+    async def _drop(self, session: Session, reason: str = "left") -> None:
         if self.sessions.pop(session.id, None) is None:
             return
         if session.expiry is not None:
             session.expiry.cancel()
         with contextlib.suppress(YiyunError):
             await self.engine.leave(session.room, session.participant)
+        await self._gone(session, reason)
+
+    async def _gone(self, session: Session, reason: str) -> None:
+        for listener in self.gone_listeners:
+            try:
+                await listener(session, reason)
+            except Exception:
+                logger.exception("gone listener failed for %s", session.participant)
+
+    async def kick(self, session: Session) -> None:
+        """Remove a participant from the room (its client gets `kicked`)."""
+        await self.engine.kick(session.room, session.participant)
 
     async def leave(self, session: Session) -> None:
         await self._drop(session)
@@ -266,7 +282,8 @@ class SignalHub:
                                 reason=event.reason,
                             )
                         )
-                    self.sessions.pop(s.id, None)
+                    if self.sessions.pop(s.id, None) is not None:
+                        await self._gone(s, event.reason)
                 else:
                     await s.emit(
                         sig.server(
@@ -279,6 +296,7 @@ class SignalHub:
             for s in self._in_room(event.room_id):
                 await s.emit(sig.server("rejoin", reason=event.reason))
                 self.sessions.pop(s.id, None)
+                await self._gone(s, "moved")
 
     async def _renegotiate(self, session: Session) -> None:
         try:

@@ -36,6 +36,9 @@ class Join(_Msg):
     type: Literal["join"]
     token: str = Field(min_length=10, max_length=2048)
     resume: str | None = Field(default=None, max_length=64, description="previous session id")
+    chat_after: int | None = Field(
+        default=None, ge=0, le=2**31 - 1, description="last chat message id the client has"
+    )
 
 
 class Publish(_Msg):
@@ -72,20 +75,119 @@ class Ping(_Msg):
     type: Literal["ping"]
 
 
+# --- client -> server: the meeting layer (see docs/signalling.md "Meetings") ----------
+
+MediaKind = Literal["audio", "video"]
+ControlAction = Literal[
+    "admit",
+    "deny",
+    "mute",
+    "mute_all",
+    "stop_video",
+    "remove",
+    "cohost",
+    "lock",
+    "unlock",
+    "allow_unmute",
+    "disallow_unmute",
+    "rollcall",
+    "end",
+    "record_start",
+    "record_pause",
+    "record_resume",
+    "record_stop",
+    "stop_share",
+]
+
+
+class Chat(_Msg):
+    type: Literal["chat"]
+    client_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    text: str = Field(default="", max_length=4000)
+    file_id: int | None = Field(default=None, gt=0, le=2**31 - 1)
+
+
+class Hand(_Msg):
+    type: Literal["hand"]
+    raised: bool
+
+
+class MediaState(_Msg):
+    type: Literal["media_state"]
+    audio: bool
+    video: bool
+
+
+class Unmute(_Msg):
+    type: Literal["unmute"]
+    kind: MediaKind
+
+
+class RecordingConsent(_Msg):
+    type: Literal["consent"]
+    recording: bool
+
+
+class RollcallAck(_Msg):
+    type: Literal["rollcall_ack"]
+    id: str = Field(max_length=32)
+
+
+class Stats(_Msg):
+    """A getStats() summary the client sends every few seconds."""
+
+    type: Literal["stats"]
+    rtt_ms: float = Field(ge=0, le=60_000)
+    jitter_ms: float = Field(ge=0, le=60_000)
+    loss_pct: float = Field(ge=0, le=100)
+    send_kbps: float = Field(default=0, ge=0, le=1_000_000)
+    recv_kbps: float = Field(default=0, ge=0, le=1_000_000)
+    fps: float = Field(default=0, ge=0, le=240)
+    width: int = Field(default=0, ge=0, le=16_384)
+    height: int = Field(default=0, ge=0, le=16_384)
+
+
+class Control(_Msg):
+    """A chair action (host or co-host only)."""
+
+    type: Literal["control"]
+    action: ControlAction
+    target: str | None = Field(default=None, max_length=64, description="participant or lobby id")
+
+
 ClientMessage = Annotated[
-    Join | Publish | Subscribe | Answer | Trickle | SelectLayer | Leave | Ping,
+    Join
+    | Publish
+    | Subscribe
+    | Answer
+    | Trickle
+    | SelectLayer
+    | Leave
+    | Ping
+    | Chat
+    | Hand
+    | MediaState
+    | Unmute
+    | RecordingConsent
+    | RollcallAck
+    | Stats
+    | Control,
     Field(discriminator="type"),
 ]
-_client = TypeAdapter(ClientMessage)
+MeetingMessage = (
+    Chat | Hand | MediaState | Unmute | RecordingConsent | RollcallAck | Stats | Control
+)
+AnyClientMessage = (
+    Join | Publish | Subscribe | Answer | Trickle | SelectLayer | Leave | Ping | MeetingMessage
+)
+_client: TypeAdapter[AnyClientMessage] = TypeAdapter(ClientMessage)
 
 
 class ProtocolError(ValueError):
     """The message is not valid protocol; the socket closes with 1008."""
 
 
-def parse_client(
-    raw: str | bytes,
-) -> Join | Publish | Subscribe | Answer | Trickle | SelectLayer | Leave | Ping:
+def parse_client(raw: str | bytes) -> AnyClientMessage:
     try:
         return _client.validate_json(raw)
     except ValidationError as exc:
@@ -117,5 +219,9 @@ def server(type_: str, **fields: Any) -> dict[str, Any]:
     rejoin {reason}            the media node failed: join again
     error {code, message}      a refused request; the socket stays open
     pong {}
+
+    Meeting layer (docs/signalling.md "Meetings"): waiting, denied, lobby, roster,
+    chat, chat_ack, chat_history, muted, unmuted, rollcall, rollcall_status, quality,
+    recording, ended.
     """
     return {"v": VERSION, "type": type_, **fields}

@@ -17,6 +17,7 @@ from yiyun.meetings.schemas import (
     MeetingCreate,
     MeetingRead,
     RingResult,
+    TokenRequest,
 )
 from yiyun.settings import secret
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
@@ -111,14 +112,17 @@ async def join_token(
     principal: CurrentPrincipal,
     actor: CurrentActor,
     settings: AppSettings,
+    data: TokenRequest | None = None,
 ) -> JoinToken:
-    """A room token valid for two minutes, for the first `join` on `/ws/signal`."""
+    """A room token valid for two minutes, for the first `join` on `/ws/signal`
+    (`{"purpose": "screen"}` for the second connection that shares a screen)."""
     meeting, token = await service.join_token(
         session=session,
         principal=principal,
         meeting_id=meeting_id,
         secret_key=secret(settings.security.secret_key),
         actor=actor,
+        purpose=data.purpose if data else "call",
     )
     return JoinToken(
         token=token,

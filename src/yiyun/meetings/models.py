@@ -1,10 +1,12 @@
-"""Meeting tables."""
+"""Meeting tables: meetings, members, guest invitations, chat and files, call quality
+samples and recordings."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yiyun.core.db import Base, IdMixin, TimestampMixin
@@ -20,6 +22,18 @@ class Meeting(IdMixin, TimestampMixin, Base):
     host_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
     institution_id: Mapped[int] = mapped_column(ForeignKey("org_institution.id"), index=True)
     ended_at: Mapped[datetime | None]
+    # scheduling
+    starts_at: Mapped[datetime | None] = mapped_column(index=True)
+    duration_minutes: Mapped[int] = mapped_column(default=60)
+    description: Mapped[str] = mapped_column(Text, default="")
+    reminder_sent_at: Mapped[datetime | None]
+    # the patient the meeting is about (recording needs this patient's consent)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("records_patient.id"), index=True)
+    # room policy
+    waiting_room: Mapped[bool] = mapped_column(Boolean, default=True)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_unmute: Mapped[bool] = mapped_column(Boolean, default=True)
+    passcode_hash: Mapped[str | None] = mapped_column(String(128))
 
     @property
     def room_id(self) -> str:
@@ -27,7 +41,7 @@ class Meeting(IdMixin, TimestampMixin, Base):
 
 
 class MeetingMember(IdMixin, Base):
-    """Who may join: the host and the staff they invited."""
+    """Who may join: the host, co-hosts, invited staff and observers."""
 
     __tablename__ = "meetings_member"
     __table_args__ = (UniqueConstraint("meeting_id", "user_id"),)
@@ -38,3 +52,107 @@ class MeetingMember(IdMixin, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"), index=True)
     role: Mapped[str] = mapped_column(String(16), default="participant")
     invited_at: Mapped[datetime]
+
+
+class MeetingGuest(IdMixin, TimestampMixin, Base):
+    """A one-time invitation for someone without an account (a patient, a relative).
+
+    The link token and the verification code are stored only as hashes; the phone
+    number is encrypted. The link binds to the first browser that passes the code.
+    """
+
+    __tablename__ = "meetings_guest"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), index=True
+    )
+    display_name: Mapped[str] = mapped_column(String(100))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("records_patient.id"))
+    phone_enc: Mapped[str | None] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    verified_at: Mapped[datetime | None]
+    browser_hash: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None]
+    invited_by_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+
+
+class MeetingFile(IdMixin, Base):
+    """A file shared in a meeting's chat; the bytes live in the storage backend."""
+
+    __tablename__ = "meetings_file"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), index=True
+    )
+    storage_key: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime]
+
+
+class ChatMessage(IdMixin, Base):
+    """A chat line; written before it is delivered. `(meeting, sender, client_id)` is
+    unique so a message re-sent after a reconnect is stored once."""
+
+    __tablename__ = "meetings_chat"
+    __table_args__ = (UniqueConstraint("meeting_id", "sender", "client_id"),)
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), index=True
+    )
+    sender: Mapped[str] = mapped_column(String(24))  # "u<user id>" or "g<guest id>"
+    sender_name: Mapped[str] = mapped_column(String(100))
+    client_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, default="")
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("meetings_file.id"))
+    created_at: Mapped[datetime]
+
+
+class QualitySample(IdMixin, Base):
+    """One participant's connection figures at one moment, with the E-model rating."""
+
+    __tablename__ = "meetings_quality"
+    __table_args__ = (Index("ix_meetings_quality_meeting_at", "meeting_id", "at"),)
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings_meeting.id", ondelete="CASCADE"))
+    sender: Mapped[str] = mapped_column(String(24))
+    sender_name: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime]
+    rtt_ms: Mapped[float]
+    jitter_ms: Mapped[float]
+    loss_pct: Mapped[float]
+    send_kbps: Mapped[float]
+    recv_kbps: Mapped[float]
+    fps: Mapped[float]
+    width: Mapped[int]
+    height: Mapped[int]
+    r_factor: Mapped[float]
+    mos: Mapped[float]
+
+
+class Recording(IdMixin, Base):
+    """A meeting recording: who was in it, who was left out, and the file's digest."""
+
+    __tablename__ = "meetings_recording"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(16), default="recording")
+    engine: Mapped[str] = mapped_column(String(16))
+    started_by_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    included: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    excluded: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    storage_key: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    retention: Mapped[str] = mapped_column(String(32), default="clinical-30y")
+    tracks: Mapped[list[Any]] = mapped_column(JSON, default=list)

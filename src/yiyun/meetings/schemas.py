@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,3 +58,45 @@ class LiveParticipant(BaseModel):
 
 class RingResult(BaseModel):
     rung: int
+
+
+class QualitySummary(BaseModel):
+    """One participant's call quality over a meeting (E-model MOS from client stats)."""
+
+    identity: str
+    name: str
+    samples: int
+    mos_mean: float
+    mos_min: float
+    rtt_ms_mean: float
+    loss_pct_max: float
+    jitter_ms_mean: float
+    first_at: datetime
+    last_at: datetime
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    purpose: Literal["call", "screen"] = "call"
+
+
+class FileRead(BaseModel):
+    id: int
+    name: str
+    size: int
+    content_type: str
+
+
+class RecordingRead(BaseModel):
+    id: int
+    meeting_id: int
+    state: str
+    engine: str
+    started_at: datetime
+    ended_at: datetime | None
+    included: list[str]
+    excluded: list[str]
+    size: int | None
+    sha256: str | None
+    retention: str
+    tracks: list[dict[str, object]]

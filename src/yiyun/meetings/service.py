@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,8 @@ from yiyun.meetings.schemas import MeetingCreate, MeetingRead, MemberRead
 from yiyun.notify import service as notify_service
 from yiyun.org.models import User
 
-OPEN, ENDED = "open", "ended"
+SCHEDULED, OPEN, ENDED = "scheduled", "open", "ended"
+EARLY_JOIN = timedelta(minutes=30)
 
 
 async def _users_by_name(session: AsyncSession, names: list[str]) -> list[User]:
@@ -225,20 +227,40 @@ async def end(
 
 
 async def join_token(
-    *, session: AsyncSession, principal: Principal, meeting_id: int, secret_key: str, actor: Actor
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    meeting_id: int,
+    secret_key: str,
+    actor: Actor,
+    purpose: str = "call",
 ) -> tuple[Meeting, str]:
-    """A short-lived token to join the meeting's media room (members of open meetings)."""
+    """A short-lived token to join the meeting's media room (members only).
+
+    A scheduled meeting may be joined from `EARLY_JOIN` before its start; the first
+    token opens it. `purpose="screen"` is for a second connection sharing a screen.
+    """
     meeting = await get(session=session, principal=principal, meeting_id=meeting_id)
+    if meeting.state == SCHEDULED and meeting.starts_at is not None:
+        if now() < meeting.starts_at - EARLY_JOIN:
+            raise IllegalTransition(state=meeting.state, action="join", code="meeting.not_started")
+        meeting.state = OPEN
+        await session.flush()
     if meeting.state != OPEN:
         raise IllegalTransition(state=meeting.state, action="join", code="meeting.ended")
     member = await _member(session, meeting.id, principal.user_id)
     role = member.role if member else "participant"
+    if purpose == "screen":
+        if role == "observer":
+            raise PermissionDenied("observers do not share screens", code="meeting.observer")
+        role = "screen"
     token = room_tokens.issue(
         secret_key,
         room=meeting.room_id,
         user_id=principal.user_id,
         name=principal.display_name,
         role=role,
+        meeting_id=meeting.id,
     )
     await audit.record(
         session=session,
@@ -246,5 +268,6 @@ async def join_token(
         action="meeting.join_token",
         entity_type="meeting",
         entity_id=meeting.id,
+        details={"purpose": purpose},
     )
     return meeting, token

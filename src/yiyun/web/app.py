@@ -21,6 +21,7 @@ from yiyun.core.logging import configure_logging
 from yiyun.core.storage import LocalStore
 from yiyun.media.hub import SignalHub
 from yiyun.media.registry import create_engine as create_media_engine
+from yiyun.meetings.room import RoomControl
 from yiyun.settings import Settings, secret, with_secrets
 from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
         runner.start()
         yield
         await runner.stop()
+        await app.state.rooms.close()
         await app.state.hub.close()
         await app.state.bus.close()
         await app.state.engine.dispose()
@@ -76,6 +78,13 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     app.state.metrics = metrics
     app.state.hub = SignalHub(
         create_media_engine(settings.media), ice_servers=list(settings.media.ice_servers)
+    )
+    app.state.rooms = RoomControl(
+        app.state.hub,
+        app.state.sessions,
+        app.state.bus,
+        app.state.store,
+        recordings_dir=settings.data_dir / "recordings-work",
     )
     app.state.static_url = "/static"
     errors.install(app)

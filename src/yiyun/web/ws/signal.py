@@ -18,7 +18,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from yiyun.auth import room_tokens
 from yiyun.core.errors import YiyunError
 from yiyun.media import signaling as sig
-from yiyun.media.hub import Session, SignalHub
+from yiyun.media.hub import SignalHub
+from yiyun.meetings.room import Occupant, RoomControl
 from yiyun.settings import Settings, secret
 
 logger = logging.getLogger(__name__)
@@ -64,13 +65,16 @@ async def _close(ws: WebSocket, code: int, reason: str) -> None:
 @router.websocket("/ws/signal")
 async def signal(ws: WebSocket) -> None:
     hub: SignalHub = ws.app.state.hub
+    rooms: RoomControl = ws.app.state.rooms
     settings: Settings = ws.app.state.settings
     await ws.accept()
-    session: Session | None = None
+    occupant: Occupant | None = None
     bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
 
     async def send(message: dict[str, object]) -> None:
         await ws.send_text(json.dumps(message, ensure_ascii=False))
+        if message.get("type") in ("denied", "ended"):
+            await _close(ws, 1000, str(message["type"]))
 
     try:
         first = sig.parse_client(await asyncio.wait_for(_receive(ws), JOIN_TIMEOUT_SECONDS))
@@ -78,11 +82,13 @@ async def signal(ws: WebSocket) -> None:
             raise sig.ProtocolError("the first message must be join")
         try:
             claims = room_tokens.verify(secret(settings.security.secret_key), first.token)
+            occupant = await rooms.enter(
+                claims, send, resume=first.resume, chat_after=first.chat_after
+            )
         except YiyunError as exc:
             await send(sig.server("error", code=exc.code, message=exc.message))
             await _close(ws, 1008, exc.code)
             return
-        session = await hub.join(claims, send, first.resume)
         while True:
             raw = await _receive(ws)
             if not bucket.take():
@@ -91,9 +97,16 @@ async def signal(ws: WebSocket) -> None:
             msg = sig.parse_client(raw)
             if isinstance(msg, sig.Join):
                 raise sig.ProtocolError("already joined")
-            await hub.handle(session, msg)
+            if isinstance(msg, sig.MeetingMessage):
+                await rooms.handle(occupant, msg)
+                continue
+            refusal = rooms.media_refusal(occupant, msg)
+            if refusal is not None or occupant.session is None:
+                await send(sig.server("error", code=refusal or "meeting.waiting", message=""))
+                continue
+            await hub.handle(occupant.session, msg)
             if isinstance(msg, sig.Leave):
-                session = None
+                occupant.session = None
                 await _close(ws, 1000, "bye")
                 break
     except TimeoutError:
@@ -105,5 +118,7 @@ async def signal(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
-        if session is not None and session.id in hub.sessions:
-            hub.disconnected(session)
+        if occupant is not None:
+            if occupant.session is not None and occupant.session.id in hub.sessions:
+                hub.disconnected(occupant.session)
+            await rooms.socket_closed(occupant)

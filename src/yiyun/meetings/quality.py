@@ -1,0 +1,89 @@
+"""Call quality: rate each client's getStats() summary with the E-model and keep it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yiyun.core.clock import now
+from yiyun.media import signaling as sig
+from yiyun.meetings import emodel
+from yiyun.meetings.models import QualitySample
+from yiyun.meetings.schemas import QualitySummary
+
+
+def rate(stats: sig.Stats) -> dict[str, Any]:
+    """The figures a host sees for one participant, with R and MOS."""
+    rating = emodel.rate(rtt_ms=stats.rtt_ms, jitter_ms=stats.jitter_ms, loss_pct=stats.loss_pct)
+    return {
+        "r": round(rating.r, 1),
+        "mos": round(rating.mos, 2),
+        "label": rating.label,
+        "rtt_ms": round(stats.rtt_ms, 1),
+        "jitter_ms": round(stats.jitter_ms, 1),
+        "loss_pct": round(stats.loss_pct, 2),
+        "send_kbps": round(stats.send_kbps),
+        "recv_kbps": round(stats.recv_kbps),
+        "fps": round(stats.fps, 1),
+        "width": stats.width,
+        "height": stats.height,
+    }
+
+
+def sample(meeting_id: int, sender: str, sender_name: str, rated: dict[str, Any]) -> QualitySample:
+    return QualitySample(
+        meeting_id=meeting_id,
+        sender=sender,
+        sender_name=sender_name[:100],
+        at=now(),
+        rtt_ms=rated["rtt_ms"],
+        jitter_ms=rated["jitter_ms"],
+        loss_pct=rated["loss_pct"],
+        send_kbps=rated["send_kbps"],
+        recv_kbps=rated["recv_kbps"],
+        fps=rated["fps"],
+        width=rated["width"],
+        height=rated["height"],
+        r_factor=rated["r"],
+        mos=rated["mos"],
+    )
+
+
+async def summary(session: AsyncSession, meeting_id: int) -> list[QualitySummary]:
+    """Per participant: samples, mean and worst MOS, mean RTT, worst loss."""
+    rows = (
+        await session.execute(
+            select(
+                QualitySample.sender,
+                func.max(QualitySample.sender_name),
+                func.count(),
+                func.avg(QualitySample.mos),
+                func.min(QualitySample.mos),
+                func.avg(QualitySample.rtt_ms),
+                func.max(QualitySample.loss_pct),
+                func.avg(QualitySample.jitter_ms),
+                func.min(QualitySample.at),
+                func.max(QualitySample.at),
+            )
+            .where(QualitySample.meeting_id == meeting_id)
+            .group_by(QualitySample.sender)
+            .order_by(QualitySample.sender)
+        )
+    ).all()
+    return [
+        QualitySummary(
+            identity=r[0],
+            name=r[1],
+            samples=r[2],
+            mos_mean=round(float(r[3]), 2),
+            mos_min=round(float(r[4]), 2),
+            rtt_ms_mean=round(float(r[5]), 1),
+            loss_pct_max=round(float(r[6]), 2),
+            jitter_ms_mean=round(float(r[7]), 1),
+            first_at=r[8],
+            last_at=r[9],
+        )
+        for r in rows
+    ]

@@ -1,0 +1,256 @@
+"""Meeting recordings: consent first, then the file, its digest and who may play it.
+
+A meeting about a patient is recorded only when that patient's recording consent is
+on record; staff are included unless they opt out in the call; a guest is included
+only when the patient they stand for consented. The engine writes one Matroska file
+with a stream per included participant and kind; at the end it is split (remuxed,
+not re-encoded) into one WebM per participant for playback in the browser, each part
+stored with its SHA-256. Every playback is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import av
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from yiyun.audit import service as audit
+from yiyun.audit.service import Actor
+from yiyun.core.clock import now
+from yiyun.core.errors import Conflict, IllegalTransition, NotFound
+from yiyun.core.storage import BlobStore
+from yiyun.meetings.models import Meeting, MeetingGuest, Recording
+from yiyun.meetings.schemas import RecordingRead
+from yiyun.records.enums import ConsentPurpose
+from yiyun.records.service import has_consent
+
+logger = logging.getLogger(__name__)
+RETENTION = "clinical-30y"  # telemedicine records are kept with the medical record
+
+
+async def consenting_guests(db: AsyncSession, meeting: Meeting) -> set[int]:
+    """Guests of the meeting whose patient has a recording consent on record."""
+    guests = (
+        await db.scalars(
+            select(MeetingGuest).where(
+                MeetingGuest.meeting_id == meeting.id, MeetingGuest.patient_id.is_not(None)
+            )
+        )
+    ).all()
+    out: set[int] = set()
+    for guest in guests:
+        if guest.patient_id is not None and await has_consent(
+            session=db, patient_id=guest.patient_id, purpose=ConsentPurpose.RECORDING
+        ):
+            out.add(guest.id)
+    return out
+
+
+async def begin(
+    db: AsyncSession,
+    *,
+    meeting_id: int,
+    engine: str,
+    started_by: Actor,
+    included: list[str],
+    excluded: list[str],
+) -> Recording:
+    """Refuse unless consent allows, then open the recording's row."""
+    meeting = await db.get(Meeting, meeting_id)
+    if meeting is None:
+        raise NotFound("meeting not found", code="meeting.not_found")
+    if meeting.patient_id is not None and not await has_consent(
+        session=db, patient_id=meeting.patient_id, purpose=ConsentPurpose.RECORDING
+    ):
+        raise Conflict(
+            "the patient has not consented to recording",
+            code="meeting.no_recording_consent",
+        )
+    row = Recording(
+        meeting_id=meeting_id,
+        state="recording",
+        engine=engine,
+        started_by_id=started_by.user_id or meeting.host_id,
+        started_at=now(),
+        included=included,
+        excluded=excluded,
+        retention=RETENTION,
+        tracks=[],
+    )
+    db.add(row)
+    await db.flush()
+    await audit.record(
+        session=db,
+        actor=started_by,
+        action="meeting.recording.start",
+        entity_type="recording",
+        entity_id=row.id,
+        patient_id=meeting.patient_id,
+        details={"meeting_id": meeting_id, "included": len(included), "excluded": len(excluded)},
+    )
+    return row
+
+
+async def fail(db: AsyncSession, recording_id: int) -> None:
+    row = await db.get(Recording, recording_id)
+    if row is not None:
+        row.state = "failed"
+        row.ended_at = now()
+
+
+async def note_participants(db: AsyncSession, recording_id: int, included: list[str]) -> None:
+    """Remember everyone who was ever included (the set changes as people come and go)."""
+    row = await db.get(Recording, recording_id)
+    if row is not None:
+        row.included = sorted(set(row.included) | set(included))
+        row.excluded = sorted(set(row.excluded) - set(included))
+
+
+def _digest(path: Path) -> tuple[str, int]:
+    h, size = hashlib.sha256(), 0
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def split_by_participant(source: Path, directory: Path) -> list[dict[str, Any]]:
+    """Remux each participant's streams (titled `<participant>:<kind>`) into a WebM."""
+    parts: list[dict[str, Any]] = []
+    with av.open(str(source)) as src:
+        groups: dict[str, list[av.stream.Stream]] = {}
+        for stream in src.streams:
+            title = stream.metadata.get("title", "")
+            participant, _, kind = title.rpartition(":")
+            if participant and kind in ("audio", "video"):
+                groups.setdefault(participant, []).append(stream)
+        for index, (participant, streams) in enumerate(sorted(groups.items())):
+            out_path = directory / f"part-{index}.webm"
+            with av.open(str(out_path), "w", format="webm") as out:
+                mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+                src.seek(0)
+                for packet in src.demux(*streams):
+                    if packet.dts is None:
+                        continue
+                    packet.stream = mapping[packet.stream.index]
+                    out.mux(packet)
+            parts.append(
+                {
+                    "participant": participant,
+                    "kinds": sorted(str(s.type) for s in streams),
+                    "path": out_path,
+                }
+            )
+    return parts
+
+
+async def finish(
+    sessions: async_sessionmaker[AsyncSession],
+    store: BlobStore,
+    recording_id: int,
+    source: Path,
+    *,
+    actor: Actor | None,
+    names: dict[str, tuple[str, str]] | None = None,
+) -> None:
+    """Digest the engine's file, split it per participant, store everything, mark ready."""
+    names = names or {}
+    work = Path(tempfile.mkdtemp(prefix="yiyun-rec-"))
+    try:
+        sha, size = await asyncio.to_thread(_digest, source)
+        parts = await asyncio.to_thread(split_by_participant, source, work)
+        tracks: list[dict[str, Any]] = []
+        for n, part in enumerate(parts):
+            key = f"recordings/{recording_id}/part-{n}.webm"
+            identity, name = names.get(part["participant"], ("", part["participant"]))
+            part_sha, part_size = await asyncio.to_thread(_digest, part["path"])
+            tracks.append(
+                {
+                    "n": n,
+                    "participant": part["participant"],
+                    "identity": identity,
+                    "name": name,
+                    "kinds": part["kinds"],
+                    "key": key,
+                    "size": part_size,
+                    "sha256": part_sha,
+                }
+            )
+            await store.put_file(key, part["path"])
+        master = f"recordings/{recording_id}/recording.mkv"
+        await store.put_file(master, source)
+        async with sessions.begin() as db:
+            row = await db.get(Recording, recording_id)
+            if row is None:
+                return
+            row.state, row.ended_at = "ready", now()
+            row.storage_key, row.size, row.sha256, row.tracks = master, size, sha, tracks
+            await audit.record(
+                session=db,
+                actor=actor or audit.SYSTEM,
+                action="meeting.recording.finish",
+                entity_type="recording",
+                entity_id=recording_id,
+                details={"sha256": sha, "size": size, "parts": len(tracks)},
+            )
+    except Exception:
+        logger.exception("recording %s could not be finalised", recording_id)
+        async with sessions.begin() as db:
+            await fail(db, recording_id)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def read(row: Recording) -> RecordingRead:
+    return RecordingRead(
+        id=row.id,
+        meeting_id=row.meeting_id,
+        state=row.state,
+        engine=row.engine,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        included=list(row.included),
+        excluded=list(row.excluded),
+        size=row.size,
+        sha256=row.sha256,
+        retention=row.retention,
+        tracks=[{k: v for k, v in t.items() if k != "key"} for t in row.tracks],
+    )
+
+
+async def list_for(db: AsyncSession, meeting_id: int) -> list[Recording]:
+    return list(
+        (
+            await db.scalars(
+                select(Recording)
+                .where(Recording.meeting_id == meeting_id)
+                .order_by(Recording.id.desc())
+            )
+        ).all()
+    )
+
+
+async def get(db: AsyncSession, meeting_id: int, recording_id: int) -> Recording:
+    row = await db.get(Recording, recording_id)
+    if row is None or row.meeting_id != meeting_id:
+        raise NotFound("recording not found", code="recording.not_found")
+    return row
+
+
+def part(row: Recording, n: int) -> dict[str, Any]:
+    if row.state != "ready":
+        raise IllegalTransition(state=row.state, action="play", code="recording.not_ready")
+    for track in row.tracks:
+        if track.get("n") == n:
+            return dict(track)
+    raise NotFound("no such part of the recording", code="recording.part_not_found")

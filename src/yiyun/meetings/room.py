@@ -1,0 +1,759 @@
+"""Live meeting rooms: the waiting room, roster, chair control, chat, roll-call, quality
+and the recording switch, spoken over `/ws/signal` (docs/signalling.md "Meetings").
+
+One `RoomControl` per app process sits in front of the `SignalHub`: a socket that
+joins becomes an *occupant*; an admitted occupant also has a media session in the hub.
+Rules (who may do what, what is stored) live here and in the meeting services; the
+web socket route only parses and forwards. Chat is written to the database before it
+is delivered, and delivered through the bus so every app node sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from yiyun.audit import service as audit
+from yiyun.audit.service import Actor
+from yiyun.auth.room_tokens import RoomClaims
+from yiyun.core.bus import EventBus
+from yiyun.core.clock import now
+from yiyun.core.errors import (
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    YiyunError,
+)
+from yiyun.core.storage import BlobStore
+from yiyun.media import signaling as sig
+from yiyun.media.hub import Send, Session, SignalHub
+from yiyun.meetings import chat, quality, recording
+from yiyun.meetings.models import Meeting, MeetingMember
+
+logger = logging.getLogger(__name__)
+
+CHAIRS = frozenset({"host", "cohost"})
+CHAT_PER_SECOND = 5
+STATS_MIN_INTERVAL = 2.0
+
+
+class Refused(YiyunError):
+    """Entry refused: the client gets `error {code}` and the socket closes with 1008."""
+
+    status = 403
+    code = "meeting.refused"
+
+
+@dataclass
+class Occupant:
+    id: str
+    claims: RoomClaims
+    send: Send | None
+    meeting_id: int
+    role: str
+    name: str
+    admitted: bool = False
+    session: Session | None = None
+    audio: bool = True
+    video: bool = True
+    hand: bool = False
+    host_muted: dict[str, bool] = field(default_factory=lambda: {"audio": False, "video": False})
+    consent: bool = True
+    screen_of: str | None = None
+    chat_times: deque[float] = field(default_factory=lambda: deque(maxlen=CHAT_PER_SECOND))
+    last_stats: float = 0.0
+    last_quality: dict[str, Any] | None = None
+
+    @property
+    def identity(self) -> str:
+        return self.claims.identity
+
+    @property
+    def participant(self) -> str | None:
+        return self.session.participant if self.session else None
+
+    @property
+    def chair(self) -> bool:
+        return self.role in CHAIRS
+
+    def actor(self) -> Actor:
+        if self.claims.guest_id is not None:
+            return Actor(user_id=None, username=f"guest:{self.claims.guest_id}")
+        return Actor(user_id=self.claims.user_id, username=f"user:{self.claims.user_id}")
+
+    async def emit(self, type_: str, **fields: Any) -> None:
+        if self.send is None:
+            return
+        try:
+            await self.send(sig.server(type_, **fields))
+        except Exception:  # any failure to send means the socket is gone
+            self.send = None
+
+
+@dataclass
+class Rollcall:
+    id: str
+    expected: set[str]
+    answered: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ActiveRecording:
+    id: int
+    state: str  # "recording" | "paused"
+    directory: Path
+    included: set[str] = field(default_factory=set)
+    names: dict[str, tuple[str, str]] = field(default_factory=dict)  # participant -> who
+
+
+@dataclass
+class MeetingRoom:
+    meeting_id: int
+    room_id: str
+    patient_id: int | None
+    locked: bool
+    allow_unmute: bool
+    waiting_room: bool
+    occupants: dict[str, Occupant] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    rollcall: Rollcall | None = None
+    recording: ActiveRecording | None = None
+    listener: asyncio.Task[None] | None = None
+    consenting_guests: set[int] = field(default_factory=set)
+
+    def admitted(self) -> list[Occupant]:
+        return [o for o in self.occupants.values() if o.admitted]
+
+    def lobby(self) -> list[Occupant]:
+        return [o for o in self.occupants.values() if not o.admitted]
+
+    def by_participant(self, participant: str | None) -> Occupant | None:
+        for o in self.occupants.values():
+            if participant is not None and o.participant == participant:
+                return o
+        return None
+
+
+def bus_channel(meeting_id: int) -> str:
+    return f"meeting:{meeting_id}"
+
+
+class RoomControl:
+    def __init__(
+        self,
+        hub: SignalHub,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        store: BlobStore,
+        *,
+        recordings_dir: Path | None = None,
+    ) -> None:
+        self.hub = hub
+        self.sessions = sessions
+        self.bus = bus
+        self.store = store
+        self.recordings_dir = recordings_dir
+        self.rooms: dict[int, MeetingRoom] = {}
+        self._by_session: dict[str, Occupant] = {}
+        hub.gone_listeners.append(self._on_gone)
+
+    # --- entering and leaving --------------------------------------------------------
+
+    async def _room(self, meeting_id: int) -> tuple[MeetingRoom, Meeting]:
+        async with self.sessions() as db:
+            meeting = await db.get(Meeting, meeting_id)
+            if meeting is None:
+                raise Refused("meeting not found", code="meeting.not_found")
+            consenting = await recording.consenting_guests(db, meeting)
+        room = self.rooms.get(meeting_id)
+        if room is None:
+            room = MeetingRoom(
+                meeting_id=meeting.id,
+                room_id=meeting.room_id,
+                patient_id=meeting.patient_id,
+                locked=meeting.locked,
+                allow_unmute=meeting.allow_unmute,
+                waiting_room=meeting.waiting_room,
+            )
+            self.rooms[meeting_id] = room
+            room.listener = asyncio.create_task(self._listen(room))
+        room.consenting_guests = consenting
+        return room, meeting
+
+    async def enter(
+        self, claims: RoomClaims, send: Send, *, resume: str | None, chat_after: int | None
+    ) -> Occupant:
+        """Admit the socket to its meeting, or put it in the waiting room, or refuse."""
+        if claims.meeting_id is None:
+            raise Refused("this token is not for a meeting", code="meeting.not_found")
+        room, meeting = await self._room(claims.meeting_id)
+        if meeting.state not in ("open", "scheduled"):
+            raise Refused("the meeting has ended", code="meeting.ended")
+        if claims.identity in room.removed:
+            raise Refused("you were removed from this meeting", code="meeting.removed")
+        old = self._by_session.get(resume) if resume else None
+        if (
+            old is not None
+            and old.identity == claims.identity
+            and old.meeting_id == room.meeting_id
+        ):
+            old.send = send
+            old.session = await self.hub.join(claims, send, resume)
+            await self._after_admission(room, old, chat_after)
+            return old
+        role = claims.role
+        if room.locked and role not in CHAIRS:
+            raise Refused("the meeting is locked", code="meeting.locked")
+        occupant = Occupant(
+            id=secrets.token_hex(6),
+            claims=claims,
+            send=send,
+            meeting_id=room.meeting_id,
+            role=role,
+            name=claims.name,
+        )
+        if role == "screen":
+            owner = next(
+                (
+                    o
+                    for o in room.admitted()
+                    if o.identity == claims.identity and o.role != "screen"
+                ),
+                None,
+            )
+            if owner is None:
+                raise Refused("join the meeting before sharing a screen", code="meeting.not_joined")
+            if any(o.role == "screen" for o in room.admitted()):
+                raise Refused("someone else is sharing a screen", code="meeting.screen_busy")
+            occupant.screen_of = owner.participant
+            occupant.audio = False
+        if claims.guest_id is not None:
+            occupant.consent = claims.guest_id in room.consenting_guests
+        room.occupants[occupant.id] = occupant
+        if role == "guest" and room.waiting_room:
+            await occupant.emit("waiting", meeting=room.meeting_id)
+            await self._lobby_changed(room)
+            return occupant
+        await self._admit(room, occupant, chat_after)
+        return occupant
+
+    async def _admit(self, room: MeetingRoom, occupant: Occupant, chat_after: int | None) -> None:
+        if occupant.send is None:
+            room.occupants.pop(occupant.id, None)
+            return
+        occupant.admitted = True
+        occupant.session = await self.hub.join(occupant.claims, occupant.send, None)
+        self._by_session[occupant.session.id] = occupant
+        await self._after_admission(room, occupant, chat_after)
+        if room.recording is not None:
+            await self._update_recording(room)
+
+    async def _after_admission(
+        self, room: MeetingRoom, occupant: Occupant, chat_after: int | None
+    ) -> None:
+        if occupant.role != "screen":
+            async with self.sessions() as db:
+                messages = await chat.history(db, meeting_id=room.meeting_id, after=chat_after or 0)
+            await occupant.emit("chat_history", messages=messages)
+        await self._roster_changed(room)
+        if occupant.chair:
+            await self._send_lobby(room, [occupant])
+        if room.recording is not None:
+            await occupant.emit(
+                "recording", state=room.recording.state, included=sorted(room.recording.included)
+            )
+
+    def media_refusal(self, occupant: Occupant, msg: object) -> str | None:
+        """Why a media message is refused for this occupant (None: allowed)."""
+        if not occupant.admitted:
+            return "meeting.waiting"
+        if isinstance(msg, sig.Publish) and occupant.role == "observer":
+            return "meeting.observer"
+        return None
+
+    def occupant_for(self, session: Session) -> Occupant | None:
+        return self._by_session.get(session.id)
+
+    async def socket_closed(self, occupant: Occupant) -> None:
+        """The socket is gone. Waiting guests leave the lobby; the admitted keep their
+        media for the hub's grace period (they may resume)."""
+        occupant.send = None
+        room = self.rooms.get(occupant.meeting_id)
+        if room is None:
+            return
+        if not occupant.admitted:
+            room.occupants.pop(occupant.id, None)
+            await self._lobby_changed(room)
+
+    async def _on_gone(self, session: Session, reason: str) -> None:
+        occupant = self._by_session.pop(session.id, None)
+        if occupant is None:
+            return
+        room = self.rooms.get(occupant.meeting_id)
+        if room is None:
+            return
+        room.occupants.pop(occupant.id, None)
+        if occupant.role != "screen":  # the owner's screen share ends with them
+            for other in list(room.admitted()):
+                if other.screen_of is not None and other.screen_of == occupant.participant:
+                    await self._remove(other)
+        if room.recording is not None:
+            await self._update_recording(room)
+        await self._roster_changed(room)
+        if not room.occupants:
+            await self._close_room(room)
+
+    async def _close_room(self, room: MeetingRoom) -> None:
+        if room.recording is not None:
+            with contextlib.suppress(YiyunError):
+                await self._stop_recording(room, actor=None)
+        self.rooms.pop(room.meeting_id, None)
+        if room.listener is not None:
+            room.listener.cancel()
+
+    async def close(self) -> None:
+        for room in list(self.rooms.values()):
+            await self._close_room(room)
+
+    # --- fan-out -----------------------------------------------------------------------
+
+    async def _listen(self, room: MeetingRoom) -> None:
+        """Deliver bus messages for this meeting to the occupants on this node."""
+        try:
+            async with self.bus.subscribe(bus_channel(room.meeting_id)) as sub:
+                async for message in sub:
+                    for o in room.admitted():
+                        if o.role != "screen":
+                            await o.emit(
+                                str(message.get("type")),
+                                **{k: v for k, v in message.items() if k not in ("type", "v")},
+                            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("meeting %s bus listener stopped", room.meeting_id)
+
+    def _roster(self, room: MeetingRoom) -> dict[str, Any]:
+        return {
+            "participants": [
+                {
+                    "id": o.participant,
+                    "identity": o.identity,
+                    "name": o.name,
+                    "role": o.role,
+                    "audio": o.audio and not o.host_muted["audio"],
+                    "video": o.video and not o.host_muted["video"],
+                    "hand": o.hand,
+                    "host_muted": dict(o.host_muted),
+                    "screen_of": o.screen_of,
+                    "recording": o.consent,
+                }
+                for o in room.admitted()
+            ],
+            "policy": {
+                "locked": room.locked,
+                "allow_unmute": room.allow_unmute,
+                "waiting_room": room.waiting_room,
+            },
+            "recording": room.recording.state if room.recording else None,
+        }
+
+    async def _roster_changed(self, room: MeetingRoom) -> None:
+        roster = self._roster(room)
+        for o in room.admitted():
+            if o.role != "screen":
+                await o.emit("roster", **roster)
+
+    async def _send_lobby(self, room: MeetingRoom, to: Iterable[Occupant]) -> None:
+        waiting = [{"id": o.id, "name": o.name} for o in room.lobby()]
+        for o in to:
+            await o.emit("lobby", waiting=waiting)
+
+    async def _lobby_changed(self, room: MeetingRoom) -> None:
+        await self._send_lobby(room, [o for o in room.admitted() if o.chair])
+
+    async def _to_chairs(self, room: MeetingRoom, type_: str, **fields: Any) -> None:
+        for o in room.admitted():
+            if o.chair:
+                await o.emit(type_, **fields)
+
+    # --- client messages ---------------------------------------------------------------
+
+    async def handle(self, occupant: Occupant, msg: sig.MeetingMessage) -> None:
+        """Apply one meeting-layer message; refusals become `error` messages."""
+        try:
+            room = self.rooms.get(occupant.meeting_id)
+            if room is None or not occupant.admitted:
+                raise PermissionDenied("wait until you are admitted", code="meeting.waiting")
+            await self._handle(room, occupant, msg)
+        except YiyunError as exc:
+            await occupant.emit("error", code=exc.code, message=exc.message)
+
+    async def _handle(self, room: MeetingRoom, occupant: Occupant, msg: sig.MeetingMessage) -> None:
+        if isinstance(msg, sig.Control):
+            if not occupant.chair:
+                raise PermissionDenied("only the host can do this", code="meeting.host_only")
+            await self._control(room, occupant, msg)
+        elif isinstance(msg, sig.Chat):
+            await self._chat(room, occupant, msg)
+        elif isinstance(msg, sig.Hand):
+            occupant.hand = msg.raised
+            await self._roster_changed(room)
+        elif isinstance(msg, sig.MediaState):
+            occupant.audio, occupant.video = msg.audio, msg.video
+            await self._roster_changed(room)
+        elif isinstance(msg, sig.Unmute):
+            await self._unmute(room, occupant, msg.kind)
+        elif isinstance(msg, sig.RecordingConsent):
+            if occupant.claims.guest_id is not None:
+                raise PermissionDenied(
+                    "a guest's recording consent comes from the patient's record",
+                    code="meeting.guest_consent_on_record",
+                )
+            occupant.consent = msg.recording
+            if room.recording is not None:
+                await self._update_recording(room)
+            await self._roster_changed(room)
+        elif isinstance(msg, sig.RollcallAck):
+            call = room.rollcall
+            if call is not None and call.id == msg.id and occupant.participant in call.expected:
+                call.answered.add(str(occupant.participant))
+                await self._rollcall_status(room)
+        elif isinstance(msg, sig.Stats):
+            await self._stats(room, occupant, msg)
+
+    async def _chat(self, room: MeetingRoom, occupant: Occupant, msg: sig.Chat) -> None:
+        if occupant.role in ("screen", "observer"):
+            raise PermissionDenied("observers do not chat", code="meeting.chat_forbidden")
+        stamp = time.monotonic()
+        times = occupant.chat_times
+        if len(times) == times.maxlen and stamp - times[0] < 1.0:
+            raise RateLimited("too many messages; slow down", code="meeting.chat_rate")
+        times.append(stamp)
+        posted = await chat.post(
+            self.sessions,
+            meeting_id=room.meeting_id,
+            sender=occupant.identity,
+            sender_name=occupant.name,
+            client_id=msg.client_id,
+            text=msg.text,
+            file_id=msg.file_id,
+        )
+        await occupant.emit("chat_ack", client_id=msg.client_id, id=posted.message["id"])
+        if not posted.duplicate:
+            await self.bus.publish(
+                bus_channel(room.meeting_id), {"type": "chat", "message": posted.message}
+            )
+
+    async def _unmute(self, room: MeetingRoom, occupant: Occupant, kind: sig.MediaKind) -> None:
+        if occupant.host_muted[kind]:
+            if not (room.allow_unmute or occupant.chair):
+                raise PermissionDenied(
+                    "the host has not allowed unmuting", code="meeting.unmute_forbidden"
+                )
+            await self._set_muted(room, occupant, kind, muted=False)
+        await occupant.emit("unmuted", kind=kind)
+        await self._roster_changed(room)
+
+    async def _set_muted(
+        self, room: MeetingRoom, target: Occupant, kind: sig.MediaKind, *, muted: bool
+    ) -> None:
+        if target.participant is None:
+            return
+        await self.hub.engine.set_muted(room.room_id, target.participant, kind, muted)
+        target.host_muted[kind] = muted
+
+    async def _stats(self, room: MeetingRoom, occupant: Occupant, msg: sig.Stats) -> None:
+        stamp = time.monotonic()
+        if stamp - occupant.last_stats < STATS_MIN_INTERVAL:
+            return  # more often than useful: ignored, not an error
+        occupant.last_stats = stamp
+        rated = quality.rate(msg)
+        occupant.last_quality = rated
+        async with self.sessions.begin() as db:
+            db.add(quality.sample(room.meeting_id, occupant.identity, occupant.name, rated))
+        await self._to_chairs(room, "quality", participant=occupant.participant, **rated)
+
+    # --- chair control -----------------------------------------------------------------
+
+    def _target(self, room: MeetingRoom, target: str | None) -> Occupant:
+        occupant = room.by_participant(target)
+        if occupant is None:
+            raise NotFound("no such participant in the meeting", code="meeting.no_participant")
+        return occupant
+
+    async def _control(self, room: MeetingRoom, chair: Occupant, msg: sig.Control) -> None:
+        action = msg.action
+        details: dict[str, Any] = {}
+        if action in ("admit", "deny"):
+            waiting = room.occupants.get(msg.target or "")
+            if waiting is None or waiting.admitted:
+                raise NotFound("nobody with that id is waiting", code="meeting.not_waiting")
+            if action == "admit":
+                await self._admit(room, waiting, None)
+            else:
+                room.occupants.pop(waiting.id, None)
+                await waiting.emit("denied", reason="denied")
+                waiting.send = None
+            await self._lobby_changed(room)
+            details["guest"] = waiting.identity
+        elif action in ("mute", "stop_video"):
+            target = self._target(room, msg.target)
+            kind: sig.MediaKind = "audio" if action == "mute" else "video"
+            await self._set_muted(room, target, kind, muted=True)
+            await target.emit("muted", kind=kind, by=chair.name, can_unmute=room.allow_unmute)
+            await self._roster_changed(room)
+            details["target"] = target.identity
+        elif action == "mute_all":
+            for target in room.admitted():
+                if not target.chair and target.role != "screen":
+                    await self._set_muted(room, target, "audio", muted=True)
+                    await target.emit(
+                        "muted", kind="audio", by=chair.name, can_unmute=room.allow_unmute
+                    )
+            await self._roster_changed(room)
+        elif action == "remove":
+            target = self._target(room, msg.target)
+            if target.role == "host":
+                raise PermissionDenied("the host cannot be removed", code="meeting.host_stays")
+            if target.role != "screen":
+                room.removed.add(target.identity)
+            await self._remove(target)
+            details["target"] = target.identity
+        elif action == "cohost":
+            target = self._target(room, msg.target)
+            if target.claims.guest_id is not None or target.role in ("screen", "observer"):
+                raise InvalidInput(
+                    "only staff participants can be co-hosts", code="meeting.cohost_staff_only"
+                )
+            await self._make_cohost(room, target)
+            details["target"] = target.identity
+        elif action in ("lock", "unlock", "allow_unmute", "disallow_unmute"):
+            await self._policy(room, action)
+        elif action == "rollcall":
+            room.rollcall = Rollcall(
+                id=secrets.token_hex(4),
+                expected={
+                    str(o.participant)
+                    for o in room.admitted()
+                    if o.role != "screen" and o.participant
+                },
+            )
+            for o in room.admitted():
+                if o.role != "screen":
+                    await o.emit("rollcall", id=room.rollcall.id, by=chair.name)
+            await self._rollcall_status(room)
+        elif action == "stop_share":
+            for o in room.admitted():
+                if o.role == "screen":
+                    await self._remove(o)
+        elif action == "end":
+            await self._end(room, chair)
+        elif action == "record_start":
+            await self._start_recording(room, chair)
+        elif action in ("record_pause", "record_resume"):
+            await self._pause_recording(room, pause=action == "record_pause")
+        elif action == "record_stop":
+            await self._stop_recording(room, actor=chair.actor())
+        await self._audit(chair, f"meeting.{action}", details)
+
+    async def _remove(self, target: Occupant) -> None:
+        if target.session is not None:
+            with contextlib.suppress(YiyunError):
+                await self.hub.kick(target.session)
+
+    async def _make_cohost(self, room: MeetingRoom, target: Occupant) -> None:
+        async with self.sessions.begin() as db:
+            member = await db.scalar(
+                select(MeetingMember).where(
+                    MeetingMember.meeting_id == room.meeting_id,
+                    MeetingMember.user_id == target.claims.user_id,
+                )
+            )
+            if member is None:
+                raise NotFound("not a member of the meeting", code="meeting.no_participant")
+            if member.role != "host":
+                member.role = "cohost"
+        target.role = "cohost"
+        await self._roster_changed(room)
+        await self._send_lobby(room, [target])
+
+    async def _policy(self, room: MeetingRoom, action: str) -> None:
+        if action in ("lock", "unlock"):
+            room.locked = action == "lock"
+            values = {"locked": room.locked}
+        else:
+            room.allow_unmute = action == "allow_unmute"
+            values = {"allow_unmute": room.allow_unmute}
+        async with self.sessions.begin() as db:
+            meeting = await db.get(Meeting, room.meeting_id)
+            if meeting is not None:
+                for key, value in values.items():
+                    setattr(meeting, key, value)
+        await self._roster_changed(room)
+
+    async def _rollcall_status(self, room: MeetingRoom) -> None:
+        call = room.rollcall
+        if call is None:
+            return
+        await self._to_chairs(
+            room,
+            "rollcall_status",
+            id=call.id,
+            answered=sorted(call.answered),
+            pending=sorted(call.expected - call.answered),
+        )
+
+    async def _end(self, room: MeetingRoom, chair: Occupant) -> None:
+        async with self.sessions.begin() as db:
+            meeting = await db.get(Meeting, room.meeting_id)
+            if meeting is None or meeting.state == "ended":
+                raise IllegalTransition(state="ended", action="end", code="meeting.ended")
+            meeting.state = "ended"
+            meeting.ended_at = now()
+        if room.recording is not None:
+            await self._stop_recording(room, actor=chair.actor())
+        for o in list(room.occupants.values()):
+            await o.emit("ended")
+            if o.session is not None:
+                await self.hub.leave(o.session)
+        for o in list(room.occupants.values()):
+            o.send = None
+        room.occupants.clear()
+        await self._close_room(room)
+
+    async def _audit(self, occupant: Occupant, action: str, details: dict[str, Any]) -> None:
+        async with self.sessions.begin() as db:
+            await audit.record(
+                session=db,
+                actor=occupant.actor(),
+                action=action,
+                entity_type="meeting",
+                entity_id=occupant.meeting_id,
+                details=details,
+            )
+
+    # --- recording -----------------------------------------------------------------------
+
+    def _included(self, room: MeetingRoom) -> set[str]:
+        return {
+            str(o.participant)
+            for o in room.admitted()
+            if o.participant is not None
+            and (o.consent if o.role != "screen" else self._owner_consents(room, o))
+        }
+
+    def _owner_consents(self, room: MeetingRoom, screen: Occupant) -> bool:
+        owner = room.by_participant(screen.screen_of)
+        return owner is not None and owner.consent
+
+    async def _start_recording(self, room: MeetingRoom, chair: Occupant) -> None:
+        if room.recording is not None:
+            raise IllegalTransition(
+                state=room.recording.state, action="record_start", code="meeting.recording_active"
+            )
+        included = self._included(room)
+        everyone = {str(o.participant) for o in room.admitted() if o.participant}
+        base = self.recordings_dir or Path(tempfile.gettempdir()) / "yiyun-recordings"
+        async with self.sessions.begin() as db:
+            row = await recording.begin(
+                db,
+                meeting_id=room.meeting_id,
+                engine=self.hub.engine.name,
+                started_by=chair.actor(),
+                included=sorted(self._identities(room, included)),
+                excluded=sorted(self._identities(room, everyone - included)),
+            )
+        directory = base / f"meeting-{room.meeting_id}-rec-{row.id}"
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            await self.hub.engine.start_recording(room.room_id, str(row.id), included, directory)
+        except YiyunError:
+            async with self.sessions.begin() as db:
+                await recording.fail(db, row.id)
+            raise
+        room.recording = ActiveRecording(row.id, "recording", directory, included)
+        self._remember(room, room.recording)
+        await self._recording_changed(room)
+
+    def _remember(self, room: MeetingRoom, rec: ActiveRecording) -> None:
+        for p in rec.included:
+            o = room.by_participant(p)
+            if o is not None:
+                label = o.name if o.role != "screen" else f"{o.name} (screen)"
+                rec.names[p] = (o.identity, label)
+
+    def _identities(self, room: MeetingRoom, participants: Iterable[str]) -> set[str]:
+        found = {room.by_participant(p) for p in participants}
+        return {
+            (o.identity + ":screen" if o.role == "screen" else o.identity)
+            for o in found
+            if o is not None
+        }
+
+    async def _update_recording(self, room: MeetingRoom) -> None:
+        rec = room.recording
+        if rec is None:
+            return
+        included = self._included(room)
+        if included != rec.included:
+            rec.included = included
+            self._remember(room, rec)
+            await self.hub.engine.set_recording_participants(room.room_id, str(rec.id), included)
+            async with self.sessions.begin() as db:
+                await recording.note_participants(
+                    db, rec.id, sorted(self._identities(room, included))
+                )
+            await self._recording_changed(room)
+
+    async def _pause_recording(self, room: MeetingRoom, *, pause: bool) -> None:
+        rec = room.recording
+        wanted = "recording" if pause else "paused"
+        if rec is None or rec.state != wanted:
+            raise IllegalTransition(
+                state=rec.state if rec else "stopped",
+                action="record_pause" if pause else "record_resume",
+                code="meeting.recording_state",
+            )
+        if pause:
+            await self.hub.engine.pause_recording(room.room_id, str(rec.id))
+        else:
+            await self.hub.engine.resume_recording(room.room_id, str(rec.id))
+        rec.state = "paused" if pause else "recording"
+        await self._recording_changed(room)
+
+    async def _stop_recording(self, room: MeetingRoom, *, actor: Actor | None) -> None:
+        rec = room.recording
+        if rec is None:
+            raise IllegalTransition(
+                state="stopped", action="record_stop", code="meeting.recording_state"
+            )
+        room.recording = None
+        await self._recording_changed(room)
+        path = await self.hub.engine.stop_recording(room.room_id, str(rec.id))
+        await recording.finish(
+            self.sessions, self.store, rec.id, path, actor=actor, names=rec.names
+        )
+
+    async def _recording_changed(self, room: MeetingRoom) -> None:
+        rec = room.recording
+        state = rec.state if rec else "stopped"
+        included = sorted(rec.included) if rec else []
+        for o in room.admitted():
+            if o.role != "screen":
+                await o.emit("recording", state=state, included=included)
+        await self._roster_changed(room)
