@@ -40,6 +40,7 @@ class Action(StrEnum):
     REPORT_COUNTS = "surveillance.report_counts"
     MANAGE_ALERTS = "surveillance.manage_alerts"
     RESPOND_ALERT = "surveillance.respond_alert"
+    VIEW_CALL_QUALITY = "ops.call_quality"
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ PATIENT_WRITERS = (*CLINICAL, R.INSTITUTION_ADMIN)
 
 RULES: dict[Action, Rule] = {
     Action.VIEW_CONSORTIUM: _roles(*STAFF),
+    # Operations see every call's quality figures (no content, no patient data).
+    Action.VIEW_CALL_QUALITY: _roles(R.OPS_ENGINEER, R.CONSORTIUM_ADMIN),
     Action.MANAGE_INSTITUTION: _roles(R.CONSORTIUM_ADMIN),
     Action.VIEW_STAFF: _any_of(
         _roles(R.CONSORTIUM_ADMIN, R.AUTHORITY, R.DISPATCHER, R.OPS_ENGINEER),

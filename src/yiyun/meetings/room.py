@@ -562,7 +562,8 @@ class RoomControl:
                 if o.role == "screen":
                     await self._remove(o)
         elif action == "end":
-            await self._end(room, chair)
+            await self._end(room, chair)  # audited with the state change
+            return
         elif action == "record_start":
             await self._start_recording(room, chair)
         elif action in ("record_pause", "record_resume"):
@@ -625,6 +626,13 @@ class RoomControl:
                 raise IllegalTransition(state="ended", action="end", code="meeting.ended")
             meeting.state = "ended"
             meeting.ended_at = now()
+            await audit.record(
+                session=db,
+                actor=chair.actor(),
+                action="meeting.end",
+                entity_type="meeting",
+                entity_id=room.meeting_id,
+            )
         if room.recording is not None:
             await self._stop_recording(room, actor=chair.actor())
         for o in list(room.occupants.values()):
@@ -698,7 +706,7 @@ class RoomControl:
                 rec.names[p] = (o.identity, label)
 
     def _identities(self, room: MeetingRoom, participants: Iterable[str]) -> set[str]:
-        found = {room.by_participant(p) for p in participants}
+        found = [room.by_participant(p) for p in participants]
         return {
             (o.identity + ":screen" if o.role == "screen" else o.identity)
             for o in found
