@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from tests.factories import World
 from yiyun.audit.models import AuditEvent
 from yiyun.audit.service import Actor
-from yiyun.meetings import recording
+from yiyun.media import signaling as sig
+from yiyun.meetings import quality, recording
 from yiyun.meetings.models import MeetingFile, MeetingMember
 
 API = "/api/v1"
@@ -157,3 +158,14 @@ async def test_recordings_play_for_the_meetings_staff_only_and_every_play_is_aud
         .where(AuditEvent.action == "meeting.recording.play")
     )
     assert plays == 1  # the range request continued the same playback
+
+
+async def test_operations_see_every_calls_quality(app, client, world: World) -> None:
+    meeting = await _meeting(client, world, "bob", "alice")
+    rated = quality.rate(sig.Stats(type="stats", rtt_ms=600, jitter_ms=40, loss_pct=8))
+    async with app.state.sessions.begin() as db:
+        db.add(quality.sample(meeting, "u9", "Alice", rated))
+    page = await client.get("/calls/quality", headers=world.auth("otto"))
+    assert page.status_code == 200
+    assert "会诊" in page.text and 'class="badge bad"' in page.text
+    assert (await client.get("/calls/quality", headers=world.auth("alice"))).status_code == 403

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yiyun.core.clock import now
 from yiyun.media import signaling as sig
 from yiyun.meetings import emodel
-from yiyun.meetings.models import QualitySample
+from yiyun.meetings.models import Meeting, QualitySample
 from yiyun.meetings.schemas import QualitySummary
 
 
@@ -87,3 +87,44 @@ async def summary(session: AsyncSession, meeting_id: int) -> list[QualitySummary
         )
         for r in rows
     ]
+
+
+async def recent_calls(session: AsyncSession, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest meetings that reported quality, worst participant first in each."""
+    latest = (
+        select(QualitySample.meeting_id, func.max(QualitySample.at).label("last_at"))
+        .group_by(QualitySample.meeting_id)
+        .order_by(func.max(QualitySample.at).desc())
+        .limit(limit)
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(Meeting, latest.c.last_at)
+            .join(latest, latest.c.meeting_id == Meeting.id)
+            .order_by(latest.c.last_at.desc())
+        )
+    ).all()
+    calls = []
+    for meeting, last_at in rows:
+        people = sorted(await summary(session, meeting.id), key=lambda q: q.mos_min)
+        calls.append(
+            {
+                "meeting": meeting,
+                "last_at": last_at,
+                "participants": people,
+                "worst": people[0].mos_min if people else None,
+            }
+        )
+    return calls
+
+
+def band(mos: float | None) -> str:
+    """Colour band for a MOS figure (G.107 Annex B user-satisfaction bands)."""
+    if mos is None:
+        return ""
+    if mos >= 4.03:  # R >= 80: satisfied
+        return "ok"
+    if mos >= 3.60:  # R >= 70: some users dissatisfied
+        return "warn"
+    return "bad"

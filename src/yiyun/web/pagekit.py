@@ -49,6 +49,7 @@ def page(
     nav = {
         "patients": allows(principal, Action.LIST_PATIENTS),
         "audit": allows(principal, Action.VIEW_AUDIT, own),
+        "quality": allows(principal, Action.VIEW_CALL_QUALITY),
         "command": allows(principal, Action.COMMAND_EMERGENCY),
         "tasks": allows(principal, Action.RESPOND_EMERGENCY, own)
         and not allows(principal, Action.COMMAND_EMERGENCY),
@@ -80,6 +81,11 @@ FLASH = {
     "consent": "Consent recorded.",
     "withdrawn": "Consent withdrawn.",
     "uploaded": "File uploaded.",
+    "scheduled": "Meeting scheduled; the invitees have been told.",
+    "cancelled": "Meeting cancelled; the invitees have been told.",
+    "invited": "Invitation sent.",
+    "revoked": "Invitation withdrawn.",
+    "role": "Role changed.",
 }
 
 
