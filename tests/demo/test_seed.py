@@ -288,3 +288,31 @@ def test_the_demo_command_refuses_a_production_deployment(tmp_path: Path) -> Non
     assert result.exit_code != 0
     assert "production" in result.output
     assert not (tmp_path / "var" / "demo.db").exists()
+
+
+async def test_demo_meetings_are_seeded_once_with_consent_and_quality(
+    app: Any, settings: Settings
+) -> None:
+    from sqlalchemy import func, select
+
+    from yiyun.meetings import quality
+    from yiyun.meetings.demo import PAST_TITLE, SCHEDULED_TITLE, seed_meetings
+    from yiyun.meetings.models import Meeting
+    from yiyun.records.enums import ConsentPurpose
+    from yiyun.records.service import has_consent
+
+    await _seed(app, settings)
+    assert await seed_meetings(app.state.sessions) == 2
+    assert await seed_meetings(app.state.sessions) == 0
+    async with app.state.sessions() as db:
+        meetings = {m.title: m for m in (await db.scalars(select(Meeting))).all()}
+        scheduled, past = meetings[SCHEDULED_TITLE], meetings[PAST_TITLE]
+        assert scheduled.state == "scheduled" and scheduled.patient_id is not None
+        assert await has_consent(
+            session=db, patient_id=scheduled.patient_id, purpose=ConsentPurpose.RECORDING
+        )
+        people = await quality.summary(db, past.id)
+        assert len(people) == 3 and all(p.samples == 60 for p in people)
+        worst = min(people, key=lambda p: p.mos_min)
+        assert worst.mos_min < 3.6 < max(p.mos_mean for p in people)
+        assert await db.scalar(select(func.count()).select_from(Meeting)) == 2

@@ -22,6 +22,7 @@ async def _run(
 ) -> DemoSummary:
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
+    from yiyun.meetings.demo import seed_meetings
     from yiyun.surveillance.demo import seed_surveillance
 
     engine = create_engine(settings.db.url)
@@ -29,6 +30,7 @@ async def _run(
         factory = session_factory(engine)
         if quiet:
             summary = await seed(factory, settings, patients_per_centre=per_centre)
+            await seed_meetings(factory)
             await seed_surveillance(factory, settings)
             return summary
         columns = (
@@ -47,6 +49,7 @@ async def _run(
             summary = await seed(
                 factory, settings, progress=progress, patients_per_centre=per_centre
             )
+            await seed_meetings(factory)
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
             return summary
