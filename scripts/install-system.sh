@@ -8,6 +8,7 @@ PACKAGES=(
   fonts-noto-cjk      # Chinese glyphs in the browser
   ffmpeg              # media tooling
   janus               # Janus WebRTC server (media engine "janus")
+  janus-tools         # janus-pp-rec: turns Janus recordings (.mjr) into WebM/Matroska
   coturn              # TURN relay
   r-base-core         # reference implementations for surveillance algorithms
   r-cran-surveillance

@@ -1,23 +1,18 @@
 """The contract every `MediaEngine` keeps, run against each engine.
 
-Engines are listed in `ENGINES`; each real engine adds its factory there (embedded,
-janus). Offers and answers come from real aiortc peers, so SDP is what browsers send.
+The `engine` fixture (`conftest.py`) runs each test against every engine in
+`ENGINES`. Offers and answers come from real aiortc peers, so SDP is what browsers
+send. Mute and recording: `test_mute_and_recording.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-
 import pytest
 
-from tests.media.embedded_harness import embedded_contract_engine
-from tests.media.janus_harness import janus_contract_engine
 from tests.media.utils import ClientPeer
 from yiyun.media import (
-    EngineEvent,
     InvalidOffer,
     Layer,
-    MediaEngine,
     ParticipantGone,
     ParticipantNotFound,
     PublicationsChanged,
@@ -25,33 +20,6 @@ from yiyun.media import (
     RoomNotFound,
     RoomSpec,
 )
-from yiyun.media.fake import InMemoryEngine
-
-
-async def _fake() -> MediaEngine:
-    return InMemoryEngine()
-
-
-ENGINES: dict[str, Callable[[], Awaitable[MediaEngine]]] = {
-    "embedded": embedded_contract_engine,
-    "fake": _fake,
-    "janus": janus_contract_engine,
-}
-
-
-@pytest.fixture(params=sorted(ENGINES))
-async def engine(
-    request: pytest.FixtureRequest,
-) -> AsyncIterator[tuple[MediaEngine, list[EngineEvent]]]:
-    events: list[EngineEvent] = []
-
-    async def listen(event: EngineEvent) -> None:
-        events.append(event)
-
-    eng = await ENGINES[request.param]()
-    await eng.start(listen)
-    yield eng, events
-    await eng.close()
 
 
 async def test_it_creates_rooms_idempotently(engine) -> None:

@@ -12,25 +12,39 @@ Model (the same for every engine, and what the browser client speaks through
 Media is DTLS-SRTP only. Engines refuse an offer without a DTLS fingerprint or one
 that asks for plain RTP (`InvalidOffer`).
 
+The meeting chair controls two things on the server side, whatever the clients do:
+
+* **mute** (`set_muted`): a muted publication is forwarded to nobody and recorded
+  nowhere; `Publication.muted` says so in `room_state` and `PublicationsChanged`;
+* **recording** (`start_recording` ... `stop_recording`): one per room at a time,
+  named by the caller, written only from the participants the caller includes (those
+  who consented); it ends as one Matroska file with a stream per included
+  participant's audio and video, titled `"<participant_id>:<kind>"`
+  (`yiyun.media.recording.probe_tracks` lists them).
+
 Error tree (all are `core.errors` subclasses so the web layer maps them once):
 
     MediaError (Upstream, 502)
      +-- EngineUnavailable      no healthy engine/node can take the request
-     +-- RoomNotFound (404)
-     +-- ParticipantNotFound (404)
-     +-- InvalidOffer (422)     bad or insecure SDP
+    RoomNotFound (NotFound, 404)
+    ParticipantNotFound (NotFound, 404)
+    RecordingNotFound (NotFound, 404)      no such recording in this room
+    RecordingActive (IllegalTransition, 409)  the room is being recorded already
+    InvalidOffer (InvalidInput, 422)       bad or insecure SDP
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Literal, Protocol
 
-from yiyun.core.errors import InvalidInput, NotFound, Upstream
+from yiyun.core.errors import IllegalTransition, InvalidInput, NotFound, Upstream
 
 Leg = Literal["publish", "subscribe"]
+MediaKind = Literal["audio", "video"]
 
 
 class Layer(StrEnum):
@@ -61,6 +75,19 @@ class InvalidOffer(InvalidInput):
     code = "media.invalid_offer"
 
 
+class RecordingNotFound(NotFound):
+    code = "media.recording_not_found"
+
+
+class RecordingActive(IllegalTransition):
+    """A room has one recording at a time: `start_recording` while one runs."""
+
+    code = "media.recording_active"
+
+    def __init__(self) -> None:
+        super().__init__(state="recording", action="start_recording")
+
+
 @dataclass(frozen=True)
 class RoomSpec:
     room_id: str
@@ -79,10 +106,15 @@ class IceCandidate:
 @dataclass(frozen=True)
 class Publication:
     participant_id: str
-    kind: Literal["audio", "video"]
+    kind: MediaKind
     track_id: str
     simulcast: bool = False
-    muted: bool = False
+    muted: bool = False  # by the chair (`set_muted`): forwarded to nobody, not recorded
+
+
+def with_mutes(publications: Iterable[Publication], muted: Collection[str]) -> list[Publication]:
+    """The publications with `muted` set exactly for the kinds in `muted`."""
+    return [replace(p, muted=p.kind in muted) for p in publications]
 
 
 @dataclass(frozen=True)
@@ -199,6 +231,64 @@ class MediaEngine(Protocol):
     ) -> None: ...
 
     async def kick(self, room_id: str, participant_id: str) -> None: ...
+
+    async def set_muted(
+        self, room_id: str, participant_id: str, kind: MediaKind, muted: bool
+    ) -> None:
+        """Mute (or unmute) a participant's `kind` on the server, by the chair (idempotent).
+
+        While muted, that publication is forwarded to nobody and recorded nowhere,
+        whatever the client sends; its `Publication.muted` is True and listeners get
+        `PublicationsChanged`. The state outlives re-publishing, and may be set before
+        the participant publishes. Unmuting resumes forwarding (video from the next
+        keyframe, which the engine asks the publisher for at once).
+        Raises `RoomNotFound` / `ParticipantNotFound`.
+        """
+
+    async def start_recording(
+        self,
+        room_id: str,
+        recording_id: str,
+        participant_ids: Collection[str],
+        directory: Path,
+    ) -> None:
+        """Start recording the room, including only `participant_ids`' media.
+
+        `recording_id` (letters, digits, `.`, `_`, `-`) names the recording and its
+        file, `directory/<recording_id>.mkv`. Ids of participants not (yet) in the
+        room are allowed: they are recorded once they join and publish. Raises
+        `RoomNotFound`, `RecordingActive` if the room is being recorded already, and
+        `InvalidInput` for a bad id or an existing file.
+        """
+
+    async def set_recording_participants(
+        self, room_id: str, recording_id: str, participant_ids: Collection[str]
+    ) -> None:
+        """Replace the set of included participants (someone consents, someone withdraws).
+
+        Media of participants outside the set is never written, from this call on.
+        Raises `RecordingNotFound`.
+        """
+
+    async def pause_recording(self, room_id: str, recording_id: str) -> None:
+        """Write nothing until `resume_recording` (idempotent). Raises `RecordingNotFound`."""
+
+    async def resume_recording(self, room_id: str, recording_id: str) -> None:
+        """Write again after a pause (idempotent); the pause stays a gap in the timeline.
+
+        Raises `RecordingNotFound`.
+        """
+
+    async def stop_recording(self, room_id: str, recording_id: str) -> Path:
+        """Finish the recording; returns the one Matroska file it made.
+
+        The file holds one stream per included participant's audio and video that
+        carried media, encoded as sent (VP8, Opus: nothing is re-encoded), titled
+        `"<participant_id>:<kind>"`, on one timeline that starts with the recording
+        (pauses are gaps). With no media at all it holds only a short note (a
+        subtitle stream) so that it is still a valid file. Works after the room was
+        destroyed. Raises `RecordingNotFound`.
+        """
 
     async def room_state(self, room_id: str) -> RoomState: ...
 

@@ -3,20 +3,34 @@
 It keeps the same room/participant/publication bookkeeping and emits the same events
 as the real engines, validates SDP with the same rules, and answers with synthetic but
 well-formed DTLS-SRTP SDP. It never sends a packet.
+
+Recordings are real Matroska files all the same: the fake notes when each included,
+unmuted publication "had media" while the recording ran (not paused) and, at the
+end, writes a few synthetic frames for each of those spans at their times
+(`synthetic`: a tiny VP8 picture at 10 fps, Opus silence), so a pause is a gap and
+`probe_tracks` shows exactly whose tracks are inside. A span shorter than a few
+frames is stretched to a few frames.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Sequence
+import shutil
+import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 
+from yiyun.media import synthetic
 from yiyun.media.engine import (
     EngineLoad,
     EventListener,
     IceCandidate,
     Layer,
     Leg,
+    MediaKind,
     ParticipantGone,
     ParticipantNotFound,
     ParticipantState,
@@ -26,7 +40,10 @@ from yiyun.media.engine import (
     RoomNotFound,
     RoomSpec,
     RoomState,
+    with_mutes,
 )
+from yiyun.media.matroska import TrackInput, write_matroska
+from yiyun.media.recording import EMPTY_NOTE, Recording, Recordings
 from yiyun.media.sdp import check_secure
 
 _FP = ":".join(f"{b:02X}" for b in secrets.token_bytes(32))
@@ -110,6 +127,7 @@ class _Participant:
     layers: dict[str, Layer] = field(default_factory=dict)
     candidates: dict[str, int] = field(default_factory=lambda: {"publish": 0, "subscribe": 0})
     subscribed: bool = False
+    muted: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -118,12 +136,53 @@ class _Room:
     participants: dict[str, _Participant] = field(default_factory=dict)
 
 
+Key = tuple[str, MediaKind]  # (participant, kind)
+
+
+@dataclass(eq=False)
+class _FakeRecording(Recording):
+    spans: dict[Key, list[tuple[float, float]]] = field(default_factory=dict)
+    since: dict[Key, float] = field(default_factory=dict)  # flowing now, since when
+
+    def flow(self, flowing: set[Key], now: float) -> None:
+        """Close the spans of what stopped flowing and open spans for what started."""
+        at = now - self.started_at
+        for key in set(self.since) - flowing:
+            self.spans.setdefault(key, []).append((self.since.pop(key), at))
+        for key in flowing - set(self.since):
+            self.since[key] = at
+
+    def tracks(self) -> list[TrackInput]:
+        out = []
+        for (pid, kind), spans in sorted(self.spans.items()):
+            frames = synthetic.frames_for(kind, spans)
+            video = kind == "video"
+            out.append(
+                TrackInput(
+                    participant_id=pid,
+                    kind=kind,
+                    codec="vp8" if video else "opus",
+                    clock_rate=synthetic.VIDEO_CLOCK if video else synthetic.AUDIO_CLOCK,
+                    frames=partial(iter, frames),
+                    width=synthetic.SIZE if video else 0,
+                    height=synthetic.SIZE if video else 0,
+                )
+            )
+        return out
+
+    def write(self) -> Path:
+        path = write_matroska(self.output, self.tracks(), note=EMPTY_NOTE)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return path
+
+
 class InMemoryEngine:
     name = "fake"
 
     def __init__(self) -> None:
         self._rooms: dict[str, _Room] = {}
         self._listener: EventListener | None = None
+        self._recordings: Recordings[_FakeRecording] = Recordings()
 
     async def _emit(self, event: object) -> None:
         if self._listener is not None:
@@ -152,6 +211,7 @@ class InMemoryEngine:
 
     async def destroy_room(self, room_id: str) -> None:
         room = self._rooms.pop(room_id, None)
+        self._sync(room_id)
         if room is not None:
             for pid in list(room.participants):
                 await self._emit(ParticipantGone(room_id, pid, "left"))
@@ -166,10 +226,28 @@ class InMemoryEngine:
             if participant_id in room.participants
             else ()
         )
+        self._sync(room_id)
         await self._emit(PublicationsChanged(room_id, participant_id, pubs))
         for other_id, other in room.participants.items():
             if other_id != participant_id and other.subscribed:
                 await self._emit(RenegotiationNeeded(room_id, other_id))
+
+    def _sync(self, room_id: str) -> None:
+        """Tell the room's recording what has media now."""
+        rec = self._recordings.of_room(room_id)
+        if rec is None:
+            return
+        room = self._rooms.get(room_id)
+        flowing: set[Key] = set()
+        if room is not None and not rec.paused:
+            flowing = {
+                (pid, pub.kind)
+                for pid, part in room.participants.items()
+                if rec.includes(pid)
+                for pub in part.publications
+                if not pub.muted
+            }
+        rec.flow(flowing, time.monotonic())
 
     async def leave(self, room_id: str, participant_id: str) -> None:
         room = self._rooms.get(room_id)
@@ -181,16 +259,19 @@ class InMemoryEngine:
     async def publish(self, room_id: str, participant_id: str, offer_sdp: str) -> str:
         part = self._participant(room_id, participant_id)
         checked = check_secure(offer_sdp)
-        part.publications = [
-            Publication(
-                participant_id=participant_id,
-                kind=m.kind,  # type: ignore[arg-type]
-                track_id=f"{participant_id}-{m.mid or i}",
-                simulcast="a=simulcast" in offer_sdp and m.kind == "video",
-            )
-            for i, m in enumerate(checked.media)
-            if m.kind in ("audio", "video")
-        ]
+        part.publications = with_mutes(
+            (
+                Publication(
+                    participant_id=participant_id,
+                    kind=m.kind,  # type: ignore[arg-type]
+                    track_id=f"{participant_id}-{m.mid or i}",
+                    simulcast="a=simulcast" in offer_sdp and m.kind == "video",
+                )
+                for i, m in enumerate(checked.media)
+                if m.kind in ("audio", "video")
+            ),
+            part.muted,
+        )
         await self._publications_changed(room_id, participant_id)
         return mirror_answer(offer_sdp)
 
@@ -228,6 +309,52 @@ class InMemoryEngine:
             raise ParticipantNotFound("participant not in the media room")
         await self._emit(ParticipantGone(room_id, participant_id, "kicked"))
         await self._publications_changed(room_id, participant_id)
+
+    async def set_muted(
+        self, room_id: str, participant_id: str, kind: MediaKind, muted: bool
+    ) -> None:
+        part = self._participant(room_id, participant_id)
+        if (kind in part.muted) == muted:
+            return
+        if muted:
+            part.muted.add(kind)
+        else:
+            part.muted.discard(kind)
+        part.publications = with_mutes(part.publications, part.muted)
+        self._sync(room_id)
+        await self._emit(PublicationsChanged(room_id, participant_id, tuple(part.publications)))
+
+    async def start_recording(
+        self,
+        room_id: str,
+        recording_id: str,
+        participant_ids: Collection[str],
+        directory: Path,
+    ) -> None:
+        self._room(room_id)
+        self._recordings.start(
+            _FakeRecording(room_id, recording_id, directory, frozenset(participant_ids))
+        )
+        self._sync(room_id)
+
+    async def set_recording_participants(
+        self, room_id: str, recording_id: str, participant_ids: Collection[str]
+    ) -> None:
+        self._recordings.get(room_id, recording_id).participants = frozenset(participant_ids)
+        self._sync(room_id)
+
+    async def pause_recording(self, room_id: str, recording_id: str) -> None:
+        self._recordings.get(room_id, recording_id).paused = True
+        self._sync(room_id)
+
+    async def resume_recording(self, room_id: str, recording_id: str) -> None:
+        self._recordings.get(room_id, recording_id).paused = False
+        self._sync(room_id)
+
+    async def stop_recording(self, room_id: str, recording_id: str) -> Path:
+        rec = self._recordings.pop(room_id, recording_id)
+        rec.flow(set(), time.monotonic())
+        return await asyncio.to_thread(rec.write)
 
     async def room_state(self, room_id: str) -> RoomState:
         room = self._room(room_id)

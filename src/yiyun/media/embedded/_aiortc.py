@@ -23,7 +23,9 @@ plane at the DTLS transport. The touch points, all in this module:
 6. Read-only, to prove nothing decodes: the name-mangled
    `RTCRtpReceiver.__decoder_thread`/`__started` and `RTCRtpSender.__started`.
 7. Non-exported aiortc modules used as wire-format libraries: `aiortc.rtp` (RTP/RTCP
-   packets, header extension maps, RTX wrap/unwrap) and `aiortc.sdp.candidate_from_sdp`.
+   packets, header extension maps, RTX wrap/unwrap), `aiortc.sdp.candidate_from_sdp`
+   and `aiortc.codecs.vpx.vp8_depayload` (the VP8 payload of one RTP packet, for the
+   recorder).
 
 `check_compatible()` runs at engine start and raises `MediaError` naming what changed
 when an aiortc upgrade moves any of these; the tests run it too.
@@ -54,6 +56,7 @@ from aiortc import (
 )
 from aiortc import rtp as _rtp
 from aiortc import sdp as _sdp
+from aiortc.codecs import vpx as _vpx
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
 from yiyun.media.engine import MediaError
@@ -83,6 +86,15 @@ RTCP_PSFB_APP = _rtp.RTCP_PSFB_APP
 RTCP_PSFB_FIR = _rtp.RTCP_PSFB_FIR
 RTCP_PSFB_PLI = _rtp.RTCP_PSFB_PLI
 RTCP_RTPFB_NACK = _rtp.RTCP_RTPFB_NACK
+
+
+def vp8_depayload(payload: bytes) -> bytes:
+    """The VP8 bitstream part of one RTP payload (RFC 7741 descriptor removed).
+
+    ValueError when the descriptor is truncated (7).
+    """
+    return bytes(_vpx.vp8_depayload(payload))
+
 
 # What aiortc raises on an SDP it cannot apply (its parser asserts on malformed lines).
 SDP_ERRORS = (
@@ -160,6 +172,7 @@ def check_compatible() -> None:
     for module, names in (
         (_rtp, ("HeaderExtensionsMap", "RtpPacket", "RtcpPacket", "wrap_rtx", "unwrap_rtx")),
         (_sdp, ("candidate_from_sdp",)),
+        (_vpx, ("vp8_depayload",)),
     ):
         for attr in names:
             if not hasattr(module, attr):

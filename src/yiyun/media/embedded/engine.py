@@ -16,6 +16,9 @@ Signalling contract, beyond `MediaEngine`:
   `a=msid:<publisher participant id> <publication track id>` (kept while idle).
 * Simulcast rids are ordered lowest first (known names q/h/f, l/m/h, low/high) or in
   `a=simulcast` order; `Layer.LOW` is the lowest layer, `Layer.HIGH` the highest.
+* Mute (`set_muted`) drops the publication in the room before the fan-out; recording
+  (`recorder.Recorder`) depacketises the included participants' RTP into frames and
+  writes them, without decoding, to one Matroska file at the end.
 * `loopback_candidates=True` also offers a 127.0.0.1 host candidate (tests, and
   `make run` on a loopback-only machine; browsers then need
   `--allow-loopback-in-peer-connection`). Off by default: production hosts have a
@@ -28,11 +31,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Literal
 
 from yiyun.media.embedded import _aiortc, offers
 from yiyun.media.embedded.legs import LegLost, PublishLeg, SubscribeLeg, _Leg
+from yiyun.media.embedded.recorder import Recorder
 from yiyun.media.embedded.room import Member, Room
 from yiyun.media.engine import (
     EngineEvent,
@@ -42,6 +47,7 @@ from yiyun.media.engine import (
     InvalidOffer,
     Layer,
     Leg,
+    MediaKind,
     ParticipantGone,
     ParticipantNotFound,
     ParticipantState,
@@ -50,7 +56,9 @@ from yiyun.media.engine import (
     RoomNotFound,
     RoomSpec,
     RoomState,
+    with_mutes,
 )
+from yiyun.media.recording import Recordings
 from yiyun.media.sdp import check_secure
 
 logger = logging.getLogger(__name__)
@@ -77,6 +85,7 @@ class EmbeddedEngine:
         self._pending: dict[tuple[str, str, Leg], list[IceCandidate | None]] = {}
         self._listener: EventListener | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._recordings: Recordings[Recorder] = Recordings()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -94,9 +103,14 @@ class EmbeddedEngine:
             self._ticker = None
         rooms, self._rooms = self._rooms, {}
         for room in rooms.values():
+            room.recorder = None
             for member in list(room.members.values()):
                 await self._teardown(room, member)
         self._pending.clear()
+        for rec in self._recordings.all():
+            logger.warning("engine closed while recording; its frames stay in %s", rec.workdir)
+            self._recordings.pop(rec.room_id, rec.recording_id)
+            await rec.abandon()
 
     async def _emit(self, events: Sequence[EngineEvent]) -> None:
         if self._listener is None:
@@ -154,6 +168,7 @@ class EmbeddedEngine:
         async with self._lock(room_id):
             room = self._rooms.pop(room_id, None)
             if room is not None:
+                room.recorder = None  # a recording stays stoppable: it has what it got
                 for member in list(room.members.values()):
                     await self._teardown(room, member)
                     gone.append(ParticipantGone(room_id, member.participant_id, "left"))
@@ -262,6 +277,9 @@ class EmbeddedEngine:
             except InvalidOffer:
                 await leg.close()
                 raise
+            muted = with_mutes((t.publication for t in tracks), member.muted)
+            for track, publication in zip(tracks, muted, strict=True):
+                track.publication = publication
             member.publish, member.tracks = leg, tracks
             await self._flush_candidates(room_id, participant_id, "publish", leg)
             room.refresh(time.monotonic())
@@ -348,6 +366,53 @@ class EmbeddedEngine:
         self._member(room, publisher_id)
         self._member(room, subscriber_id).layers[publisher_id] = layer
         room.refresh(time.monotonic())
+
+    # --- mute and recording ------------------------------------------------------------
+
+    async def set_muted(
+        self, room_id: str, participant_id: str, kind: MediaKind, muted: bool
+    ) -> None:
+        events: list[EngineEvent] = []
+        async with self._lock(room_id):
+            room = self._room(room_id)
+            member = self._member(room, participant_id)
+            if await room.set_muted(member, kind, muted, time.monotonic()):
+                events.append(PublicationsChanged(room_id, participant_id, member.publications))
+        await self._emit(events)
+
+    async def start_recording(
+        self,
+        room_id: str,
+        recording_id: str,
+        participant_ids: Collection[str],
+        directory: Path,
+    ) -> None:
+        room = self._room(room_id)
+        rec = Recorder(room_id, recording_id, directory, frozenset(participant_ids))
+        room.recorder = self._recordings.start(rec)
+
+    async def set_recording_participants(
+        self, room_id: str, recording_id: str, participant_ids: Collection[str]
+    ) -> None:
+        rec = self._recordings.get(room_id, recording_id)
+        rec.participants = frozenset(participant_ids)
+        rec.interrupt()
+
+    async def pause_recording(self, room_id: str, recording_id: str) -> None:
+        self._recordings.get(room_id, recording_id).paused = True
+
+    async def resume_recording(self, room_id: str, recording_id: str) -> None:
+        rec = self._recordings.get(room_id, recording_id)
+        if rec.paused:
+            rec.paused = False
+            rec.interrupt()
+
+    async def stop_recording(self, room_id: str, recording_id: str) -> Path:
+        rec = self._recordings.pop(room_id, recording_id)
+        room = self._rooms.get(room_id)
+        if room is not None and room.recorder is rec:
+            room.recorder = None
+        return await rec.finish()
 
     async def room_state(self, room_id: str) -> RoomState:
         room = self._room(room_id)

@@ -13,12 +13,18 @@ The room decides which source each slot forwards: the subscriber's layer choice,
 (a simulcast layer the browser stopped sending is replaced by the closest live one).
 It relays keyframe requests and NACKs upstream (see `feedback`), and runs the speaker
 detector on forwarded audio levels.
+
+A publication the chair muted is dropped here, before the fan-out: no slot forwards
+it, the speaker detector does not hear it, the recorder never sees it. Unmuting
+re-selects its slots, which resume at the publisher's next keyframe, asked for at
+once. While the room is recorded, the packets of the participants the recording
+includes (and only those) also go to its `Recorder`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from yiyun.media.embedded import lastn
@@ -42,6 +48,7 @@ from yiyun.media.engine import ActiveSpeaker, Layer, Publication, RoomSpec
 
 if TYPE_CHECKING:
     from yiyun.media.embedded.legs import PublishLeg, SubscribeLeg
+    from yiyun.media.embedded.recorder import Recorder
 
 LIVE_AFTER_S = 1.5  # a layer with no packet for this long is considered stopped
 
@@ -80,6 +87,10 @@ class Track:
     @property
     def publisher(self) -> str:
         return self.publication.participant_id
+
+    @property
+    def muted(self) -> bool:
+        return self.publication.muted
 
     def live_layers(self, now: float) -> list[str]:
         return [
@@ -123,6 +134,7 @@ class Member:
     subscribed: bool = False
     layers: dict[str, Layer] = field(default_factory=dict)  # publisher id -> choice
     tracks: list[Track] = field(default_factory=list)
+    muted: set[str] = field(default_factory=set)  # kinds the chair muted
 
     @property
     def publications(self) -> tuple[Publication, ...]:
@@ -141,6 +153,7 @@ class Room:
         self.keyframe_requests = 0
         self.nacks_answered = 0
         self.nacks_relayed = 0
+        self.recorder: Recorder | None = None
 
     @property
     def room_id(self) -> str:
@@ -159,7 +172,7 @@ class Room:
 
     def desired_source(self, slot: Slot, now: float) -> str | None:
         track = slot.track
-        if track is None or not slot.active:
+        if track is None or not slot.active or track.muted:
             return None
         if track.kind == "audio":
             return track.layers[0]
@@ -235,6 +248,26 @@ class Room:
             slot.forwarder.select(None)
         self.rembs.forget(slot.key)
 
+    async def set_muted(self, member: Member, kind: str, muted: bool, now: float) -> bool:
+        """Apply the chair's mute to the member's tracks of `kind`; True if any changed."""
+        if muted:
+            member.muted.add(kind)
+        else:
+            member.muted.discard(kind)
+        changed = [t for t in member.tracks if t.kind == kind and t.muted != muted]
+        for track in changed:
+            track.publication = replace(track.publication, muted=muted)
+        if not changed:
+            return False
+        if self.recorder is not None:
+            self.recorder.interrupt()
+        self.refresh(now)
+        if not muted:  # subscribers (and the recorder) start again from a keyframe
+            for track in changed:
+                for source in track.sources.values():
+                    await self.request_keyframe(track, source, now)
+        return True
+
     def drop_tracks(self, member: Member) -> None:
         for track in member.tracks:
             for slot in list(track.slots):
@@ -246,11 +279,18 @@ class Room:
     async def on_media(self, track: Track, source: Source, packet: RtpPacket, now: float) -> None:
         """A decrypted packet from a publisher: forward it to every slot that wants it."""
         codec = track.codecs.get(packet.payload_type)
-        if codec is None:
+        if codec is None or track.muted:
             return
         keyframe = track.kind == "video" and is_keyframe(codec.name, packet.payload)
         if track.kind == "audio" and packet.extensions.audio_level is not None:
             self.speaker.observe(track.publisher, packet.extensions.audio_level[1])
+        recorder = self.recorder
+        if (
+            recorder is not None
+            and recorder.wants(track)
+            and recorder.on_packet(track, source, packet, codec.name, now)
+        ):
+            await self.request_keyframe(track, source, now)
         for slot in tuple(track.slots):
             fw = slot.forwarder
             if fw is None or not slot.leg.connected:

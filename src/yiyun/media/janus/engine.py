@@ -14,7 +14,9 @@ Our two legs map onto VideoRoom handles:
   client can connect early; those sections are marked inactive.
 
 What Janus pushes (feeds appearing and going, speakers, failures) is turned into
-engine events in `events.py`; where rooms go and node health in `placement.py`.
+engine events in `events.py`; where rooms go and node health in `placement.py`;
+mute (`moderate`) and recording (per-publisher `.mjr` files, `janus-pp-rec`, one
+Matroska file) in `chair.py`.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ from yiyun.media.engine import (
     RoomState,
 )
 from yiyun.media.janus import videoroom as vr
+from yiyun.media.janus.chair import PP_REC, ChairControls
 from yiyun.media.janus.client import JanusError
-from yiyun.media.janus.events import EngineState
 from yiyun.media.janus.placement import Placement
 from yiyun.media.janus.rooms import (
     SUBSTREAM,
@@ -50,6 +52,7 @@ from yiyun.media.janus.rooms import (
     Room,
     Subscription,
     publications_of,
+    published_mids,
     quiet_placeholders,
     rid_order,
     wanted_streams,
@@ -62,7 +65,7 @@ logger = logging.getLogger(__name__)
 BAD_SDP_CODES = frozenset({vr.INVALID_SDP, vr.INVALID_SDP_TYPE, 464, 465})
 
 
-class JanusEngine(EngineState):
+class JanusEngine(ChairControls):
     name = "janus"
 
     def __init__(
@@ -75,8 +78,9 @@ class JanusEngine(EngineState):
         feed_timeout: float = 5.0,
         api_secret: str | None = None,
         admin_key: str | None = None,
+        pp_rec: str = PP_REC,
     ) -> None:
-        super().__init__()
+        super().__init__(pp_rec=pp_rec)
         self.placement = Placement(
             urls,
             on_node_down=self._node_down,
@@ -190,6 +194,7 @@ class JanusEngine(EngineState):
         room.learn(joined.publishers)
         room.participants[participant_id] = Participant(display_name, handle)
         room.node.load += 1
+        await self._recording_on_join(room, participant_id)
 
     async def leave(self, room_id: str, participant_id: str) -> None:
         room = self._rooms.get(room_id)
@@ -241,6 +246,8 @@ class JanusEngine(EngineState):
             raise JanusError("Janus answered a publish without SDP")
         part.published, part.published_at = True, asyncio.get_running_loop().time()
         part.publications = publications_of(participant_id, offer_sdp, checked)
+        part.mids = published_mids(checked)
+        await self._apply_mutes(room, participant_id)
         await self._publications_changed(room, participant_id)
         return str(reply.jsep["sdp"])
 

@@ -57,6 +57,8 @@ class Participant:
     published: bool = False
     published_at: float = 0.0  # event-loop time of the last publish
     layers: dict[str, Layer] = field(default_factory=dict)
+    mids: dict[str, list[str]] = field(default_factory=dict)  # kind -> published mids
+    muted: set[str] = field(default_factory=set)  # kinds the chair muted
     sub: Subscription | None = None
     subscribed: bool = False  # the client holds a subscribe leg
     renegotiation_pending: bool = False  # RenegotiationNeeded sent, subscribe not yet called
@@ -111,6 +113,16 @@ def publications_of(participant_id: str, offer: str, checked: CheckedSdp) -> lis
             )
         )
     return pubs
+
+
+def published_mids(checked: CheckedSdp) -> dict[str, list[str]]:
+    """The mids a publish offer sends, by kind (what `moderate` names)."""
+    mids: dict[str, list[str]] = {}
+    for media in checked.media:
+        sends = media.direction not in ("recvonly", "inactive")
+        if media.kind in ("audio", "video") and sends and media.mid is not None:
+            mids.setdefault(media.kind, []).append(media.mid)
+    return mids
 
 
 def rid_order(offer: str) -> str | None:

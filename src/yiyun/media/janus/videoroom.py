@@ -153,6 +153,16 @@ class Success(_Reply):
     videoroom: Literal["success"]
 
 
+class Moderate(_Request):
+    """Mute (or unmute) one of a publisher's streams for everyone (the chair's mute)."""
+
+    request: Literal["moderate"] = "moderate"
+    room: str
+    id: str
+    mid: str
+    mute: bool
+
+
 # --- publishers ---------------------------------------------------------------------
 
 
@@ -210,6 +220,9 @@ class Configure(_Request):
     keyframe: bool | None = None
     streams: list[StreamSettings] | None = None
     restart: bool | None = None
+    # publisher recording: Janus writes <filename>-<audio|video>-<mindex>.mjr
+    record: bool | None = None
+    filename: str | None = None
 
 
 class Configured(_Reply):
