@@ -7,13 +7,15 @@ layer's `DbSession` dependency (or a job's `factory.begin()`) owns the transacti
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,6 +26,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from yiyun.core.clock import as_utc, now
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -97,3 +101,22 @@ async def transaction(
     """One unit of work: commit on success, roll back on error."""
     async with factory() as session, session.begin():
         yield session
+
+
+async def retry_when_locked(
+    work: Callable[[], Awaitable[T]], *, attempts: int = 5, first_delay: float = 0.05
+) -> T:
+    """Run a unit of work again when SQLite reports "database is locked".
+
+    SQLite in WAL mode refuses a deferred transaction that read before another writer
+    committed (the busy timeout cannot help there); the whole unit is simply retried.
+    Other errors, and PostgreSQL, pass straight through.
+    """
+    for attempt in range(attempts):
+        try:
+            return await work()
+        except OperationalError as exc:
+            if "database is locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(first_delay * 2**attempt)
+    raise AssertionError("unreachable")

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yiyun.core.clock import now
+from yiyun.core.db import retry_when_locked
 from yiyun.core.errors import InvalidInput, NotFound
 from yiyun.core.storage import BlobStore
 from yiyun.meetings.models import ChatMessage, MeetingFile
@@ -66,6 +67,20 @@ async def post(
     text = text.strip()
     if not text and file_id is None:
         raise InvalidInput("an empty message is not sent", code="meeting.chat_empty")
+    return await retry_when_locked(
+        lambda: _post(sessions, meeting_id, sender, sender_name, client_id, text, file_id)
+    )
+
+
+async def _post(
+    sessions: async_sessionmaker[AsyncSession],
+    meeting_id: int,
+    sender: str,
+    sender_name: str,
+    client_id: str,
+    text: str,
+    file_id: int | None,
+) -> Posted:
     try:
         async with sessions.begin() as db:
             file = await _file(db, meeting_id, file_id) if file_id is not None else None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yiyun.audit import service as audit
@@ -30,6 +31,7 @@ from yiyun.audit.service import Actor
 from yiyun.auth.room_tokens import RoomClaims
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
+from yiyun.core.db import retry_when_locked
 from yiyun.core.errors import (
     IllegalTransition,
     InvalidInput,
@@ -402,6 +404,11 @@ class RoomControl:
             await self._handle(room, occupant, msg)
         except YiyunError as exc:
             await occupant.emit("error", code=exc.code, message=exc.message)
+        except SQLAlchemyError:
+            logger.exception("meeting %s: a database error refused a message", occupant.meeting_id)
+            await occupant.emit(
+                "error", code="meeting.busy", message="the server is busy; try again"
+            )
 
     async def _handle(self, room: MeetingRoom, occupant: Occupant, msg: sig.MeetingMessage) -> None:
         if isinstance(msg, sig.Control):
@@ -484,8 +491,12 @@ class RoomControl:
         occupant.last_stats = stamp
         rated = quality.rate(msg)
         occupant.last_quality = rated
-        async with self.sessions.begin() as db:
-            db.add(quality.sample(room.meeting_id, occupant.identity, occupant.name, rated))
+
+        async def store() -> None:
+            async with self.sessions.begin() as db:
+                db.add(quality.sample(room.meeting_id, occupant.identity, occupant.name, rated))
+
+        await retry_when_locked(store)
         await self._to_chairs(room, "quality", participant=occupant.participant, **rated)
 
     # --- chair control -----------------------------------------------------------------
@@ -550,11 +561,11 @@ class RoomControl:
                 expected={
                     str(o.participant)
                     for o in room.admitted()
-                    if o.role != "screen" and o.participant
+                    if o.role != "screen" and o.participant and o is not chair
                 },
             )
             for o in room.admitted():
-                if o.role != "screen":
+                if o.role != "screen" and o is not chair:
                     await o.emit("rollcall", id=room.rollcall.id, by=chair.name)
             await self._rollcall_status(room)
         elif action == "stop_share":
@@ -645,6 +656,9 @@ class RoomControl:
         await self._close_room(room)
 
     async def _audit(self, occupant: Occupant, action: str, details: dict[str, Any]) -> None:
+        await retry_when_locked(lambda: self._audit_once(occupant, action, details))
+
+    async def _audit_once(self, occupant: Occupant, action: str, details: dict[str, Any]) -> None:
         async with self.sessions.begin() as db:
             await audit.record(
                 session=db,
