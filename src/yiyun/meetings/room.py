@@ -171,6 +171,7 @@ class RoomControl:
         self.recordings_dir = recordings_dir
         self.rooms: dict[int, MeetingRoom] = {}
         self._by_session: dict[str, Occupant] = {}
+        self._finishing: set[asyncio.Task[None]] = set()
         hub.gone_listeners.append(self._on_gone)
 
     # --- entering and leaving --------------------------------------------------------
@@ -330,6 +331,8 @@ class RoomControl:
     async def close(self) -> None:
         for room in list(self.rooms.values()):
             await self._close_room(room)
+        if self._finishing:  # recordings being stored are completed, not lost
+            await asyncio.gather(*self._finishing, return_exceptions=True)
 
     # --- fan-out -----------------------------------------------------------------------
 
@@ -767,9 +770,18 @@ class RoomControl:
         room.recording = None
         await self._recording_changed(room)
         path = await self.hub.engine.stop_recording(room.room_id, str(rec.id))
-        await recording.finish(
-            self.sessions, self.store, rec.id, path, actor=actor, names=rec.names
-        )
+        # Digesting, splitting and storing a long recording takes a while: it runs in
+        # the background so the chair's socket keeps answering (the row turns `ready`).
+        task = asyncio.create_task(self._finish(rec, path, actor))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+
+    async def _finish(self, rec: ActiveRecording, path: Path, actor: Actor | None) -> None:
+        # A failure is logged and the row marked `failed` inside `finish`.
+        with contextlib.suppress(Exception):
+            await recording.finish(
+                self.sessions, self.store, rec.id, path, actor=actor, names=rec.names
+            )
 
     async def _recording_changed(self, room: MeetingRoom) -> None:
         rec = room.recording
