@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from yiyun.meetings.config import MeetingSettings
 from yiyun.surveillance.config import SurveillanceSettings
 
 DEFAULT_DATA_DIR = Path("var")
@@ -109,6 +110,10 @@ class Settings(BaseSettings):
     env: Literal["dev", "demo", "test", "production"] = "dev"
     data_dir: Path = DEFAULT_DATA_DIR
     default_locale: Literal["zh_CN", "en"] = "zh_CN"
+    # The address people use to reach Yiyun (links in SMS, e-mail and calendar files),
+    # e.g. "https://yiyun.example.org". Unset: pages use the address of the request and
+    # background jobs leave links relative.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     log_json: bool = True
     log_level: str = "INFO"
     db: DbSettings = Field(default_factory=DbSettings)
@@ -117,6 +122,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     surveillance: SurveillanceSettings = Field(default_factory=SurveillanceSettings)
+    meetings: MeetingSettings = Field(default_factory=MeetingSettings)
 
 
 def get_settings() -> Settings:

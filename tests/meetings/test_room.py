@@ -456,3 +456,32 @@ async def test_screen_share_needs_the_owner_and_is_one_at_a_time(app: Any, world
         assert (await second.expect("error"))["code"] == "meeting.screen_busy"
         await bob.send(type="control", action="stop_share")
         await screen.expect("kicked")
+
+
+async def test_a_withdrawn_invitation_puts_the_guest_out(app: Any, world: World) -> None:
+    async with open_room(app, world) as room:
+        await room.create("bob", "alice")
+        await room.load_code()
+        issued = await room.client.post(
+            f"/api/v1/meetings/{room.meeting}/guests",
+            headers=world.auth("bob"),
+            json={"display_name": "患者本人"},
+        )
+        assert issued.status_code == 201, issued.text
+        guest_id = issued.json()["guest"]["id"]
+        bob = await room.join("bob")
+        guest = await room.connect(room.guest_token(guest_id, "患者本人"))
+        await guest.expect("waiting")
+        lobby = await bob.expect_where("lobby", lambda m: m["waiting"])
+        await bob.send(type="control", action="admit", target=lobby["waiting"][0]["id"])
+        await guest.expect("joined")
+        res = await room.client.delete(
+            f"/api/v1/meetings/{room.meeting}/guests/{guest_id}", headers=world.auth("bob")
+        )
+        assert res.status_code == 204
+        await guest.expect("kicked")
+        await bob.expect_where(
+            "roster", lambda m: all(p["identity"] != f"g{guest_id}" for p in m["participants"])
+        )
+        again = await room.connect(room.guest_token(guest_id, "患者本人"))
+        assert (await again.expect("error"))["code"] == "meeting.removed"

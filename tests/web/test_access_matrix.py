@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -223,6 +223,82 @@ SITE = {"site_id": INST_ID}
 ROLES_FORM = fresh("user", data={"roles": "nurse"})
 NAME = {"name": "测试"}  # a FHIR search by name, in a form body
 INVITE = fresh("meeting", json={"usernames": ["nina"]})
+SELFTEST_DOWNLOAD = body(query={"bytes": 1000})
+
+
+def tomorrow() -> datetime:
+    return (datetime.now(UTC) + timedelta(days=1)).replace(second=0, microsecond=0)
+
+
+async def fresh_scheduled(scene: Scene, _who: str | None, side: str | None) -> Req:
+    """A new scheduled meeting on the side (cancelling needs one that has not opened)."""
+    key = side or "a"
+    host = min(HOSTS[key])
+    meeting = {"title": "预约会诊", "starts_at": tomorrow().isoformat()}
+    meeting["invitees"] = sorted(MEMBERS[key] - {host})
+    return Req(path={"meeting_id": await scene.create("/meetings", who=host, json=meeting)})
+
+
+def with_member(**parts: Any) -> Maker:
+    """A fresh meeting on the side and a staff member (nina) to give a role in it."""
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        req = await fresh("meeting", **parts)(scene, who, side)
+        req.path["user_id"] = scene.world.users["nina"].id
+        return req
+
+    return make
+
+
+async def new_guest(scene: Scene, side: str | None) -> dict[str, Any]:
+    """A guest invitation to the side's standing meeting, made by its host."""
+    key = side or "a"
+    url = f"/meetings/{scene.ids(side)['meeting_id']}/guests"
+    made: dict[str, Any] = await scene.setup(
+        "POST", url, who=min(HOSTS[key]), json={"display_name": "王阿姨"}
+    )
+    return made
+
+
+def guest(**parts: Any) -> Maker:
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        made = await new_guest(scene, side)
+        req = await body(**parts)(scene, who, side)
+        req.path["guest_id"] = made["guest"]["id"]
+        return req
+
+    return make
+
+
+def guest_link(*, code: bool = False, **parts: Any) -> Maker:
+    """A fresh guest link (and its code in the form when `code`), for the public pages."""
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        made = await new_guest(scene, "a")
+        req = await body(**parts)(scene, who, side)
+        req.path["link"] = str(made["link"]).rsplit("/", 1)[1]
+        if code:
+            req.data = {**(req.data or {}), "code": made["code"]}
+        return req
+
+    return make
+
+
+SCHEDULE_FORM = body(
+    data={"title": "预约会诊{n}", "starts_local": "{n}", "duration_minutes": "60"}
+    | {"invitees": "bob"}
+)
+
+
+async def schedule_form(scene: Scene, who: str | None, side: str | None) -> Req:
+    req = await SCHEDULE_FORM(scene, who, side)
+    assert req.data is not None
+    req.data["starts_local"] = (tomorrow() + timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M")
+    return req
+
+
+GUEST_FILE = {"file": ("note.txt", b"hello\n", "text/plain")}
+PUBLIC = frozenset(Role)  # anyone, signed in or not, gets the same answer
 
 
 async def consent_body(scene: Scene, _who: str | None, side: str | None) -> Req:
@@ -293,6 +369,18 @@ COVERED_ELSEWHERE = {
     ("POST", f"{SURV}/counts/fhir"),
     ("GET", f"{SURV}/alerts/{{alert_id}}"),
     ("POST", f"{SURV}/alerts/{{alert_id}}/{{action}}"),
+    # What a meeting leaves behind is scoped by the role in that meeting; tests/meetings/
+    # test_live_api.py checks host, participant, observer, ops and an outsider (404).
+    ("POST", f"{MEET}/files"),
+    ("GET", f"{MEET}/files/{{file_id}}"),
+    ("GET", f"{MEET}/quality"),
+    ("GET", f"{MEET}/recordings"),
+    ("GET", f"{MEET}/recordings/{{recording_id}}/parts/{{n}}"),
+}
+# Pages scoped the same way (tests/meetings/test_live_api.py).
+PAGES_COVERED_ELSEWHERE = {
+    ("GET", "/meetings/{meeting_id}/recordings/{recording_id}"),
+    ("GET", "/calls/quality"),
 }
 
 # Each group runs on one world, in order; a call that ends sessions comes last.
@@ -360,9 +448,33 @@ GROUPS: dict[str, list[Probe]] = {
         meeting("POST", f"{MEET}/ring", MEMBERS),
         meeting("GET", f"{MEET}/participants", MEMBERS),
         meeting("POST", f"{MEET}/end", HOSTS, deny_reader=403, make=fresh("meeting")),
+        meeting("PATCH", MEET, HOSTS, deny_reader=403, make=body(json={"title": "改名{n}"})),
+        meeting("POST", f"{MEET}/cancel", HOSTS, deny_reader=403, make=fresh_scheduled),
+        meeting(
+            "PUT",
+            f"{MEET}/members/{{user_id}}",
+            HOSTS,
+            deny_reader=403,
+            make=with_member(json={"role": "cohost"}),
+        ),
+        meeting(
+            "POST",
+            f"{MEET}/guests",
+            HOSTS,
+            ok=201,
+            deny_reader=403,
+            make=body(json={"display_name": "王阿姨"}),
+        ),
+        meeting("GET", f"{MEET}/guests", MEMBERS),
+        meeting(
+            "DELETE", f"{MEET}/guests/{{guest_id}}", HOSTS, ok=204, deny_reader=403, make=guest()
+        ),
         # everyone's own inbox
         Probe("GET", f"{API}/notifications", ALL),
         Probe("POST", f"{API}/notifications/read", ALL, make=body(json={"ids": None})),
+        # the self-test's network probes: public (a patient guest uses them too)
+        Probe("GET", f"{API}/selftest/payload", ALL, make=SELFTEST_DOWNLOAD, anon=200),
+        Probe("POST", f"{API}/selftest/payload", ALL, anon=200),
     ],
     "api-emergency": [
         Probe("GET", f"{EMG}/board", COMMAND),
@@ -424,7 +536,85 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", "/meetings", ALL),
         Probe("POST", "/meetings", ALL, ok=303, make=form(MEETING)),
         meeting("GET", "/meetings/{meeting_id}", MEMBERS),
+        Probe("GET", "/selftest", ALL),
+        Probe("POST", "/meetings/schedule", ALL, ok=303, make=schedule_form),
+        meeting("GET", "/meetings/{meeting_id}/info", MEMBERS),
+        meeting("GET", "/meetings/{meeting_id}/invite.ics", MEMBERS),
+        meeting(
+            "POST",
+            "/meetings/{meeting_id}/edit",
+            HOSTS,
+            ok=303,
+            deny_reader=403,
+            make=body(data={"title": "改名{n}", "duration_minutes": "60"}),
+        ),
+        meeting(
+            "POST",
+            "/meetings/{meeting_id}/cancel",
+            HOSTS,
+            ok=303,
+            deny_reader=403,
+            make=fresh_scheduled,
+        ),
+        meeting(
+            "POST",
+            "/meetings/{meeting_id}/invite",
+            HOSTS,
+            ok=303,
+            deny_reader=403,
+            make=fresh("meeting", data={"usernames": "nina", "role": "observer"}),
+        ),
+        meeting(
+            "POST",
+            "/meetings/{meeting_id}/members/{user_id}/role",
+            HOSTS,
+            ok=303,
+            deny_reader=403,
+            make=with_member(data={"role": "cohost"}),
+        ),
+        meeting(
+            "POST",
+            "/meetings/{meeting_id}/guests",
+            HOSTS,
+            deny_reader=403,
+            make=body(data={"display_name": "王阿姨"}),
+        ),
+        meeting(
+            "POST",
+            "/meetings/{meeting_id}/guests/{guest_id}/revoke",
+            HOSTS,
+            ok=303,
+            deny_reader=403,
+            make=guest(),
+        ),
         Probe("GET", "/notifications", ALL),
+    ],
+    # A guest's one-time link works without an account: every caller gets the same answer.
+    # Without the guest's own cookie the device check and the call send back to the code
+    # form, and the token and files refuse (tests/meetings/test_guests.py: the bound browser).
+    "pages-guests": [
+        Probe("GET", "/join/{link}", PUBLIC, make=guest_link(), anon=200),
+        Probe("POST", "/join/{link}", PUBLIC, ok=303, make=guest_link(code=True), anon=303),
+        Probe("GET", "/join/{link}/check", PUBLIC, ok=303, make=guest_link(), anon=303),
+        Probe("GET", "/join/{link}/call", PUBLIC, ok=303, make=guest_link(), anon=303),
+        Probe("POST", "/join/{link}/token", PUBLIC, ok=403, make=guest_link(), anon=403),
+        Probe(
+            "POST",
+            "/join/{link}/files",
+            PUBLIC,
+            ok=403,
+            make=guest_link(files=GUEST_FILE),
+            anon=403,
+        ),
+        Probe(
+            "GET",
+            "/join/{link}/files/{file_id}",
+            PUBLIC,
+            ok=403,
+            make=guest_link(path={"file_id": 1}),
+            anon=403,
+        ),
+        Probe("GET", "/join/{link}/left", PUBLIC, make=guest_link(), anon=200),
     ],
     "pages-emergency": [
         Probe("GET", "/emergency", COMMAND),
@@ -658,7 +848,9 @@ def test_the_table_names_every_api_operation(app: FastAPI) -> None:
 
 
 def test_the_table_names_every_page_route(app: FastAPI) -> None:
-    assert page_routes(app) == {(p.method, p.path) for p in PROBES if p.page}
+    assert (
+        page_routes(app) == {(p.method, p.path) for p in PROBES if p.page} | PAGES_COVERED_ELSEWHERE
+    )
 
 
 def test_page_routes_are_found_in_the_app(app: FastAPI) -> None:

@@ -28,3 +28,12 @@ UsernameStr = Annotated[
     ),
 ]
 PhoneCN = Annotated[str, StringConstraints(pattern=r"^1[3-9]\d{9}$")]
+# A work e-mail address: one "@", a dot in the domain, no spaces or control characters.
+EmailStr = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        max_length=254,
+        pattern=r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
+    ),
+]

@@ -4,23 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response
 
 from yiyun.auth import room_tokens
 from yiyun.media import turn
 from yiyun.media.hub import SignalHub
-from yiyun.meetings import live, service
+from yiyun.meetings import guests, live, members, schedule, service, workflow
 from yiyun.meetings.schemas import (
+    GuestCreate,
+    GuestIssued,
+    GuestRead,
     InviteRequest,
     JoinToken,
     LiveParticipant,
     MeetingCreate,
     MeetingRead,
+    MeetingUpdate,
+    MemberRoleUpdate,
     RingResult,
     TokenRequest,
 )
+from yiyun.notify.channels import deliver
 from yiyun.settings import secret
-from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
+from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession, PatientCtx
 
 router = APIRouter()
 Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
@@ -28,22 +34,25 @@ Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 @router.post("/meetings", response_model=MeetingRead, status_code=201)
 async def create_meeting(
-    data: MeetingCreate,
-    request: Request,
-    session: DbSession,
-    principal: CurrentPrincipal,
-    actor: CurrentActor,
+    data: MeetingCreate, request: Request, session: DbSession, ctx: PatientCtx
 ) -> MeetingRead:
-    """Start an instant meeting and invite staff by username."""
-    meeting = await service.create_instant(
-        session=session, principal=principal, data=data, actor=actor, bus=request.app.state.bus
-    )
+    """Start an instant meeting, or schedule one when `starts_at` is given (with an offset).
+
+    Invitees (participants) and observers are staff usernames; a `patient_id` must be a
+    patient you can access. Scheduled invitees are told in the app, instant ones rung.
+    """
+    meeting = await schedule.create(session=session, ctx=ctx, data=data, bus=request.app.state.bus)
     return await service.read(session, meeting)
 
 
 @router.get("/meetings", response_model=list[MeetingRead])
-async def list_meetings(session: DbSession, principal: CurrentPrincipal) -> list[MeetingRead]:
-    rows = await service.list_mine(session=session, principal=principal)
+async def list_meetings(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    upcoming: Annotated[bool | None, Query(description="true: upcoming, false: past")] = None,
+) -> list[MeetingRead]:
+    """My meetings: all (newest first), upcoming (soonest first) or past."""
+    rows = await schedule.listing(session=session, principal=principal, upcoming=upcoming)
     return [await service.read(session, m) for m in rows]
 
 
@@ -59,16 +68,20 @@ async def get_meeting(
 async def invite(
     meeting_id: Id,
     data: InviteRequest,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     actor: CurrentActor,
 ) -> MeetingRead:
-    meeting = await service.invite(
+    """Invite staff as participants or observers (the host only)."""
+    meeting = await members.invite(
         session=session,
         principal=principal,
+        actor=actor,
         meeting_id=meeting_id,
         usernames=data.usernames,
-        actor=actor,
+        role=data.role,
+        bus=request.app.state.bus,
     )
     return await service.read(session, meeting)
 
@@ -123,6 +136,7 @@ async def join_token(
         secret_key=secret(settings.security.secret_key),
         actor=actor,
         purpose=data.purpose if data else "call",
+        early_minutes=settings.meetings.join_early_minutes,
     )
     return JoinToken(
         token=token,
@@ -131,3 +145,135 @@ async def join_token(
         signal_url="/ws/signal",
         ice_servers=turn.ice_servers_for(settings.media, principal.user_id),
     )
+
+
+# --- scheduling, roles, guests (docs/meetings.md) ----------------------------------------
+
+
+@router.patch("/meetings/{meeting_id}", response_model=MeetingRead)
+async def update_meeting(
+    meeting_id: Id, data: MeetingUpdate, request: Request, session: DbSession, ctx: PatientCtx
+) -> MeetingRead:
+    """Change a meeting (the host only); a new `starts_at` needs it still scheduled."""
+    meeting = await schedule.update(
+        session=session, ctx=ctx, meeting_id=meeting_id, data=data, bus=request.app.state.bus
+    )
+    return await service.read(session, meeting)
+
+
+@router.post("/meetings/{meeting_id}/cancel", response_model=MeetingRead)
+async def cancel_meeting(
+    meeting_id: Id,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> MeetingRead:
+    """Cancel a scheduled meeting (the host only); members are told, guest links stop."""
+    meeting = await schedule.cancel(
+        session=session,
+        principal=principal,
+        actor=actor,
+        meeting_id=meeting_id,
+        bus=request.app.state.bus,
+    )
+    return await service.read(session, meeting)
+
+
+@router.put("/meetings/{meeting_id}/members/{user_id}", response_model=MeetingRead)
+async def set_member_role(
+    meeting_id: Id,
+    user_id: Id,
+    data: MemberRoleUpdate,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> MeetingRead:
+    """Make a staff member co-host, participant or observer (added if not yet a member)."""
+    meeting = await members.set_role(
+        session=session,
+        principal=principal,
+        actor=actor,
+        meeting_id=meeting_id,
+        user_id=user_id,
+        role=data.role,
+        bus=request.app.state.bus,
+    )
+    return await service.read(session, meeting)
+
+
+def public_base(request: Request, settings: AppSettings) -> str:
+    """Where people reach Yiyun: `settings.public_url`, else this request's address."""
+    return (settings.public_url or str(request.base_url)).rstrip("/")
+
+
+@router.post("/meetings/{meeting_id}/guests", response_model=GuestIssued, status_code=201)
+async def invite_guest(
+    meeting_id: Id,
+    data: GuestCreate,
+    request: Request,
+    background: BackgroundTasks,
+    session: DbSession,
+    ctx: PatientCtx,
+    settings: AppSettings,
+) -> GuestIssued:
+    """Invite a guest without an account (host or co-host). The link and the code are in
+    this response only; with a phone they also go out by SMS."""
+    issued = await guests.invite(
+        session=session, ctx=ctx, meeting_id=meeting_id, data=data, config=settings.meetings
+    )
+    link = f"{public_base(request, settings)}/join/{issued.link}"
+    if issued.phone:
+        sms = guests.invitation_sms(
+            locale=settings.default_locale,
+            issued=issued,
+            url=link,
+            when=workflow.when_text(issued.meeting),
+            phone=issued.phone,
+        )
+        background.add_task(deliver, request.app.state.outbound.sms, sms)
+    return GuestIssued(
+        guest=guests.read(
+            issued.guest, ctx.cipher, max_attempts=settings.meetings.guest_max_attempts
+        ),
+        link=link,
+        code=issued.code,
+        sms_sent=issued.phone is not None,
+    )
+
+
+@router.get("/meetings/{meeting_id}/guests", response_model=list[GuestRead])
+async def list_guests(
+    meeting_id: Id,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: AppSettings,
+) -> list[GuestRead]:
+    """A meeting's guest invitations with their state (no links, no codes)."""
+    rows = await guests.list_guests(session=session, principal=principal, meeting_id=meeting_id)
+    cipher = request.app.state.cipher
+    limit = settings.meetings.guest_max_attempts
+    return [guests.read(g, cipher, max_attempts=limit) for g in rows]
+
+
+@router.delete("/meetings/{meeting_id}/guests/{guest_id}", status_code=204)
+async def revoke_guest(
+    request: Request,
+    meeting_id: Id,
+    guest_id: Id,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> Response:
+    """Withdraw a guest invitation (host or co-host); the link stops working."""
+    await guests.revoke(
+        session=session,
+        principal=principal,
+        actor=actor,
+        meeting_id=meeting_id,
+        guest_id=guest_id,
+        bus=request.app.state.bus,
+    )
+    return Response(status_code=204)

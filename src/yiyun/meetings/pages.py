@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from yiyun.meetings import service
+from yiyun.meetings import schedule, schedule_pages, service
 from yiyun.meetings.schemas import MeetingCreate
 from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession
 from yiyun.web.pagekit import invalid, page, see_other
@@ -19,12 +19,17 @@ Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 @router.get("/meetings", response_class=HTMLResponse)
 async def meetings(request: Request, session: DbSession, principal: CurrentPrincipal) -> Response:
-    rows = await service.list_mine(session=session, principal=principal)
+    upcoming = await schedule.listing(session=session, principal=principal, upcoming=True)
+    past = await schedule.listing(session=session, principal=principal, upcoming=False)
     return page(
         request,
         principal,
         "meetings/list.html",
-        {"meetings": [await service.read(session, m) for m in rows]},
+        {
+            "upcoming": [await service.read(session, m) for m in upcoming],
+            "past": [await service.read(session, m) for m in past],
+            "schedule_form": schedule_pages.form_defaults(),
+        },
     )
 
 
@@ -57,6 +62,20 @@ async def call(
     request: Request, meeting_id: Id, session: DbSession, principal: CurrentPrincipal
 ) -> Response:
     meeting = await service.get(session=session, principal=principal, meeting_id=meeting_id)
-    return page(
-        request, principal, "meetings/call.html", {"m": await service.read(session, meeting)}
+    m = await service.read(session, meeting)
+    member = next((x for x in m.members if x.user_id == principal.user_id), None)
+    role = (
+        "host"
+        if meeting.host_id == principal.user_id
+        else (member.role if member else "participant")
     )
+    api = f"/api/v1/meetings/{meeting.id}"
+    call_context = {
+        "token_url": f"{api}/token",
+        "upload_url": f"{api}/files",
+        "files_url": f"{api}/files/",
+        "leave_url": "/meetings",
+        "is_guest": False,
+        "role": role,
+    }
+    return page(request, principal, "meetings/call.html", {"m": m, "call": call_context})

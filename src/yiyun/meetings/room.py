@@ -154,6 +154,14 @@ def bus_channel(meeting_id: int) -> str:
     return f"meeting:{meeting_id}"
 
 
+EXPEL = "_expel_guest"  # an internal bus message: never delivered to clients
+
+
+async def expel_guest(bus: EventBus, meeting_id: int, guest_id: int) -> None:
+    """Tell every app node to put this guest out of the meeting (invitation withdrawn)."""
+    await bus.publish(bus_channel(meeting_id), {"type": EXPEL, "guest": guest_id})
+
+
 class RoomControl:
     def __init__(
         self,
@@ -341,6 +349,9 @@ class RoomControl:
         try:
             async with self.bus.subscribe(bus_channel(room.meeting_id)) as sub:
                 async for message in sub:
+                    if message.get("type") == EXPEL:
+                        await self._expel(room, int(message.get("guest", 0)))
+                        continue
                     for o in room.admitted():
                         if o.role != "screen":
                             await o.emit(
@@ -351,6 +362,19 @@ class RoomControl:
             raise
         except Exception:
             logger.exception("meeting %s bus listener stopped", room.meeting_id)
+
+    async def _expel(self, room: MeetingRoom, guest_id: int) -> None:
+        """A withdrawn invitation: its guest leaves the lobby or the call, and stays out."""
+        room.removed.add(f"g{guest_id}")
+        for o in list(room.occupants.values()):
+            if o.claims.guest_id != guest_id:
+                continue
+            if o.admitted:
+                await self._remove(o)
+            else:
+                room.occupants.pop(o.id, None)
+                await o.emit("denied", reason="revoked")
+                await self._lobby_changed(room)
 
     def _roster(self, room: MeetingRoom) -> dict[str, Any]:
         return {

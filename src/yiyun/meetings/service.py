@@ -15,6 +15,7 @@ from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
 from yiyun.core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
+from yiyun.meetings import workflow
 from yiyun.meetings.models import Meeting, MeetingMember
 from yiyun.meetings.schemas import MeetingCreate, MeetingRead, MemberRead
 from yiyun.notify import service as notify_service
@@ -158,6 +159,14 @@ async def read(session: AsyncSession, meeting: Meeting) -> MeetingRead:
             MemberRead(user_id=u.id, username=u.username, display_name=u.display_name, role=m.role)
             for m, u in rows
         ],
+        starts_at=meeting.starts_at,
+        ends_at=workflow.ends_at(meeting) if meeting.starts_at else None,
+        duration_minutes=meeting.duration_minutes,
+        description=meeting.description,
+        patient_id=meeting.patient_id,
+        waiting_room=meeting.waiting_room,
+        allow_unmute=meeting.allow_unmute,
+        has_passcode=meeting.passcode_hash is not None,
     )
 
 
@@ -179,50 +188,12 @@ def _require_host(meeting: Meeting, principal: Principal) -> None:
         raise PermissionDenied("only the host can do this", code="meeting.host_only")
 
 
-async def invite(
-    *,
-    session: AsyncSession,
-    principal: Principal,
-    meeting_id: int,
-    usernames: list[str],
-    actor: Actor,
-) -> Meeting:
-    meeting = await get(session=session, principal=principal, meeting_id=meeting_id)
-    _require_host(meeting, principal)
-    if meeting.state != OPEN:
-        raise IllegalTransition(state=meeting.state, action="invite", code="meeting.ended")
-    for user in await _users_by_name(session, usernames):
-        if await _member(session, meeting.id, user.id) is None:
-            session.add(MeetingMember(meeting_id=meeting.id, user_id=user.id, invited_at=now()))
-    await session.flush()
-    await audit.record(
-        session=session,
-        actor=actor,
-        action="meeting.invite",
-        entity_type="meeting",
-        entity_id=meeting.id,
-        details={"invitees": len(usernames)},
-    )
-    return meeting
-
-
 async def end(
     *, session: AsyncSession, principal: Principal, meeting_id: int, actor: Actor
 ) -> Meeting:
     meeting = await get(session=session, principal=principal, meeting_id=meeting_id)
     _require_host(meeting, principal)
-    if meeting.state != OPEN:
-        raise IllegalTransition(state=meeting.state, action="end", code="meeting.ended")
-    meeting.state = ENDED
-    meeting.ended_at = now()
-    await session.flush()
-    await audit.record(
-        session=session,
-        actor=actor,
-        action="meeting.end",
-        entity_type="meeting",
-        entity_id=meeting.id,
-    )
+    await workflow.transition(session=session, meeting=meeting, action="end", actor=actor)
     return meeting
 
 
@@ -234,20 +205,17 @@ async def join_token(
     secret_key: str,
     actor: Actor,
     purpose: str = "call",
+    early_minutes: int = 30,
 ) -> tuple[Meeting, str]:
     """A short-lived token to join the meeting's media room (members only).
 
-    A scheduled meeting may be joined from `EARLY_JOIN` before its start; the first
+    A scheduled meeting may be joined from `early_minutes` before its start; the first
     token opens it. `purpose="screen"` is for a second connection sharing a screen.
     """
     meeting = await get(session=session, principal=principal, meeting_id=meeting_id)
-    if meeting.state == SCHEDULED and meeting.starts_at is not None:
-        if now() < meeting.starts_at - EARLY_JOIN:
-            raise IllegalTransition(state=meeting.state, action="join", code="meeting.not_started")
-        meeting.state = OPEN
-        await session.flush()
-    if meeting.state != OPEN:
-        raise IllegalTransition(state=meeting.state, action="join", code="meeting.ended")
+    await workflow.open_for_join(
+        session=session, meeting=meeting, actor=actor, early_minutes=early_minutes
+    )
     member = await _member(session, meeting.id, principal.user_id)
     role = member.role if member else "participant"
     if purpose == "screen":
@@ -271,3 +239,22 @@ async def join_token(
         details={"purpose": purpose},
     )
     return meeting, token
+
+
+async def member_role(session: AsyncSession, meeting: Meeting, principal: Principal) -> str | None:
+    """The principal's role in the meeting (`host`, `cohost`, `participant`, `observer`)."""
+    if meeting.host_id == principal.user_id:
+        return "host"
+    member = await _member(session, meeting.id, principal.user_id)
+    return member.role if member else None
+
+
+async def get_for(
+    *, session: AsyncSession, principal: Principal, meeting_id: int, roles: frozenset[str]
+) -> Meeting:
+    """A meeting where the principal holds one of `roles`; others get 404 (members who
+    lack the role get 403, since they know the meeting exists)."""
+    meeting = await get(session=session, principal=principal, meeting_id=meeting_id)
+    if await member_role(session, meeting, principal) not in roles:
+        raise PermissionDenied("your role in this meeting does not allow this", code="meeting.role")
+    return meeting

@@ -53,3 +53,40 @@ class ConsoleChannel:
         self.sent.append(message)
         del self.sent[:-100]
         logger.info("%s to %s: %s", self.name, _mask(message.to), message.subject)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """The app's out-of-app channels (`app.state.outbound`)."""
+
+    sms: Channel
+    email: Channel
+
+
+def console_outbound() -> Outbound:
+    return Outbound(sms=ConsoleChannel("sms"), email=ConsoleChannel("email"))
+
+
+async def deliver(channel: Channel, message: OutboundMessage, *, attempts: int = 3) -> bool:
+    """Send with up to `attempts` tries, stopping early on a permanent failure.
+
+    Returns whether it was sent. Failures are logged with the recipient masked; the
+    message body (which may hold a link) is never logged.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            await channel.send(message)
+        except DeliveryError as exc:
+            logger.warning(
+                "%s to %s failed (attempt %d, %s): %s",
+                channel.name,
+                _mask(message.to),
+                attempt,
+                "permanent" if exc.permanent else "retryable",
+                exc,
+            )
+            if exc.permanent:
+                return False
+            continue
+        return True
+    return False

@@ -77,6 +77,7 @@ class User(IdMixin, TimestampMixin, Base):
     specialties: Mapped[list[str]] = mapped_column(JSON, default=list)
     years_of_practice: Mapped[int | None]
     phone_enc: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))  # work address, for reminders
     locale: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(default=True)
     password_hash: Mapped[str | None] = mapped_column(String(200))

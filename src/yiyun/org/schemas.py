@@ -6,7 +6,15 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from yiyun.core.types import CodeStr, EntityId, NameStr, PhoneCN, ShortNameStr, UsernameStr
+from yiyun.core.types import (
+    CodeStr,
+    EmailStr,
+    EntityId,
+    NameStr,
+    PhoneCN,
+    ShortNameStr,
+    UsernameStr,
+)
 from yiyun.org.enums import (
     InstitutionKind,
     InstitutionLevel,
@@ -85,6 +93,7 @@ class StaffCreate(BaseModel):
     specialties: list[ShortNameStr] = Field(default_factory=list, max_length=20)
     years_of_practice: int | None = Field(default=None, ge=0, le=70)
     phone: PhoneCN | None = None
+    email: EmailStr | None = None
 
     @field_validator("username", mode="before")
     @classmethod
@@ -101,6 +110,7 @@ class StaffUpdate(BaseModel):
     licence_valid_until: date | None = None
     specialties: list[ShortNameStr] | None = Field(default=None, max_length=20)
     years_of_practice: int | None = Field(default=None, ge=0, le=70)
+    email: EmailStr | None = None
 
 
 class RolesUpdate(BaseModel):
@@ -121,6 +131,7 @@ class StaffRead(_Read):
     licence_valid: bool
     specialties: list[str]
     years_of_practice: int | None
+    email: str | None = None
     active: bool
     totp_enrolled: bool
 

@@ -158,6 +158,7 @@ def staff_read(user: User) -> StaffRead:
         licence_valid=user.licence_valid_until is not None and user.licence_valid_until >= today,
         specialties=list(user.specialties or []),
         years_of_practice=user.years_of_practice,
+        email=user.email,
         active=user.active,
         totp_enrolled=user.totp_enrolled_at is not None,
     )

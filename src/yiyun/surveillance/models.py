@@ -18,6 +18,7 @@ from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yiyun.core.db import Base, IdMixin, TimestampMixin
+from yiyun.core.jobs import JobClaim as JobClaim  # the table moved to core.jobs
 
 # Days are counted on China Standard Time (UTC+8, no daylight saving) everywhere.
 DISTRICT_TZ = timezone(timedelta(hours=8), "CST")
@@ -175,19 +176,6 @@ class AlertEvent(IdMixin, Base):
     to_state: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-class JobClaim(Base):
-    """When a periodic job is next due; app nodes claim a run by a conditional UPDATE."""
-
-    __tablename__ = "surveillance_job"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    due_at: Mapped[datetime]
-    claimed_at: Mapped[datetime | None]
-    claimed_by: Mapped[str | None] = mapped_column(String(64))
-    finished_at: Mapped[datetime | None]
-    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 # --- API models ---------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from yiyun.core.logging import configure_logging
 from yiyun.core.storage import LocalStore
 from yiyun.media.hub import SignalHub
 from yiyun.media.registry import create_engine as create_media_engine
+from yiyun.meetings import reminders as meeting_reminders
 from yiyun.meetings.room import RoomControl
+from yiyun.notify.channels import console_outbound
 from yiyun.settings import Settings, secret, with_secrets
 from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
@@ -51,7 +53,20 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
         await app.state.hub.start()
         runner = surveillance_jobs.Runner(app.state.sessions, app.state.bus, config_from(settings))
         runner.start()
+        reminder_runner = meeting_reminders.Runner(
+            meeting_reminders.Context(
+                factory=app.state.sessions,
+                bus=app.state.bus,
+                outbound=app.state.outbound,
+                cipher=app.state.cipher,
+                config=settings.meetings,
+                public_url=settings.public_url,
+                locale=settings.default_locale,
+            )
+        )
+        reminder_runner.start()
         yield
+        await reminder_runner.stop()
         await runner.stop()
         await app.state.rooms.close()
         await app.state.hub.close()
@@ -76,6 +91,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     app.state.store = LocalStore(settings.storage.path)
     app.state.cipher = FieldCipher(secret(settings.security.data_key))
     app.state.metrics = metrics
+    app.state.outbound = console_outbound()  # SMS and e-mail (console until configured)
     app.state.hub = SignalHub(
         create_media_engine(settings.media), ice_servers=list(settings.media.ice_servers)
     )

@@ -11,7 +11,13 @@ from yiyun.auth import pages as auth_pages
 from yiyun.emergency import api as emergency_api
 from yiyun.emergency import pages as emergency_pages
 from yiyun.meetings import api as meetings_api
+from yiyun.meetings import guest_pages as meetings_guest_pages
+from yiyun.meetings import live_api as meetings_live_api
 from yiyun.meetings import pages as meetings_pages
+from yiyun.meetings import quality_pages as meetings_quality_pages
+from yiyun.meetings import recording_pages as meetings_recording_pages
+from yiyun.meetings import schedule_pages as meetings_schedule_pages
+from yiyun.meetings import selftest as meetings_selftest
 from yiyun.notify import api as notify_api
 from yiyun.notify import pages as notify_pages
 from yiyun.org import api as org_api
@@ -33,6 +39,8 @@ def mount(app: FastAPI) -> None:
     app.include_router(records_api.router, prefix=API, tags=["patients"])
     app.include_router(audit_api.router, prefix=API, tags=["audit"])
     app.include_router(meetings_api.router, prefix=API, tags=["meetings"])
+    app.include_router(meetings_live_api.router, prefix=API, tags=["meetings"])
+    app.include_router(meetings_selftest.api_router, prefix=API, tags=["self-test"])
     app.include_router(notify_api.router, prefix=API, tags=["notifications"])
     app.include_router(emergency_api.router, prefix=API, tags=["emergency"])
     app.include_router(surveillance_api.router, prefix=API, tags=["surveillance"])
@@ -43,6 +51,11 @@ def mount(app: FastAPI) -> None:
     app.include_router(records_pages.router, include_in_schema=False)
     app.include_router(audit_pages.router, include_in_schema=False)
     app.include_router(meetings_pages.router, include_in_schema=False)
+    app.include_router(meetings_schedule_pages.router, include_in_schema=False)
+    app.include_router(meetings_guest_pages.router, include_in_schema=False)
+    app.include_router(meetings_recording_pages.router, include_in_schema=False)
+    app.include_router(meetings_quality_pages.router, include_in_schema=False)
+    app.include_router(meetings_selftest.router, include_in_schema=False)
     app.include_router(notify_pages.router, include_in_schema=False)
     app.include_router(emergency_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
