@@ -146,6 +146,10 @@ async def test_recordings_play_for_the_meetings_staff_only_and_every_play_is_aud
             f"{API}/meetings/{meeting}/recordings/{rec_id}/parts/7", headers=world.auth("bob")
         )
     ).status_code == 404
+    info = await client.get(f"/meetings/{meeting}/info", headers=world.auth("bob"))
+    assert f"/meetings/{meeting}/recordings/{rec_id}" in info.text
+    info = await client.get(f"/meetings/{meeting}/info", headers=world.auth("nina"))
+    assert info.status_code == 200 and "/recordings/" not in info.text
     page = await client.get(f"/meetings/{meeting}/recordings/{rec_id}", headers=world.auth("bob"))
     assert page.status_code == 200 and f"/recordings/{rec_id}/parts/0" in page.text
     outsider = await client.get(

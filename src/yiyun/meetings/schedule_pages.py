@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from yiyun.core.errors import InvalidInput
-from yiyun.meetings import guests, ics, members, schedule, service, workflow
+from yiyun.meetings import guests, ics, live_api, members, recording, schedule, service, workflow
 from yiyun.meetings.api import public_base
 from yiyun.meetings.schemas import GuestCreate, GuestIssued, MeetingCreate, MeetingUpdate
 from yiyun.notify.channels import deliver
@@ -136,6 +136,9 @@ async def _info(
             "when": workflow.when_text(meeting),
             "durations": sorted({*DURATIONS, meeting.duration_minutes}),
             "join_opens_at": workflow.join_opens_at(meeting, settings.meetings.join_early_minutes),
+            "recordings": [recording.read(r) for r in await recording.list_for(session, meeting.id)]
+            if role in live_api.SPEAKERS
+            else [],
         },
     )
 
