@@ -136,3 +136,24 @@ def shot(page: object, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     return path
+
+
+# Browser tests that run on each media engine; the Janus variant carries the janus marker.
+ENGINES = ["embedded", pytest.param("janus", marks=pytest.mark.janus)]
+
+
+@contextlib.contextmanager
+def serve_engine(engine: str, tmp: Path) -> Iterator[LiveServer]:
+    """A live server on the embedded engine, or on Janus in a network namespace."""
+    if engine == "janus":
+        from tests.media import janus_harness as jh
+
+        reason = jh.janus_missing() or jh.namespaces_missing()
+        if reason:
+            pytest.fail(f"Janus browser test cannot run: {reason}")
+        with jh.janus_in_namespace() as node, serve(tmp, jh.janus_media_settings(node)) as server:
+            yield server
+    else:
+        media = MediaSettings(engine="embedded", loopback_candidates=True)
+        with serve(tmp, media) as server:
+            yield server

@@ -11,42 +11,17 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import LiveServer, serve, shot, sign_in
+from tests.e2e.conftest import ENGINES, LiveServer, serve_engine, shot, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media, pytest.mark.slow]
-
-ENGINES = ["embedded", "janus"]
-
-
-def _media(engine: str):
-    if engine == "janus":
-        from tests.media import janus_harness as jh
-
-        reason = jh.janus_missing() or jh.namespaces_missing()
-        if reason:
-            pytest.fail(f"Janus browser test cannot run: {reason}")
-        return jh, jh.janus_media_settings
-    raise AssertionError(engine)
 
 
 @pytest.fixture(scope="module", params=ENGINES)
 def call_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    engine = request.param
-    if engine == "janus":
-        harness, settings_for = _media(engine)
-        with (
-            harness.janus_in_namespace() as node,
-            serve(tmp_path_factory.mktemp("call"), settings_for(node)) as server,
-        ):
-            yield server
-    else:
-        from yiyun.settings import MediaSettings
-
-        media = MediaSettings(engine=engine, loopback_candidates=True)
-        with serve(tmp_path_factory.mktemp("call"), media) as server:
-            yield server
+    with serve_engine(request.param, tmp_path_factory.mktemp("call")) as server:
+        yield server
 
 
 def _meeting(server: LiveServer, *invitees: str) -> dict[str, object]:

@@ -13,11 +13,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import LiveServer, serve, shot, sign_in
+from tests.e2e.conftest import ENGINES, LiveServer, serve_engine, shot, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media, pytest.mark.slow]
 
-ENGINES = ["embedded", "janus"]
 STAFF = ("bob", "alice", "carol", "nina")
 
 
@@ -25,23 +24,8 @@ STAFF = ("bob", "alice", "carol", "nina")
 def room_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    if request.param == "janus":
-        from tests.media import janus_harness as jh
-
-        reason = jh.janus_missing() or jh.namespaces_missing()
-        if reason:
-            pytest.fail(f"Janus browser test cannot run: {reason}")
-        with (
-            jh.janus_in_namespace() as node,
-            serve(tmp_path_factory.mktemp("room"), jh.janus_media_settings(node)) as server,
-        ):
-            yield server
-    else:
-        from yiyun.settings import MediaSettings
-
-        media = MediaSettings(engine="embedded", loopback_candidates=True)
-        with serve(tmp_path_factory.mktemp("room"), media) as server:
-            yield server
+    with serve_engine(request.param, tmp_path_factory.mktemp("room")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

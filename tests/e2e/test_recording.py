@@ -21,13 +21,12 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import LiveServer, serve, shot, sign_in
+from tests.e2e.conftest import ENGINES, LiveServer, serve_engine, shot, sign_in
 from yiyun.core.storage import LocalStore
 from yiyun.media.recording import probe_tracks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media, pytest.mark.slow]
 
-ENGINES = ["embedded", pytest.param("janus", marks=pytest.mark.janus)]
 HOST, OTHER, OUTSIDER = "alice", "nina", "mallory"  # CHC A doctor, CHC A nurse, CHC B doctor
 PLAYBACK_SHOT = Path("/tmp/playback.png")
 
@@ -36,23 +35,8 @@ PLAYBACK_SHOT = Path("/tmp/playback.png")
 def rec_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    if request.param == "janus":
-        from tests.media import janus_harness as jh
-
-        reason = jh.janus_missing() or jh.namespaces_missing()
-        if reason:
-            pytest.fail(f"Janus browser test cannot run: {reason}")
-        with (
-            jh.janus_in_namespace() as node,
-            serve(tmp_path_factory.mktemp("rec"), jh.janus_media_settings(node)) as server,
-        ):
-            yield server
-    else:
-        from yiyun.settings import MediaSettings
-
-        media = MediaSettings(engine="embedded", loopback_candidates=True)
-        with serve(tmp_path_factory.mktemp("rec"), media) as server:
-            yield server
+    with serve_engine(request.param, tmp_path_factory.mktemp("rec")) as server:
+        yield server
 
 
 def _db(server: LiveServer) -> sqlite3.Connection:

@@ -76,7 +76,7 @@ async def test_files_are_checked_stored_and_scoped(client, world: World, session
     assert (await client.get(f"{url}/99999", headers=world.auth("bob"))).status_code == 404
     await client.post(f"{API}/meetings/{meeting}/end", headers=world.auth("bob"))
     late = await client.post(url, headers=world.auth("alice"), files={"file": ("a.png", PNG)})
-    assert late.status_code == 422 and late.json()["error"]["code"] == "meeting.not_open"
+    assert late.status_code == 409 and late.json()["error"]["code"] == "meeting.not_open"
 
 
 def _two_party_mkv(path: Path, participants: list[str]) -> None:

@@ -16,11 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from yiyun.audit import service as audit
+from yiyun.audit.service import Actor
 from yiyun.core.clock import now
 from yiyun.core.db import retry_when_locked
-from yiyun.core.errors import InvalidInput, NotFound
+from yiyun.core.errors import IllegalTransition, InvalidInput, NotFound
 from yiyun.core.storage import BlobStore
-from yiyun.meetings.models import ChatMessage, MeetingFile
+from yiyun.meetings.models import ChatMessage, Meeting, MeetingFile
 from yiyun.records.files import check_upload
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -159,6 +161,43 @@ async def save_file(
     )
     session.add(row)
     await session.flush()
+    return row
+
+
+async def share_file(
+    *,
+    session: AsyncSession,
+    store: BlobStore,
+    meeting: Meeting,
+    sender: str,
+    filename: str,
+    data: bytes,
+    actor: Actor,
+) -> MeetingFile:
+    """A file someone in an open meeting shares in its chat (checked, stored, audited)."""
+    if meeting.state != "open":
+        raise IllegalTransition(state=meeting.state, action="upload", code="meeting.not_open")
+    row = await save_file(
+        session=session,
+        store=store,
+        meeting_id=meeting.id,
+        sender=sender,
+        filename=filename,
+        data=data,
+    )
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="meeting.file.upload",
+        entity_type="meeting",
+        entity_id=meeting.id,
+        details={
+            "file_id": row.id,
+            "content_type": row.content_type,
+            "size": row.size,
+            **({"guest_id": actor.extra["guest_id"]} if "guest_id" in actor.extra else {}),
+        },
+    )
     return row
 
 

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from yiyun.audit.service import Actor
 from yiyun.auth import room_tokens
 from yiyun.core.clock import as_utc, now
-from yiyun.core.errors import IllegalTransition, PermissionDenied, YiyunError
+from yiyun.core.errors import PermissionDenied, YiyunError
 from yiyun.media import turn
 from yiyun.meetings import chat, guest_access, selftest, workflow
 from yiyun.meetings.live_api import file_response
@@ -332,24 +332,14 @@ async def upload_file(
     """Share a file in the meeting's chat (as the staff endpoint; cookie and CSRF token)."""
     guest, meeting, nonce = await _guest(request, link, session, settings)
     _check_csrf(settings, guest, nonce, x_csrf_token)
-    if meeting.state != workflow.OPEN:
-        raise IllegalTransition(state=meeting.state, action="upload", code="meeting.not_open")
-    data = await file.read(chat.MAX_FILE_BYTES + 1)
-    row = await chat.save_file(
+    row = await chat.share_file(
         session=session,
         store=store,
-        meeting_id=meeting.id,
+        meeting=meeting,
         sender=f"g{guest.id}",
         filename=file.filename or "upload",
-        data=data,
-    )
-    await guest_access.record(
-        session,
-        _actor(request, guest, meeting),
-        meeting,
-        "meeting.file.upload",
-        file_id=row.id,
-        size=row.size,
+        data=await file.read(chat.MAX_FILE_BYTES + 1),
+        actor=_actor(request, guest, meeting),
     )
     return FileRead.model_validate(chat.file_payload(row))
 

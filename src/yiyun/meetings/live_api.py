@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, Response
 
 from yiyun.audit import service as audit
 from yiyun.auth.policy import Action, allows
-from yiyun.core.errors import InvalidInput, NotFound
+from yiyun.core.errors import NotFound
 from yiyun.meetings import chat, quality, recording, service
 from yiyun.meetings.models import Meeting, MeetingFile
 from yiyun.meetings.schemas import FileRead, QualitySummary, RecordingRead
@@ -37,24 +37,14 @@ async def upload_file(
     meeting = await service.get_for(
         session=session, principal=principal, meeting_id=meeting_id, roles=SPEAKERS
     )
-    if meeting.state != service.OPEN:
-        raise InvalidInput("the meeting is not open", code="meeting.not_open")
-    data = await file.read(chat.MAX_FILE_BYTES + 1)
-    row = await chat.save_file(
+    row = await chat.share_file(
         session=session,
         store=store,
-        meeting_id=meeting.id,
+        meeting=meeting,
         sender=f"u{principal.user_id}",
         filename=file.filename or "upload",
-        data=data,
-    )
-    await audit.record(
-        session=session,
+        data=await file.read(chat.MAX_FILE_BYTES + 1),
         actor=actor,
-        action="meeting.file.upload",
-        entity_type="meeting_file",
-        entity_id=row.id,
-        details={"meeting_id": meeting.id, "content_type": row.content_type, "size": row.size},
     )
     return FileRead.model_validate(chat.file_payload(row))
 
