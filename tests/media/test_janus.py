@@ -183,11 +183,30 @@ async def test_a_bad_request_raises_janus_error_with_the_code_and_reason(
     assert no_plugin.value.details["janus_code"] == 460
 
 
+def _thread_states(pid: int) -> set[str]:
+    return {
+        (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        for task in Path(f"/proc/{pid}/task").iterdir()
+    }
+
+
+async def _stop(pid: int) -> None:
+    """SIGSTOP, then wait until every thread is really stopped (state T in /proc):
+    a loaded machine may otherwise let an already running thread answer first."""
+    os.kill(pid, signal.SIGSTOP)
+    for _ in range(200):
+        states = _thread_states(pid)
+        if states <= {"T", "t"}:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"janus did not stop: {states}")
+
+
 async def test_a_transaction_without_an_answer_times_out_then_the_link_recovers() -> None:
     node = start_janus_on_loopback()
     try:
         conn = await JanusConnection.connect(node.url)
-        os.kill(node.process.proc.pid, signal.SIGSTOP)
+        await _stop(node.process.proc.pid)
         try:
             with pytest.raises(JanusTimeout) as late:
                 await conn.request({"janus": "info"}, wait=0.3)
