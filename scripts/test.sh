@@ -16,5 +16,13 @@ echo "== tests on SQLite (all, including browser and R reference tests)"
 .venv/bin/python -m pytest -q --db=sqlite "$@"
 
 echo "== tests on PostgreSQL (database-facing suites)"
+# Left out: browser and R tests, surveillance algorithms, and the media-engine suites
+# that never open the database (they ran on SQLite above).
 .venv/bin/python -m pytest -q --db=postgresql -m "not e2e and not rref" \
-  --ignore=tests/surveillance "$@"
+  --ignore=tests/surveillance \
+  --ignore=tests/media/test_embedded_forwarding.py \
+  --ignore=tests/media/test_embedded_units.py \
+  --ignore=tests/media/test_engine_contract.py \
+  --ignore=tests/media/test_janus.py \
+  --ignore=tests/media/test_mute_and_recording.py \
+  --ignore=tests/media/test_recording_units.py "$@"
