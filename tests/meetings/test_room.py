@@ -485,3 +485,46 @@ async def test_a_withdrawn_invitation_puts_the_guest_out(app: Any, world: World)
         )
         again = await room.connect(room.guest_token(guest_id, "患者本人"))
         assert (await again.expect("error"))["code"] == "meeting.removed"
+
+
+async def test_withdrawing_the_patients_consent_stops_a_running_recording(
+    app: Any, world: World, session
+) -> None:
+    app.state.rooms.consent_check_seconds = 0.1
+    patient = world.patients["pa"].id
+    async with open_room(app, world) as room:
+        await room.create("alice", "nina")
+        meeting = await session.get(Meeting, room.meeting)
+        meeting.patient_id = patient
+        await session.commit()
+        granted = await room.client.post(
+            f"/api/v1/patients/{patient}/consents",
+            headers=world.auth("alice"),
+            json={"purpose": "recording"},
+        )
+        assert granted.status_code == 201, granted.text
+        alice = await room.join("alice")
+        nina = await room.join("nina")
+        await alice.send(type="control", action="record_start")
+        await nina.expect("recording", state="recording")
+        withdrawn = await room.client.post(
+            f"/api/v1/patients/{patient}/consents/{granted.json()['id']}/withdraw",
+            headers=world.auth("alice"),
+        )
+        assert withdrawn.status_code == 200, withdrawn.text
+        await nina.expect("recording", state="stopped")
+        await alice.expect("recording", state="stopped")
+        for _ in range(50):
+            async with app.state.sessions() as db:
+                rec = await db.scalar(select(Recording))
+                stopped = await db.scalar(
+                    select(func.count())
+                    .select_from(AuditEvent)
+                    .where(AuditEvent.action == "meeting.recording.consent_withdrawn")
+                )
+            if rec is not None and rec.state in ("ready", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        assert rec is not None and rec.state in ("ready", "failed") and stopped == 1
+        await alice.send(type="control", action="record_start")
+        assert (await alice.expect("error"))["code"] == "meeting.no_recording_consent"

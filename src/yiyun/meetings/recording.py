@@ -54,6 +54,13 @@ async def consenting_guests(db: AsyncSession, meeting: Meeting) -> set[int]:
     return out
 
 
+async def patient_consents(db: AsyncSession, meeting: Meeting) -> bool:
+    """Whether the meeting may be recorded as far as its patient is concerned."""
+    return meeting.patient_id is None or await has_consent(
+        session=db, patient_id=meeting.patient_id, purpose=ConsentPurpose.RECORDING
+    )
+
+
 async def begin(
     db: AsyncSession,
     *,
@@ -67,9 +74,7 @@ async def begin(
     meeting = await db.get(Meeting, meeting_id)
     if meeting is None:
         raise NotFound("meeting not found", code="meeting.not_found")
-    if meeting.patient_id is not None and not await has_consent(
-        session=db, patient_id=meeting.patient_id, purpose=ConsentPurpose.RECORDING
-    ):
+    if not await patient_consents(db, meeting):
         raise Conflict(
             "the patient has not consented to recording",
             code="meeting.no_recording_consent",

@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 CHAIRS = frozenset({"host", "cohost"})
 CHAT_PER_SECOND = 5
+CONSENT_CHECK_SECONDS = 5.0
 STATS_MIN_INTERVAL = 2.0
 
 
@@ -120,6 +121,7 @@ class ActiveRecording:
     directory: Path
     included: set[str] = field(default_factory=set)
     names: dict[str, tuple[str, str]] = field(default_factory=dict)  # participant -> who
+    watcher: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -180,6 +182,7 @@ class RoomControl:
         self.rooms: dict[int, MeetingRoom] = {}
         self._by_session: dict[str, Occupant] = {}
         self._finishing: set[asyncio.Task[None]] = set()
+        self.consent_check_seconds = CONSENT_CHECK_SECONDS
         hub.gone_listeners.append(self._on_gone)
 
     # --- entering and leaving --------------------------------------------------------
@@ -737,7 +740,47 @@ class RoomControl:
             raise
         room.recording = ActiveRecording(row.id, "recording", directory, included)
         self._remember(room, room.recording)
+        room.recording.watcher = asyncio.create_task(self._watch_consent(room, room.recording))
         await self._recording_changed(room)
+
+    async def _watch_consent(self, room: MeetingRoom, rec: ActiveRecording) -> None:
+        """Consent can be withdrawn while a recording runs: the patient's withdrawal
+        stops it; a linked guest's withdrawal leaves that guest out from then on."""
+        while room.recording is rec:
+            await asyncio.sleep(self.consent_check_seconds)
+            if room.recording is not rec:
+                return
+            try:
+                async with self.sessions() as db:
+                    meeting = await db.get(Meeting, room.meeting_id)
+                    patient_ok = meeting is None or await recording.patient_consents(db, meeting)
+                    guests = await recording.consenting_guests(db, meeting) if meeting else set()
+            except SQLAlchemyError:
+                logger.warning("meeting %s: consent check failed; trying again", room.meeting_id)
+                continue
+            if not patient_ok:
+                await self._audit_system(room, "meeting.recording.consent_withdrawn")
+                await self._stop_recording(room, actor=None)
+                return
+            room.consenting_guests = guests
+            changed = False
+            for o in room.admitted():
+                if o.claims.guest_id is not None and o.claims.guest_id not in guests and o.consent:
+                    o.consent, changed = False, True
+            if changed:
+                await self._update_recording(room)
+                await self._roster_changed(room)
+
+    async def _audit_system(self, room: MeetingRoom, action: str) -> None:
+        async with self.sessions.begin() as db:
+            await audit.record(
+                session=db,
+                actor=audit.SYSTEM,
+                action=action,
+                entity_type="meeting",
+                entity_id=room.meeting_id,
+                patient_id=room.patient_id,
+            )
 
     def _remember(self, room: MeetingRoom, rec: ActiveRecording) -> None:
         for p in rec.included:
@@ -792,6 +835,8 @@ class RoomControl:
                 state="stopped", action="record_stop", code="meeting.recording_state"
             )
         room.recording = None
+        if rec.watcher is not None and rec.watcher is not asyncio.current_task():
+            rec.watcher.cancel()
         await self._recording_changed(room)
         path = await self.hub.engine.stop_recording(room.room_id, str(rec.id))
         # Digesting, splitting and storing a long recording takes a while: it runs in
