@@ -528,3 +528,19 @@ async def test_withdrawing_the_patients_consent_stops_a_running_recording(
         assert rec is not None and rec.state in ("ready", "failed") and stopped == 1
         await alice.send(type="control", action="record_start")
         assert (await alice.expect("error"))["code"] == "meeting.no_recording_consent"
+
+
+async def test_a_room_whose_last_waiting_guest_leaves_is_closed(app: Any, world: World) -> None:
+    async with open_room(app, world) as room:
+        await room.create("bob")
+        await room.load_code()
+        guest = await room.connect(room.guest_token(51))
+        await guest.expect("waiting")
+        assert room.meeting in app.state.rooms.rooms
+        meeting = room.meeting
+    # every socket is closed now, the guest's too
+    for _ in range(50):
+        if meeting not in app.state.rooms.rooms:
+            break
+        await asyncio.sleep(0.05)
+    assert meeting not in app.state.rooms.rooms

@@ -22,6 +22,7 @@ from yiyun.core.clock import now
 from yiyun.core.db import retry_when_locked
 from yiyun.core.errors import IllegalTransition, InvalidInput, NotFound
 from yiyun.core.storage import BlobStore
+from yiyun.meetings import workflow
 from yiyun.meetings.models import ChatMessage, Meeting, MeetingFile
 from yiyun.records.files import check_upload
 
@@ -175,7 +176,7 @@ async def share_file(
     actor: Actor,
 ) -> MeetingFile:
     """A file someone in an open meeting shares in its chat (checked, stored, audited)."""
-    if meeting.state != "open":
+    if meeting.state != workflow.OPEN:
         raise IllegalTransition(state=meeting.state, action="upload", code="meeting.not_open")
     row = await save_file(
         session=session,

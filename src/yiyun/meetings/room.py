@@ -43,7 +43,7 @@ from yiyun.core.errors import (
 from yiyun.core.storage import BlobStore
 from yiyun.media import signaling as sig
 from yiyun.media.hub import Send, Session, SignalHub
-from yiyun.meetings import chat, quality, recording
+from yiyun.meetings import chat, quality, recording, workflow
 from yiyun.meetings.models import Meeting, MeetingMember
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,6 @@ class Occupant:
     screen_of: str | None = None
     chat_times: deque[float] = field(default_factory=lambda: deque(maxlen=CHAT_PER_SECOND))
     last_stats: float = 0.0
-    last_quality: dict[str, Any] | None = None
 
     @property
     def identity(self) -> str:
@@ -141,6 +140,10 @@ class MeetingRoom:
 
     def admitted(self) -> list[Occupant]:
         return [o for o in self.occupants.values() if o.admitted]
+
+    def people(self) -> list[Occupant]:
+        """Admitted occupants other than screen shares: who gets the roster and chat."""
+        return [o for o in self.occupants.values() if o.admitted and o.role != "screen"]
 
     def lobby(self) -> list[Occupant]:
         return [o for o in self.occupants.values() if not o.admitted]
@@ -215,7 +218,7 @@ class RoomControl:
         if claims.meeting_id is None:
             raise Refused("this token is not for a meeting", code="meeting.not_found")
         room, meeting = await self._room(claims.meeting_id)
-        if meeting.state not in ("open", "scheduled"):
+        if meeting.state not in workflow.LIVE:
             raise Refused("the meeting has ended", code="meeting.ended")
         if claims.identity in room.removed:
             raise Refused("you were removed from this meeting", code="meeting.removed")
@@ -241,14 +244,7 @@ class RoomControl:
             name=claims.name,
         )
         if role == "screen":
-            owner = next(
-                (
-                    o
-                    for o in room.admitted()
-                    if o.identity == claims.identity and o.role != "screen"
-                ),
-                None,
-            )
+            owner = next((o for o in room.people() if o.identity == claims.identity), None)
             if owner is None:
                 raise Refused("join the meeting before sharing a screen", code="meeting.not_joined")
             if any(o.role == "screen" for o in room.admitted()):
@@ -299,9 +295,6 @@ class RoomControl:
             return "meeting.observer"
         return None
 
-    def occupant_for(self, session: Session) -> Occupant | None:
-        return self._by_session.get(session.id)
-
     async def socket_closed(self, occupant: Occupant) -> None:
         """The socket is gone. Waiting guests leave the lobby; the admitted keep their
         media for the hub's grace period (they may resume)."""
@@ -310,8 +303,19 @@ class RoomControl:
         if room is None:
             return
         if not occupant.admitted:
-            room.occupants.pop(occupant.id, None)
-            await self._lobby_changed(room)
+            await self._leave_lobby(room, occupant)
+
+    async def _leave_lobby(
+        self, room: MeetingRoom, occupant: Occupant, *, denied: str | None = None
+    ) -> None:
+        """A guest leaves the waiting room: gone, denied or their invitation withdrawn."""
+        room.occupants.pop(occupant.id, None)
+        if denied is not None:
+            await occupant.emit("denied", reason=denied)
+            occupant.send = None
+        await self._lobby_changed(room)
+        if not room.occupants:
+            await self._close_room(room)
 
     async def _on_gone(self, session: Session, reason: str) -> None:
         occupant = self._by_session.pop(session.id, None)
@@ -355,12 +359,9 @@ class RoomControl:
                     if message.get("type") == EXPEL:
                         await self._expel(room, int(message.get("guest", 0)))
                         continue
-                    for o in room.admitted():
-                        if o.role != "screen":
-                            await o.emit(
-                                str(message.get("type")),
-                                **{k: v for k, v in message.items() if k not in ("type", "v")},
-                            )
+                    fields = {k: v for k, v in message.items() if k not in ("type", "v")}
+                    for o in room.people():
+                        await o.emit(str(message.get("type")), **fields)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -375,9 +376,7 @@ class RoomControl:
             if o.admitted:
                 await self._remove(o)
             else:
-                room.occupants.pop(o.id, None)
-                await o.emit("denied", reason="revoked")
-                await self._lobby_changed(room)
+                await self._leave_lobby(room, o, denied="revoked")
 
     def _roster(self, room: MeetingRoom) -> dict[str, Any]:
         return {
@@ -406,9 +405,8 @@ class RoomControl:
 
     async def _roster_changed(self, room: MeetingRoom) -> None:
         roster = self._roster(room)
-        for o in room.admitted():
-            if o.role != "screen":
-                await o.emit("roster", **roster)
+        for o in room.people():
+            await o.emit("roster", **roster)
 
     async def _send_lobby(self, room: MeetingRoom, to: Iterable[Occupant]) -> None:
         waiting = [{"id": o.id, "name": o.name} for o in room.lobby()]
@@ -520,7 +518,6 @@ class RoomControl:
             return  # more often than useful: ignored, not an error
         occupant.last_stats = stamp
         rated = quality.rate(msg)
-        occupant.last_quality = rated
 
         async def store() -> None:
             async with self.sessions.begin() as db:
@@ -546,11 +543,9 @@ class RoomControl:
                 raise NotFound("nobody with that id is waiting", code="meeting.not_waiting")
             if action == "admit":
                 await self._admit(room, waiting, None)
+                await self._lobby_changed(room)
             else:
-                room.occupants.pop(waiting.id, None)
-                await waiting.emit("denied", reason="denied")
-                waiting.send = None
-            await self._lobby_changed(room)
+                await self._leave_lobby(room, waiting, denied="denied")
             details["guest"] = waiting.identity
         elif action in ("mute", "stop_video"):
             target = self._target(room, msg.target)
@@ -560,8 +555,8 @@ class RoomControl:
             await self._roster_changed(room)
             details["target"] = target.identity
         elif action == "mute_all":
-            for target in room.admitted():
-                if not target.chair and target.role != "screen":
+            for target in room.people():
+                if not target.chair:
                     await self._set_muted(room, target, "audio", muted=True)
                     await target.emit(
                         "muted", kind="audio", by=chair.name, can_unmute=room.allow_unmute
@@ -589,13 +584,11 @@ class RoomControl:
             room.rollcall = Rollcall(
                 id=secrets.token_hex(4),
                 expected={
-                    str(o.participant)
-                    for o in room.admitted()
-                    if o.role != "screen" and o.participant and o is not chair
+                    str(o.participant) for o in room.people() if o.participant and o is not chair
                 },
             )
-            for o in room.admitted():
-                if o.role != "screen" and o is not chair:
+            for o in room.people():
+                if o is not chair:
                     await o.emit("rollcall", id=room.rollcall.id, by=chair.name)
             await self._rollcall_status(room)
         elif action == "stop_share":
@@ -856,7 +849,6 @@ class RoomControl:
         rec = room.recording
         state = rec.state if rec else "stopped"
         included = sorted(rec.included) if rec else []
-        for o in room.admitted():
-            if o.role != "screen":
-                await o.emit("recording", state=state, included=included)
+        for o in room.people():
+            await o.emit("recording", state=state, included=included)
         await self._roster_changed(room)

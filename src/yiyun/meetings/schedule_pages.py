@@ -223,7 +223,10 @@ async def invite_staff(
     role: Annotated[str, Form(max_length=16)] = "participant",
 ) -> Response:
     wanted = names(usernames)
-    if not wanted or role not in ("participant", "observer"):
+    if role not in ("participant", "observer"):
+        message = "invite as a participant or an observer"
+        raise InvalidInput(message, code="meeting.bad_role", details={"reasons": [message]})
+    if not wanted:
         message = "enter at least one username"
         raise InvalidInput(message, code="meeting.no_invitees", details={"reasons": [message]})
     await members.invite(

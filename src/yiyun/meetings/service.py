@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,9 +19,6 @@ from yiyun.meetings.models import Meeting, MeetingMember
 from yiyun.meetings.schemas import MeetingCreate, MeetingRead, MemberRead
 from yiyun.notify import service as notify_service
 from yiyun.org.models import User
-
-SCHEDULED, OPEN, ENDED = "scheduled", "open", "ended"
-EARLY_JOIN = timedelta(minutes=30)
 
 
 async def _users_by_name(session: AsyncSession, names: list[str]) -> list[User]:
@@ -54,7 +50,7 @@ async def create_instant(
         code=secrets.token_hex(5),
         title=data.title,
         kind="instant",
-        state=OPEN,
+        state=workflow.OPEN,
         host_id=principal.user_id,
         institution_id=principal.institution_id,
     )
@@ -91,7 +87,7 @@ async def ring(
     user_ids: list[int] | None = None,
 ) -> int:
     """Ring members (all but the caller, or the given ones) with an urgent notification."""
-    if meeting.state != OPEN:
+    if meeting.state != workflow.OPEN:
         raise IllegalTransition(state=meeting.state, action="ring", code="meeting.ended")
     members = (
         await session.scalars(
