@@ -17,7 +17,7 @@ import secrets
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from yiyun.meetings.models import Meeting, MeetingMember
 logger = logging.getLogger(__name__)
 
 CHAIRS = frozenset({"host", "cohost"})
+Hangup = Callable[[], Awaitable[None]]
 CHAT_PER_SECOND = 5
 CONSENT_CHECK_SECONDS = 5.0
 STATS_MIN_INTERVAL = 2.0
@@ -77,6 +78,7 @@ class Occupant:
     host_muted: dict[str, bool] = field(default_factory=lambda: {"audio": False, "video": False})
     consent: bool = True
     screen_of: str | None = None
+    hangup: Hangup | None = None  # closes the socket normally (denied, meeting ended)
     chat_times: deque[float] = field(default_factory=lambda: deque(maxlen=CHAT_PER_SECOND))
     last_stats: float = 0.0
 
@@ -96,6 +98,14 @@ class Occupant:
         if self.claims.guest_id is not None:
             return Actor(user_id=None, username=f"guest:{self.claims.guest_id}")
         return Actor(user_id=self.claims.user_id, username=f"user:{self.claims.user_id}")
+
+    async def dismiss(self, type_: str, **fields: Any) -> None:
+        """The last message to this socket, then it is closed normally."""
+        await self.emit(type_, **fields)
+        self.send = None
+        if self.hangup is not None:
+            with contextlib.suppress(Exception):
+                await self.hangup()
 
     async def emit(self, type_: str, **fields: Any) -> None:
         if self.send is None:
@@ -212,7 +222,13 @@ class RoomControl:
         return room, meeting
 
     async def enter(
-        self, claims: RoomClaims, send: Send, *, resume: str | None, chat_after: int | None
+        self,
+        claims: RoomClaims,
+        send: Send,
+        *,
+        resume: str | None,
+        chat_after: int | None,
+        hangup: Hangup | None = None,
     ) -> Occupant:
         """Admit the socket to its meeting, or put it in the waiting room, or refuse."""
         if claims.meeting_id is None:
@@ -228,7 +244,7 @@ class RoomControl:
             and old.identity == claims.identity
             and old.meeting_id == room.meeting_id
         ):
-            old.send = send
+            old.send, old.hangup = send, hangup
             old.session = await self.hub.join(claims, send, resume)
             await self._after_admission(room, old, chat_after)
             return old
@@ -242,6 +258,7 @@ class RoomControl:
             meeting_id=room.meeting_id,
             role=role,
             name=claims.name,
+            hangup=hangup,
         )
         if role == "screen":
             owner = next((o for o in room.people() if o.identity == claims.identity), None)
@@ -311,8 +328,7 @@ class RoomControl:
         """A guest leaves the waiting room: gone, denied or their invitation withdrawn."""
         room.occupants.pop(occupant.id, None)
         if denied is not None:
-            await occupant.emit("denied", reason=denied)
-            occupant.send = None
+            await occupant.dismiss("denied", reason=denied)
         await self._lobby_changed(room)
         if not room.occupants:
             await self._close_room(room)
@@ -669,13 +685,12 @@ class RoomControl:
             )
         if room.recording is not None:
             await self._stop_recording(room, actor=chair.actor())
-        for o in list(room.occupants.values()):
-            await o.emit("ended")
+        everyone = list(room.occupants.values())
+        room.occupants.clear()
+        for o in everyone:
+            await o.dismiss("ended")
             if o.session is not None:
                 await self.hub.leave(o.session)
-        for o in list(room.occupants.values()):
-            o.send = None
-        room.occupants.clear()
         await self._close_room(room)
 
     async def _audit(self, occupant: Occupant, action: str, details: dict[str, Any]) -> None:

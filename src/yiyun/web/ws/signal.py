@@ -73,8 +73,9 @@ async def signal(ws: WebSocket) -> None:
 
     async def send(message: dict[str, object]) -> None:
         await ws.send_text(json.dumps(message, ensure_ascii=False))
-        if message.get("type") in ("denied", "ended"):
-            await _close(ws, 1000, str(message["type"]))
+
+    async def hangup() -> None:
+        await _close(ws, 1000, "bye")
 
     try:
         first = sig.parse_client(await asyncio.wait_for(_receive(ws), JOIN_TIMEOUT_SECONDS))
@@ -83,7 +84,7 @@ async def signal(ws: WebSocket) -> None:
         try:
             claims = room_tokens.verify(secret(settings.security.secret_key), first.token)
             occupant = await rooms.enter(
-                claims, send, resume=first.resume, chat_after=first.chat_after
+                claims, send, resume=first.resume, chat_after=first.chat_after, hangup=hangup
             )
         except YiyunError as exc:
             await send(sig.server("error", code=exc.code, message=exc.message))
