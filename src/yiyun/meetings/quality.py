@@ -53,9 +53,17 @@ def sample(meeting_id: int, sender: str, sender_name: str, rated: dict[str, Any]
 
 async def summary(session: AsyncSession, meeting_id: int) -> list[QualitySummary]:
     """Per participant: samples, mean and worst MOS, mean RTT, worst loss."""
+    return (await summaries(session, [meeting_id])).get(meeting_id, [])
+
+
+async def summaries(
+    session: AsyncSession, meeting_ids: list[int]
+) -> dict[int, list[QualitySummary]]:
+    """`summary` for several meetings in one query."""
     rows = (
         await session.execute(
             select(
+                QualitySample.meeting_id,
                 QualitySample.sender,
                 func.max(QualitySample.sender_name),
                 func.count(),
@@ -67,26 +75,28 @@ async def summary(session: AsyncSession, meeting_id: int) -> list[QualitySummary
                 func.min(QualitySample.at),
                 func.max(QualitySample.at),
             )
-            .where(QualitySample.meeting_id == meeting_id)
-            .group_by(QualitySample.sender)
-            .order_by(QualitySample.sender)
+            .where(QualitySample.meeting_id.in_(meeting_ids))
+            .group_by(QualitySample.meeting_id, QualitySample.sender)
+            .order_by(QualitySample.meeting_id, QualitySample.sender)
         )
     ).all()
-    return [
-        QualitySummary(
-            identity=r[0],
-            name=r[1],
-            samples=r[2],
-            mos_mean=round(float(r[3]), 2),
-            mos_min=round(float(r[4]), 2),
-            rtt_ms_mean=round(float(r[5]), 1),
-            loss_pct_max=round(float(r[6]), 2),
-            jitter_ms_mean=round(float(r[7]), 1),
-            first_at=r[8],
-            last_at=r[9],
+    out: dict[int, list[QualitySummary]] = {}
+    for r in rows:
+        out.setdefault(r[0], []).append(
+            QualitySummary(
+                identity=r[1],
+                name=r[2],
+                samples=r[3],
+                mos_mean=round(float(r[4]), 2),
+                mos_min=round(float(r[5]), 2),
+                rtt_ms_mean=round(float(r[6]), 1),
+                loss_pct_max=round(float(r[7]), 2),
+                jitter_ms_mean=round(float(r[8]), 1),
+                first_at=r[9],
+                last_at=r[10],
+            )
         )
-        for r in rows
-    ]
+    return out
 
 
 async def recent_calls(session: AsyncSession, *, limit: int = 50) -> list[dict[str, Any]]:
@@ -105,15 +115,16 @@ async def recent_calls(session: AsyncSession, *, limit: int = 50) -> list[dict[s
             .order_by(latest.c.last_at.desc())
         )
     ).all()
+    people = await summaries(session, [meeting.id for meeting, _ in rows])
     calls = []
     for meeting, last_at in rows:
-        people = sorted(await summary(session, meeting.id), key=lambda q: q.mos_min)
+        worst_first = sorted(people.get(meeting.id, []), key=lambda q: q.mos_min)
         calls.append(
             {
                 "meeting": meeting,
                 "last_at": last_at,
-                "participants": people,
-                "worst": people[0].mos_min if people else None,
+                "participants": worst_first,
+                "worst": worst_first[0].mos_min if worst_first else None,
             }
         )
     return calls
