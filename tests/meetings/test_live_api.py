@@ -4,6 +4,7 @@ see what (host, participant, observer, ops, outsider) and how bad input is refus
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,12 @@ from sqlalchemy import func, select
 from tests.factories import World
 from yiyun.audit.models import AuditEvent
 from yiyun.audit.service import Actor
+from yiyun.core.clock import now
 from yiyun.media import signaling as sig
 from yiyun.meetings import quality, recording
-from yiyun.meetings.models import MeetingFile, MeetingMember
+from yiyun.meetings.models import Meeting, MeetingFile, MeetingGuest, MeetingMember
+from yiyun.records.enums import ConsentPurpose
+from yiyun.records.models import Consent
 
 API = "/api/v1"
 PNG = (
@@ -173,3 +177,45 @@ async def test_operations_see_every_calls_quality(app, client, world: World) -> 
     assert page.status_code == 200
     assert "会诊" in page.text and 'class="badge bad"' in page.text
     assert (await client.get("/calls/quality", headers=world.auth("alice"))).status_code == 403
+
+
+async def test_only_guests_whose_patient_consented_count_as_consenting(
+    client, world: World, session
+) -> None:
+    meeting_id = await _meeting(client, world, "alice")
+    guests = {}
+    for n, patient in enumerate(("pa", "pb", None)):
+        guest = MeetingGuest(
+            meeting_id=meeting_id,
+            display_name=f"guest {n}",
+            patient_id=world.patients[patient].id if patient else None,
+            token_hash=f"{n}" * 64,
+            code_hash="c" * 64,
+            expires_at=now() + timedelta(hours=1),
+            invited_by_id=world.users["alice"].id,
+        )
+        session.add(guest)
+        guests[patient] = guest
+    consent = Consent(
+        patient_id=world.patients["pa"].id,
+        purpose=ConsentPurpose.RECORDING,
+        granted_at=now(),
+        granted_by_id=world.users["alice"].id,
+    )
+    session.add_all(
+        [
+            consent,
+            Consent(  # another purpose does not count
+                patient_id=world.patients["pb"].id,
+                purpose=ConsentPurpose.TELEMEDICINE,
+                granted_at=now(),
+                granted_by_id=world.users["alice"].id,
+            ),
+        ]
+    )
+    await session.commit()
+    meeting = await session.get(Meeting, meeting_id)
+    assert await recording.consenting_guests(session, meeting) == {guests["pa"].id}
+    consent.withdrawn_at = now()
+    await session.commit()
+    assert await recording.consenting_guests(session, meeting) == set()

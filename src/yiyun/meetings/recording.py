@@ -30,6 +30,7 @@ from yiyun.core.storage import BlobStore
 from yiyun.meetings.models import Meeting, MeetingGuest, Recording
 from yiyun.meetings.schemas import RecordingRead
 from yiyun.records.enums import ConsentPurpose
+from yiyun.records.models import Consent
 from yiyun.records.service import has_consent
 
 logger = logging.getLogger(__name__)
@@ -37,21 +38,19 @@ RETENTION = "clinical-30y"  # telemedicine records are kept with the medical rec
 
 
 async def consenting_guests(db: AsyncSession, meeting: Meeting) -> set[int]:
-    """Guests of the meeting whose patient has a recording consent on record."""
-    guests = (
-        await db.scalars(
-            select(MeetingGuest).where(
-                MeetingGuest.meeting_id == meeting.id, MeetingGuest.patient_id.is_not(None)
-            )
+    """Guests of the meeting whose patient has a recording consent on record (one query;
+    asked on every entry and while a recording runs)."""
+    rows = await db.scalars(
+        select(MeetingGuest.id)
+        .join(Consent, Consent.patient_id == MeetingGuest.patient_id)
+        .where(
+            MeetingGuest.meeting_id == meeting.id,
+            Consent.purpose == ConsentPurpose.RECORDING,
+            Consent.withdrawn_at.is_(None),
         )
-    ).all()
-    out: set[int] = set()
-    for guest in guests:
-        if guest.patient_id is not None and await has_consent(
-            session=db, patient_id=guest.patient_id, purpose=ConsentPurpose.RECORDING
-        ):
-            out.add(guest.id)
-    return out
+        .distinct()
+    )
+    return set(rows.all())
 
 
 async def patient_consents(db: AsyncSession, meeting: Meeting) -> bool:
