@@ -1,4 +1,4 @@
-.PHONY: run test test-fast lint bench frontend install system e2e clean
+.PHONY: run test test-fast lint bench frontend install lock system e2e clean
 
 run:            ## install, migrate, seed the demo consortium and serve on :8000
 	bash scripts/run.sh
@@ -26,8 +26,11 @@ bench:          ## benchmarks (results in benchmarks/results)
 frontend:       ## rebuild the browser islands and styles
 	bash scripts/build-frontend.sh
 
-install:        ## create .venv and install Python and npm packages
+install:        ## create .venv with the locked Python packages (uv.lock) and npm packages
 	bash scripts/install.sh
+
+lock:           ## upgrade uv.lock on purpose (ARGS="--upgrade-package NAME" for one)
+	bash scripts/lock.sh
 
 system:         ## install the Debian packages (Chromium, Janus, coturn, R, ...)
 	bash scripts/install-system.sh

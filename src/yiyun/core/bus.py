@@ -136,13 +136,13 @@ class RedisBus:
         try:
             await pubsub.subscribe(*(self._prefix + c for c in channels))
         except RedisError as exc:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
             raise Upstream("event bus unavailable", code="bus.unavailable") from exc
         try:
             yield _RedisSubscription(pubsub)
         finally:
             await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     async def ping(self) -> bool:
         try:
