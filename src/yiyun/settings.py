@@ -17,10 +17,12 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from yiyun.core.sealed import BlobKeys
 from yiyun.meetings.config import MeetingSettings
 from yiyun.surveillance.config import SurveillanceSettings
 
 DEFAULT_DATA_DIR = Path("var")
+DATA_BLOB_KEY = "data"  # id of the blob key derived from `security.data_key`
 
 
 class DbSettings(BaseModel):
@@ -86,6 +88,11 @@ class SecuritySettings(BaseModel):
     secret_key: SecretStr | None = None
     # Encrypts resident ID numbers at rest and keys their lookup index (HMAC).
     data_key: SecretStr | None = None
+    # Key-encryption keys for files at rest (recordings, documents), by key id; a key
+    # derived from `data_key` is always there as id "data". `blob_key_id` wraps new
+    # files (default: the only configured key, else "data"). See docs/storage.md.
+    blob_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    blob_key_id: str | None = None
     session_hours: float = Field(default=12.0, gt=0)
     cookie_secure: bool = False
     password_min_length: int = Field(default=10, ge=8)
@@ -156,6 +163,17 @@ def with_secrets(settings: Settings) -> Settings:
         }
     )
     return settings.model_copy(update={"security": security})
+
+
+def blob_keys(security: SecuritySettings) -> BlobKeys:
+    """The key ring that seals and opens stored files (after `with_secrets()`)."""
+    ring = {DATA_BLOB_KEY: secret(security.data_key)}
+    ring.update({kid: value.get_secret_value() for kid, value in security.blob_keys.items()})
+    current = security.blob_key_id
+    if current is None:
+        configured = list(security.blob_keys)
+        current = configured[0] if len(configured) == 1 else DATA_BLOB_KEY
+    return BlobKeys.from_secrets(ring, current)
 
 
 def secret(value: SecretStr | None) -> str:

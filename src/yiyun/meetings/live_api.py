@@ -6,7 +6,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Path, Request, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 
 from yiyun.audit import service as audit
 from yiyun.auth.policy import Action, allows
@@ -14,6 +14,7 @@ from yiyun.core.errors import NotFound
 from yiyun.meetings import chat, quality, recording, service
 from yiyun.meetings.models import Meeting, MeetingFile
 from yiyun.meetings.schemas import FileRead, QualitySummary, RecordingRead
+from yiyun.web.blobs import blob_response
 from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession, Store
 
 router = APIRouter()
@@ -117,9 +118,6 @@ async def play_recording_part(
     )
     row = await recording.get(session, meeting.id, recording_id)
     track = recording.part(row, n)
-    path = store.local_path(str(track["key"]))
-    if path is None:
-        raise NotFound("the recording is not available here", code="recording.unavailable")
     if _starts_playback(request.headers.get("range")):
         await audit.record(
             session=session,
@@ -130,8 +128,10 @@ async def play_recording_part(
             patient_id=meeting.patient_id,
             details={"meeting_id": meeting.id, "part": n},
         )
-    return FileResponse(
-        path,
+    return await blob_response(
+        store,
+        str(track["key"]),
+        range_header=request.headers.get("range"),
         media_type="video/webm",
         headers={"Cache-Control": "no-store", "X-Content-SHA256": str(track["sha256"])},
     )

@@ -3,9 +3,10 @@
 A meeting about a patient is recorded only when that patient's recording consent is
 on record; staff are included unless they opt out in the call; a guest is included
 only when the patient they stand for consented. The engine writes one Matroska file
-with a stream per included participant and kind; at the end it is split (remuxed,
-not re-encoded) into one WebM per participant for playback in the browser, each part
-stored with its SHA-256. Every playback is audited.
+with a stream per included participant and kind; at the end it is sealed into the
+blob store (encrypted at rest) and split (remuxed, not re-encoded) into one WebM per
+participant for playback in the browser, each part stored with its SHA-256. Every
+playback is audited.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import asyncio
 import hashlib
 import logging
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 from sqlalchemy import select
@@ -127,10 +127,12 @@ def _digest(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def split_by_participant(source: Path, directory: Path) -> list[dict[str, Any]]:
-    """Remux each participant's streams (titled `<participant>:<kind>`) into a WebM."""
+def split_by_participant(source: Path | BinaryIO, directory: Path) -> list[dict[str, Any]]:
+    """Remux each participant's streams (titled `<participant>:<kind>`) into a WebM.
+
+    `source` is a file or a seekable binary stream (a sealed blob's reader)."""
     parts: list[dict[str, Any]] = []
-    with av.open(str(source)) as src:
+    with av.open(str(source) if isinstance(source, Path) else source) as src:
         groups: dict[str, list[av.stream.Stream]] = {}
         for stream in src.streams:
             title = stream.metadata.get("title", "")
@@ -157,6 +159,14 @@ def split_by_participant(source: Path, directory: Path) -> list[dict[str, Any]]:
     return parts
 
 
+async def _split_sealed(store: BlobStore, key: str, directory: Path) -> list[dict[str, Any]]:
+    reader = await store.open(key)
+    try:
+        return await asyncio.to_thread(split_by_participant, reader, directory)
+    finally:
+        reader.close()
+
+
 async def finish(
     sessions: async_sessionmaker[AsyncSession],
     store: BlobStore,
@@ -166,12 +176,22 @@ async def finish(
     actor: Actor | None,
     names: dict[str, tuple[str, str]] | None = None,
 ) -> None:
-    """Digest the engine's file, split it per participant, store everything, mark ready."""
+    """Digest the engine's file, seal it into the store, split it per participant, seal
+    the parts, mark ready.
+
+    The engine's plaintext file is removed as soon as it is sealed; the parts are cut
+    from the sealed copy into a working folder beside it (in the data directory, never
+    the system's temporary one), and each part is removed once sealed. The working
+    folder goes whatever happens.
+    """
     names = names or {}
-    work = Path(tempfile.mkdtemp(prefix="yiyun-rec-"))
+    master = f"recordings/{recording_id}/recording.mkv"
+    work = source.parent / f".split-{recording_id}"
     try:
         sha, size = await asyncio.to_thread(_digest, source)
-        parts = await asyncio.to_thread(split_by_participant, source, work)
+        await store.put_file(master, source)
+        work.mkdir(mode=0o700, exist_ok=True)
+        parts = await _split_sealed(store, master, work)
         tracks: list[dict[str, Any]] = []
         for n, part in enumerate(parts):
             key = f"recordings/{recording_id}/part-{n}.webm"
@@ -190,8 +210,6 @@ async def finish(
                 }
             )
             await store.put_file(key, part["path"])
-        master = f"recordings/{recording_id}/recording.mkv"
-        await store.put_file(master, source)
         async with sessions.begin() as db:
             row = await db.get(Recording, recording_id)
             if row is None:

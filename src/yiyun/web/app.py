@@ -24,7 +24,7 @@ from yiyun.media.registry import create_engine as create_media_engine
 from yiyun.meetings import reminders as meeting_reminders
 from yiyun.meetings.room import RoomControl
 from yiyun.notify.channels import console_outbound
-from yiyun.settings import Settings, secret, with_secrets
+from yiyun.settings import Settings, blob_keys, secret, with_secrets
 from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
 from yiyun.web import errors, routes
@@ -88,7 +88,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.bus = create_bus(settings.bus.url)
-    app.state.store = LocalStore(settings.storage.path)
+    app.state.store = LocalStore(settings.storage.path, blob_keys(settings.security))
     app.state.cipher = FieldCipher(secret(settings.security.data_key))
     app.state.metrics = metrics
     app.state.outbound = console_outbound()  # SMS and e-mail (console until configured)
