@@ -1,14 +1,18 @@
-"""The `yiyun` command: serve, migrate, demo, token, audit, surveillance, bench."""
+"""The `yiyun` command: serve, migrate, demo, token, audit, storage, surveillance, bench."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from yiyun.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from yiyun.core.storage import LocalStore
 
 
 def _settings() -> Settings:
@@ -136,6 +140,87 @@ def audit_verify(anchor: str | None) -> None:
         err=True,
     )
     sys.exit(1)
+
+
+@main.group()
+def storage() -> None:
+    """Files at rest (recordings, documents): key rotation and sealing (docs/storage.md)."""
+
+
+def _store() -> LocalStore:
+    from yiyun.core.storage import LocalStore
+    from yiyun.settings import blob_keys
+
+    settings = _settings()
+    return LocalStore(settings.storage.path, blob_keys(settings.security))
+
+
+def _each_blob(store: LocalStore, act: Callable[[str], str]) -> tuple[dict[str, int], list[str]]:
+    """Run `act(key)` (returning a count name) over every blob; failures are listed."""
+    from yiyun.core.errors import YiyunError
+
+    counts: dict[str, int] = {}
+    failed: list[str] = []
+    for key in store.keys_stored():
+        try:
+            name = act(key)
+        except (YiyunError, OSError) as exc:
+            failed.append(f"{key}: {getattr(exc, 'message', exc)}")
+            continue
+        counts[name] = counts.get(name, 0) + 1
+    return counts, failed
+
+
+def _report(counts: dict[str, int], failed: list[str]) -> None:
+    for name, n in sorted(counts.items()):
+        click.echo(f"{name}: {n}")
+    for line in failed:
+        click.echo(f"FAILED {line}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@storage.command("status")
+def storage_status() -> None:
+    """Count stored files by the key that wraps them (and any still in plain form)."""
+    store = _store()
+
+    def which(key: str) -> str:
+        return f"key {store.key_id(key)}" if store.is_sealed(key) else "plaintext"
+
+    _report(*_each_blob(store, which))
+
+
+@storage.command("rewrap")
+@click.option("--to", "to", default=None, metavar="KEY_ID", help="Default: the current key.")
+def storage_rewrap(to: str | None) -> None:
+    """Wrap every file's data key with one key (rotation); file bodies are not rewritten.
+
+    Configure the new key beside the old ones, make it current, run this, check
+    `yiyun storage status`, then remove the old key."""
+    store = _store()
+    target = to or store.keys.current
+    if target not in store.keys.keys:
+        raise click.ClickException(f"key {target!r} is not configured")
+
+    def one(key: str) -> str:
+        if not store.is_sealed(key):
+            return "skipped (plaintext: run `yiyun storage seal`)"
+        return f"rewrapped to {target}" if store.rewrap(key, target) else f"already {target}"
+
+    _report(*_each_blob(store, one))
+
+
+@storage.command("seal")
+def storage_seal() -> None:
+    """Encrypt, in place, files an earlier version stored in plain form (run once after
+    upgrading; safe to run again)."""
+    store = _store()
+
+    def one(key: str) -> str:
+        return "sealed" if store.seal_legacy(key) else "already sealed"
+
+    _report(*_each_blob(store, one))
 
 
 def _mount() -> None:
