@@ -80,5 +80,7 @@ async def test_plaintext_from_an_earlier_version_is_sealed_by_the_seal_command(
     assert b"%PDF" not in legacy.read_bytes()
     code, out = _run(tmp_path, "seal")
     assert code == 0 and "already sealed: 1" in out, out
-    store = LocalStore(tmp_path / "blobs", BlobKeys.from_secrets({"data": "cli-test-data-key"}, "data"))
+    store = LocalStore(
+        tmp_path / "blobs", BlobKeys.from_secrets({"data": "cli-test-data-key"}, "data")
+    )
     assert await store.get("meetings/4/files/abc") == PDF

@@ -7,6 +7,7 @@ embedded room's routing (only included, unmuted participants reach the recorder)
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from functools import partial
@@ -23,7 +24,7 @@ from yiyun.media.embedded.feedback import ReceiveStats
 from yiyun.media.embedded.negotiation import Codec
 from yiyun.media.embedded.recorder import Recorder, Vp8Assembler
 from yiyun.media.embedded.room import Member, Room, Slot, Source, Track
-from yiyun.media.engine import with_mutes
+from yiyun.media.engine import MediaError, with_mutes
 from yiyun.media.janus import videoroom as vr
 from yiyun.media.janus.chair import mjr_header
 from yiyun.media.matroska import NOTE_TITLE, Frame, FrameLog, TrackInput, vp8_size, write_matroska
@@ -249,3 +250,24 @@ async def test_the_room_hands_the_recorder_only_included_unmuted_media(tmp_path:
     with av.open(str(path)) as container:
         count = sum(1 for p in container.demux() if p.size)
     assert count == 20  # 0-9 and 30-39: not while muted, not while paused, never bob
+
+
+async def test_a_recording_that_cannot_be_written_leaves_no_frames_behind(
+    tmp_path: Path,
+) -> None:
+    room = Room(RoomSpec("r"))
+    track = audio_track("alice")
+    room.members["alice"] = Member("alice", "alice", 0.0, tracks=[track])
+    track.sources[""] = Source("", 100, ReceiveStats(48000))
+    rec = Recorder("r", "t", tmp_path, frozenset({"alice"}))
+    rec.workdir.mkdir()
+    room.recorder = rec
+    for packet in packets(100, 10):
+        await room.on_media(track, track.sources[""], packet, 1.0 + packet.sequence_number / 50)
+    await asyncio.wrap_future(rec._writer.submit(lambda: None))  # queued writes done
+    assert any(rec.workdir.iterdir())  # frames were logged
+    rec.error = OSError("disk full")
+    with pytest.raises(MediaError):
+        await rec.finish()
+    assert not rec.workdir.exists()
+    assert not rec.output.exists()

@@ -89,7 +89,9 @@ class BlobKeys:
     def __post_init__(self) -> None:
         for key_id, key in self.keys.items():
             if not KEY_ID.fullmatch(key_id):
-                raise ValueError(f"a blob key id is 1-32 letters, digits, '.', '_', '-': {key_id!r}")
+                raise ValueError(
+                    f"a blob key id is 1-32 letters, digits, '.', '_', '-': {key_id!r}"
+                )
             if len(key) != 32:
                 raise ValueError("a blob key-encryption key is 32 bytes")
         if self.current not in self.keys:
@@ -130,7 +132,9 @@ class _Slot:
         return prefix + self.generation.to_bytes(4, "big") + self.key_id.encode() + context
 
 
-def _wrap(keys: BlobKeys, key_id: str, generation: int, prefix: bytes, context: bytes, dek: bytes) -> _Slot:
+def _wrap(
+    keys: BlobKeys, key_id: str, generation: int, prefix: bytes, context: bytes, dek: bytes
+) -> _Slot:
     slot = _Slot(generation, key_id, os.urandom(12), b"")
     slot.wrapped = keys.aead(key_id).encrypt(slot.nonce, dek, slot.aad(prefix, context))
     return slot
@@ -151,7 +155,13 @@ class Header:
 
 
 def _new_prefix(chunk_size: int) -> bytes:
-    return MAGIC + bytes([VERSION, 0, 0, 0]) + struct.pack(">I", chunk_size) + os.urandom(8) + bytes(12)
+    return (
+        MAGIC
+        + bytes([VERSION, 0, 0, 0])
+        + struct.pack(">I", chunk_size)
+        + os.urandom(8)
+        + bytes(12)
+    )
 
 
 def is_sealed(path: Path) -> bool:
@@ -182,7 +192,9 @@ def read_header(f: BinaryIO, keys: BlobKeys, context: bytes) -> Header:
             missing = missing or slot.key_id
             continue
         try:
-            dek = keys.aead(slot.key_id).decrypt(slot.nonce, slot.wrapped, slot.aad(prefix, context))
+            dek = keys.aead(slot.key_id).decrypt(
+                slot.nonce, slot.wrapped, slot.aad(prefix, context)
+            )
         except InvalidTag:
             continue
         return Header(prefix, chunk_size, prefix[12:20], slots, i, dek)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import av
 from sqlalchemy import select
@@ -127,12 +128,12 @@ def _digest(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def split_by_participant(source: Path | BinaryIO, directory: Path) -> list[dict[str, Any]]:
+def split_by_participant(source: Path | io.RawIOBase, directory: Path) -> list[dict[str, Any]]:
     """Remux each participant's streams (titled `<participant>:<kind>`) into a WebM.
 
     `source` is a file or a seekable binary stream (a sealed blob's reader)."""
     parts: list[dict[str, Any]] = []
-    with av.open(str(source) if isinstance(source, Path) else source) as src:
+    with av.open(str(source) if isinstance(source, Path) else source, mode="r") as src:
         groups: dict[str, list[av.stream.Stream]] = {}
         for stream in src.streams:
             title = stream.metadata.get("title", "")

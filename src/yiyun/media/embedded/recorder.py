@@ -255,11 +255,12 @@ class Recorder(Recording):
 
     def _finish(self) -> Path:  # on the writer thread, after every queued write
         self._close_logs()
-        if self.error is not None:
-            raise MediaError(f"the recording could not be written: {self.error}")
-        path = write_matroska(self.output, self._tracks(), note=EMPTY_NOTE)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        return path
+        try:
+            if self.error is not None:
+                raise MediaError(f"the recording could not be written: {self.error}")
+            return write_matroska(self.output, self._tracks(), note=EMPTY_NOTE)
+        finally:  # the frame logs are plaintext media: never left behind
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     async def finish(self) -> Path:
         """Write the file (off the event loop) and end the writer thread."""

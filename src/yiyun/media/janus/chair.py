@@ -307,9 +307,12 @@ class ChairControls(EngineState):
                 break
             with contextlib.suppress(MediaError):  # gone, or its node down: files are closed
                 await self._record(room, rec, pid, False)
-        converted = []
-        for pid, base in rec.segments:
-            for mjr in sorted(base.parent.glob(f"{base.name}-*.mjr")):
-                converted.append(await convert(self._pp_rec, pid, mjr))
-        segments = [s for s in converted if s is not None]
-        return await asyncio.to_thread(assemble, rec, segments)
+        try:
+            converted = []
+            for pid, base in rec.segments:
+                for mjr in sorted(base.parent.glob(f"{base.name}-*.mjr")):
+                    converted.append(await convert(self._pp_rec, pid, mjr))
+            segments = [s for s in converted if s is not None]
+            return await asyncio.to_thread(assemble, rec, segments)
+        finally:  # the .mjr files and janus-pp-rec's output are plaintext media
+            await asyncio.to_thread(shutil.rmtree, rec.workdir, True)
