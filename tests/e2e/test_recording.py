@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.e2e.conftest import ENGINES, LiveServer, serve_engine, shot, sign_in
 from yiyun.core.storage import LocalStore
 from yiyun.media.recording import probe_tracks
+from yiyun.settings import blob_keys
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media, pytest.mark.slow]
 
@@ -128,7 +129,19 @@ def _decoded_widths(path: Path, limit: int = 5) -> list[int]:
     return widths
 
 
-def test_recording_follows_consent_and_plays_back(rec_server: LiveServer, browser: Browser) -> None:
+def _opened(store: LocalStore, key: str, directory: Path) -> Path:
+    """The plaintext of a stored file, after checking the file on disk is sealed."""
+    raw = (store.root / key).read_bytes()
+    assert raw.startswith(b"YYEB") and b"\x1a\x45\xdf\xa3" not in raw, key
+    out = directory / key.replace("/", "_")
+    with store.open_sync(key) as reader:
+        out.write_bytes(reader.read())
+    return out
+
+
+def test_recording_follows_consent_and_plays_back(
+    rec_server: LiveServer, browser: Browser, tmp_path: Path
+) -> None:
     server, world = rec_server, rec_server.world
     engine = server.settings.media.engine
     started = time.monotonic()
@@ -218,9 +231,8 @@ def test_recording_follows_consent_and_plays_back(rec_server: LiveServer, browse
     assert rec["included"] == [a_id], rec
     assert rec["excluded"] == [b_id], rec
     row = _row(server, rec["id"])
-    store = LocalStore(server.settings.storage.path)
-    master = store.local_path(row["storage_key"])
-    assert master is not None and master.is_file()
+    store = LocalStore(server.settings.storage.path, blob_keys(server.settings.security))
+    master = _opened(store, row["storage_key"], tmp_path)
     assert hashlib.sha256(master.read_bytes()).hexdigest() == row["sha256"] == rec["sha256"]
     streams = sorted(probe_tracks(master))
     titles = [title for title, _codec in streams]
@@ -230,8 +242,7 @@ def test_recording_follows_consent_and_plays_back(rec_server: LiveServer, browse
         (ids[HOST], a_id, ["audio", "video"])
     ], rec["tracks"]
     (track,) = row["tracks"]
-    part = store.local_path(track["key"])
-    assert part is not None and part.is_file()
+    part = _opened(store, track["key"], tmp_path)
     assert hashlib.sha256(part.read_bytes()).hexdigest() == track["sha256"]
     # the part is the host's streams remuxed (untitled: the row says whose they are)
     assert sorted(codec for _title, codec in probe_tracks(part)) == sorted(

@@ -222,7 +222,7 @@ def _nonce(nonce_prefix: bytes, index: int) -> bytes:
 class SealWriter:
     """Seal what is written to it into `out`, a chunk at a time; `close()` seals the last.
 
-    Holds at most one chunk plus one write in memory.
+    Holds at most one pending chunk in memory besides what the caller passes in.
     """
 
     def __init__(self, out: BinaryIO, keys: BlobKeys, context: str) -> None:
@@ -234,32 +234,37 @@ class SealWriter:
         self._aead = AESGCM(dek)
         slot = _wrap(keys, keys.current, 1, self._prefix, context.encode(), dek)
         out.write(self._prefix + slot.pack() + bytes(SLOT_SIZE))
-        self._buf = bytearray()
+        self._pending = bytearray()
         self._index = 0
         self.plaintext_size = 0
 
     def _seal(self, chunk: bytes | bytearray | memoryview, last: bool) -> None:
         nonce = _nonce(self._nonce_prefix, self._index)
         aad = _chunk_aad(self._prefix, self._index, last)
-        self._out.write(self._aead.encrypt(nonce, bytes(chunk), aad))
+        self._out.write(self._aead.encrypt(nonce, chunk, aad))
         self._index += 1
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.plaintext_size += len(data)
-        self._buf += data
-        if len(self._buf) <= self._size:
+        view = memoryview(data).cast("B")
+        self.plaintext_size += len(view)
+        size, pending = self._size, self._pending
+        if len(pending) + len(view) <= size:  # the newest chunk may be the last: keep it
+            pending += view
             return
-        view = memoryview(self._buf)
+        if pending:  # complete the pending chunk; more follows, so it is not the last
+            take = size - len(pending)
+            pending += view[:take]
+            self._seal(pending, last=False)
+            view = view[take:]
         at = 0
-        while len(self._buf) - at > self._size:  # keep back the newest chunk: it may be last
-            self._seal(view[at : at + self._size], last=False)
-            at += self._size
-        view.release()
-        del self._buf[:at]
+        while len(view) - at > size:
+            self._seal(view[at : at + size], last=False)
+            at += size
+        self._pending = bytearray(view[at:])
 
     def close(self) -> None:
-        self._seal(self._buf, last=True)
-        self._buf = bytearray()
+        self._seal(self._pending, last=True)
+        self._pending = bytearray()
 
 
 def seal_stream(source: BinaryIO, out: BinaryIO, keys: BlobKeys, context: str) -> int:
@@ -349,14 +354,14 @@ class SealedReader(io.RawIOBase):
                 self.chunk(0)  # an empty blob still proves it was not cut short
             return b""
         cs = self._header.chunk_size
-        out = bytearray()
+        parts = []
         while self._pos < end:
             index, offset = divmod(self._pos, cs)
             data = self.chunk(index)
             take = data[offset : offset + end - self._pos]
-            out += take
+            parts.append(take)
             self._pos += len(take)
-        return bytes(out)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
