@@ -132,10 +132,12 @@ def _decoded_widths(path: Path, limit: int = 5) -> list[int]:
 def _opened(store: LocalStore, key: str, directory: Path) -> Path:
     """The plaintext of a stored file, after checking the file on disk is sealed."""
     raw = (store.root / key).read_bytes()
-    assert raw.startswith(b"YYEB") and b"\x1a\x45\xdf\xa3" not in raw, key
     out = directory / key.replace("/", "_")
     with store.open_sync(key) as reader:
         out.write_bytes(reader.read())
+    head = out.read_bytes()[:32]  # the EBML header (magic 1A 45 DF A3, doc type)
+    assert head.startswith(b"\x1a\x45\xdf\xa3"), key
+    assert raw.startswith(b"YYEB") and head[:16] not in raw and head[16:] not in raw, key
     return out
 
 
