@@ -129,7 +129,8 @@ class _Slot:
         return cls(generation, kid.rstrip(b"\0").decode("ascii", "replace"), nonce, wrapped)
 
     def aad(self, prefix: bytes, context: bytes) -> bytes:
-        return prefix + self.generation.to_bytes(4, "big") + self.key_id.encode() + context
+        kid = self.key_id.encode().ljust(KEY_ID_SIZE, b"\0")  # fixed width: unambiguous
+        return prefix + self.generation.to_bytes(4, "big") + kid + context
 
 
 def _wrap(
