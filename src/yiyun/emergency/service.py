@@ -17,7 +17,14 @@ from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
 from yiyun.core.errors import InvalidInput, NotFound
 from yiyun.emergency import workflow
-from yiyun.emergency.models import Incident, LogEntry, ResourceReport, Task
+from yiyun.emergency.models import (
+    Incident,
+    IncidentState,
+    LogEntry,
+    ResourceReport,
+    Task,
+    TaskState,
+)
 from yiyun.i18n.text import Text
 from yiyun.meetings import schedule as meetings_schedule
 from yiyun.meetings.schemas import MeetingCreate, Subject
@@ -89,7 +96,7 @@ async def open_incident(
     await _sites(session, site_ids)
     incident = Incident(
         title=title[:200],
-        state="open",
+        state=IncidentState.OPEN,
         alert_id=alert_id,
         site_ids=sorted(set(site_ids)),
         created_by_id=principal.user_id,
@@ -220,7 +227,7 @@ async def dispatch(
             site_id=s.id,
             title=title[:200],
             detail=detail,
-            state="sent",
+            state=TaskState.SENT,
             due_at=due_at,
             created_at=now(),
         )

@@ -104,7 +104,7 @@ def action_label(action: str) -> Text:
         "close": Text("closed"),
         "assign": Text("assigned"),
     }
-    return labels.get(action) or Text("{action}", action=action)
+    return labels[action]
 
 
 def next_state(state: AlertState, action: AlertAction) -> AlertState:
