@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import World
+from tests.meetings.test_room import open_room
 from tests.workflow_checks import assert_illegal, assert_legal, assert_rolled_back, attempt
+from yiyun.audit.models import AuditEvent
 from yiyun.auth import service as auth_service
+from yiyun.core import events
 from yiyun.core.errors import PermissionDenied
 from yiyun.meetings import workflow
 from yiyun.meetings.models import Meeting, MeetingMember, MeetingState
@@ -145,3 +150,33 @@ async def test_ending_records_when(app: object, world: World) -> None:
         meeting = await s.get(Meeting, meeting_id)
         assert meeting is not None and meeting.ended_at is not None
         assert meeting.state is M.ENDED  # an enum in Python, the same string in the table
+
+
+async def test_the_room_ends_a_meeting_through_the_table(app: Any, world: World) -> None:
+    async with open_room(app, world) as room:
+        await room.create("bob", "alice")
+        bob = await room.join("bob")
+        async with app.state.bus.subscribe(workflow.CHANNEL) as sub:
+            await bob.send(type="control", action="end")
+            await bob.expect("ended")
+            await events.settle()
+            message = await sub.get(timeout=2)
+            assert await sub.get(timeout=0.2) is None
+    assert message is not None
+    assert (message["meeting_id"], message["action"], message["from"], message["state"]) == (
+        room.meeting,
+        "end",
+        "open",
+        "ended",
+    )
+    async with app.state.sessions() as s:
+        ended = await s.get(Meeting, room.meeting)
+        assert ended is not None and ended.state is M.ENDED and ended.ended_at is not None
+        audit = (
+            await s.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.action == "meeting.end", AuditEvent.entity_id == str(room.meeting)
+                )
+            )
+        ).one()
+        assert audit.details["from"] == "open" and audit.details["to"] == "ended"
