@@ -48,8 +48,9 @@ def pending(session: AsyncSession | Session) -> list[tuple[str, Message]]:
 
 async def settle() -> None:
     """Wait until every publication started by a commit has been handed to the bus."""
-    while _inflight:
-        await asyncio.gather(*list(_inflight), return_exceptions=True)
+    loop = asyncio.get_running_loop()
+    while mine := [t for t in _inflight if t.get_loop() is loop]:
+        await asyncio.gather(*mine, return_exceptions=True)
 
 
 async def _publish(items: list[tuple[EventBus, str, Message]]) -> None:

@@ -113,7 +113,7 @@ async def tell(
         title=headline(kind, meeting.title),
         body=body if body is not None else workflow.when_text(meeting),
         link=f"/meetings/{meeting.id}/info",
-        data={"meeting_id": meeting.id, "state": meeting.state.value},
+        data={"meeting_id": meeting.id, "state": str(meeting.state)},
     )
 
 
