@@ -33,7 +33,7 @@ def _extracted() -> set[str]:
     options = {"web/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     found = set()
     for _file, _line, message, _comments, _ctx in extract_from_dir(
-        str(SRC), method_map, options, keywords={"_": None, "gettext": None}
+        str(SRC), method_map, options, keywords={"_": None, "gettext": None, "Text": None}
     ):
         if isinstance(message, str) and message:
             found.add(message)

@@ -25,7 +25,7 @@ from yiyun.emergency.schemas import (
     TaskRead,
     TaskStep,
 )
-from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession
+from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession, PatientCtx
 
 router = APIRouter()
 Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
@@ -94,16 +94,11 @@ async def convene(
     incident_id: Id,
     request: Request,
     session: DbSession,
-    principal: CurrentPrincipal,
-    actor: CurrentActor,
+    ctx: PatientCtx,
 ) -> ConvenedRead:
     """One click: a meeting with the incident's sites' on-duty staff, all rung at once."""
     done = await service.convene(
-        session=session,
-        bus=request.app.state.bus,
-        principal=principal,
-        actor=actor,
-        incident_id=incident_id,
+        session=session, bus=request.app.state.bus, ctx=ctx, incident_id=incident_id
     )
     return ConvenedRead(
         incident_id=done.incident.id, meeting_id=done.meeting_id, rung=done.rung, sites=done.sites
@@ -115,23 +110,18 @@ async def convene_all(
     data: ConveneAll,
     request: Request,
     session: DbSession,
-    principal: CurrentPrincipal,
-    actor: CurrentActor,
+    ctx: PatientCtx,
 ) -> ConvenedRead:
     """Open an incident covering every care site and convene them all."""
     incident = await service.open_incident(
         session=session,
-        principal=principal,
-        actor=actor,
+        principal=ctx.principal,
+        actor=ctx.actor,
         title=data.title,
         site_ids=await service.care_site_ids(session),
     )
     done = await service.convene(
-        session=session,
-        bus=request.app.state.bus,
-        principal=principal,
-        actor=actor,
-        incident_id=incident.id,
+        session=session, bus=request.app.state.bus, ctx=ctx, incident_id=incident.id
     )
     return ConvenedRead(
         incident_id=incident.id, meeting_id=done.meeting_id, rung=done.rung, sites=done.sites
@@ -176,12 +166,14 @@ async def task_step(
     task_id: Id,
     action: Literal["acknowledge", "complete", "cancel"],
     data: TaskStep,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     actor: CurrentActor,
 ) -> TaskRead:
     task = await service.task_step(
         session=session,
+        bus=request.app.state.bus,
         principal=principal,
         actor=actor,
         task_id=task_id,
@@ -212,11 +204,17 @@ async def report_resources(
 async def incident_step(
     incident_id: Id,
     action: Literal["close", "reopen"],
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     actor: CurrentActor,
 ) -> IncidentRead:
     incident = await service.transition_incident(
-        session=session, principal=principal, actor=actor, incident_id=incident_id, action=action
+        session=session,
+        bus=request.app.state.bus,
+        principal=principal,
+        actor=actor,
+        incident_id=incident_id,
+        action=action,
     )
     return IncidentRead.model_validate(incident)

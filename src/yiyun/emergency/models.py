@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yiyun.core.db import Base, IdMixin
+from yiyun.core.statemachine import state_type
+
+
+class IncidentState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class TaskState(StrEnum):
+    SENT = "sent"
+    ACKNOWLEDGED = "acknowledged"
+    DONE = "done"
+    CANCELLED = "cancelled"
 
 
 class Incident(IdMixin, Base):
@@ -17,7 +31,9 @@ class Incident(IdMixin, Base):
     __tablename__ = "emergency_incident"
 
     title: Mapped[str] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(16), default="open")
+    state: Mapped[IncidentState] = mapped_column(
+        state_type(IncidentState), default=IncidentState.OPEN
+    )
     alert_id: Mapped[int | None] = mapped_column(index=True)
     meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings_meeting.id"))
     site_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
@@ -51,7 +67,7 @@ class Task(IdMixin, Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("org_institution.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(Text, default="")
-    state: Mapped[str] = mapped_column(String(16), default="sent")
+    state: Mapped[TaskState] = mapped_column(state_type(TaskState), default=TaskState.SENT)
     due_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]

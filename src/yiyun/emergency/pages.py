@@ -42,6 +42,7 @@ async def site_tasks(request: Request, session: DbSession, principal: CurrentPri
 async def task_step(
     task_id: Id,
     action: str,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     actor: CurrentActor,
@@ -49,6 +50,7 @@ async def task_step(
 ) -> Response:
     await service.task_step(
         session=session,
+        bus=request.app.state.bus,
         principal=principal,
         actor=actor,
         task_id=task_id,

@@ -17,12 +17,21 @@ from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
 from yiyun.core.errors import InvalidInput, NotFound
 from yiyun.emergency import workflow
-from yiyun.emergency.models import Incident, LogEntry, ResourceReport, Task
-from yiyun.meetings import service as meetings_service
-from yiyun.meetings.schemas import MeetingCreate
+from yiyun.emergency.models import (
+    Incident,
+    IncidentState,
+    LogEntry,
+    ResourceReport,
+    Task,
+    TaskState,
+)
+from yiyun.i18n.text import Text
+from yiyun.meetings import schedule as meetings_schedule
+from yiyun.meetings.schemas import MeetingCreate, Subject
 from yiyun.notify import service as notify_service
 from yiyun.org.enums import InstitutionKind, Role
 from yiyun.org.models import Institution, User, UserRole
+from yiyun.records import service as records_service
 
 # Until a duty roster exists, these roles at a site are the ones rung when it is convened.
 ON_DUTY_ROLES = (Role.INSTITUTION_ADMIN, Role.COMMUNITY_DOCTOR, Role.SPECIALIST, Role.NURSE)
@@ -87,7 +96,7 @@ async def open_incident(
     await _sites(session, site_ids)
     incident = Incident(
         title=title[:200],
-        state="open",
+        state=IncidentState.OPEN,
         alert_id=alert_id,
         site_ids=sorted(set(site_ids)),
         created_by_id=principal.user_id,
@@ -124,22 +133,24 @@ async def get_incident(
 
 
 async def transition_incident(
-    *, session: AsyncSession, principal: Principal, actor: Actor, incident_id: int, action: str
+    *,
+    session: AsyncSession,
+    bus: EventBus,
+    principal: Principal,
+    actor: Actor,
+    incident_id: int,
+    action: str,
 ) -> Incident:
     incident = await get_incident(session=session, principal=principal, incident_id=incident_id)
-    require(principal, Action.COMMAND_EMERGENCY)
-    incident.state = workflow.next_state(
-        workflow.INCIDENT_TRANSITIONS, incident.state, action, code="emergency.illegal_transition"
-    )
-    incident.closed_at = now() if incident.state == "closed" else None
-    await log(session, incident, action, kind=action, author_id=principal.user_id)
-    await audit.record(
+    await workflow.step_incident(
         session=session,
+        bus=bus,
+        principal=principal,
         actor=actor,
-        action=f"emergency.{action}",
-        entity_type="incident",
-        entity_id=incident.id,
+        incident=incident,
+        action=action,
     )
+    await log(session, incident, action, kind=action, author_id=principal.user_id)
     return incident
 
 
@@ -164,18 +175,20 @@ async def on_duty_staff(session: AsyncSession, site_ids: list[int]) -> list[User
 
 
 async def convene(
-    *, session: AsyncSession, bus: EventBus, principal: Principal, actor: Actor, incident_id: int
+    *, session: AsyncSession, bus: EventBus, ctx: records_service.Ctx, incident_id: int
 ) -> Convened:
     """One click: a video meeting with the incident's sites' on-duty staff, all rung at once."""
+    principal = ctx.principal
     incident = await get_incident(session=session, principal=principal, incident_id=incident_id)
     require(principal, Action.COMMAND_EMERGENCY)
     staff = await on_duty_staff(session, incident.site_ids)
-    meeting = await meetings_service.create_instant(
+    meeting = await meetings_schedule.create(
         session=session,
-        principal=principal,
-        actor=actor,
-        data=MeetingCreate(title=incident.title, invitees=[u.username for u in staff]),
+        ctx=ctx,
+        data=MeetingCreate(title=incident.title),
         bus=bus,
+        subject=Subject(type="emergency.incident", id=incident.id),
+        invitee_ids=[u.id for u in staff],
     )
     incident.meeting_id = meeting.id
     await log(
@@ -214,7 +227,7 @@ async def dispatch(
             site_id=s.id,
             title=title[:200],
             detail=detail,
-            state="sent",
+            state=TaskState.SENT,
             due_at=due_at,
             created_at=now(),
         )
@@ -222,6 +235,17 @@ async def dispatch(
     ]
     session.add_all(tasks)
     await session.flush()
+    for task in tasks:
+        workflow.TASK.announce(
+            session=session,
+            bus=bus,
+            entity_id=task.id,
+            action="dispatch",
+            before=None,
+            after=task.state,
+            at=task.created_at,
+            extra=workflow.task_fields(task),
+        )
     staff = await on_duty_staff(session, [s.id for s in sites])
     await notify_service.notify(
         session=session,
@@ -229,7 +253,7 @@ async def dispatch(
         user_ids=[u.id for u in staff],
         kind="emergency.task",
         title=title,
-        body=incident.title,
+        body=Text("Task for the incident: {incident}", incident=incident.title),
         link="/emergency/tasks",
         urgent=True,
     )
@@ -273,6 +297,7 @@ def _commands(principal: Principal) -> bool:
 async def task_step(
     *,
     session: AsyncSession,
+    bus: EventBus,
     principal: Principal,
     actor: Actor,
     task_id: int,
@@ -283,15 +308,15 @@ async def task_step(
     if task is None:
         raise NotFound("task not found", code="emergency.task_not_found")
     require(principal, Action.RESPOND_EMERGENCY, Target.of(task.site_id))
-    if action == "cancel":
-        require(principal, Action.COMMAND_EMERGENCY)
-    task.state = workflow.next_state(
-        workflow.TASK_TRANSITIONS, task.state, action, code="emergency.illegal_transition"
+    await workflow.step_task(
+        session=session,
+        bus=bus,
+        principal=principal,
+        actor=actor,
+        task=task,
+        action=action,
+        result=result,
     )
-    if action == "acknowledge":
-        task.acknowledged_at, task.acknowledged_by_id = now(), principal.user_id
-    elif action == "complete":
-        task.done_at, task.result = now(), result[:4000]
     incident = await session.get(Incident, task.incident_id)
     if incident is not None:
         await log(
@@ -301,14 +326,6 @@ async def task_step(
             kind=f"task.{action}",
             author_id=principal.user_id,
         )
-    await audit.record(
-        session=session,
-        actor=actor,
-        action=f"emergency.task.{action}",
-        entity_type="task",
-        entity_id=task.id,
-        institution_id=task.site_id,
-    )
     return task
 
 

@@ -100,10 +100,18 @@ async def ring(
 
 @router.post("/meetings/{meeting_id}/end", response_model=MeetingRead)
 async def end_meeting(
-    meeting_id: Id, session: DbSession, principal: CurrentPrincipal, actor: CurrentActor
+    meeting_id: Id,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
 ) -> MeetingRead:
     meeting = await service.end(
-        session=session, principal=principal, meeting_id=meeting_id, actor=actor
+        session=session,
+        bus=request.app.state.bus,
+        principal=principal,
+        meeting_id=meeting_id,
+        actor=actor,
     )
     return await service.read(session, meeting)
 
@@ -121,6 +129,7 @@ async def live_participants(
 @router.post("/meetings/{meeting_id}/token", response_model=JoinToken)
 async def join_token(
     meeting_id: Id,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     actor: CurrentActor,
@@ -131,6 +140,7 @@ async def join_token(
     (`{"purpose": "screen"}` for the second connection that shares a screen)."""
     meeting, token = await service.join_token(
         session=session,
+        bus=request.app.state.bus,
         principal=principal,
         meeting_id=meeting_id,
         secret_key=secret(settings.security.secret_key),

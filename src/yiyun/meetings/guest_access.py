@@ -25,6 +25,7 @@ from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
 from yiyun.auth import passwords, room_tokens
 from yiyun.auth.models import LoginThrottle
+from yiyun.core.bus import EventBus
 from yiyun.core.clock import as_utc, now
 from yiyun.core.errors import (
     Conflict,
@@ -223,6 +224,7 @@ async def authenticate(
 async def join_token(
     *,
     session: AsyncSession,
+    bus: EventBus,
     guest: MeetingGuest,
     meeting: Meeting,
     secret_key: str,
@@ -232,7 +234,11 @@ async def join_token(
 ) -> str:
     """A room token with the guest's claims (`role` "guest", or "screen" to share)."""
     await workflow.open_for_join(
-        session=session, meeting=meeting, actor=actor, early_minutes=config.join_early_minutes
+        session=session,
+        bus=bus,
+        meeting=meeting,
+        actor=actor,
+        early_minutes=config.join_early_minutes,
     )
     token = room_tokens.issue(
         secret_key,

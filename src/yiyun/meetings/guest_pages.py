@@ -303,6 +303,7 @@ async def token(
     purpose = (await _token_request(request)).purpose
     issued = await guest_access.join_token(
         session=session,
+        bus=request.app.state.bus,
         guest=guest,
         meeting=meeting,
         secret_key=_key(settings),

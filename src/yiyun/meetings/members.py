@@ -6,20 +6,19 @@ invite guests. Members are told in the app, each in their own language (`tell`).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yiyun import i18n
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
 from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
 from yiyun.core.errors import Conflict, InvalidInput, PermissionDenied
+from yiyun.i18n.text import Text
 from yiyun.meetings import service, workflow
 from yiyun.meetings.models import Meeting, MeetingMember
 from yiyun.meetings.workflow import OPEN
@@ -76,13 +75,24 @@ async def find_staff(
     return [u for u in users if u.active]
 
 
-HEADLINES = {
-    "meeting.invited": "Meeting invitation",
-    "meeting.updated": "Meeting changed",
-    "meeting.cancelled": "Meeting cancelled",
-    "meeting.reminder": "Meeting starts soon",
-    "meeting.role": "Your meeting role changed",
-}
+def headline(kind: str, title: str) -> Text:
+    """The notification title for a change to a meeting (worded per recipient)."""
+    return {
+        "meeting.invited": Text("Meeting invitation: {title}", title=title),
+        "meeting.updated": Text("Meeting changed: {title}", title=title),
+        "meeting.cancelled": Text("Meeting cancelled: {title}", title=title),
+        "meeting.reminder": Text("Meeting starts soon: {title}", title=title),
+        "meeting.role": Text("Your meeting role changed: {title}", title=title),
+    }[kind]
+
+
+def role_label(role: str) -> Text:
+    return {
+        HOST: Text("Host"),
+        COHOST: Text("Co-host"),
+        PARTICIPANT: Text("Participant"),
+        OBSERVER: Text("Observer"),
+    }[role]
 
 
 async def tell(
@@ -92,27 +102,19 @@ async def tell(
     meeting: Meeting,
     user_ids: list[int],
     kind: str,
-    body: str | None = None,
+    body: str | Text | None = None,
 ) -> None:
     """Notify members in the app, each in their own language."""
-    if not user_ids:
-        return
-    rows = (await session.execute(select(User.id, User.locale).where(User.id.in_(user_ids)))).all()
-    by_locale: dict[str, list[int]] = defaultdict(list)
-    for uid, locale in rows:
-        by_locale[i18n.normalise(locale) or i18n.DEFAULT_LOCALE].append(uid)
-    for locale, ids in sorted(by_locale.items()):
-        headline = i18n.gettext(locale, HEADLINES[kind])
-        await notify_service.notify(
-            session=session,
-            bus=bus,
-            user_ids=ids,
-            kind=kind,
-            title=f"{headline}: {meeting.title}",
-            body=body if body is not None else workflow.when_text(meeting),
-            link=f"/meetings/{meeting.id}/info",
-            data={"meeting_id": meeting.id, "state": meeting.state},
-        )
+    await notify_service.notify(
+        session=session,
+        bus=bus,
+        user_ids=user_ids,
+        kind=kind,
+        title=headline(kind, meeting.title),
+        body=body if body is not None else workflow.when_text(meeting),
+        link=f"/meetings/{meeting.id}/info",
+        data={"meeting_id": meeting.id, "state": str(meeting.state)},
+    )
 
 
 async def member_ids(session: AsyncSession, meeting: Meeting) -> list[int]:
@@ -235,6 +237,6 @@ async def set_role(
         meeting=meeting,
         user_ids=[user_id],
         kind="meeting.role",
-        body=role,
+        body=role_label(role),
     )
     return meeting

@@ -4,21 +4,31 @@ samples and recordings."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yiyun.core.db import Base, IdMixin, TimestampMixin
+from yiyun.core.statemachine import state_type
+
+
+class MeetingState(StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
 
 
 class Meeting(IdMixin, TimestampMixin, Base):
     __tablename__ = "meetings_meeting"
+    __table_args__ = (Index("ix_meetings_meeting_subject", "subject_type", "subject_id"),)
 
     code: Mapped[str] = mapped_column(String(16), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16), default="instant")
-    state: Mapped[str] = mapped_column(String(16), default="open")
+    state: Mapped[MeetingState] = mapped_column(state_type(MeetingState), default=MeetingState.OPEN)
     host_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
     institution_id: Mapped[int] = mapped_column(ForeignKey("org_institution.id"), index=True)
     ended_at: Mapped[datetime | None]
@@ -34,6 +44,9 @@ class Meeting(IdMixin, TimestampMixin, Base):
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     allow_unmute: Mapped[bool] = mapped_column(Boolean, default=True)
     passcode_hash: Mapped[str | None] = mapped_column(String(128))
+    # what the meeting is for: a consultation, a clinic visit, an incident…
+    subject_type: Mapped[str | None] = mapped_column(String(32))
+    subject_id: Mapped[int | None]
 
     @property
     def room_id(self) -> str:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from yiyun.meetings import schedule, schedule_pages, service
 from yiyun.meetings.schemas import MeetingCreate
-from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession
+from yiyun.web.deps import CurrentPrincipal, DbSession, PatientCtx
 from yiyun.web.pagekit import invalid, page, see_other
 
 router = APIRouter()
@@ -37,8 +37,7 @@ async def meetings(request: Request, session: DbSession, principal: CurrentPrinc
 async def start(
     request: Request,
     session: DbSession,
-    principal: CurrentPrincipal,
-    actor: CurrentActor,
+    ctx: PatientCtx,
     title: Annotated[str, Form(max_length=200)],
     invitees: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
@@ -51,9 +50,7 @@ async def start(
         data = MeetingCreate(title=title, invitees=names)
     except ValidationError as exc:
         raise invalid(exc) from None
-    meeting = await service.create_instant(
-        session=session, principal=principal, data=data, actor=actor, bus=request.app.state.bus
-    )
+    meeting = await schedule.create(session=session, ctx=ctx, data=data, bus=request.app.state.bus)
     return see_other(f"/meetings/{meeting.id}")
 
 

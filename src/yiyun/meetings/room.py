@@ -30,7 +30,6 @@ from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
 from yiyun.auth.room_tokens import RoomClaims
 from yiyun.core.bus import EventBus
-from yiyun.core.clock import now
 from yiyun.core.db import retry_when_locked
 from yiyun.core.errors import (
     IllegalTransition,
@@ -672,16 +671,11 @@ class RoomControl:
     async def _end(self, room: MeetingRoom, chair: Occupant) -> None:
         async with self.sessions.begin() as db:
             meeting = await db.get(Meeting, room.meeting_id)
-            if meeting is None or meeting.state == "ended":
+            if meeting is None:
                 raise IllegalTransition(state="ended", action="end", code="meeting.ended")
-            meeting.state = "ended"
-            meeting.ended_at = now()
-            await audit.record(
-                session=db,
-                actor=chair.actor(),
-                action="meeting.end",
-                entity_type="meeting",
-                entity_id=room.meeting_id,
+            # The chair (host or co-host) was checked above: no principal to check here.
+            await workflow.transition(
+                session=db, bus=self.bus, meeting=meeting, action="end", actor=chair.actor()
             )
         if room.recording is not None:
             await self._stop_recording(room, actor=chair.actor())

@@ -1,6 +1,9 @@
-"""Scheduled meetings: create, edit, cancel; upcoming and past.
+"""Meetings: the one way to create one (instant or scheduled), edit, cancel; lists.
 
-Every change is audited in the same transaction and the other members are told in the
+`create()` is used by the API, the pages and other domains alike (an incident's command
+room, later a consultation or a clinic visit): `subject` links the meeting to what it
+is for, and `invitee_ids` takes any number of staff chosen by the calling domain. Every
+change is audited in the same transaction and the other members are told in the
 app (`members.tell`). Editing and cancelling are the host's. A meeting about a patient
 may only name a patient the host can access (the records access check, denials audited).
 Members and their roles are in `members.py`.
@@ -9,6 +12,7 @@ Members and their roles are in `members.py`.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -24,8 +28,9 @@ from yiyun.core.clock import as_utc, now
 from yiyun.core.errors import InvalidInput, NotFound
 from yiyun.meetings import members, service, workflow
 from yiyun.meetings.models import Meeting, MeetingGuest, MeetingMember
-from yiyun.meetings.schemas import MeetingCreate, MeetingUpdate
+from yiyun.meetings.schemas import MeetingCreate, MeetingUpdate, Subject
 from yiyun.meetings.workflow import OPEN, SCHEDULED
+from yiyun.org.models import User
 from yiyun.records import service as records_service
 from yiyun.records.models import Patient
 
@@ -75,21 +80,46 @@ async def patient_id_by_number(
 # --- use cases ---------------------------------------------------------------------------
 
 
+async def _staff_by_id(
+    session: AsyncSession, problems: members.Problems, user_ids: Sequence[int]
+) -> list[User]:
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return []
+    users = list((await session.scalars(select(User).where(User.id.in_(wanted)))).all())
+    active = [u for u in users if u.active]
+    missing = sorted(set(wanted) - {u.id for u in active})
+    if missing:
+        problems.add(
+            "invitees", "some invitees are not active staff", "meeting.unknown_invitee", ids=missing
+        )
+    return active
+
+
 async def create(
     *,
     session: AsyncSession,
     ctx: records_service.Ctx,
     data: MeetingCreate,
     bus: EventBus,
+    subject: Subject | None = None,
+    invitee_ids: Sequence[int] = (),
     at: datetime | None = None,
 ) -> Meeting:
-    """An instant meeting (open now, invitees rung) or, with `starts_at`, a scheduled one."""
+    """The one way to create a meeting: open now (invitees rung) or, with `starts_at`,
+    scheduled (invitees told).
+
+    `subject` names what the meeting is for (e.g. `Subject("emergency.incident", 7)`);
+    `invitee_ids` adds participants by user id, as many as the calling domain chose, to
+    the usernames in `data`.
+    """
     at = at or now()
     principal = ctx.principal
     problems = members.Problems([])
     if data.starts_at is not None:
         _check_start(problems, data.starts_at, at)
     participants = await members.find_staff(session, problems, "invitees", data.invitees)
+    participants += await _staff_by_id(session, problems, invitee_ids)
     observers = await members.find_staff(session, problems, "observers", data.observers)
     problems.raise_if_any()
     if data.patient_id is not None:
@@ -109,6 +139,8 @@ async def create(
         waiting_room=data.waiting_room,
         allow_unmute=data.allow_unmute,
         passcode_hash=passwords.hash_password(data.passcode) if data.passcode else None,
+        subject_type=subject.type if subject else None,
+        subject_id=subject.id if subject else None,
     )
     session.add(meeting)
     await session.flush()
@@ -120,9 +152,20 @@ async def create(
             meeting_id=meeting.id, user_id=principal.user_id, role=members.HOST, invited_at=at
         )
     )
-    for uid, role in roles.items():
-        session.add(MeetingMember(meeting_id=meeting.id, user_id=uid, role=role, invited_at=at))
+    session.add_all(
+        MeetingMember(meeting_id=meeting.id, user_id=uid, role=role, invited_at=at)
+        for uid, role in roles.items()
+    )
     await session.flush()
+    details: dict[str, object] = {
+        "invitees": len(participants),
+        "observers": len(observers),
+        "starts_at": meeting.starts_at.isoformat() if meeting.starts_at else None,
+        "duration_minutes": meeting.duration_minutes,
+        "passcode": meeting.passcode_hash is not None,
+    }
+    if subject is not None:
+        details["subject"] = {"type": subject.type, "id": subject.id}
     await audit.record(
         session=session,
         actor=ctx.actor,
@@ -130,13 +173,17 @@ async def create(
         entity_type="meeting",
         entity_id=meeting.id,
         patient_id=meeting.patient_id,
-        details={
-            "invitees": len(participants),
-            "observers": len(observers),
-            "starts_at": meeting.starts_at.isoformat() if meeting.starts_at else None,
-            "duration_minutes": meeting.duration_minutes,
-            "passcode": meeting.passcode_hash is not None,
-        },
+        details=details,
+    )
+    workflow.MACHINE.announce(
+        session=session,
+        bus=bus,
+        entity_id=meeting.id,
+        action="schedule" if scheduled else "create",
+        before=None,
+        after=meeting.state,
+        at=at,
+        extra=workflow.event_fields(meeting),
     )
     if scheduled:
         await members.tell(
@@ -239,8 +286,14 @@ async def cancel(
 ) -> Meeting:
     """Cancel a scheduled meeting: members are told, guest links stop working."""
     meeting = await service.get(session=session, principal=principal, meeting_id=meeting_id)
-    members.require_host(meeting, principal)
-    await workflow.transition(session=session, meeting=meeting, action="cancel", actor=actor)
+    await workflow.transition(
+        session=session,
+        bus=bus,
+        meeting=meeting,
+        action="cancel",
+        actor=actor,
+        principal=principal,
+    )
     others = [u for u in await members.member_ids(session, meeting) if u != principal.user_id]
     await members.tell(
         session=session, bus=bus, meeting=meeting, user_ids=others, kind="meeting.cancelled"

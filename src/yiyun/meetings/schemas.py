@@ -30,6 +30,14 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+class Subject(BaseModel):
+    """What a meeting is for: a domain's record, e.g. `emergency.incident` 7."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Annotated[str, StringConstraints(pattern=r"^[a-z]+(\.[a-z_]+)*$", max_length=32)]
+    id: EntityId
+
+
 class MeetingCreate(BaseModel):
     """An instant meeting, or a scheduled one when `starts_at` is given."""
 
@@ -101,6 +109,8 @@ class MeetingRead(BaseModel):
     waiting_room: bool = True
     allow_unmute: bool = True
     has_passcode: bool = False
+    subject_type: str | None = None
+    subject_id: int | None = None
 
 
 class JoinToken(BaseModel):

@@ -1,8 +1,7 @@
-"""Meeting use cases: create an instant meeting, invite staff, end it, issue join tokens."""
+"""Meeting use cases: ring members, end a meeting, issue join tokens (creating one is
+`schedule.create`)."""
 
 from __future__ import annotations
-
-import secrets
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,70 +11,13 @@ from yiyun.audit.service import Actor
 from yiyun.auth import room_tokens
 from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
-from yiyun.core.clock import now
-from yiyun.core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
+from yiyun.core.errors import NotFound, PermissionDenied
+from yiyun.i18n.text import Text
 from yiyun.meetings import workflow
 from yiyun.meetings.models import Meeting, MeetingMember
-from yiyun.meetings.schemas import MeetingCreate, MeetingRead, MemberRead
+from yiyun.meetings.schemas import MeetingRead, MemberRead
 from yiyun.notify import service as notify_service
 from yiyun.org.models import User
-
-
-async def _users_by_name(session: AsyncSession, names: list[str]) -> list[User]:
-    wanted = sorted({n.lower() for n in names})
-    if not wanted:
-        return []
-    users = list((await session.scalars(select(User).where(User.username.in_(wanted)))).all())
-    found = {u.username for u in users if u.active}
-    missing = [n for n in wanted if n not in found]
-    if missing:
-        raise InvalidInput(
-            "some invitees are not active staff",
-            code="meeting.unknown_invitee",
-            details={"usernames": missing},
-        )
-    return [u for u in users if u.active]
-
-
-async def create_instant(
-    *,
-    session: AsyncSession,
-    principal: Principal,
-    data: MeetingCreate,
-    actor: Actor,
-    bus: EventBus | None = None,
-) -> Meeting:
-    """Open a meeting now; invitees are rung in the app at once when a bus is given."""
-    meeting = Meeting(
-        code=secrets.token_hex(5),
-        title=data.title,
-        kind="instant",
-        state=workflow.OPEN,
-        host_id=principal.user_id,
-        institution_id=principal.institution_id,
-    )
-    session.add(meeting)
-    await session.flush()
-    session.add(
-        MeetingMember(
-            meeting_id=meeting.id, user_id=principal.user_id, role="host", invited_at=now()
-        )
-    )
-    for user in await _users_by_name(session, data.invitees):
-        if user.id != principal.user_id:
-            session.add(MeetingMember(meeting_id=meeting.id, user_id=user.id, invited_at=now()))
-    await session.flush()
-    await audit.record(
-        session=session,
-        actor=actor,
-        action="meeting.create",
-        entity_type="meeting",
-        entity_id=meeting.id,
-        details={"invitees": len(data.invitees)},
-    )
-    if bus is not None:
-        await ring(session=session, bus=bus, meeting=meeting, caller=principal)
-    return meeting
 
 
 async def ring(
@@ -88,7 +30,7 @@ async def ring(
 ) -> int:
     """Ring members (all but the caller, or the given ones) with an urgent notification."""
     if meeting.state != workflow.OPEN:
-        raise IllegalTransition(state=meeting.state, action="ring", code="meeting.ended")
+        raise workflow.MACHINE.illegal(meeting.state, "ring")
     members = (
         await session.scalars(
             select(MeetingMember.user_id).where(MeetingMember.meeting_id == meeting.id)
@@ -101,7 +43,7 @@ async def ring(
         user_ids=targets,
         kind="meeting.ring",
         title=meeting.title,
-        body=caller.display_name,
+        body=Text("{caller} is calling you into the meeting", caller=caller.display_name),
         link=f"/meetings/{meeting.id}",
         data={"meeting_id": meeting.id, "caller": caller.display_name},
         urgent=True,
@@ -163,6 +105,8 @@ async def read(session: AsyncSession, meeting: Meeting) -> MeetingRead:
         waiting_room=meeting.waiting_room,
         allow_unmute=meeting.allow_unmute,
         has_passcode=meeting.passcode_hash is not None,
+        subject_type=meeting.subject_type,
+        subject_id=meeting.subject_id,
     )
 
 
@@ -179,23 +123,20 @@ async def list_mine(
     return list((await session.scalars(query)).all())
 
 
-def _require_host(meeting: Meeting, principal: Principal) -> None:
-    if meeting.host_id != principal.user_id:
-        raise PermissionDenied("only the host can do this", code="meeting.host_only")
-
-
 async def end(
-    *, session: AsyncSession, principal: Principal, meeting_id: int, actor: Actor
+    *, session: AsyncSession, bus: EventBus, principal: Principal, meeting_id: int, actor: Actor
 ) -> Meeting:
     meeting = await get(session=session, principal=principal, meeting_id=meeting_id)
-    _require_host(meeting, principal)
-    await workflow.transition(session=session, meeting=meeting, action="end", actor=actor)
+    await workflow.transition(
+        session=session, bus=bus, meeting=meeting, action="end", actor=actor, principal=principal
+    )
     return meeting
 
 
 async def join_token(
     *,
     session: AsyncSession,
+    bus: EventBus,
     principal: Principal,
     meeting_id: int,
     secret_key: str,
@@ -210,7 +151,7 @@ async def join_token(
     """
     meeting = await get(session=session, principal=principal, meeting_id=meeting_id)
     await workflow.open_for_join(
-        session=session, meeting=meeting, actor=actor, early_minutes=early_minutes
+        session=session, bus=bus, meeting=meeting, actor=actor, early_minutes=early_minutes
     )
     member = await _member(session, meeting.id, principal.user_id)
     role = member.role if member else "participant"

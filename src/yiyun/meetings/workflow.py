@@ -1,70 +1,93 @@
-"""The meeting state machine.
+"""The meeting state machine (on `yiyun.core.statemachine`).
 
     scheduled --open--> open --end--> ended
         |
         +--cancel--> cancelled
 
 Instant meetings are created `open`. A scheduled meeting opens when the first join token
-is issued, from `join_early_minutes` before its start. Other actions keep the state but
-are allowed only in some states (`ALLOWED`); anything else is an `IllegalTransition`
-(409) naming the state and the action.
+is issued, from `join_early_minutes` before its start. Ending and cancelling are the
+host's (the meeting room lets its chair end a meeting: it checks that itself). Other
+actions keep the state but are allowed only in some states; anything else is an
+`IllegalTransition` (409) naming the state and the action. Every step is audited and
+announced on the bus (`meetings.meeting`) after commit.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
+from yiyun.core.bus import EventBus
 from yiyun.core.clock import as_utc, now
 from yiyun.core.errors import IllegalTransition
-from yiyun.meetings.models import Meeting
+from yiyun.core.statemachine import Machine, Step, Who, steps
+from yiyun.meetings.models import Meeting, MeetingState
 
-SCHEDULED, OPEN, ENDED, CANCELLED = "scheduled", "open", "ended", "cancelled"
-STATES = (SCHEDULED, OPEN, ENDED, CANCELLED)
+SCHEDULED, OPEN, ENDED, CANCELLED = (
+    MeetingState.SCHEDULED,
+    MeetingState.OPEN,
+    MeetingState.ENDED,
+    MeetingState.CANCELLED,
+)
+STATES = tuple(MeetingState)
 LIVE = (SCHEDULED, OPEN)  # not over yet
+CHANNEL = "meetings.meeting"
 
-TRANSITIONS: dict[tuple[str, str], str] = {
-    (SCHEDULED, "open"): OPEN,
-    (OPEN, "end"): ENDED,
-    (SCHEDULED, "cancel"): CANCELLED,
-}
-# Actions that keep the state, and the states they are allowed in.
-ALLOWED: dict[str, frozenset[str]] = {
-    "edit": frozenset(LIVE),
-    "reschedule": frozenset({SCHEDULED}),
-    "invite": frozenset(LIVE),
-    "invite_guest": frozenset(LIVE),
-    "set_role": frozenset(LIVE),
-    "join": frozenset(LIVE),
-    "ring": frozenset({OPEN}),
+
+def _is_host(principal: Any, meeting: Meeting) -> bool:
+    return bool(principal.user_id == meeting.host_id)
+
+
+HOST: Who[Meeting] = Who(_is_host, code="meeting.host_only", message="only the host can do this")
+
+TABLE: dict[tuple[MeetingState, str], Step[MeetingState, Meeting]] = {
+    (SCHEDULED, "open"): Step(OPEN),
+    (OPEN, "end"): Step(ENDED, HOST),
+    (SCHEDULED, "cancel"): Step(CANCELLED, HOST),
+    # Actions that keep the state, and the states they are allowed in.
+    **steps("edit", LIVE),
+    **steps("reschedule", [SCHEDULED]),
+    **steps("invite", LIVE),
+    **steps("invite_guest", LIVE),
+    **steps("set_role", LIVE),
+    **steps("join", LIVE),
+    **steps("ring", [OPEN]),
 }
 DEFAULT_DURATION = 60
 DISTRICT_OFFSET = timedelta(hours=8)  # pages show and take Asia/Shanghai wall-clock times
 
 
-def _refuse(state: str, action: str) -> IllegalTransition:
-    code = {ENDED: "meeting.ended", CANCELLED: "meeting.cancelled"}.get(
-        state, "meeting.illegal_transition"
+def _illegal_code(state: StrEnum, action: str) -> str:
+    return {ENDED: "meeting.ended", CANCELLED: "meeting.cancelled"}.get(
+        MeetingState(state), "meeting.illegal_transition"
     )
-    return IllegalTransition(state=state, action=action, code=code)
 
 
-def next_state(state: str, action: str) -> str:
+MACHINE: Machine[MeetingState, Meeting] = Machine(
+    name="meeting",
+    states=MeetingState,
+    table=TABLE,
+    audit=audit.record,
+    entity_type="meeting",
+    audit_prefix="meeting",
+    channel=CHANNEL,
+    illegal_code=_illegal_code,
+)
+
+
+def next_state(state: str, action: str) -> MeetingState:
     """The state after `action`, or `IllegalTransition` when it is not allowed now."""
-    if (state, action) in TRANSITIONS:
-        return TRANSITIONS[(state, action)]
-    if state in ALLOWED.get(action, ()):
-        return state
-    raise _refuse(state, action)
+    return MACHINE.next_state(state, action)
 
 
 def check(meeting: Meeting, action: str) -> None:
     """Raise `IllegalTransition` unless `action` is allowed in the meeting's state."""
-    next_state(meeting.state, action)
+    MACHINE.check(meeting, action)
 
 
 def starts_at(meeting: Meeting) -> datetime:
@@ -88,35 +111,47 @@ def join_opens_at(meeting: Meeting, early_minutes: int) -> datetime:
     return starts_at(meeting) - timedelta(minutes=early_minutes)
 
 
+def event_fields(meeting: Meeting) -> dict[str, Any]:
+    """What every `meetings.meeting` event says besides the step (no titles, no patients)."""
+    return {
+        "meeting_id": meeting.id,
+        "room_id": meeting.room_id,
+        "subject_type": meeting.subject_type,
+        "subject_id": meeting.subject_id,
+    }
+
+
 async def transition(
     *,
     session: AsyncSession,
+    bus: EventBus,
     meeting: Meeting,
     action: str,
     actor: Actor,
+    principal: Any = None,
     details: dict[str, Any] | None = None,
-) -> str:
-    """Check the table, change the state and write the audit entry (one transaction)."""
-    before = meeting.state
-    meeting.state = next_state(before, action)
-    if meeting.state == ENDED:
-        meeting.ended_at = now()
-    await session.flush()
-    await audit.record(
+) -> MeetingState:
+    """Take a step (see `Machine.transition`); an ended meeting records when it ended."""
+    state = await MACHINE.transition(
         session=session,
+        bus=bus,
+        entity=meeting,
+        action=action,
         actor=actor,
-        action=f"meeting.{action}",
-        entity_type="meeting",
-        entity_id=meeting.id,
+        principal=principal,
+        details=details,
+        event=event_fields(meeting),
         patient_id=meeting.patient_id,
-        details={"from": before, "to": meeting.state, **(details or {})},
     )
-    return meeting.state
+    if state is ENDED:
+        meeting.ended_at = now()
+    return state
 
 
 async def open_for_join(
     *,
     session: AsyncSession,
+    bus: EventBus,
     meeting: Meeting,
     actor: Actor,
     early_minutes: int,
@@ -132,7 +167,9 @@ async def open_for_join(
         return
     opens = join_opens_at(meeting, early_minutes)
     if (at or now()) < opens:
-        error = IllegalTransition(state=meeting.state, action="join", code="meeting.not_started")
+        error = IllegalTransition(
+            state=str(meeting.state), action="join", code="meeting.not_started"
+        )
         error.details["opens_at"] = opens.isoformat()
         raise error
-    await transition(session=session, meeting=meeting, action="open", actor=actor)
+    await transition(session=session, bus=bus, meeting=meeting, action="open", actor=actor)

@@ -1,27 +1,28 @@
 """Notify people: store in their inbox (same transaction as the cause) and push live.
 
-The push happens after the transaction commits (a session `after_commit` hook), so a
-rolled-back change never rings anyone, and the database stays the source of truth: a
-client that was offline reads its inbox on the next page load.
+The one way to word a notification: `title` and `body` are either data shown as they are
+(a meeting title someone typed) or an `i18n.text.Text`, rendered for each recipient in
+their own language (`User.locale`, Chinese by default) before it is stored and pushed.
+The push goes out after the transaction commits (`core.events`), so a rolled-back change
+never rings anyone, and the database stays the source of truth: a client that was
+offline reads its inbox on the next page load.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
+from yiyun import i18n
+from yiyun.core import events
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
+from yiyun.i18n.text import Text, render
 from yiyun.notify.models import Notification
-
-logger = logging.getLogger(__name__)
-_PENDING = "yiyun_pending_push"
+from yiyun.org.models import User
 
 
 def user_channel(user_id: int) -> str:
@@ -42,69 +43,61 @@ def payload(row: Notification) -> dict[str, Any]:
     }
 
 
+async def locales_of(session: AsyncSession, user_ids: list[int]) -> dict[int, str]:
+    """Each user's language (a supported locale; the default when unset)."""
+    found: dict[int, str] = {}
+    for chunk in range(0, len(user_ids), 500):
+        rows = await session.execute(
+            select(User.id, User.locale).where(User.id.in_(user_ids[chunk : chunk + 500]))
+        )
+        for uid, locale in rows:
+            found[uid] = i18n.normalise(locale) or i18n.DEFAULT_LOCALE
+    return {uid: found.get(uid, i18n.DEFAULT_LOCALE) for uid in user_ids}
+
+
 async def notify(
     *,
     session: AsyncSession,
     bus: EventBus,
     user_ids: Iterable[int],
     kind: str,
-    title: str,
-    body: str = "",
+    title: str | Text,
+    body: str | Text = "",
     link: str | None = None,
     data: dict[str, Any] | None = None,
     urgent: bool = False,
 ) -> list[Notification]:
-    """Create one notification per user; they are pushed when the transaction commits."""
-    rows = [
-        Notification(
-            user_id=uid,
-            kind=kind,
-            title=title[:200],
-            body=body[:1000],
-            link=link,
-            data=data or {},
-            urgent=urgent,
-            created_at=now(),
+    """Create one notification per user, worded in each user's language; they are pushed
+    when the transaction commits."""
+    recipients = list(dict.fromkeys(user_ids))
+    if not recipients:
+        return []
+    worded = isinstance(title, Text) or isinstance(body, Text)
+    locales = await locales_of(session, recipients) if worded else {}
+    texts: dict[str, tuple[str, str]] = {}
+    at = now()
+    rows: list[Notification] = []
+    for uid in recipients:
+        locale = locales.get(uid, i18n.DEFAULT_LOCALE)
+        if locale not in texts:
+            texts[locale] = (render(title, locale)[:200], render(body, locale)[:1000])
+        rows.append(
+            Notification(
+                user_id=uid,
+                kind=kind,
+                title=texts[locale][0],
+                body=texts[locale][1],
+                link=link,
+                data=data or {},
+                urgent=urgent,
+                created_at=at,
+            )
         )
-        for uid in dict.fromkeys(user_ids)
-    ]
     session.add_all(rows)
     await session.flush()
-    pending: list[tuple[EventBus, int, dict[str, Any]]] = session.sync_session.info.setdefault(
-        _PENDING, []
-    )
-    pending.extend((bus, r.user_id, payload(r)) for r in rows)
+    for row in rows:
+        events.publish_after_commit(session, bus, user_channel(row.user_id), payload(row))
     return rows
-
-
-def _push_after_commit(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    if not pending:
-        return
-    loop = asyncio.get_running_loop()
-    for bus, user_id, message in pending:
-        task = loop.create_task(bus.publish(user_channel(user_id), message))
-        task.add_done_callback(_log_failure)
-
-
-def _drop_on_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.warning("live push failed: %s", type(task.exception()).__name__)
-
-
-def install_hooks() -> None:
-    from sqlalchemy import event
-
-    if not event.contains(Session, "after_commit", _push_after_commit):
-        event.listen(Session, "after_commit", _push_after_commit)
-        event.listen(Session, "after_rollback", _drop_on_rollback)
-
-
-install_hooks()
 
 
 async def inbox(*, session: AsyncSession, user_id: int, limit: int = 30) -> list[Notification]:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yiyun.audit import service as audit
 from yiyun.audit.service import SYSTEM, Actor
+from yiyun.core import statemachine
 from yiyun.core.clock import now as clock_now
 from yiyun.core.db import Base, transaction
 from yiyun.org.enums import InstitutionKind, Role
@@ -341,6 +342,7 @@ async def _work_old_alerts(session: AsyncSession, sites: list[Institution], end:
             if action == "acknowledge":
                 alert.acknowledged_at = alert.first_response_at = at
             before = state
-        alert.state, alert.outcome = AlertState.CLOSED, outcome
+        statemachine.seed(alert, AlertState.CLOSED)  # history, not live steps
+        alert.outcome = outcome
         alert.closed_at = alert.updated_at = at
     await session.flush()

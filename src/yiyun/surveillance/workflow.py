@@ -16,17 +16,13 @@ the people concerned in the app.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
@@ -35,13 +31,13 @@ from yiyun.auth.policy import Action, Target
 from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now as clock_now
-from yiyun.core.errors import IllegalTransition, InvalidInput, PermissionDenied
+from yiyun.core.errors import InvalidInput
+from yiyun.core.statemachine import Machine, Step, Who, steps
+from yiyun.i18n.text import Localised, Text
 from yiyun.notify import service as notify_service
 from yiyun.org.enums import Role
 from yiyun.org.models import Institution, User, UserRole
 from yiyun.surveillance.models import Alert, AlertEvent, AlertState, Syndrome
-
-logger = logging.getLogger(__name__)
 
 S = AlertState
 CHANNEL = "surveillance.alert"
@@ -57,61 +53,68 @@ class AlertAction(StrEnum):
     ASSIGN = "assign"
 
 
-class Who(StrEnum):
-    SITE = "site"  # the authority, or staff of the alert's own site
-    AUTHORITY = "authority"
+def _site_or_authority(principal: Any, alert: Alert) -> bool:
+    target = Target() if alert.institution_id is None else Target.of(alert.institution_id)
+    return policy.allows(principal, Action.RESPOND_ALERT, target)
 
 
-@dataclass(frozen=True)
-class Step:
-    sources: frozenset[AlertState]
-    target: AlertState | None  # None: the state stays
-    who: Who
+def _authority(principal: Any, _alert: Alert) -> bool:
+    return policy.allows(principal, Action.MANAGE_ALERTS)
 
 
-TRANSITIONS: dict[AlertAction, Step] = {
-    AlertAction.ACKNOWLEDGE: Step(frozenset({S.NEW}), S.ACKNOWLEDGED, Who.SITE),
-    AlertAction.INVESTIGATE: Step(frozenset({S.ACKNOWLEDGED}), S.INVESTIGATING, Who.SITE),
-    AlertAction.CONFIRM: Step(frozenset({S.INVESTIGATING}), S.CONFIRMED, Who.AUTHORITY),
-    AlertAction.DISMISS: Step(
-        frozenset({S.ACKNOWLEDGED, S.INVESTIGATING}), S.DISMISSED, Who.AUTHORITY
-    ),
-    AlertAction.CLOSE: Step(frozenset({S.CONFIRMED, S.DISMISSED}), S.CLOSED, Who.AUTHORITY),
-    AlertAction.ASSIGN: Step(
-        frozenset({S.NEW, S.ACKNOWLEDGED, S.INVESTIGATING, S.CONFIRMED}), None, Who.AUTHORITY
-    ),
+_REFUSED = "you may not take this step on the alert"
+SITE: Who[Alert] = Who(_site_or_authority, code="surveillance.not_allowed", message=_REFUSED)
+AUTHORITY: Who[Alert] = Who(_authority, code="surveillance.not_allowed", message=_REFUSED)
+
+A = AlertAction
+TABLE: dict[tuple[AlertState, str], Step[AlertState, Alert]] = {
+    **steps(A.ACKNOWLEDGE, [S.NEW], S.ACKNOWLEDGED, SITE),
+    **steps(A.INVESTIGATE, [S.ACKNOWLEDGED], S.INVESTIGATING, SITE),
+    **steps(A.CONFIRM, [S.INVESTIGATING], S.CONFIRMED, AUTHORITY),
+    **steps(A.DISMISS, [S.ACKNOWLEDGED, S.INVESTIGATING], S.DISMISSED, AUTHORITY),
+    **steps(A.CLOSE, [S.CONFIRMED, S.DISMISSED], S.CLOSED, AUTHORITY),
+    **steps(A.ASSIGN, [S.NEW, S.ACKNOWLEDGED, S.INVESTIGATING, S.CONFIRMED], who=AUTHORITY),
 }
+MACHINE: Machine[AlertState, Alert] = Machine(
+    name="alert",
+    states=AlertState,
+    table=TABLE,
+    audit=audit.record,
+    entity_type="surveillance_alert",
+    audit_prefix="surveillance.alert",
+    channel=CHANNEL,
+    illegal_code=ILLEGAL,
+)
 # Human steps that count as a response to the alert (CIDARS: the signal was looked at).
 RESPONSES = frozenset(
     {AlertAction.ACKNOWLEDGE, AlertAction.INVESTIGATE, AlertAction.CONFIRM, AlertAction.DISMISS}
 )
-ACTION_ZH = {
-    "create": "新预警",
-    "merge": "新信号并入",
-    "escalate": "超时未签收，已升级",
-    "acknowledge": "已签收",
-    "investigate": "开始调查",
-    "confirm": "确认暴发",
-    "dismiss": "已排除",
-    "close": "已关闭",
-    "assign": "已指派",
-}
+
+
+def action_label(action: str) -> Text:
+    """What happened to the alert, as the notification says it."""
+    labels = {
+        "create": Text("new alert"),
+        "merge": Text("new signal merged"),
+        "escalate": Text("not acknowledged in time, escalated"),
+        "acknowledge": Text("acknowledged"),
+        "investigate": Text("investigation started"),
+        "confirm": Text("outbreak confirmed"),
+        "dismiss": Text("dismissed"),
+        "close": Text("closed"),
+        "assign": Text("assigned"),
+    }
+    return labels[action]
 
 
 def next_state(state: AlertState, action: AlertAction) -> AlertState:
     """The state after `action` from `state`, or `IllegalTransition` naming both (pure)."""
-    step = TRANSITIONS[action]
-    if state not in step.sources:
-        raise IllegalTransition(state=state.value, action=action.value, code=ILLEGAL)
-    return step.target or state
+    return MACHINE.next_state(state, action)
 
 
 def may(principal: Principal, alert: Alert, action: AlertAction) -> bool:
     """Whether the principal may take `action` on this alert (whatever its state)."""
-    if TRANSITIONS[action].who is Who.AUTHORITY:
-        return policy.allows(principal, Action.MANAGE_ALERTS)
-    target = Target() if alert.institution_id is None else Target.of(alert.institution_id)
-    return policy.allows(principal, Action.RESPOND_ALERT, target)
+    return MACHINE.may(principal, alert, action)
 
 
 async def take(
@@ -128,13 +131,7 @@ async def take(
 ) -> Alert:
     """Take one step on an alert the principal can see (visibility is the caller's check)."""
     before = alert.state
-    after = next_state(before, action)
-    if not may(principal, alert, action):
-        raise PermissionDenied(
-            "you may not take this step on the alert",
-            code="surveillance.not_allowed",
-            details={"action": action.value},
-        )
+    after = MACHINE.check(alert, action, principal).to
     at = now or clock_now()
     details: dict[str, Any] = {}
     extra: list[int] = []
@@ -145,7 +142,6 @@ async def take(
         extra.append(assignee.id)
     elif assignee_id is not None:
         raise InvalidInput("only assign takes a user", code="surveillance.unexpected_user")
-    alert.state = after
     alert.updated_at = at
     if action is AlertAction.ACKNOWLEDGE:
         alert.acknowledged_at = at
@@ -155,18 +151,20 @@ async def take(
         alert.outcome = after
     if after is S.CLOSED:
         alert.closed_at = at
-    await record(
+    await MACHINE.transition(
         session=session,
         bus=bus,
-        alert=alert,
-        action=action.value,
+        entity=alert,
+        action=action,
         actor=actor,
-        from_state=before,
-        note=note,
-        details=details,
+        principal=principal,
+        details=_audit_details(alert, note, details),
+        event=_event_fields(alert),
+        institution_id=alert.institution_id,
         at=at,
-        also_notify=extra,
     )
+    await _log(session, alert, action, actor, before, note, details, at)
+    await _notify(session, bus, alert, action, actor, note, extra, False, False)
     return alert
 
 
@@ -193,6 +191,45 @@ async def _assignee(session: AsyncSession, alert: Alert, user_id: int | None) ->
 # --- what every step records ------------------------------------------------------------------
 
 
+def _audit_details(alert: Alert, note: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {"severity": alert.severity.value, **({"note": note} if note else {}), **details}
+
+
+def _event_fields(alert: Alert) -> dict[str, Any]:
+    return {
+        "alert_id": alert.id,
+        "severity": alert.severity.value,
+        "site_id": alert.institution_id,
+        "syndrome": alert.syndrome,
+    }
+
+
+async def _log(
+    session: AsyncSession,
+    alert: Alert,
+    action: str,
+    actor: Actor,
+    from_state: AlertState | None,
+    note: str,
+    details: dict[str, Any],
+    at: datetime,
+) -> AlertEvent:
+    entry = AlertEvent(
+        alert_id=alert.id,
+        at=at,
+        actor_id=actor.user_id,
+        actor=actor.username,
+        action=action,
+        from_state=from_state.value if from_state else None,
+        to_state=alert.state.value,
+        note=note,
+        details=details,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
 async def record(
     *,
     session: AsyncSession,
@@ -209,25 +246,13 @@ async def record(
     notify: bool = True,
     authority_only: bool = False,
 ) -> AlertEvent:
-    """Alert event + audit entry now; bus event and notifications when the commit lands.
-
-    Also used by detection for `create`, `merge` (`notify=False`) and `escalate`
-    (`authority_only=True`: the on-duty authority staff are paged again).
-    """
+    """What detection does to an alert without a step of the table: `create`, `merge`
+    (`notify=False`) and `escalate` (`authority_only=True`: the on-duty authority staff
+    are paged again). Alert event and audit entry now; bus event and notifications when
+    the commit lands (none without a bus)."""
     at = at or clock_now()
     await session.flush()  # a new alert needs its id
-    entry = AlertEvent(
-        alert_id=alert.id,
-        at=at,
-        actor_id=actor.user_id,
-        actor=actor.username,
-        action=action,
-        from_state=from_state.value if from_state else None,
-        to_state=alert.state.value,
-        note=note,
-        details=details or {},
-    )
-    session.add(entry)
+    entry = await _log(session, alert, action, actor, from_state, note, details or {}, at)
     await audit.record(
         session=session,
         actor=actor,
@@ -238,24 +263,21 @@ async def record(
         details={
             "from": entry.from_state,
             "to": entry.to_state,
-            "severity": alert.severity.value,
-            **({"note": note} if note else {}),
-            **(details or {}),
+            **_audit_details(alert, note, details or {}),
         },
         at=at,
     )
     if bus is not None:
-        message = {
-            "type": CHANNEL,
-            "alert_id": alert.id,
-            "action": action,
-            "state": alert.state.value,
-            "severity": alert.severity.value,
-            "site_id": alert.institution_id,
-            "syndrome": alert.syndrome,
-            "at": at.isoformat(),
-        }
-        _publish_after_commit(session, bus, message)
+        MACHINE.announce(
+            session=session,
+            bus=bus,
+            entity_id=alert.id,
+            action=action,
+            before=from_state,
+            after=alert.state,
+            at=at,
+            extra=_event_fields(alert),
+        )
         if notify:
             await _notify(
                 session, bus, alert, action, actor, note, also_notify, urgent, authority_only
@@ -300,14 +322,26 @@ async def _notify(
     urgent: bool,
     authority_only: bool,
 ) -> None:
-    name = await session.scalar(select(Syndrome.name).where(Syndrome.code == alert.syndrome))
-    site = (
-        await session.scalar(select(Institution.name).where(Institution.id == alert.institution_id))
-        if alert.institution_id is not None
-        else "全区"
+    names = (
+        await session.execute(
+            select(Syndrome.name, Syndrome.name_en).where(Syndrome.code == alert.syndrome)
+        )
+    ).first()
+    syndrome = (
+        Localised({"zh_CN": names[0], "en": names[1] or names[0]}) if names else alert.syndrome
     )
-    title = (
-        f"监测预警 #{alert.id}（{name or alert.syndrome}·{site}）：{ACTION_ZH.get(action, action)}"
+    site: str | Text = (
+        await session.scalar(select(Institution.name).where(Institution.id == alert.institution_id))
+        or ""
+        if alert.institution_id is not None
+        else Text("whole district")
+    )
+    title = Text(
+        "Surveillance alert #{id} ({syndrome} · {site}): {action}",
+        id=alert.id,
+        syndrome=syndrome,
+        site=site,
+        action=action_label(action),
     )
     data = {
         "alert_id": alert.id,
@@ -336,39 +370,3 @@ async def _notify(
                 data=data,
                 urgent=urgent,
             )
-
-
-# --- bus events after commit ------------------------------------------------------------------
-
-_PENDING = "yiyun_surveillance_events"
-
-
-def _publish_after_commit(session: AsyncSession, bus: EventBus, message: dict[str, Any]) -> None:
-    pending: list[tuple[EventBus, dict[str, Any]]] = session.sync_session.info.setdefault(
-        _PENDING, []
-    )
-    pending.append((bus, message))
-
-
-def _after_commit(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    if not pending:
-        return
-    loop = asyncio.get_running_loop()
-    for bus, message in pending:
-        task = loop.create_task(bus.publish(CHANNEL, message))
-        task.add_done_callback(_log_failure)
-
-
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.warning("alert event not published: %s", type(task.exception()).__name__)
-
-
-if not event.contains(Session, "after_commit", _after_commit):
-    event.listen(Session, "after_commit", _after_commit)
-    event.listen(Session, "after_rollback", _after_rollback)
