@@ -502,10 +502,18 @@ async def test_roles_changes_are_bounded(client: httpx.AsyncClient, world: World
         json={"roles": ["consortium_admin"]},
     )
     assert grant_admin.status_code == 403
+    for wanted in (["nurse"], ["institution_admin", "specialist"]):
+        own = await client.put(
+            f"{API}/staff/{world.users['ines'].id}/roles",
+            headers=world.auth("ines"),
+            json={"roles": wanted},
+        )
+        assert own.status_code == 403  # an institution admin never changes its own roles
+        assert own.json()["error"]["code"] == "staff.self_grant"
     self_demotion = await client.put(
-        f"{API}/staff/{world.users['ines'].id}/roles",
-        headers=world.auth("ines"),
-        json={"roles": ["nurse"]},
+        f"{API}/staff/{world.users['admin'].id}/roles",
+        headers=world.auth("admin"),
+        json={"roles": ["specialist"]},
     )
     assert self_demotion.status_code == 409
     assert self_demotion.json()["error"]["code"] == "staff.self_demotion"

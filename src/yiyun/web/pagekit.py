@@ -47,7 +47,7 @@ def page(
     locale = locale_of(request)
     own = Target.of(principal.institution_id)
     nav = {
-        "patients": allows(principal, Action.LIST_PATIENTS),
+        "patients": allows(principal, Action.LIST_PATIENTS, own),
         "audit": allows(principal, Action.VIEW_AUDIT, own),
         "quality": allows(principal, Action.VIEW_CALL_QUALITY),
         "command": allows(principal, Action.COMMAND_EMERGENCY),
