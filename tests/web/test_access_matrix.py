@@ -32,7 +32,9 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from tests.factories import PASSWORD, PERSONAS, World
+from yiyun.auth import policy
 from yiyun.auth import service as auth_service
+from yiyun.auth.policy import Action
 from yiyun.org.enums import Role
 from yiyun.records import resident_id
 from yiyun.settings import Settings
@@ -221,6 +223,24 @@ CLOSE = fresh("incident", path={"action": "close"})
 NOTE = {"text": "120 已到达现场"}
 SITE = {"site_id": INST_ID}
 ROLES_FORM = fresh("user", data={"roles": "nurse"})
+GRANT_WIDE = fresh("user", data={"roles": "dispatcher"})
+
+
+def grant(role: str) -> Maker:
+    """A fresh nurse on the target side given `role` (with nurse, as a change)."""
+    make = fresh("user", json={"roles": ["nurse", role]})
+    make.variant = f"grant {role}"  # type: ignore[attr-defined]
+    return make
+
+
+async def own_roles(scene: Scene, who: str | None, _side: str | None) -> Req:
+    """The caller sets its own roles to what they are (anonymous: alice's)."""
+    name = who or "alice"
+    role = PERSONAS[name][1]
+    return Req(path={"user_id": scene.world.users[name].id}, json={"roles": [role.value]})
+
+
+own_roles.variant = "own roles"  # type: ignore[attr-defined]
 NAME = {"name": "测试"}  # a FHIR search by name, in a form body
 INVITE = fresh("meeting", json={"usernames": ["nina"]})
 SELFTEST_DOWNLOAD = body(query={"bytes": 1000})
@@ -418,6 +438,14 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", f"{API}/staff/{{user_id}}", ALL, WIDE, T),
         staff_admin("PATCH", f"{API}/staff/{{user_id}}", make=body(json={"display_name": "Re"})),
         staff_admin("PUT", f"{STAFF_ID}/roles", make=fresh("user", json={"roles": ["nurse"]})),
+        # A role reaching beyond one institution is the consortium administrator's to grant.
+        *(
+            Probe("PUT", f"{STAFF_ID}/roles", roles(CA), roles(CA), T, make=grant(role))
+            for role in ("dispatcher", "ops_engineer", "consortium_admin")
+        ),
+        staff_admin("PUT", f"{STAFF_ID}/roles", make=grant("institution_admin")),
+        # Nobody but the consortium administrator changes their own roles.
+        Probe("PUT", f"{STAFF_ID}/roles", roles(CA), make=own_roles),
         staff_admin("POST", f"{STAFF_ID}/disable", make=fresh("user")),
         staff_admin("POST", f"{STAFF_ID}/enable"),
     ],
@@ -518,6 +546,7 @@ GROUPS: dict[str, list[Probe]] = {
         staff_admin("POST", "/staff", ok=303, make=form(STAFF)),
         Probe("GET", "/staff/{user_id}", ALL, WIDE, T),
         staff_admin("POST", "/staff/{user_id}/roles", ok=303, make=ROLES_FORM),
+        Probe("POST", "/staff/{user_id}/roles", roles(CA), roles(CA), T, ok=303, make=GRANT_WIDE),
         staff_admin("POST", "/staff/{user_id}/disable", ok=303, make=fresh("user")),
         staff_admin("POST", "/staff/{user_id}/enable", ok=303),
     ],
@@ -817,6 +846,60 @@ async def test_each_persona_gets_what_the_table_says(
         await scene.sign_in_all(settings)
     failures = [f for probe in GROUPS[group] for f in await run(probe, scene)]
     assert not failures, "\n  ".join(["", *failures])
+
+
+# --- the read-only health authority -------------------------------------------------------
+
+# Every call the authority may make that is not a GET, and why: an action the policy names
+# in `AUTHORITY_WRITES` (the command room and surveillance), or something that is neither a
+# write nor on a patient's behalf. A new route open to the authority fails until named here.
+ACCOUNT, QUERY, PUBLIC_LINK = "its own account", "a query sent as POST", "a guest link"
+OWN_MEETING = "a meeting of its own (one about a patient needs WRITE_PATIENT)"
+AUTHORITY_NON_GET: dict[tuple[str, str], Action | str] = {
+    ("POST", f"{SURV}/counts"): Action.REPORT_COUNTS,
+    ("POST", f"{SURV}/counts/csv"): Action.REPORT_COUNTS,
+    ("POST", f"{SURV}/run"): Action.MANAGE_ALERTS,
+    ("POST", f"{EMG}/incidents"): Action.COMMAND_EMERGENCY,
+    ("POST", f"{INCIDENT_ID}/log"): Action.COMMAND_EMERGENCY,
+    ("POST", f"{INCIDENT_ID}/tasks"): Action.COMMAND_EMERGENCY,
+    ("POST", f"{INCIDENT_ID}/convene"): Action.COMMAND_EMERGENCY,
+    ("POST", f"{INCIDENT_ID}/{{action}}"): Action.COMMAND_EMERGENCY,
+    ("POST", f"{EMG}/convene-all"): Action.COMMAND_EMERGENCY,
+    ("POST", TASK_STEP): Action.RESPOND_EMERGENCY,
+    ("POST", f"{EMG}/resources"): Action.RESPOND_EMERGENCY,
+    ("POST", "/emergency/tasks/{task_id}/{action}"): Action.RESPOND_EMERGENCY,
+    ("POST", "/emergency/resources"): Action.RESPOND_EMERGENCY,
+    ("POST", f"{API}/auth/token"): ACCOUNT,
+    ("POST", f"{API}/auth/logout"): ACCOUNT,
+    ("POST", f"{API}/notifications/read"): ACCOUNT,
+    ("POST", f"{API}/selftest/payload"): ACCOUNT,
+    ("POST", "/login"): ACCOUNT,
+    ("POST", "/2fa"): ACCOUNT,
+    ("POST", "/2fa/enrol"): ACCOUNT,
+    ("POST", "/logout"): ACCOUNT,
+    ("POST", f"{API}/patients/lookup"): QUERY,
+    ("POST", SEARCH): QUERY,
+    ("POST", f"{API}/meetings"): OWN_MEETING,
+    ("POST", "/meetings"): OWN_MEETING,
+    ("POST", "/meetings/schedule"): OWN_MEETING,
+    ("POST", "/join/{link}"): PUBLIC_LINK,
+    ("POST", "/join/{link}/token"): PUBLIC_LINK,
+    ("POST", "/join/{link}/files"): PUBLIC_LINK,
+}
+
+
+def test_the_authority_writes_only_where_the_policy_names_it() -> None:
+    """Read-only means read-only: each non-GET call the table lets the authority make is a
+    command-room or surveillance action of `policy.AUTHORITY_WRITES`, or no write at all."""
+    opened = {
+        (p.method, p.path)
+        for p in PROBES
+        if p.method != "GET" and p.people is None and AU in (p.own | p.other)
+    }
+    assert opened == set(AUTHORITY_NON_GET)
+    actions = {a for a in AUTHORITY_NON_GET.values() if isinstance(a, Action)}
+    assert actions <= policy.AUTHORITY_WRITES
+    assert not actions & {Action.WRITE_PATIENT, Action.REGISTER_PATIENT, Action.ADD_OPINION}
 
 
 # --- the table covers every route ----------------------------------------------------------

@@ -23,7 +23,7 @@ async def audit_log(
     principal: CurrentPrincipal,
     patient_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
     action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]*$")] = None,
-    outcome: Literal["success", "denied", "error", ""] = "",
+    outcome: Literal["success", "denied", "error", "not_found", "duplicate", ""] = "",
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
     verify: bool = False,
 ) -> Response:
