@@ -55,9 +55,12 @@ def roles(*items: Role) -> frozenset[Role]:
 # --- the table: who may do what (DESIGN.md §1, auth/policy.py) -------------------------
 WIDE = roles(CA, AU, DI, OP)  # see staff and terminals of every institution
 PATIENT_STAFF = roles(IA, CD, SP, NU)  # their own institution's patients
-READ_OWN, READ_OTHER = PATIENT_STAFF | {CA, AU}, roles(CA, AU)
-WRITE_OWN, WRITE_OTHER = PATIENT_STAFF | {CA}, roles(CA)
-LIST_PATIENTS = PATIENT_STAFF | {CA, AU}
+# The health authority reads every patient; the consortium administrator (IT) none, unless
+# it breaks the glass (group "break-glass").
+READ_OWN, READ_OTHER = PATIENT_STAFF | {AU}, roles(AU)
+WRITE_OWN, WRITE_OTHER = PATIENT_STAFF, NOBODY
+LIST_PATIENTS = PATIENT_STAFF | {AU}
+BREAK_GLASS = roles(CA)
 STAFF_ADMIN_OWN, STAFF_ADMIN_OTHER = roles(CA, IA), roles(CA)
 TERMINAL_ADMIN_OWN, TERMINAL_ADMIN_OTHER = roles(CA, OP, IA), roles(CA, OP)
 AUDIT_OWN, AUDIT_WIDE = roles(CA, AU, IA), roles(CA, AU)
@@ -65,6 +68,7 @@ COMMAND = roles(CA, AU)  # the emergency command room
 RESPOND_OWN, RESPOND_OTHER = PATIENT_STAFF | COMMAND, COMMAND  # a site answers its tasks
 SURVEILLANCE = PATIENT_STAFF | COMMAND  # district for CA/AU, own site for the others
 
+CLINICIAN = {"a": "alice", "b": "mallory"}  # who prepares a side's patient records
 SIDES = {
     "a": {"inst": "chc_a", "patient": "pa", "staff": "alice"},
     "b": {"inst": "chc_b", "patient": "pb", "staff": "mallory"},
@@ -224,6 +228,13 @@ NOTE = {"text": "120 已到达现场"}
 SITE = {"site_id": INST_ID}
 ROLES_FORM = fresh("user", data={"roles": "nurse"})
 GRANT_WIDE = fresh("user", data={"roles": "dispatcher"})
+REASON = body(json={"reason": "support ticket {n}: check the record"})
+
+
+async def break_glass_form(scene: Scene, _who: str | None, side: str | None) -> Req:
+    patient = scene.world.patients[SIDES[side or "a"]["patient"]]
+    reason = f"support ticket {scene.serial()}: check the record"
+    return Req(data={"patient_number": patient.mpi, "reason": reason, "minutes": "15"})
 
 
 def grant(role: str) -> Maker:
@@ -462,6 +473,14 @@ GROUPS: dict[str, list[Probe]] = {
         patient_read("GET", f"{PAT}/consents"),
         patient_write("POST", f"{PAT}/consents", ok=201, make=consent_body),
         patient_write("POST", f"{CONSENT}/withdraw", make=fresh("consent")),
+    ],
+    # The consortium administrator opens emergency read access to one patient (its own
+    # world: the grant would change what the administrator reads in other groups).
+    "break-glass": [
+        Probe("GET", f"{API}/break-glass", BREAK_GLASS),
+        Probe("POST", f"{PAT}/break-glass", BREAK_GLASS, BREAK_GLASS, T, ok=201, make=REASON),
+        Probe("GET", "/break-glass", BREAK_GLASS),
+        Probe("POST", "/break-glass", BREAK_GLASS, BREAK_GLASS, T, ok=303, make=break_glass_form),
     ],
     "api-audit": [
         Probe("GET", f"{API}/audit/events", AUDIT_OWN),
@@ -703,18 +722,19 @@ class Scene:
 
     async def fresh_document(self, side: str | None) -> int:
         url = f"/patients/{self.ids(side)['patient_id']}/attachments"
-        return await self.create(url, files={"file": ("report.txt", b"report\n", "text/plain")})
+        report = {"file": ("report.txt", b"report\n", "text/plain")}
+        return await self.create(url, who=CLINICIAN[side or "a"], files=report)
 
     async def fresh_consent(self, side: str | None) -> int:
         await self.withdraw_consents(side)
         url = f"/patients/{self.ids(side)['patient_id']}/consents"
-        return await self.create(url, json={"purpose": "telemedicine"})
+        return await self.create(url, who=CLINICIAN[side or "a"], json={"purpose": "telemedicine"})
 
     async def withdraw_consents(self, side: str | None) -> None:
-        url = f"/patients/{self.ids(side)['patient_id']}/consents"
-        for row in await self.setup("GET", url):
+        url, who = f"/patients/{self.ids(side)['patient_id']}/consents", CLINICIAN[side or "a"]
+        for row in await self.setup("GET", url, who=who):
             if row["active"]:
-                await self.setup("POST", f"{url}/{row['id']}/withdraw")
+                await self.setup("POST", f"{url}/{row['id']}/withdraw", who=who)
 
     async def fresh_meeting(self, side: str | None) -> int:
         """Side "a": alice's meeting with bob; side "b": mallory's, alone."""

@@ -36,6 +36,7 @@ class Action(StrEnum):
     READ_PATIENT = "patient.read"
     WRITE_PATIENT = "patient.write"
     ADD_OPINION = "patient.add_opinion"
+    BREAK_GLASS = "patient.break_glass"
     VIEW_AUDIT = "audit.view"
     COMMAND_EMERGENCY = "emergency.command"
     RESPOND_EMERGENCY = "emergency.respond"
@@ -108,18 +109,19 @@ RULES: dict[Action, Rule] = {
     Action.MANAGE_TERMINALS: _any_of(
         _roles(R.CONSORTIUM_ADMIN, R.OPS_ENGINEER), _roles_own(R.INSTITUTION_ADMIN)
     ),
+    # Patient records are clinical: the institution's clinical staff and its admin, and the
+    # health authority reading. The consortium administrator runs IT and reads no record
+    # by default; when a support case or an emergency needs it, it breaks the glass
+    # (`records.break_glass`: one patient, reasoned, time-limited, read-only, audited).
     # Who may list patients at all (asked for the own institution); the rows listed are
     # `scope(principal, READ_PATIENT)`.
-    Action.LIST_PATIENTS: _any_of(
-        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)
-    ),
-    Action.REGISTER_PATIENT: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)),
-    Action.READ_PATIENT: _any_of(
-        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)
-    ),
-    Action.WRITE_PATIENT: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)),
+    Action.LIST_PATIENTS: _any_of(_roles(R.AUTHORITY), _roles_own(*PATIENT_WRITERS)),
+    Action.REGISTER_PATIENT: _roles_own(*PATIENT_WRITERS),
+    Action.READ_PATIENT: _any_of(_roles(R.AUTHORITY), _roles_own(*PATIENT_WRITERS)),
+    Action.WRITE_PATIENT: _roles_own(*PATIENT_WRITERS),
     # A doctor's signed opinion on the record (relationships may grant it elsewhere).
     Action.ADD_OPINION: _roles_own(R.COMMUNITY_DOCTOR, R.SPECIALIST),
+    Action.BREAK_GLASS: _roles(R.CONSORTIUM_ADMIN),
     Action.VIEW_AUDIT: _any_of(
         _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)
     ),
@@ -311,6 +313,7 @@ WRITES = frozenset(
         Action.REGISTER_PATIENT,
         Action.WRITE_PATIENT,
         Action.ADD_OPINION,
+        Action.BREAK_GLASS,
         Action.COMMAND_EMERGENCY,
         Action.RESPOND_EMERGENCY,
         Action.REPORT_COUNTS,

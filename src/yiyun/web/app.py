@@ -25,6 +25,7 @@ from yiyun.meetings import access as meeting_access
 from yiyun.meetings import reminders as meeting_reminders
 from yiyun.meetings.room import RoomControl
 from yiyun.notify.channels import console_outbound
+from yiyun.records import break_glass
 from yiyun.settings import Settings, secret, with_secrets
 from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
@@ -39,6 +40,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 def register_relationships() -> None:
     """The workflow relationships that grant access to patients, all named here."""
     policy.register_relationship(meeting_access.MEETING_ABOUT_PATIENT)
+    policy.register_relationship(break_glass.BREAK_GLASS)
 
 
 def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
