@@ -474,11 +474,13 @@ GROUPS: dict[str, list[Probe]] = {
         patient_write("POST", f"{PAT}/consents", ok=201, make=consent_body),
         patient_write("POST", f"{CONSENT}/withdraw", make=fresh("consent")),
     ],
-    # The consortium administrator opens emergency read access to one patient (its own
-    # world: the grant would change what the administrator reads in other groups).
-    "break-glass": [
+    # The consortium administrator opens emergency read access to one patient (worlds of
+    # their own: a grant would change what the administrator reads in other groups).
+    "api-break-glass": [
         Probe("GET", f"{API}/break-glass", BREAK_GLASS),
         Probe("POST", f"{PAT}/break-glass", BREAK_GLASS, BREAK_GLASS, T, ok=201, make=REASON),
+    ],
+    "pages-break-glass": [
         Probe("GET", "/break-glass", BREAK_GLASS),
         Probe("POST", "/break-glass", BREAK_GLASS, BREAK_GLASS, T, ok=303, make=break_glass_form),
     ],
