@@ -502,10 +502,18 @@ async def test_roles_changes_are_bounded(client: httpx.AsyncClient, world: World
         json={"roles": ["consortium_admin"]},
     )
     assert grant_admin.status_code == 403
+    for wanted in (["nurse"], ["institution_admin", "specialist"]):
+        own = await client.put(
+            f"{API}/staff/{world.users['ines'].id}/roles",
+            headers=world.auth("ines"),
+            json={"roles": wanted},
+        )
+        assert own.status_code == 403  # an institution admin never changes its own roles
+        assert own.json()["error"]["code"] == "staff.self_grant"
     self_demotion = await client.put(
-        f"{API}/staff/{world.users['ines'].id}/roles",
-        headers=world.auth("ines"),
-        json={"roles": ["nurse"]},
+        f"{API}/staff/{world.users['admin'].id}/roles",
+        headers=world.auth("admin"),
+        json={"roles": ["specialist"]},
     )
     assert self_demotion.status_code == 409
     assert self_demotion.json()["error"]["code"] == "staff.self_demotion"
@@ -605,3 +613,54 @@ async def test_the_consortium_admin_disables_anyone(
     )
     assert res.status_code == 200
     assert (await client.get(f"{API}/auth/me", headers=world.auth("mallory"))).status_code == 401
+
+
+async def test_an_institution_admin_cannot_escalate_to_consortium_roles(
+    client: httpx.AsyncClient, world: World, app: Any
+) -> None:
+    """The probe's request: an institution admin giving itself consortium-wide roles."""
+    ines, nina = world.users["ines"].id, world.users["nina"].id
+    escalate = await client.put(
+        f"{API}/staff/{ines}/roles",
+        headers=world.auth("ines"),
+        json={"roles": ["institution_admin", "ops_engineer", "dispatcher"]},
+    )
+    assert escalate.status_code == 403
+    for role in ("dispatcher", "ops_engineer", "authority", "consortium_admin"):
+        res = await client.put(
+            f"{API}/staff/{nina}/roles", headers=world.auth("ines"), json={"roles": [role]}
+        )
+        assert res.status_code == 403, role
+        assert res.json()["error"]["code"] == "staff.role_not_grantable"
+    made = await client.post(
+        f"{API}/staff",
+        headers=world.auth("ines"),
+        json={
+            "username": "newops",
+            "display_name": "New Ops",
+            "institution_id": world.inst["chc_a"].id,
+            "roles": ["ops_engineer"],
+            "password": PASSWORD,
+        },
+    )
+    assert made.status_code == 403
+    me = await client.get(f"{API}/auth/me", headers=world.auth("ines"))
+    assert me.json()["roles"] == ["institution_admin"]
+    # Institution-wide roles stay grantable, and the change is audited with before/after.
+    ok = await client.put(
+        f"{API}/staff/{nina}/roles",
+        headers=world.auth("ines"),
+        json={"roles": ["nurse", "specialist"]},
+    )
+    assert ok.status_code == 200, ok.text
+    factory: async_sessionmaker[AsyncSession] = app.state.sessions
+    async with factory() as s:
+        entry = (
+            await s.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action == "staff.roles")
+                .order_by(AuditEvent.seq)
+            )
+        ).all()[-1]
+    assert entry.actor == "ines"
+    assert entry.details == {"before": ["nurse"], "after": ["nurse", "specialist"]}

@@ -32,7 +32,9 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from tests.factories import PASSWORD, PERSONAS, World
+from yiyun.auth import policy
 from yiyun.auth import service as auth_service
+from yiyun.auth.policy import Action
 from yiyun.org.enums import Role
 from yiyun.records import resident_id
 from yiyun.settings import Settings
@@ -53,9 +55,12 @@ def roles(*items: Role) -> frozenset[Role]:
 # --- the table: who may do what (DESIGN.md §1, auth/policy.py) -------------------------
 WIDE = roles(CA, AU, DI, OP)  # see staff and terminals of every institution
 PATIENT_STAFF = roles(IA, CD, SP, NU)  # their own institution's patients
-READ_OWN, READ_OTHER = PATIENT_STAFF | {CA, AU}, roles(CA, AU)
-WRITE_OWN, WRITE_OTHER = PATIENT_STAFF | {CA}, roles(CA)
-LIST_PATIENTS = PATIENT_STAFF | {CA, AU}
+# The health authority reads every patient; the consortium administrator (IT) none, unless
+# it breaks the glass (group "break-glass").
+READ_OWN, READ_OTHER = PATIENT_STAFF | {AU}, roles(AU)
+WRITE_OWN, WRITE_OTHER = PATIENT_STAFF, NOBODY
+LIST_PATIENTS = PATIENT_STAFF | {AU}
+BREAK_GLASS = roles(CA)
 STAFF_ADMIN_OWN, STAFF_ADMIN_OTHER = roles(CA, IA), roles(CA)
 TERMINAL_ADMIN_OWN, TERMINAL_ADMIN_OTHER = roles(CA, OP, IA), roles(CA, OP)
 AUDIT_OWN, AUDIT_WIDE = roles(CA, AU, IA), roles(CA, AU)
@@ -63,6 +68,7 @@ COMMAND = roles(CA, AU)  # the emergency command room
 RESPOND_OWN, RESPOND_OTHER = PATIENT_STAFF | COMMAND, COMMAND  # a site answers its tasks
 SURVEILLANCE = PATIENT_STAFF | COMMAND  # district for CA/AU, own site for the others
 
+CLINICIAN = {"a": "alice", "b": "mallory"}  # who prepares a side's patient records
 SIDES = {
     "a": {"inst": "chc_a", "patient": "pa", "staff": "alice"},
     "b": {"inst": "chc_b", "patient": "pb", "staff": "mallory"},
@@ -221,6 +227,31 @@ CLOSE = fresh("incident", path={"action": "close"})
 NOTE = {"text": "120 已到达现场"}
 SITE = {"site_id": INST_ID}
 ROLES_FORM = fresh("user", data={"roles": "nurse"})
+GRANT_WIDE = fresh("user", data={"roles": "dispatcher"})
+REASON = body(json={"reason": "support ticket {n}: check the record"})
+
+
+async def break_glass_form(scene: Scene, _who: str | None, side: str | None) -> Req:
+    patient = scene.world.patients[SIDES[side or "a"]["patient"]]
+    reason = f"support ticket {scene.serial()}: check the record"
+    return Req(data={"patient_number": patient.mpi, "reason": reason, "minutes": "15"})
+
+
+def grant(role: str) -> Maker:
+    """A fresh nurse on the target side given `role` (with nurse, as a change)."""
+    make = fresh("user", json={"roles": ["nurse", role]})
+    make.variant = f"grant {role}"  # type: ignore[attr-defined]
+    return make
+
+
+async def own_roles(scene: Scene, who: str | None, _side: str | None) -> Req:
+    """The caller sets its own roles to what they are (anonymous: alice's)."""
+    name = who or "alice"
+    role = PERSONAS[name][1]
+    return Req(path={"user_id": scene.world.users[name].id}, json={"roles": [role.value]})
+
+
+own_roles.variant = "own roles"  # type: ignore[attr-defined]
 NAME = {"name": "测试"}  # a FHIR search by name, in a form body
 INVITE = fresh("meeting", json={"usernames": ["nina"]})
 SELFTEST_DOWNLOAD = body(query={"bytes": 1000})
@@ -418,6 +449,14 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", f"{API}/staff/{{user_id}}", ALL, WIDE, T),
         staff_admin("PATCH", f"{API}/staff/{{user_id}}", make=body(json={"display_name": "Re"})),
         staff_admin("PUT", f"{STAFF_ID}/roles", make=fresh("user", json={"roles": ["nurse"]})),
+        # A role reaching beyond one institution is the consortium administrator's to grant.
+        *(
+            Probe("PUT", f"{STAFF_ID}/roles", roles(CA), roles(CA), T, make=grant(role))
+            for role in ("dispatcher", "ops_engineer", "consortium_admin")
+        ),
+        staff_admin("PUT", f"{STAFF_ID}/roles", make=grant("institution_admin")),
+        # Nobody but the consortium administrator changes their own roles.
+        Probe("PUT", f"{STAFF_ID}/roles", roles(CA), make=own_roles),
         staff_admin("POST", f"{STAFF_ID}/disable", make=fresh("user")),
         staff_admin("POST", f"{STAFF_ID}/enable"),
     ],
@@ -434,6 +473,16 @@ GROUPS: dict[str, list[Probe]] = {
         patient_read("GET", f"{PAT}/consents"),
         patient_write("POST", f"{PAT}/consents", ok=201, make=consent_body),
         patient_write("POST", f"{CONSENT}/withdraw", make=fresh("consent")),
+    ],
+    # The consortium administrator opens emergency read access to one patient (worlds of
+    # their own: a grant would change what the administrator reads in other groups).
+    "api-break-glass": [
+        Probe("GET", f"{API}/break-glass", BREAK_GLASS),
+        Probe("POST", f"{PAT}/break-glass", BREAK_GLASS, BREAK_GLASS, T, ok=201, make=REASON),
+    ],
+    "pages-break-glass": [
+        Probe("GET", "/break-glass", BREAK_GLASS),
+        Probe("POST", "/break-glass", BREAK_GLASS, BREAK_GLASS, T, ok=303, make=break_glass_form),
     ],
     "api-audit": [
         Probe("GET", f"{API}/audit/events", AUDIT_OWN),
@@ -518,6 +567,7 @@ GROUPS: dict[str, list[Probe]] = {
         staff_admin("POST", "/staff", ok=303, make=form(STAFF)),
         Probe("GET", "/staff/{user_id}", ALL, WIDE, T),
         staff_admin("POST", "/staff/{user_id}/roles", ok=303, make=ROLES_FORM),
+        Probe("POST", "/staff/{user_id}/roles", roles(CA), roles(CA), T, ok=303, make=GRANT_WIDE),
         staff_admin("POST", "/staff/{user_id}/disable", ok=303, make=fresh("user")),
         staff_admin("POST", "/staff/{user_id}/enable", ok=303),
     ],
@@ -674,18 +724,19 @@ class Scene:
 
     async def fresh_document(self, side: str | None) -> int:
         url = f"/patients/{self.ids(side)['patient_id']}/attachments"
-        return await self.create(url, files={"file": ("report.txt", b"report\n", "text/plain")})
+        report = {"file": ("report.txt", b"report\n", "text/plain")}
+        return await self.create(url, who=CLINICIAN[side or "a"], files=report)
 
     async def fresh_consent(self, side: str | None) -> int:
         await self.withdraw_consents(side)
         url = f"/patients/{self.ids(side)['patient_id']}/consents"
-        return await self.create(url, json={"purpose": "telemedicine"})
+        return await self.create(url, who=CLINICIAN[side or "a"], json={"purpose": "telemedicine"})
 
     async def withdraw_consents(self, side: str | None) -> None:
-        url = f"/patients/{self.ids(side)['patient_id']}/consents"
-        for row in await self.setup("GET", url):
+        url, who = f"/patients/{self.ids(side)['patient_id']}/consents", CLINICIAN[side or "a"]
+        for row in await self.setup("GET", url, who=who):
             if row["active"]:
-                await self.setup("POST", f"{url}/{row['id']}/withdraw")
+                await self.setup("POST", f"{url}/{row['id']}/withdraw", who=who)
 
     async def fresh_meeting(self, side: str | None) -> int:
         """Side "a": alice's meeting with bob; side "b": mallory's, alone."""
@@ -817,6 +868,60 @@ async def test_each_persona_gets_what_the_table_says(
         await scene.sign_in_all(settings)
     failures = [f for probe in GROUPS[group] for f in await run(probe, scene)]
     assert not failures, "\n  ".join(["", *failures])
+
+
+# --- the read-only health authority -------------------------------------------------------
+
+# Every call the authority may make that is not a GET, and why: an action the policy names
+# in `AUTHORITY_WRITES` (the command room and surveillance), or something that is neither a
+# write nor on a patient's behalf. A new route open to the authority fails until named here.
+ACCOUNT, QUERY, PUBLIC_LINK = "its own account", "a query sent as POST", "a guest link"
+OWN_MEETING = "a meeting of its own (one about a patient needs WRITE_PATIENT)"
+AUTHORITY_NON_GET: dict[tuple[str, str], Action | str] = {
+    ("POST", f"{SURV}/counts"): Action.REPORT_COUNTS,
+    ("POST", f"{SURV}/counts/csv"): Action.REPORT_COUNTS,
+    ("POST", f"{SURV}/run"): Action.MANAGE_ALERTS,
+    ("POST", f"{EMG}/incidents"): Action.COMMAND_EMERGENCY,
+    ("POST", f"{INCIDENT_ID}/log"): Action.COMMAND_EMERGENCY,
+    ("POST", f"{INCIDENT_ID}/tasks"): Action.COMMAND_EMERGENCY,
+    ("POST", f"{INCIDENT_ID}/convene"): Action.COMMAND_EMERGENCY,
+    ("POST", f"{INCIDENT_ID}/{{action}}"): Action.COMMAND_EMERGENCY,
+    ("POST", f"{EMG}/convene-all"): Action.COMMAND_EMERGENCY,
+    ("POST", TASK_STEP): Action.RESPOND_EMERGENCY,
+    ("POST", f"{EMG}/resources"): Action.RESPOND_EMERGENCY,
+    ("POST", "/emergency/tasks/{task_id}/{action}"): Action.RESPOND_EMERGENCY,
+    ("POST", "/emergency/resources"): Action.RESPOND_EMERGENCY,
+    ("POST", f"{API}/auth/token"): ACCOUNT,
+    ("POST", f"{API}/auth/logout"): ACCOUNT,
+    ("POST", f"{API}/notifications/read"): ACCOUNT,
+    ("POST", f"{API}/selftest/payload"): ACCOUNT,
+    ("POST", "/login"): ACCOUNT,
+    ("POST", "/2fa"): ACCOUNT,
+    ("POST", "/2fa/enrol"): ACCOUNT,
+    ("POST", "/logout"): ACCOUNT,
+    ("POST", f"{API}/patients/lookup"): QUERY,
+    ("POST", SEARCH): QUERY,
+    ("POST", f"{API}/meetings"): OWN_MEETING,
+    ("POST", "/meetings"): OWN_MEETING,
+    ("POST", "/meetings/schedule"): OWN_MEETING,
+    ("POST", "/join/{link}"): PUBLIC_LINK,
+    ("POST", "/join/{link}/token"): PUBLIC_LINK,
+    ("POST", "/join/{link}/files"): PUBLIC_LINK,
+}
+
+
+def test_the_authority_writes_only_where_the_policy_names_it() -> None:
+    """Read-only means read-only: each non-GET call the table lets the authority make is a
+    command-room or surveillance action of `policy.AUTHORITY_WRITES`, or no write at all."""
+    opened = {
+        (p.method, p.path)
+        for p in PROBES
+        if p.method != "GET" and p.people is None and AU in (p.own | p.other)
+    }
+    assert opened == set(AUTHORITY_NON_GET)
+    actions = {a for a in AUTHORITY_NON_GET.values() if isinstance(a, Action)}
+    assert actions <= policy.AUTHORITY_WRITES
+    assert not actions & {Action.WRITE_PATIENT, Action.REGISTER_PATIENT, Action.ADD_OPINION}
 
 
 # --- the table covers every route ----------------------------------------------------------

@@ -54,7 +54,7 @@ async def search(
     world: World,
     rtype: str,
     params: Params | None = None,
-    who: str = "admin",
+    who: str = "hana",
 ) -> Bundle:
     res_ = await client.get(f"{FHIR}/{rtype}", params=params or [], headers=world.auth(who))
     assert res_.status_code == 200, res_.text
@@ -119,7 +119,7 @@ async def test_each_type_searches_and_reads_back_as_valid_fhir(
         assert resource.get_resource_type() == rtype
         assert entry.fullUrl == f"{BASE}/{rtype}/{resource.id}"
         assert entry.search.mode == "match"
-        read = await client.get(f"{FHIR}/{rtype}/{resource.id}", headers=world.auth("admin"))
+        read = await client.get(f"{FHIR}/{rtype}/{resource.id}", headers=world.auth("hana"))
         assert read.status_code == 200, read.text
         assert read.headers["cache-control"] == "no-store"
         model = CLASSES[rtype].model_validate_json(read.text)

@@ -129,7 +129,7 @@ HOME: dict[str, set[str]] = {
     "ines": {"patients", "register", "add_staff", "audit"},
     "carol": {"consortium"},
     "otto": {"consortium", "attention"},
-    "admin": {"patients", "register", "add_staff", "audit", "consortium", "attention"},
+    "admin": {"add_staff", "audit", "consortium", "attention"},
     "hana": {"patients", "audit", "consortium", "district", "attention"},
 }
 

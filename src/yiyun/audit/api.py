@@ -21,7 +21,7 @@ async def list_events(
     principal: CurrentPrincipal,
     patient_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
     action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+$")] = None,
-    outcome: Literal["success", "denied", "error"] | None = None,
+    outcome: Literal["success", "denied", "error", "not_found", "duplicate"] | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AuditEventRead]:

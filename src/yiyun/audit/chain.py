@@ -40,9 +40,11 @@ def hashed_fields(
     ip: str | None,
     request_id: str | None,
     details: dict[str, Any],
+    subject_institutions: str | None = None,
 ) -> dict[str, Any]:
-    """The exact set of fields the hash covers."""
-    return {
+    """The exact set of fields the hash covers (subject institutions only when recorded,
+    so entries written before they existed keep their hash)."""
+    fields = {
         "seq": seq,
         "at": canonical_time(at),
         "actor_id": actor_id,
@@ -57,3 +59,18 @@ def hashed_fields(
         "request_id": request_id,
         "details": details,
     }
+    if subject_institutions is not None:
+        fields["subject_institutions"] = subject_institutions
+    return fields
+
+
+def encode_institutions(ids: frozenset[int] | None) -> str | None:
+    """`{7, 3}` -> `",3,7,"`: a stored form that a portable LIKE '%,3,%' can search."""
+    if not ids:
+        return None
+    return "," + ",".join(str(i) for i in sorted(ids)) + ","
+
+
+def institution_marker(institution_id: int) -> str:
+    """What `encode_institutions` writes for one institution (a LIKE substring)."""
+    return f",{institution_id},"

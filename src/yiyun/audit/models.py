@@ -23,7 +23,9 @@ class AuditEvent(Base):
     entity_type: Mapped[str | None] = mapped_column(String(32))
     entity_id: Mapped[str | None] = mapped_column(String(64))
     patient_id: Mapped[int | None] = mapped_column(index=True)
-    institution_id: Mapped[int | None] = mapped_column(index=True)
+    institution_id: Mapped[int | None] = mapped_column(index=True)  # the actor's
+    # The institutions whose data the entry is about (a patient's), as ",3,7,".
+    subject_institutions: Mapped[str | None] = mapped_column(String(255))
     outcome: Mapped[str] = mapped_column(String(16))
     ip: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
@@ -32,3 +34,7 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_audit_event_at", "at"),)
+
+    @property
+    def subject_institution_ids(self) -> list[int]:
+        return [int(i) for i in (self.subject_institutions or "").split(",") if i]

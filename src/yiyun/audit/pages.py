@@ -23,7 +23,7 @@ async def audit_log(
     principal: CurrentPrincipal,
     patient_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
     action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]*$")] = None,
-    outcome: Literal["success", "denied", "error", ""] = "",
+    outcome: Literal["success", "denied", "error", "not_found", "duplicate", ""] = "",
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
     verify: bool = False,
 ) -> Response:
@@ -36,6 +36,7 @@ async def audit_log(
         outcome=outcome or None,
         params=params,
     )
+    names = await queries.institution_names(session, {e.institution_id for e in rows})
     can_verify = allows(principal, Action.VIEW_AUDIT)
     result = await service.verify(session=session) if verify and can_verify else None
     return page(
@@ -44,6 +45,8 @@ async def audit_log(
         "audit/log.html",
         {
             "events": rows,
+            "names": names,
+            "own_institution": principal.institution_id,
             "total": total,
             "page_no": page_no,
             "pages": max(1, -(-total // params.size)),

@@ -19,6 +19,7 @@ class AuditEventRead(BaseModel):
     entity_id: str | None
     patient_id: int | None
     institution_id: int | None
+    subject_institution_ids: list[int]
     outcome: str
     ip: str | None
     request_id: str | None

@@ -20,7 +20,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from yiyun.audit.chain import GENESIS, hashed_fields, row_hash
+from yiyun.audit.chain import GENESIS, encode_institutions, hashed_fields, row_hash
 from yiyun.audit.models import AuditEvent
 from yiyun.core.clock import now
 
@@ -83,8 +83,14 @@ async def record(
     institution_id: int | None = None,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
+    subject_institutions: frozenset[int] | None = None,
 ) -> AuditEvent:
-    """Append one entry to the chain inside the caller's transaction."""
+    """Append one entry to the chain inside the caller's transaction.
+
+    `institution_id` is the actor's institution (by default); `subject_institutions` are
+    the institutions whose data the entry is about (a patient's), so each of them sees it.
+    """
+    subjects = encode_institutions(subject_institutions)
     await _serialise(session)
     last = (
         await session.execute(
@@ -107,6 +113,7 @@ async def record(
         ip=actor.ip,
         request_id=actor.request_id,
         details=json.loads(json.dumps(details or {}, default=str)),
+        subject_institutions=subjects,
     )
     entry = AuditEvent(
         seq=seq,
@@ -122,6 +129,7 @@ async def record(
         ip=actor.ip,
         request_id=actor.request_id,
         details=fields["details"],
+        subject_institutions=subjects,
         prev_hash=prev,
         hash=row_hash(prev, fields),
     )
@@ -195,6 +203,7 @@ async def verify(*, session: AsyncSession, anchor: str | None = None) -> VerifyR
             ip=row.ip,
             request_id=row.request_id,
             details=row.details,
+            subject_institutions=row.subject_institutions,
         )
         if row_hash(prev, fields) != row.hash:
             return VerifyResult(False, checked, row.seq, row.id, "content does not match hash")

@@ -8,10 +8,12 @@ answering "does this user take part in something involving this patient?".
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, cast
 
+from sqlalchemy import ColumnElement, Select, false, literal, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.auth.principal import Principal
@@ -28,10 +30,13 @@ class Action(StrEnum):
     MANAGE_STAFF = "staff.manage"
     VIEW_TERMINALS = "terminal.view"
     MANAGE_TERMINALS = "terminal.manage"
+    WATCH_TERMINALS = "terminal.watch"
     LIST_PATIENTS = "patient.list"
     REGISTER_PATIENT = "patient.register"
     READ_PATIENT = "patient.read"
     WRITE_PATIENT = "patient.write"
+    ADD_OPINION = "patient.add_opinion"
+    BREAK_GLASS = "patient.break_glass"
     VIEW_AUDIT = "audit.view"
     COMMAND_EMERGENCY = "emergency.command"
     RESPOND_EMERGENCY = "emergency.respond"
@@ -55,6 +60,13 @@ class Target:
 
 
 ANY = Target()
+
+
+def own(principal: Principal) -> Target:
+    """The caller's own institution as a target."""
+    return Target.of(principal.institution_id)
+
+
 Rule = Callable[[Principal, Target], bool]
 
 
@@ -92,16 +104,24 @@ RULES: dict[Action, Rule] = {
         _roles(R.CONSORTIUM_ADMIN, R.AUTHORITY, R.OPS_ENGINEER, R.DISPATCHER),
         _roles_own(*STAFF),
     ),
+    # Terminals needing attention across the consortium (home page).
+    Action.WATCH_TERMINALS: _roles(R.OPS_ENGINEER, R.CONSORTIUM_ADMIN, R.AUTHORITY),
     Action.MANAGE_TERMINALS: _any_of(
         _roles(R.CONSORTIUM_ADMIN, R.OPS_ENGINEER), _roles_own(R.INSTITUTION_ADMIN)
     ),
-    # Listing is scoped by query (see `patient_scope`); this says who may list at all.
-    Action.LIST_PATIENTS: _roles(*PATIENT_WRITERS, R.AUTHORITY, R.CONSORTIUM_ADMIN),
-    Action.REGISTER_PATIENT: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)),
-    Action.READ_PATIENT: _any_of(
-        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)
-    ),
-    Action.WRITE_PATIENT: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)),
+    # Patient records are clinical: the institution's clinical staff and its admin, and the
+    # health authority reading. The consortium administrator runs IT and reads no record
+    # by default; when a support case or an emergency needs it, it breaks the glass
+    # (`records.break_glass`: one patient, reasoned, time-limited, read-only, audited).
+    # Who may list patients at all (asked for the own institution); the rows listed are
+    # `scope(principal, READ_PATIENT)`.
+    Action.LIST_PATIENTS: _any_of(_roles(R.AUTHORITY), _roles_own(*PATIENT_WRITERS)),
+    Action.REGISTER_PATIENT: _roles_own(*PATIENT_WRITERS),
+    Action.READ_PATIENT: _any_of(_roles(R.AUTHORITY), _roles_own(*PATIENT_WRITERS)),
+    Action.WRITE_PATIENT: _roles_own(*PATIENT_WRITERS),
+    # A doctor's signed opinion on the record (relationships may grant it elsewhere).
+    Action.ADD_OPINION: _roles_own(R.COMMUNITY_DOCTOR, R.SPECIALIST),
+    Action.BREAK_GLASS: _roles(R.CONSORTIUM_ADMIN),
     Action.VIEW_AUDIT: _any_of(
         _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)
     ),
@@ -128,6 +148,10 @@ RULES: dict[Action, Rule] = {
 }
 
 
+# The actions on one patient that a relationship may grant.
+PATIENT_ACTIONS = frozenset({Action.READ_PATIENT, Action.WRITE_PATIENT, Action.ADD_OPINION})
+
+
 def allows(principal: Principal, action: Action, target: Target = ANY) -> bool:
     """True when the policy grants `action` on `target`; unknown actions are denied."""
     rule = RULES.get(action)
@@ -142,27 +166,208 @@ def require(principal: Principal, action: Action, target: Target = ANY) -> None:
         )
 
 
-def sees_all_institutions(principal: Principal, action: Action) -> bool:
-    """Whether `action` is granted consortium-wide (not only for the own institution)."""
-    return allows(principal, action, ANY)
+# --- scope: the one way a query is restricted to what the caller may see -------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The institutions whose rows a caller may see for an action, and related patients.
+
+    `institutions=None` is every institution; an empty set is none. `related_patients`
+    are the id queries of the relationships that grant the action (patient actions only).
+    """
+
+    institutions: frozenset[int] | None
+    related_patients: tuple[Select[Any], ...] = ()
+
+    @property
+    def everywhere(self) -> bool:
+        return self.institutions is None
+
+    @property
+    def nothing(self) -> bool:
+        return self.institutions == frozenset() and not self.related_patients
+
+    def covers(self, *institution_ids: int | None) -> bool:
+        """Whether any of these institutions is in scope."""
+        if self.institutions is None:
+            return True
+        return any(i in self.institutions for i in institution_ids if i is not None)
+
+    def where(self, column: Any) -> ColumnElement[bool]:
+        """A condition on an institution column: the rows this scope covers."""
+        if self.institutions is None:
+            return true()
+        if not self.institutions:
+            return false()
+        return cast("ColumnElement[bool]", column.in_(sorted(self.institutions)))
+
+    def where_related(self, patient_id: Any) -> ColumnElement[bool]:
+        """A condition on a patient-id column: patients related to the caller."""
+        if not self.related_patients:
+            return false()
+        ids: Any = (
+            self.related_patients[0]
+            if len(self.related_patients) == 1
+            else union(*self.related_patients).subquery().select()
+        )
+        return cast("ColumnElement[bool]", patient_id.in_(ids))
+
+
+def scope(principal: Principal, action: Action) -> Scope:
+    """Where `action` is granted: everywhere, the own institution, or nowhere.
+
+    Patient actions add the relationships registered for them, so a list query built
+    from the scope shows exactly the rows a single-object check would allow.
+    """
+    related = tuple(r.patients(principal) for r in relationships_for(action))
+    if allows(principal, action, ANY):
+        return Scope(None, related)
+    if allows(principal, action, Target.of(principal.institution_id)):
+        return Scope(frozenset({principal.institution_id}), related)
+    return Scope(frozenset(), related)
+
+
+# --- reach of a role, and who may grant it --------------------------------------------
+
+
+class Reach(StrEnum):
+    INSTITUTION = "institution"
+    CONSORTIUM = "consortium"
+
+
+def _probe(role: Role, institution_id: int) -> Principal:
+    return Principal(
+        user_id=0,
+        username="",
+        display_name="",
+        institution_id=institution_id,
+        roles=frozenset({role}),
+    )
+
+
+# Granted to every staff role alike, so they say nothing about a role's reach.
+_COMMON = frozenset(a for a in Action if all(RULES[a](_probe(r, 1), ANY) for r in Role))
+
+
+def reach(role: Role) -> Reach:
+    """Read from the table: a role that may act on another institution reaches the consortium."""
+    principal = _probe(role, 1)
+    elsewhere = (ANY, Target.of(2))
+    for action, rule in RULES.items():
+        if action not in _COMMON and any(rule(principal, t) for t in elsewhere):
+            return Reach.CONSORTIUM
+    return Reach.INSTITUTION
+
+
+def grantable_roles(
+    principal: Principal, user_institution_id: int, user_id: int | None = None
+) -> frozenset[Role]:
+    """Roles `principal` may hand to a user of `user_institution_id`.
+
+    The consortium administrator grants any role. An institution administrator grants,
+    within its own institution and never to itself, only roles whose reach is that
+    institution. Anyone else grants nothing.
+    """
+    if principal.has(R.CONSORTIUM_ADMIN):
+        return frozenset(Role)
+    if (
+        principal.has(R.INSTITUTION_ADMIN)
+        and principal.institution_id == user_institution_id
+        and principal.user_id != user_id
+    ):
+        return frozenset(r for r in Role if reach(r) is Reach.INSTITUTION)
+    return frozenset()
+
+
+# --- the read-only health authority ---------------------------------------------------
+
+# What the health authority may change: the command room and its surveillance decisions.
+# Everything else it may only read; nothing it does writes on a patient's behalf.
+AUTHORITY_WRITES = frozenset(
+    {
+        Action.COMMAND_EMERGENCY,
+        Action.RESPOND_EMERGENCY,
+        Action.REPORT_COUNTS,
+        Action.MANAGE_ALERTS,
+        Action.RESPOND_ALERT,
+    }
+)
+
+
+def reads_everywhere_writes_nothing(principal: Principal) -> bool:
+    """The read-only district view: every institution's patients readable, none writable."""
+    return allows(principal, Action.READ_PATIENT, ANY) and not any(
+        allows(principal, a, t)
+        for a in (Action.WRITE_PATIENT, Action.REGISTER_PATIENT)
+        for t in (ANY, own(principal))
+    )
+
+
+# Actions that change data (the rest only read).
+WRITES = frozenset(
+    {
+        Action.MANAGE_INSTITUTION,
+        Action.MANAGE_STAFF,
+        Action.MANAGE_TERMINALS,
+        Action.REGISTER_PATIENT,
+        Action.WRITE_PATIENT,
+        Action.ADD_OPINION,
+        Action.BREAK_GLASS,
+        Action.COMMAND_EMERGENCY,
+        Action.RESPOND_EMERGENCY,
+        Action.REPORT_COUNTS,
+        Action.MANAGE_ALERTS,
+        Action.RESPOND_ALERT,
+    }
+)
 
 
 # --- relationships -------------------------------------------------------------------
 
-RelationshipProvider = Callable[[AsyncSession, Principal, int], Awaitable[bool]]
-_providers: list[RelationshipProvider] = []
+
+@dataclass(frozen=True)
+class Relationship:
+    """A workflow link between a user and patients, granting some patient actions.
+
+    `patients(principal)` is a query of the ids of the patients the principal is related
+    to *now* (e.g. "member of a meeting about the patient that is not over"), so lists,
+    searches and single reads all honour it, and it lapses when the workflow ends.
+    """
+
+    name: str
+    grants: frozenset[Action]
+    patients: Callable[[Principal], Select[Any]]
 
 
-def register_relationship(provider: RelationshipProvider) -> RelationshipProvider:
-    """Register a provider (e.g. "takes part in a consultation about the patient")."""
-    if provider not in _providers:
-        _providers.append(provider)
-    return provider
+_relationships: dict[str, Relationship] = {}
 
 
-async def related_to_patient(session: AsyncSession, principal: Principal, patient_id: int) -> bool:
-    for provider in _providers:
-        if await provider(session, principal, patient_id):
+def register_relationship(relationship: Relationship) -> Relationship:
+    """Register (or replace, by name) a relationship; called explicitly at app start."""
+    unknown = relationship.grants - PATIENT_ACTIONS
+    if unknown:
+        raise ValueError(f"a relationship grants patient actions only, not {sorted(unknown)}")
+    _relationships[relationship.name] = relationship
+    return relationship
+
+
+def unregister_relationship(name: str) -> None:
+    _relationships.pop(name, None)
+
+
+def relationships_for(action: Action) -> list[Relationship]:
+    return [r for r in _relationships.values() if action in r.grants]
+
+
+async def related_to_patient(
+    session: AsyncSession, principal: Principal, patient_id: int, action: Action
+) -> bool:
+    """Whether a registered relationship grants `action` on this patient now."""
+    for relationship in relationships_for(action):
+        query = relationship.patients(principal).subquery()
+        found = await session.scalar(select(literal(1)).where(query.c[0] == patient_id).limit(1))
+        if found is not None:
             return True
     return False
 
@@ -175,17 +380,22 @@ async def require_patient(
     patient_id: int,
     institutions: frozenset[int],
 ) -> None:
-    """Patient access: institution scope or a registered relationship.
+    """Patient access: institution scope or a registered relationship granting `action`.
 
     Outsiders get `NotFound`, the same answer as for a patient that does not exist, so
-    the response reveals nothing about who is registered where.
+    the response reveals nothing about who is registered where; someone who may read
+    the patient but not do `action` gets `PermissionDenied`.
     """
-    if allows(principal, action, Target(institutions)):
+    target = Target(institutions)
+    if allows(principal, action, target):
         return
-    if action == Action.READ_PATIENT and await related_to_patient(session, principal, patient_id):
+    if await related_to_patient(session, principal, patient_id, action):
         return
-    if action == Action.READ_PATIENT or not allows(
-        principal, Action.READ_PATIENT, Target(institutions)
+    if action == Action.READ_PATIENT:
+        raise NotFound("patient not found", code="patient.not_found")
+    if not (
+        allows(principal, Action.READ_PATIENT, target)
+        or await related_to_patient(session, principal, patient_id, Action.READ_PATIENT)
     ):
         raise NotFound("patient not found", code="patient.not_found")
     raise PermissionDenied("read-only access to this patient", code="access.read_only")

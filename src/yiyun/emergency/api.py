@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
-from sqlalchemy import select
 
-from yiyun.auth.policy import Action, require
 from yiyun.emergency import board as board_mod
 from yiyun.emergency import service
-from yiyun.emergency.models import LogEntry
 from yiyun.emergency.schemas import (
     ConveneAll,
     ConvenedRead,
@@ -34,8 +31,7 @@ Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 @router.get("/emergency/board")
 async def board(session: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
     """Sites with map positions, alert and terminal state, tasks, resources; open incidents."""
-    require(principal, Action.COMMAND_EMERGENCY)
-    return await board_mod.board(session=session)
+    return await board_mod.board(session=session, principal=principal)
 
 
 @router.post("/emergency/incidents", response_model=IncidentRead, status_code=201)
@@ -53,39 +49,31 @@ async def open_incident(
     return IncidentRead.model_validate(incident)
 
 
-async def _detail(session: DbSession, incident: Any, principal: CurrentPrincipal) -> IncidentDetail:
-    log = (
-        await session.scalars(
-            select(LogEntry).where(LogEntry.incident_id == incident.id).order_by(LogEntry.id)
-        )
-    ).all()
-    tasks = await service.tasks_for(session=session, principal=principal, incident_id=incident.id)
-    return IncidentDetail(
-        **IncidentRead.model_validate(incident).model_dump(),
-        log=[LogRead.model_validate(e) for e in log],
-        tasks=[TaskRead.model_validate(t) for t in tasks],
-    )
-
-
 @router.get("/emergency/incidents/{incident_id}", response_model=IncidentDetail)
 async def get_incident(
     incident_id: Id, session: DbSession, principal: CurrentPrincipal
 ) -> IncidentDetail:
-    incident = await service.get_incident(
+    view = await service.incident_detail(
         session=session, principal=principal, incident_id=incident_id
     )
-    return await _detail(session, incident, principal)
+    return IncidentDetail(
+        **IncidentRead.model_validate(view.incident).model_dump(),
+        log=[LogRead.model_validate(e) for e in view.log],
+        tasks=[TaskRead.model_validate(t) for t in view.tasks],
+    )
 
 
 @router.post("/emergency/incidents/{incident_id}/log", response_model=LogRead, status_code=201)
 async def add_log(
-    incident_id: Id, data: LogCreate, session: DbSession, principal: CurrentPrincipal
+    incident_id: Id,
+    data: LogCreate,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
 ) -> LogRead:
-    incident = await service.get_incident(
-        session=session, principal=principal, incident_id=incident_id
+    entry = await service.add_log(
+        session=session, principal=principal, actor=actor, incident_id=incident_id, text=data.text
     )
-    require(principal, Action.COMMAND_EMERGENCY)
-    entry = await service.log(session, incident, data.text, author_id=principal.user_id)
     return LogRead.model_validate(entry)
 
 
@@ -156,7 +144,6 @@ async def dispatch(
 @router.get("/emergency/tasks", response_model=list[TaskRead])
 async def my_tasks(session: DbSession, principal: CurrentPrincipal) -> list[TaskRead]:
     """The caller's site's tasks (all tasks for the command room)."""
-    require(principal, Action.RESPOND_EMERGENCY, service.own_target(principal))
     rows = await service.tasks_for(session=session, principal=principal)
     return [TaskRead.model_validate(t) for t in rows]
 

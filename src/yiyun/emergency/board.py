@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from yiyun.auth.policy import Action, require
+from yiyun.auth.principal import Principal
 from yiyun.emergency import service
 from yiyun.emergency.models import Incident, Task
 from yiyun.org.enums import InstitutionKind, TerminalStatus
@@ -24,7 +26,8 @@ def register_alert_states(provider: AlertStates) -> AlertStates:
     return provider
 
 
-async def board(*, session: AsyncSession) -> dict[str, Any]:
+async def board(*, session: AsyncSession, principal: Principal) -> dict[str, Any]:
+    require(principal, Action.COMMAND_EMERGENCY)
     sites = (
         await session.scalars(
             select(Institution)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
+from yiyun.auth import policy
 from yiyun.auth.policy import Action, Target, allows, require
 from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
@@ -278,12 +279,50 @@ async def dispatch(
 async def tasks_for(
     *, session: AsyncSession, principal: Principal, incident_id: int | None = None
 ) -> list[Task]:
-    query = select(Task).order_by(Task.id.desc()).limit(500)
+    """The tasks the caller may see: every site's for the command room, else its own."""
+    require(principal, Action.RESPOND_EMERGENCY, own_target(principal))
+    scope = policy.scope(principal, Action.RESPOND_EMERGENCY)
+    query = select(Task).where(scope.where(Task.site_id)).order_by(Task.id.desc()).limit(500)
     if incident_id is not None:
         query = query.where(Task.incident_id == incident_id)
-    if not _commands(principal):
-        query = query.where(Task.site_id == principal.institution_id)
     return list((await session.scalars(query)).all())
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    incident: Incident
+    log: list[LogEntry]
+    tasks: list[Task]
+
+
+async def incident_detail(
+    *, session: AsyncSession, principal: Principal, incident_id: int
+) -> IncidentView:
+    """An incident with its log and the tasks the caller may see."""
+    incident = await get_incident(session=session, principal=principal, incident_id=incident_id)
+    entries = await session.scalars(
+        select(LogEntry).where(LogEntry.incident_id == incident.id).order_by(LogEntry.id)
+    )
+    tasks = await tasks_for(session=session, principal=principal, incident_id=incident.id)
+    return IncidentView(incident, list(entries.all()), tasks)
+
+
+async def add_log(
+    *, session: AsyncSession, principal: Principal, actor: Actor, incident_id: int, text: str
+) -> LogEntry:
+    """A command-room note on an incident's log (audited)."""
+    incident = await get_incident(session=session, principal=principal, incident_id=incident_id)
+    require(principal, Action.COMMAND_EMERGENCY)
+    entry = await log(session, incident, text, author_id=principal.user_id)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="emergency.log",
+        entity_type="incident",
+        entity_id=incident.id,
+        details={"entry_id": entry.id},
+    )
+    return entry
 
 
 def own_target(principal: Principal) -> Target:

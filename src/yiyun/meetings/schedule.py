@@ -22,6 +22,7 @@ from yiyun.audit import service as audit
 from yiyun.audit.models import AuditEvent
 from yiyun.audit.service import Actor
 from yiyun.auth import passwords
+from yiyun.auth.policy import Action
 from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import as_utc, now
@@ -54,9 +55,13 @@ def _check_start(problems: members.Problems, starts_at: datetime, at: datetime) 
 async def accessible_patient(
     session: AsyncSession, ctx: records_service.Ctx, patient_id: int
 ) -> Patient:
-    """A patient the caller may read; otherwise one answer for "missing" and "hidden"."""
+    """A patient the caller may act for: a meeting about a patient, or a guest invitation
+    sent to one, is a write on the patient's behalf (so read-only access is refused with
+    403); otherwise one answer for "missing" and "hidden"."""
     try:
-        return await records_service.load_patient(session=session, ctx=ctx, patient_id=patient_id)
+        return await records_service.load_patient(
+            session=session, ctx=ctx, patient_id=patient_id, action=Action.WRITE_PATIENT
+        )
     except NotFound as exc:
         raise InvalidInput(
             "no patient with this number that you can access",

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
-from yiyun.auth import passwords
+from yiyun.auth import passwords, policy
 from yiyun.auth import service as auth_service
 from yiyun.auth.policy import Action, Target, require
 from yiyun.auth.principal import Principal
+from yiyun.core import textsearch
 from yiyun.core.clock import now
 from yiyun.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from yiyun.core.pagination import PageParams, paginate
@@ -25,19 +26,6 @@ from yiyun.org.schemas import (
     TerminalCreate,
 )
 from yiyun.settings import SecuritySettings
-
-# Roles an institution administrator may hand out within their own institution.
-INSTITUTION_GRANTABLE = frozenset(
-    {
-        Role.COMMUNITY_DOCTOR,
-        Role.SPECIALIST,
-        Role.NURSE,
-        Role.DISPATCHER,
-        Role.INSTITUTION_ADMIN,
-        Role.OPS_ENGINEER,
-    }
-)
-
 
 # --- institutions ----------------------------------------------------------------------
 
@@ -57,13 +45,8 @@ async def list_institutions(
     if kind is not None:
         query = query.where(Institution.kind == kind)
     if q:
-        like = f"%{q.strip()}%"
         query = query.where(
-            or_(
-                Institution.name.ilike(like),
-                Institution.name_en.ilike(like),
-                Institution.code.ilike(like),
-            )
+            textsearch.contains(q.strip(), Institution.name, Institution.name_en, Institution.code)
         )
     return await paginate(session, query, params or PageParams(size=200))
 
@@ -177,13 +160,9 @@ async def list_staff(
     if institution_id is not None:
         require(principal, Action.VIEW_STAFF, Target.of(institution_id))
         query = query.where(User.institution_id == institution_id)
-    elif not principal.has(
-        Role.CONSORTIUM_ADMIN, Role.AUTHORITY, Role.DISPATCHER, Role.OPS_ENGINEER
-    ):
-        query = query.where(User.institution_id == principal.institution_id)
+    query = query.where(policy.scope(principal, Action.VIEW_STAFF).where(User.institution_id))
     if q:
-        like = f"%{q.strip()}%"
-        query = query.where(or_(User.username.ilike(like), User.display_name.ilike(like)))
+        query = query.where(textsearch.contains(q.strip(), User.username, User.display_name))
     return await paginate(session, query, params or PageParams())
 
 
@@ -196,13 +175,25 @@ async def get_staff(*, session: AsyncSession, principal: Principal, user_id: int
 
 
 async def _check_roles(
-    session: AsyncSession, principal: Principal, institution_id: int, roles: set[Role]
+    session: AsyncSession,
+    principal: Principal,
+    institution_id: int,
+    roles: set[Role],
+    user_id: int | None = None,
 ) -> None:
-    if not principal.has(Role.CONSORTIUM_ADMIN) and not roles <= INSTITUTION_GRANTABLE:
+    """The roles given or taken away must be the principal's to grant (`policy`)."""
+    if (
+        user_id is not None
+        and user_id == principal.user_id
+        and not principal.has(Role.CONSORTIUM_ADMIN)
+    ):
+        raise PermissionDenied("you cannot change your own roles", code="staff.self_grant")
+    grantable = policy.grantable_roles(principal, institution_id, user_id)
+    if not roles <= grantable:
         raise PermissionDenied(
-            "an institution administrator cannot grant these roles",
+            "you cannot grant or remove these roles",
             code="staff.role_not_grantable",
-            details={"roles": sorted(roles - INSTITUTION_GRANTABLE)},
+            details={"roles": sorted(roles - grantable)},
         )
     institution = await get_institution(session=session, institution_id=institution_id)
     if Role.AUTHORITY in roles and institution.kind != InstitutionKind.HEALTH_AUTHORITY:
@@ -293,7 +284,7 @@ async def set_roles(
     user = await get_staff(session=session, principal=principal, user_id=user_id)
     require(principal, Action.MANAGE_STAFF, Target.of(user.institution_id))
     wanted = set(roles)
-    await _check_roles(session, principal, user.institution_id, wanted | (user.role_set - wanted))
+    await _check_roles(session, principal, user.institution_id, wanted ^ user.role_set, user.id)
     if user.id == principal.user_id and not wanted & {
         Role.CONSORTIUM_ADMIN,
         Role.INSTITUTION_ADMIN,

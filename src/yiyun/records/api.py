@@ -9,8 +9,10 @@ from fastapi.responses import Response
 
 from yiyun.core.errors import InvalidInput, NotFound
 from yiyun.core.pagination import Page, PageParams
-from yiyun.records import service
+from yiyun.records import break_glass, service
 from yiyun.records.schemas import (
+    BreakGlassCreate,
+    BreakGlassRead,
     ConsentCreate,
     ConsentRead,
     DocumentCreate,
@@ -156,3 +158,21 @@ async def withdraw_consent(
         session=session, ctx=ctx, patient_id=patient_id, consent_id=consent_id
     )
     return ConsentRead.model_validate(row)
+
+
+@router.post("/patients/{patient_id}/break-glass", response_model=BreakGlassRead, status_code=201)
+async def break_the_glass(
+    patient_id: Id, data: BreakGlassCreate, session: DbSession, ctx: PatientCtx
+) -> BreakGlassRead:
+    """Emergency read access to one patient: reasoned, 5 to 120 minutes, audited."""
+    grant = await break_glass.open_grant(
+        session=session, ctx=ctx, patient_id=patient_id, reason=data.reason, minutes=data.minutes
+    )
+    return BreakGlassRead.model_validate(grant)
+
+
+@router.get("/break-glass", response_model=list[BreakGlassRead])
+async def my_break_glass(session: DbSession, ctx: PatientCtx) -> list[BreakGlassRead]:
+    """The caller's emergency accesses that hold now."""
+    rows = await break_glass.mine(session=session, principal=ctx.principal)
+    return [BreakGlassRead.model_validate(r) for r in rows]

@@ -15,6 +15,7 @@ class DocumentKind(StrEnum):
     SUMMARY = "summary"
     LAB_RESULT = "lab_result"
     ATTACHMENT = "attachment"
+    OPINION = "opinion"  # a doctor's signed consultation opinion
 
 
 class ConsentPurpose(StrEnum):

@@ -90,3 +90,18 @@ class Consent(IdMixin, TimestampMixin, Base):
     @property
     def active(self) -> bool:
         return self.withdrawn_at is None
+
+
+class BreakGlass(IdMixin, Base):
+    """Emergency access to one patient outside the normal scope: explicit, reasoned,
+    time-limited and audited ("break the glass"). It grants reading only, until
+    `expires_at` or until ended early."""
+
+    __tablename__ = "records_break_glass"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("records_patient.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

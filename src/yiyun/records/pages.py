@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from yiyun.auth.policy import Action, Target, allows
 from yiyun.core.pagination import PageParams
 from yiyun.org import service as org_service
-from yiyun.records import service
+from yiyun.records import break_glass, service
 from yiyun.records.enums import ConsentPurpose, DocumentKind, GuardianRelation, Sex
 from yiyun.records.schemas import ConsentCreate, DocumentCreate, PatientCreate
 from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
@@ -180,3 +180,24 @@ async def withdraw_consent(
         session=session, ctx=ctx, patient_id=patient_id, consent_id=consent_id
     )
     return see_other(f"/patients/{patient_id}?done=withdrawn#consents")
+
+
+@router.get("/break-glass", response_class=HTMLResponse)
+async def break_glass_page(request: Request, session: DbSession, ctx: PatientCtx) -> Response:
+    """Emergency access: the form, and the caller's grants that hold now."""
+    grants = await break_glass.mine(session=session, principal=ctx.principal)
+    return page(request, ctx.principal, "records/break_glass.html", {"grants": grants})
+
+
+@router.post("/break-glass")
+async def break_the_glass(
+    session: DbSession,
+    ctx: PatientCtx,
+    patient_number: Annotated[str, Form(min_length=1, max_length=20)],
+    reason: Annotated[str, Form(max_length=500)],
+    minutes: Annotated[int, Form(ge=break_glass.MIN_MINUTES, le=break_glass.MAX_MINUTES)] = 30,
+) -> Response:
+    grant = await break_glass.open_by_number(
+        session=session, ctx=ctx, number=patient_number, reason=reason, minutes=minutes
+    )
+    return see_other(f"/patients/{grant.patient_id}")

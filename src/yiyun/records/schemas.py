@@ -108,3 +108,21 @@ class ConsentRead(BaseModel):
     note: str
     withdrawn_at: datetime | None
     active: bool
+
+
+class BreakGlassCreate(BaseModel):
+    """Emergency access: why, and for how long (5 to 120 minutes)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=10, max_length=500)
+    minutes: int = Field(default=30, ge=5, le=120)
+
+
+class BreakGlassRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    patient_id: int
+    reason: str
+    started_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None

@@ -17,7 +17,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.auth import policy
-from yiyun.auth.policy import Action, Target
+from yiyun.auth.policy import Action
 from yiyun.auth.principal import Principal
 from yiyun.core.clock import now as clock_now
 from yiyun.core.errors import NotFound, PermissionDenied
@@ -60,10 +60,9 @@ class Scope:
 
 def scope_of(principal: Principal) -> Scope:
     """District, own site, or `PermissionDenied` for roles without surveillance access."""
-    if policy.allows(principal, Action.VIEW_SURVEILLANCE_DISTRICT):
-        return Scope(None)
-    if policy.allows(principal, Action.VIEW_SURVEILLANCE_SITE, Target.of(principal.institution_id)):
-        return Scope(frozenset({principal.institution_id}))
+    scope = policy.scope(principal, Action.VIEW_SURVEILLANCE_SITE)
+    if not scope.nothing:
+        return Scope(scope.institutions)
     raise PermissionDenied(
         "surveillance data is for the health authority and the sites' own staff",
         code="access.denied",

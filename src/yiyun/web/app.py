@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from yiyun import __version__
-from yiyun.auth import passwords
+from yiyun.auth import passwords, policy
 from yiyun.core import migrate
 from yiyun.core.bus import create_bus
 from yiyun.core.crypto import FieldCipher
@@ -21,9 +21,11 @@ from yiyun.core.logging import configure_logging
 from yiyun.core.storage import LocalStore
 from yiyun.media.hub import SignalHub
 from yiyun.media.registry import create_engine as create_media_engine
+from yiyun.meetings import access as meeting_access
 from yiyun.meetings import reminders as meeting_reminders
 from yiyun.meetings.room import RoomControl
 from yiyun.notify.channels import console_outbound
+from yiyun.records import break_glass
 from yiyun.settings import Settings, blob_keys, secret, with_secrets
 from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
@@ -35,9 +37,16 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+def register_relationships() -> None:
+    """The workflow relationships that grant access to patients, all named here."""
+    policy.register_relationship(meeting_access.MEETING_ABOUT_PATIENT)
+    policy.register_relationship(break_glass.BREAK_GLASS)
+
+
 def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     """Build the application from settings; nothing here reads the environment."""
     settings = with_secrets(settings)
+    register_relationships()
     passwords.configure(
         time_cost=settings.security.argon2_time_cost, memory_kib=settings.security.argon2_memory_kib
     )

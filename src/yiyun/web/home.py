@@ -6,17 +6,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
+from yiyun.auth import policy
 from yiyun.auth.policy import Action, Target, allows
 from yiyun.org import overview as org_overview
 from yiyun.org import service as org_service
-from yiyun.org.enums import Role
 from yiyun.records import service as records_service
 from yiyun.web.deps import CurrentPrincipal, DbSession
 from yiyun.web.pagekit import page
 
 router = APIRouter()
-
-WIDE = (Role.CONSORTIUM_ADMIN, Role.AUTHORITY, Role.DISPATCHER, Role.OPS_ENGINEER)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -24,16 +22,16 @@ async def home(request: Request, session: DbSession, principal: CurrentPrincipal
     institution = await org_service.get_institution(
         session=session, institution_id=principal.institution_id
     )
-    wide = principal.has(*WIDE)
+    wide = policy.scope(principal, Action.VIEW_STAFF).everywhere
     consortium = await org_overview.overview(session=session) if wide else None
     local = await org_overview.overview(session=session, institution_id=institution.id)
     patients = None
-    if allows(principal, Action.LIST_PATIENTS):
+    if allows(principal, Action.LIST_PATIENTS, policy.own(principal)):
         query = records_service.visible_query(principal).subquery()
         patients = int(await session.scalar(select(func.count()).select_from(query)) or 0)
     attention = (
         await org_overview.terminals_needing_attention(session=session)
-        if principal.has(Role.OPS_ENGINEER, Role.CONSORTIUM_ADMIN, Role.AUTHORITY)
+        if allows(principal, Action.WATCH_TERMINALS)
         else []
     )
     return page(
@@ -46,7 +44,7 @@ async def home(request: Request, session: DbSession, principal: CurrentPrincipal
             "local": local,
             "patients": patients,
             "attention": attention,
-            "Role": Role,
+            "read_only": policy.reads_everywhere_writes_nothing(principal),
             "can_manage_staff": allows(principal, Action.MANAGE_STAFF, Target.of(institution.id)),
             "can_register": allows(principal, Action.REGISTER_PATIENT, Target.of(institution.id)),
         },

@@ -47,9 +47,10 @@ def page(
     locale = locale_of(request)
     own = Target.of(principal.institution_id)
     nav = {
-        "patients": allows(principal, Action.LIST_PATIENTS),
+        "patients": allows(principal, Action.LIST_PATIENTS, own),
         "audit": allows(principal, Action.VIEW_AUDIT, own),
         "quality": allows(principal, Action.VIEW_CALL_QUALITY),
+        "break_glass": allows(principal, Action.BREAK_GLASS),
         "command": allows(principal, Action.COMMAND_EMERGENCY),
         "tasks": allows(principal, Action.RESPOND_EMERGENCY, own)
         and not allows(principal, Action.COMMAND_EMERGENCY),

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun import __version__
 from yiyun.audit import service as audit
-from yiyun.auth.policy import Action, Target, require
+from yiyun.auth.policy import Action, Target, own, require
 from yiyun.core.clock import now
 from yiyun.core.errors import NotFound
 from yiyun.org import service as org_service
@@ -108,7 +108,7 @@ async def _resolve_resident_ids(
 async def _search_patients(
     session: AsyncSession, ctx: Ctx, request: SearchRequest
 ) -> tuple[list[Resource], int, SearchRequest]:
-    require(ctx.principal, Action.LIST_PATIENTS)
+    require(ctx.principal, Action.LIST_PATIENTS, own(ctx.principal))
     request = await _resolve_resident_ids(session, ctx, request)
     visible: Any = records_service.visible_query(ctx.principal)  # Select of Patient rows
     query = visible.where(*clauses(PATIENT, request)).order_by(Patient.id)

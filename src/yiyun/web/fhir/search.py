@@ -20,8 +20,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from yiyun.auth.policy import Action, sees_all_institutions
+from yiyun.auth import policy
+from yiyun.auth.policy import Action
 from yiyun.auth.principal import Principal
+from yiyun.core import textsearch
 from yiyun.org.enums import InstitutionKind, InstitutionLevel, Role
 from yiyun.org.models import Department, Institution, Terminal, User, UserRole
 from yiyun.records.enums import Sex
@@ -71,8 +73,8 @@ def _string(modifier: str | None, raw: str, *columns: Any) -> Clause:
     if modifier == "exact":
         return or_(false(), *(c == value for c in columns))
     if modifier == "contains":
-        return or_(false(), *(c.icontains(value, autoescape=True) for c in columns))
-    return or_(false(), *(c.istartswith(value, autoescape=True) for c in columns))
+        return textsearch.contains(value, *columns)
+    return textsearch.starts_with(value, *columns)
 
 
 def _token(raw: str, systems: Mapping[str, Any]) -> Clause:
@@ -244,11 +246,11 @@ def clauses(filters: Mapping[str, ValueFilter], request: SearchRequest) -> list[
 # --- tables -------------------------------------------------------------------
 
 
-def _own_unless_all(action: Action, column: Any) -> Callable[[Principal], Clause | None]:
-    def scope(p: Principal) -> Clause | None:
-        return None if sees_all_institutions(p, action) else column == p.institution_id
+def _scoped(action: Action, column: Any) -> Callable[[Principal], Clause | None]:
+    def scoped(p: Principal) -> Clause | None:
+        return policy.scope(p, action).where(column)
 
-    return scope
+    return scoped
 
 
 @dataclass(frozen=True)
@@ -261,8 +263,8 @@ class Table:
     scope: Callable[[Principal], Clause | None] = lambda _p: None
 
 
-_STAFF_SCOPE = _own_unless_all(Action.VIEW_STAFF, User.institution_id)
-_TERMINAL_SCOPE = _own_unless_all(Action.VIEW_TERMINALS, Terminal.institution_id)
+_STAFF_SCOPE = _scoped(Action.VIEW_STAFF, User.institution_id)
+_TERMINAL_SCOPE = _scoped(Action.VIEW_TERMINALS, Terminal.institution_id)
 
 
 def _department(row: Department, codes: Codes) -> Resource:
