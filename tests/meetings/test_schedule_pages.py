@@ -13,6 +13,7 @@ import pytest
 
 from tests.factories import PASSWORD, World
 from yiyun.auth import service as auth_service
+from yiyun.core.ratelimit import MemoryLimiter
 from yiyun.settings import Settings
 from yiyun.web.deps import SESSION_COOKIE
 
@@ -29,7 +30,11 @@ async def signed_in(app: Any, settings: Settings) -> AsyncIterator[SignIn]:
     async def open_as(name: str) -> httpx.AsyncClient:
         async with app.state.sessions.begin() as s:
             issued = await auth_service.login_password(
-                session=s, cfg=settings.security, username=name, password=PASSWORD
+                session=s,
+                cfg=settings.security,
+                username=name,
+                password=PASSWORD,
+                attempt=auth_service.Attempt(MemoryLimiter(), None),
             )
             issued.session.mfa_passed = True
             csrf = issued.session.csrf_token

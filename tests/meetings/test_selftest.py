@@ -16,6 +16,7 @@ from httpx_ws.transport import ASGIWebSocketTransport
 
 from tests.factories import PASSWORD, World
 from yiyun.auth import service as auth_service
+from yiyun.core.ratelimit import MemoryLimiter
 from yiyun.meetings import selftest
 from yiyun.settings import Settings
 from yiyun.web.deps import SESSION_COOKIE
@@ -162,7 +163,11 @@ def test_a_flood_of_addresses_does_not_grow_the_limiter_without_bound() -> None:
 async def _signed_in(app: FastAPI, settings: Settings, name: str) -> dict[str, str]:
     async with app.state.sessions.begin() as s:
         issued = await auth_service.login_password(
-            session=s, cfg=settings.security, username=name, password=PASSWORD
+            session=s,
+            cfg=settings.security,
+            username=name,
+            password=PASSWORD,
+            attempt=auth_service.Attempt(MemoryLimiter(), None),
         )
         issued.session.mfa_passed = True
     return {**HTML, "Cookie": f"{SESSION_COOKIE}={issued.token}"}

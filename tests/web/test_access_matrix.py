@@ -33,6 +33,7 @@ from fastapi.routing import iter_route_contexts
 
 from tests.factories import PASSWORD, PERSONAS, World
 from yiyun.auth import service as auth_service
+from yiyun.core.ratelimit import MemoryLimiter
 from yiyun.org.enums import Role
 from yiyun.records import resident_id
 from yiyun.settings import Settings
@@ -708,7 +709,11 @@ class Scene:
         async with self.app.state.sessions.begin() as s:
             for name in PERSONAS:
                 issued = await auth_service.login_password(
-                    session=s, cfg=settings.security, username=name, password=PASSWORD
+                    session=s,
+                    cfg=settings.security,
+                    username=name,
+                    password=PASSWORD,
+                    attempt=auth_service.Attempt(MemoryLimiter(), None),
                 )
                 issued.session.mfa_passed = True
                 self.cookies[name] = (issued.token, issued.session.csrf_token)
