@@ -115,7 +115,6 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(
         EdgeMiddleware,
-        settings=settings,
         docs_paths=[app.docs_url, f"{app.docs_url}/oauth2-redirect", app.openapi_url],
     )
     app.add_middleware(

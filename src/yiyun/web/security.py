@@ -123,24 +123,24 @@ def _cookie(scope: Scope, name: str) -> str | None:
 
 
 class EdgeMiddleware:
-    """Refuses cross-site WebSocket handshakes and, in production, anonymous API docs."""
+    """Refuses cross-site WebSocket handshakes and, in production, anonymous API docs.
 
-    def __init__(
-        self, app: ASGIApp, settings: Settings, *, docs_paths: Iterable[str | None]
-    ) -> None:
+    Reads the settings the app holds (`app.state.settings`), as the routes do."""
+
+    def __init__(self, app: ASGIApp, *, docs_paths: Iterable[str | None]) -> None:
         self.app = app
-        self.settings = settings
         self.docs_paths = frozenset(p for p in docs_paths if p)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings: Settings = scope["app"].state.settings
         if scope["type"] == "websocket":
             origin, host = _header(scope, b"origin"), _header(scope, b"host")
-            if not origin_allowed(origin, host, self.settings):
+            if not origin_allowed(origin, host, settings):
                 await send({"type": "websocket.close", "code": 1008, "reason": "origin"})
                 return
         elif (
             scope["type"] == "http"
-            and self.settings.env == "production"
+            and settings.env == "production"
             and scope["path"] in self.docs_paths
             and not await self._signed_in(scope)
         ):
@@ -162,8 +162,7 @@ class EdgeMiddleware:
             token = authorization[7:].strip()
         if not token:
             return False
-        app = scope["app"]
-        async with app.state.sessions() as session:
+        async with scope["app"].state.sessions() as session:
             try:
                 await auth_service.authenticate(session=session, token=token)
             except YiyunError:
