@@ -102,6 +102,7 @@ async def test_only_hashes_and_an_encrypted_phone_are_stored(
     )
     # bob, from another institution, sees that a guest is invited, not who
     assert listed.json()[0]["display_name"] is None
+    assert listed.json()[0]["phone_masked"] is None and listed.json()[0]["patient_id"] is None
     own = await client.get(f"{API}/{m['id']}/guests", headers=world.auth("alice"))
     assert own.json()[0]["display_name"] == "王阿姨"
     (sms,) = app.state.outbound.sms.sent
