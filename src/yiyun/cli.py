@@ -34,10 +34,18 @@ def serve(host: str, port: int, reload: bool) -> None:
     import uvicorn
 
     if reload:
-        uvicorn.run("yiyun.web.asgi:app", host=host, port=port, reload=True, factory=False)
+        uvicorn.run(
+            "yiyun.web.asgi:app",
+            host=host,
+            port=port,
+            reload=True,
+            factory=False,
+            proxy_headers=False,  # the client address: security.trusted_proxies only
+        )
         return
     from yiyun.web.app import create_app
 
+    # proxy_headers off: X-Forwarded-For is believed from security.trusted_proxies only
     uvicorn.run(create_app(_settings()), host=host, port=port, log_config=None, proxy_headers=False)
 
 

@@ -98,6 +98,23 @@ class SecuritySettings(BaseModel):
     password_min_length: int = Field(default=10, ge=8)
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_minutes: float = Field(default=15.0, gt=0)
+    # Failed sign-ins from one client address before it is refused for the window (one
+    # password sprayed over many names), and failures over all names per minute before
+    # sign-in pauses for the rest of that minute.
+    login_ip_limit: int = Field(default=20, ge=1)
+    login_ip_window_minutes: float = Field(default=15.0, gt=0)
+    login_global_limit: int = Field(default=300, ge=1)
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed;
+    # from anyone else the header is ignored and the peer address is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Browser origins allowed to open WebSockets with the user's cookies, besides
+    # `public_url` (e.g. "https://yiyun.example.org"). With neither set, only the
+    # page's own host is allowed.
+    allowed_origins: list[str] = Field(default_factory=list)
+    # Bearer token Prometheus sends to `/metrics`. Unset: metrics are open in dev and
+    # refused in production.
+    metrics_token: SecretStr | None = None
+    hsts_seconds: int = Field(default=31_536_000, ge=0)
     totp_issuer: str = "Yiyun"
     # argon2id cost; the defaults follow RFC 9106's second recommended profile.
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
@@ -130,6 +147,19 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     surveillance: SurveillanceSettings = Field(default_factory=SurveillanceSettings)
     meetings: MeetingSettings = Field(default_factory=MeetingSettings)
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse to run production with settings that leave sessions exposed."""
+    if settings.env != "production":
+        return
+    problems = []
+    if not settings.security.cookie_secure:
+        problems.append("security.cookie_secure must be true (YIYUN_SECURITY__COOKIE_SECURE)")
+    if settings.public_url is not None and not settings.public_url.startswith("https://"):
+        problems.append("public_url must be https:// in production")
+    if problems:
+        raise ValueError("refusing to start in production: " + "; ".join(problems))
 
 
 def get_settings() -> Settings:

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from tests.factories import World
 from yiyun.audit.models import AuditEvent
 from yiyun.auth import room_tokens
-from yiyun.meetings import guest_access, guests
+from yiyun.meetings import guest_access, guests, removals
 from yiyun.meetings.config import MeetingSettings
 from yiyun.meetings.models import MeetingGuest
 
@@ -100,7 +100,11 @@ async def test_only_hashes_and_an_encrypted_phone_are_stored(
     assert (
         token not in listed.text and issued["code"] not in listed.text and PHONE not in listed.text
     )
-    assert listed.json()[0]["display_name"] == "王阿姨"
+    # bob, from another institution, sees that a guest is invited, not who
+    assert listed.json()[0]["display_name"] is None
+    assert listed.json()[0]["phone_masked"] is None and listed.json()[0]["patient_id"] is None
+    own = await client.get(f"{API}/{m['id']}/guests", headers=world.auth("alice"))
+    assert own.json()[0]["display_name"] == "王阿姨"
     (sms,) = app.state.outbound.sms.sent
     assert sms.to == PHONE and issued["link"] in sms.body and issued["code"] in sms.body
 
@@ -190,7 +194,9 @@ async def test_the_code_binds_the_link_to_one_browser(
     link = path_of(issued)
     async with browser() as phone, browser() as other:
         form = await phone.get(link)
-        assert form.status_code == 200 and "家庭医生随访" in form.text
+        assert form.status_code == 200 and "请输入邀请中的 6 位验证码" in form.text
+        # before the code: neither the meeting nor the person invited is named
+        assert "家庭医生随访" not in form.text and "王阿姨" not in form.text
         assert form.headers["cache-control"] == "no-store"
         wrong = await enter(phone, issued, "000000" if issued["code"] != "000000" else "111111")
         assert wrong.status_code == 422 and "剩余次数：4" in wrong.text
@@ -377,25 +383,64 @@ async def test_guests_of_a_scheduled_meeting_wait_until_it_opens(
         assert early.status_code == 409 and early.json()["error"]["code"] == "meeting.not_started"
 
 
-async def test_guests_share_and_fetch_files_in_the_meeting(
-    client: httpx.AsyncClient, world: World, browser: Browsers
+async def test_guests_share_and_fetch_files_only_once_admitted(
+    app: Any, client: httpx.AsyncClient, world: World, browser: Browsers
 ) -> None:
     m = await meeting(client, world)
     issued = await invite(client, world, m["id"])
     link = path_of(issued)
+    shared = await client.post(
+        f"{API}/{m['id']}/files",
+        headers=world.auth("alice"),
+        files={"file": ("plan.txt", b"follow-up plan\n", "text/plain")},
+    )
+    assert shared.status_code == 201, shared.text
+    file_id = shared.json()["id"]
     async with browser() as b:
         await enter(b, issued)
         csrf = CSRF_META.search((await b.get(f"{link}/call")).text).group(1)  # type: ignore[union-attr]
-        up = await b.post(
-            f"{link}/files",
-            headers={"Accept": "application/json", "X-CSRF-Token": csrf},
-            files={"file": ("bp.txt", b"120/80\n", "text/plain")},
-        )
-        assert up.status_code == 201, up.text
-        down = await b.get(f"{link}/files/{up.json()['id']}")
+        upload = {"headers": {"Accept": "application/json", "X-CSRF-Token": csrf}}
+
+        async def up() -> httpx.Response:
+            return await b.post(
+                f"{link}/files", files={"file": ("bp.txt", b"120/80\n", "text/plain")}, **upload
+            )
+
+        # verified but never admitted: nothing of the meeting's content, either way
+        fetched = await b.get(f"{link}/files/{file_id}", headers={"Accept": "application/json"})
+        for res in (fetched, await up()):
+            assert res.status_code == 403 and "guest.not_admitted" in res.text
+        async with app.state.sessions.begin() as s:  # what the room does on admission
+            await removals.note_admitted(s, issued["guest"]["id"])
+        mine = await up()
+        assert mine.status_code == 201, mine.text
+        down = await b.get(f"{link}/files/{mine.json()['id']}")
         assert down.status_code == 200 and down.content == b"120/80\n"
+        assert (await b.get(f"{link}/files/{file_id}")).content == b"follow-up plan\n"
     async with browser() as stranger:
-        assert (await stranger.get(f"{link}/files/{up.json()['id']}")).status_code == 409
+        assert (await stranger.get(f"{link}/files/{file_id}")).status_code == 409
+
+
+async def test_file_names_lose_bidi_controls_on_every_upload(
+    app: Any, client: httpx.AsyncClient, world: World
+) -> None:
+    m = await meeting(client, world)
+    spoofed = "report\u202etxt.exe\u202c.txt"  # shows as "reportexe.txt" reversed
+    res = await client.post(
+        f"{API}/{m['id']}/files",
+        headers=world.auth("alice"),
+        files={"file": (spoofed, b"hello\n", "text/plain")},
+    )
+    assert res.status_code == 201, res.text
+    assert res.json()["name"] == "reporttxt.exe.txt"
+    pa = world.patients["pa"]
+    doc = await client.post(
+        f"/api/v1/patients/{pa.id}/attachments",
+        headers=world.auth("alice"),
+        files={"file": ("a\u2067b\u200f.txt", b"hello\n", "text/plain")},
+    )
+    assert doc.status_code == 201, doc.text
+    assert doc.json()["filename"] == "ab.txt"
 
 
 async def test_code_submissions_are_limited_per_address(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -544,3 +545,134 @@ async def test_a_room_whose_last_waiting_guest_leaves_is_closed(app: Any, world:
             break
         await asyncio.sleep(0.05)
     assert meeting not in app.state.rooms.rooms
+
+
+async def _until(check: Any, wait: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while not check():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_removal_outlives_the_emptied_room_until_the_host_allows_back(
+    app: Any, world: World
+) -> None:
+    async with open_room(app, world) as room:
+        await room.create("bob", "alice")
+        bob = await room.join("bob")
+        alice = await room.join("alice")
+        roster = await bob.expect_where("roster", lambda m: len(m["participants"]) == 2)
+        alice_identity = f"u{world.users['alice'].id}"
+        await bob.send(type="control", action="remove", target=ids(roster)[alice_identity]["id"])
+        await alice.expect("kicked")
+        await bob.send(type="leave")
+        await _until(lambda: room.meeting not in app.state.rooms.rooms)  # the room is gone
+        back = await room.connect(await room.token("alice"))
+        assert (await back.expect("error"))["code"] == "meeting.removed"
+        listed = await room.client.get(
+            f"/api/v1/meetings/{room.meeting}/removals", headers=world.auth("bob")
+        )
+        assert listed.status_code == 200
+        assert [(r["identity"], r["reason"]) for r in listed.json()] == [
+            (alice_identity, "removed")
+        ]
+        url = f"/api/v1/meetings/{room.meeting}/removals/{alice_identity}"
+        assert (await room.client.delete(url, headers=world.auth("alice"))).status_code == 403
+        assert (await room.client.delete(url, headers=world.auth("bob"))).status_code == 204
+        await room.join("alice")
+        async with app.state.sessions() as db:
+            actions = set((await db.scalars(select(AuditEvent.action))).all())
+        assert "meeting.allow_back" in actions
+
+
+async def test_a_room_token_is_good_for_one_connection(app: Any, world: World) -> None:
+    async with open_room(app, world) as room:
+        await room.create("bob", "alice")
+        token = await room.token("bob")
+        first = await room.connect(token)
+        await first.expect("roster")
+        replay = await room.connect(token)
+        assert (await replay.expect("error"))["code"] == "media.token_used"
+
+
+class GuestBrowser:
+    """The guest's side through the real link pages (cookie, CSRF, token)."""
+
+    def __init__(self, room: Room, issued: dict[str, Any]) -> None:
+        self.room, self.issued = room, issued
+        self.link = "/join/" + str(issued["link"]).rsplit("/join/", 1)[1]
+        self.csrf = ""
+
+    async def enter_code(self) -> None:
+        res = await self.room.client.post(self.link, data={"code": self.issued["code"]})
+        assert res.status_code == 303, res.text
+        page = await self.room.client.get(f"{self.link}/call")
+        found = re.search(r'<meta name="csrf-token" content="([^"]*)"', page.text)
+        assert found is not None
+        self.csrf = found.group(1)
+
+    async def token(self) -> httpx.Response:
+        return await self.room.client.post(
+            f"{self.link}/token",
+            headers={"Accept": "application/json", "X-CSRF-Token": self.csrf},
+        )
+
+    async def file(self, file_id: int) -> httpx.Response:
+        return await self.room.client.get(
+            f"{self.link}/files/{file_id}", headers={"Accept": "application/json"}
+        )
+
+
+async def test_a_waiting_or_denied_guest_gets_nothing_and_a_denial_is_final(
+    app: Any, world: World
+) -> None:
+    async with open_room(app, world) as room:
+        await room.create("bob", "alice")
+        made = await room.client.post(
+            f"/api/v1/meetings/{room.meeting}/guests",
+            headers=world.auth("bob"),
+            json={"display_name": "患者本人"},
+        )
+        assert made.status_code == 201, made.text
+        guest_id = made.json()["guest"]["id"]
+        shared = await room.client.post(
+            f"/api/v1/meetings/{room.meeting}/files",
+            headers=world.auth("bob"),
+            files={"file": ("note.txt", b"private note\n", "text/plain")},
+        )
+        assert shared.status_code == 201, shared.text
+        file_id = shared.json()["id"]
+        bob = await room.join("bob")
+        guest = GuestBrowser(room, made.json())
+        await guest.enter_code()
+        first = await guest.token()
+        assert first.status_code == 200, first.text
+        spare = (await guest.token()).json()["token"]  # kept for a try after the denial
+        waiting = await room.connect(first.json()["token"])
+        await waiting.expect("waiting")
+        res = await guest.file(file_id)  # waiting: nothing of the meeting's content
+        assert res.status_code == 403 and res.json()["error"]["code"] == "guest.not_admitted"
+        lobby = await bob.expect_where("lobby", lambda m: m["waiting"])
+        await bob.send(type="control", action="deny", target=lobby["waiting"][0]["id"])
+        await waiting.expect("denied")
+        # denied: no new token, no files, and a token issued before is refused too
+        res = await guest.token()
+        assert res.status_code == 410 and res.json()["error"]["code"] == "guest.denied"
+        assert (await guest.file(file_id)).status_code == 410
+        page = await room.client.get(f"{guest.link}/check")
+        assert page.status_code == 410 and "您未被准入" in page.text
+        again = await room.connect(spare)
+        assert (await again.expect("error"))["code"] == "meeting.denied"
+        # the host re-admits: the same invitation works again
+        url = f"/api/v1/meetings/{room.meeting}/removals/g{guest_id}"
+        assert (await room.client.delete(url, headers=world.auth("bob"))).status_code == 204
+        res = await guest.token()
+        assert res.status_code == 200, res.text
+        back = await room.connect(res.json()["token"])
+        await back.expect("waiting")
+        lobby = await bob.expect_where("lobby", lambda m: m["waiting"])
+        await bob.send(type="control", action="admit", target=lobby["waiting"][0]["id"])
+        await back.expect("joined")
+        res = await guest.file(file_id)
+        assert res.status_code == 200 and res.content == b"private note\n"

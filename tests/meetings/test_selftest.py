@@ -16,6 +16,7 @@ from httpx_ws.transport import ASGIWebSocketTransport
 
 from tests.factories import PASSWORD, World
 from yiyun.auth import service as auth_service
+from yiyun.core.ratelimit import ClientBuckets, MemoryLimiter
 from yiyun.meetings import selftest
 from yiyun.settings import Settings
 from yiyun.web.deps import SESSION_COOKIE
@@ -132,7 +133,7 @@ async def test_the_socket_takes_only_short_text_pings(app: FastAPI, send: str, c
 async def test_probes_are_rate_limited_per_address(app: FastAPI) -> None:
     burst = int(selftest.RATE_BURST)
     # a refill slow enough that a loaded test machine cannot earn a token mid-test
-    app.state.selftest_limiter = selftest.ClientLimiter(0.001, selftest.RATE_BURST)
+    app.state.selftest_limiter = ClientBuckets(0.001, selftest.RATE_BURST)
     async with _client(app, "203.0.113.7") as flooder, _client(app, "198.51.100.2") as other:
         for _ in range(burst):
             assert (await flooder.get(PAYLOAD, params={"bytes": 1})).status_code == 200
@@ -150,7 +151,7 @@ async def test_probes_are_rate_limited_per_address(app: FastAPI) -> None:
 
 
 def test_a_flood_of_addresses_does_not_grow_the_limiter_without_bound() -> None:
-    limiter = selftest.ClientLimiter(rate=1.0, burst=2.0, max_clients=100)
+    limiter = ClientBuckets(rate=1.0, burst=2.0, max_clients=100)
     for n in range(1000):
         assert limiter.allow(f"10.0.{n // 250}.{n % 250}")
     assert len(limiter.buckets) <= 100
@@ -162,7 +163,11 @@ def test_a_flood_of_addresses_does_not_grow_the_limiter_without_bound() -> None:
 async def _signed_in(app: FastAPI, settings: Settings, name: str) -> dict[str, str]:
     async with app.state.sessions.begin() as s:
         issued = await auth_service.login_password(
-            session=s, cfg=settings.security, username=name, password=PASSWORD
+            session=s,
+            cfg=settings.security,
+            username=name,
+            password=PASSWORD,
+            attempt=auth_service.Attempt(MemoryLimiter(), None),
         )
         issued.session.mfa_passed = True
     return {**HTML, "Cookie": f"{SESSION_COOKIE}={issued.token}"}

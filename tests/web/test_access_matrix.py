@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ from tests.factories import PASSWORD, PERSONAS, World
 from yiyun.auth import policy
 from yiyun.auth import service as auth_service
 from yiyun.auth.policy import Action
+from yiyun.core.ratelimit import MemoryLimiter
+from yiyun.meetings import guest_access, guests, removals
+from yiyun.meetings.models import MeetingGuest
 from yiyun.org.enums import Role
 from yiyun.records import resident_id
 from yiyun.settings import Settings
@@ -82,6 +86,8 @@ class Req:
     data: dict[str, Any] | None = None
     files: dict[str, Any] | None = None
     query: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    cookie: str | None = None  # sent besides the persona's own session (a guest's browser)
 
 
 Maker = Callable[["Scene", str | None, str | None], Awaitable[Req]]
@@ -315,6 +321,80 @@ def guest_link(*, code: bool = False, **parts: Any) -> Maker:
     return make
 
 
+def kept_out(**parts: Any) -> Maker:
+    """A fresh guest of the side's standing meeting whom the chair did not admit."""
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        made = await new_guest(scene, side)
+        req = await body(**parts)(scene, who, side)
+        req.path["identity"] = f"g{made['guest']['id']}"
+        async with scene.app.state.sessions.begin() as s:
+            await removals.record(
+                s,
+                meeting_id=scene.ids(side)["meeting_id"],
+                identity=req.path["identity"],
+                name="王阿姨",
+                reason=removals.DENIED,
+                by="u1",
+            )
+        return req
+
+    return make
+
+
+def guest_as(state: str, *, shared_file: bool = False, **parts: Any) -> Maker:
+    """A guest in their own browser (the bound cookie and its CSRF token) on side a's
+    meeting, in `state`: "waiting" (code passed, never admitted), "denied" (the chair did
+    not admit them) or "admitted"; with a file the host shared, for the download."""
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        made = await new_guest(scene, "a")
+        guest_id = int(made["guest"]["id"])
+        secret = scene.app.state.settings.security.secret_key.get_secret_value()
+        nonce = secrets.token_urlsafe(24)  # what passing the code binds (guest_access.verify)
+        async with scene.app.state.sessions.begin() as s:
+            row = await s.get(MeetingGuest, guest_id)
+            row.browser_hash, row.verified_at = guests.sha256(nonce), datetime.now(UTC)
+            if state == "denied":
+                await removals.record(
+                    s,
+                    meeting_id=row.meeting_id,
+                    identity=f"g{guest_id}",
+                    name=row.display_name,
+                    reason=removals.DENIED,
+                    by="u1",
+                )
+            elif state == "admitted":
+                await removals.note_admitted(s, guest_id)
+        req = await body(**parts)(scene, who, side)
+        req.path["link"] = str(made["link"]).rsplit("/", 1)[1]
+        if shared_file:
+            url = f"/meetings/{scene.ids('a')['meeting_id']}/files"
+            req.path["file_id"] = await scene.create(url, who="alice", files=GUEST_FILE)
+        req.cookie = f"{guest_access.COOKIE}={guest_access.cookie_value(secret, guest_id, nonce)}"
+        req.headers["X-CSRF-Token"] = guest_access.csrf_token(secret, guest_id, nonce)
+        req.headers["Accept"] = "application/json"
+        return req
+
+    make.variant = state  # type: ignore[attr-defined]  # names the probe
+    return make
+
+
+def guest_state_rows(
+    state: str, *, token: int, upload: int, download: int, page: int
+) -> list[Probe]:
+    """What a guest gets in each state, whoever else is signed in (the guest's cookie
+    decides, so the answer without a staff session is the same)."""
+    shapes = [
+        ("POST", "/join/{link}/token", token, guest_as(state, json={"purpose": "call"})),
+        ("POST", "/join/{link}/files", upload, guest_as(state, files=GUEST_FILE)),
+        ("GET", "/join/{link}/files/{file_id}", download, guest_as(state, shared_file=True)),
+        ("GET", "/join/{link}/check", page, guest_as(state)),
+        ("GET", "/join/{link}/call", page, guest_as(state)),
+    ]
+    return [Probe(m, path, PUBLIC, ok=ok, make=make, anon=ok) for m, path, ok, make in shapes]
+
+
 SCHEDULE_FORM = body(
     data={"title": "预约会诊{n}", "starts_local": "{n}", "duration_minutes": "60"}
     | {"invitees": "bob"}
@@ -457,6 +537,7 @@ GROUPS: dict[str, list[Probe]] = {
         staff_admin("PUT", f"{STAFF_ID}/roles", make=grant("institution_admin")),
         # Nobody but the consortium administrator changes their own roles.
         Probe("PUT", f"{STAFF_ID}/roles", roles(CA), make=own_roles),
+        staff_admin("POST", f"{STAFF_ID}/unlock"),
         staff_admin("POST", f"{STAFF_ID}/disable", make=fresh("user")),
         staff_admin("POST", f"{STAFF_ID}/enable"),
     ],
@@ -518,6 +599,17 @@ GROUPS: dict[str, list[Probe]] = {
         meeting(
             "DELETE", f"{MEET}/guests/{{guest_id}}", HOSTS, ok=204, deny_reader=403, make=guest()
         ),
+        # who is kept out (removed, not admitted) and letting them back: the chair sees,
+        # the host allows back
+        meeting("GET", f"{MEET}/removals", HOSTS, deny_reader=403),
+        meeting(
+            "DELETE",
+            f"{MEET}/removals/{{identity}}",
+            HOSTS,
+            ok=204,
+            deny_reader=403,
+            make=kept_out(),
+        ),
         # everyone's own inbox
         Probe("GET", f"{API}/notifications", ALL),
         Probe("POST", f"{API}/notifications/read", ALL, make=body(json={"ids": None})),
@@ -568,6 +660,7 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", "/staff/{user_id}", ALL, WIDE, T),
         staff_admin("POST", "/staff/{user_id}/roles", ok=303, make=ROLES_FORM),
         Probe("POST", "/staff/{user_id}/roles", roles(CA), roles(CA), T, ok=303, make=GRANT_WIDE),
+        staff_admin("POST", "/staff/{user_id}/unlock", ok=303),
         staff_admin("POST", "/staff/{user_id}/disable", ok=303, make=fresh("user")),
         staff_admin("POST", "/staff/{user_id}/enable", ok=303),
     ],
@@ -637,6 +730,14 @@ GROUPS: dict[str, list[Probe]] = {
             deny_reader=403,
             make=guest(),
         ),
+        meeting(
+            "POST",
+            "/meetings/{meeting_id}/removals/{identity}/allow",
+            HOSTS,
+            ok=303,
+            deny_reader=403,
+            make=kept_out(),
+        ),
         Probe("GET", "/notifications", ALL),
     ],
     # A guest's one-time link works without an account: every caller gets the same answer.
@@ -665,6 +766,14 @@ GROUPS: dict[str, list[Probe]] = {
             anon=403,
         ),
         Probe("GET", "/join/{link}/left", PUBLIC, make=guest_link(), anon=200),
+    ],
+    # The same link in the guest's own browser, by the guest's state: a waiting guest gets a
+    # room token (to wait in the lobby) and nothing of the meeting's content; a denied one
+    # gets nothing at all until the host allows them back; an admitted one shares files.
+    "pages-guest-states": [
+        *guest_state_rows("waiting", token=200, upload=403, download=403, page=200),
+        *guest_state_rows("denied", token=410, upload=410, download=410, page=410),
+        *guest_state_rows("admitted", token=200, upload=201, download=200, page=200),
     ],
     "pages-emergency": [
         Probe("GET", "/emergency", COMMAND),
@@ -759,7 +868,11 @@ class Scene:
         async with self.app.state.sessions.begin() as s:
             for name in PERSONAS:
                 issued = await auth_service.login_password(
-                    session=s, cfg=settings.security, username=name, password=PASSWORD
+                    session=s,
+                    cfg=settings.security,
+                    username=name,
+                    password=PASSWORD,
+                    attempt=auth_service.Attempt(MemoryLimiter(), None),
                 )
                 issued.session.mfa_passed = True
                 self.cookies[name] = (issued.token, issued.session.csrf_token)
@@ -774,10 +887,13 @@ class Scene:
             if who is not None:
                 token, csrf = self.cookies[who]
                 headers["Cookie"] = f"{SESSION_COOKIE}={token}"
-                if probe.method != "GET":
+                if probe.method != "GET" and req.json is None:  # a form post
                     data = {**(data or {}), "csrf_token": csrf}
         elif who is not None:
             headers.update(self.world.auth(who))
+        headers.update(req.headers)
+        if req.cookie is not None:
+            headers["Cookie"] = "; ".join(filter(None, [headers.get("Cookie"), req.cookie]))
         self.client.cookies.clear()  # only the session named above, none set by a response
         parts = {"params": req.query, "json": req.json, "data": data, "files": req.files}
         return await self.client.request(probe.method, url, headers=headers, **parts)

@@ -1,10 +1,12 @@
-"""Identity JSON API: obtain a token with password + TOTP, who am I, log out."""
+"""Identity JSON API: obtain a token with password + TOTP, who am I, log out, and an
+administrator lifting a sign-in lockout."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from yiyun.audit.service import Actor
@@ -12,7 +14,14 @@ from yiyun.auth import service
 from yiyun.auth.principal import Principal
 from yiyun.core.errors import PermissionDenied
 from yiyun.org.enums import Role
-from yiyun.web.deps import AppSettings, CurrentActor, CurrentCaller, DbSession, client_ip
+from yiyun.web.deps import (
+    AppSettings,
+    CurrentActor,
+    CurrentCaller,
+    CurrentPrincipal,
+    DbSession,
+    client_ip,
+)
 
 router = APIRouter()
 
@@ -45,12 +54,9 @@ async def create_token(
 ) -> TokenRead:
     """Exchange username, password and a second-factor code for a bearer token."""
     cfg = settings.security
+    attempt = service.Attempt(request.app.state.limiter, client_ip(request))
     issued = await service.login_password(
-        session=session,
-        cfg=cfg,
-        username=data.username,
-        password=data.password,
-        ip=client_ip(request),
+        session=session, cfg=cfg, username=data.username, password=data.password, attempt=attempt
     )
     if issued.user.totp_enrolled_at is None:
         issued.session.revoked_at = issued.session.created_at
@@ -65,7 +71,7 @@ async def create_token(
         auth=issued.session,
         user=issued.user,
         code=data.code,
-        ip=client_ip(request),
+        attempt=attempt,
     )
     issued.session.revoked_at = issued.session.created_at  # the cookie-kind step is spent
     token = await service.create_api_token(
@@ -96,3 +102,29 @@ async def me(caller: CurrentCaller) -> Me:
 async def logout(caller: CurrentCaller, session: DbSession, actor: CurrentActor) -> None:
     """End the current session or revoke the bearer token used for this call."""
     await service.logout(session=session, auth=caller.auth, actor=actor)
+
+
+class Unlocked(BaseModel):
+    user_id: int
+    was_locked: bool
+
+
+@router.post("/staff/{user_id}/unlock", response_model=Unlocked, tags=["consortium"])
+async def unlock(
+    user_id: Annotated[int, Path(gt=0, le=2**31 - 1)],
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> Unlocked:
+    """Lift a sign-in lockout on a staff account (its administrators; audited)."""
+    was_locked = await service.unlock(
+        session=session,
+        limiter=request.app.state.limiter,
+        cfg=settings.security,
+        principal=principal,
+        actor=actor,
+        user_id=user_id,
+    )
+    return Unlocked(user_id=user_id, was_locked=was_locked)

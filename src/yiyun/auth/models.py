@@ -1,4 +1,7 @@
-"""Identity tables. Only hashes of session tokens and recovery codes are stored."""
+"""Identity tables. Only hashes of session tokens and recovery codes are stored.
+
+Sign-in failure counts are not stored here: they live in `core.ratelimit` (Redis when
+the app nodes share one, this process otherwise)."""
 
 from __future__ import annotations
 
@@ -35,18 +38,3 @@ class RecoveryCode(IdMixin, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("org_user.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(200))
     used_at: Mapped[datetime | None]
-
-
-class LoginThrottle(Base):
-    """Failed-login counter keyed by a hash of the typed username.
-
-    Keyed by what was typed, not by account, so an unknown username is throttled
-    exactly like a real one and the response never reveals which exists.
-    """
-
-    __tablename__ = "auth_login_throttle"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    failures: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
-    updated_at: Mapped[datetime]

@@ -1,4 +1,5 @@
-"""Sign-in pages: password, second factor, TOTP enrolment, recovery codes, sign-out."""
+"""Sign-in pages: password, second factor, TOTP enrolment, recovery codes, sign-out, and
+the staff page's button that lifts a sign-in lockout."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import secrets
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from yiyun import i18n
@@ -19,6 +20,7 @@ from yiyun.web.deps import (
     AppSettings,
     CurrentActor,
     CurrentCaller,
+    CurrentPrincipal,
     DbSession,
     client_ip,
 )
@@ -75,7 +77,7 @@ async def login(
             cfg=settings.security,
             username=username,
             password=password,
-            ip=client_ip(request),
+            attempt=service.Attempt(request.app.state.limiter, client_ip(request)),
         )
     except YiyunError as exc:
         if exc.keep_changes:
@@ -134,7 +136,7 @@ async def mfa(
             auth=auth,
             user=user,
             code=code,
-            ip=client_ip(request),
+            attempt=service.Attempt(request.app.state.limiter, client_ip(request)),
         )
     except YiyunError as exc:
         if exc.keep_changes:
@@ -206,3 +208,24 @@ async def logout(caller: CurrentCaller, session: DbSession, actor: CurrentActor)
     response: RedirectResponse = see_other("/login")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.post("/staff/{user_id}/unlock")
+async def unlock(
+    user_id: Annotated[int, Path(gt=0, le=2**31 - 1)],
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> Response:
+    """The staff page's "Lift sign-in lockout" button."""
+    await service.unlock(
+        session=session,
+        limiter=request.app.state.limiter,
+        cfg=settings.security,
+        principal=principal,
+        actor=actor,
+        user_id=user_id,
+    )
+    return see_other(f"/staff/{user_id}?done=unlocked")

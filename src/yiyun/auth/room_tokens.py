@@ -2,7 +2,9 @@
 
 A token is `base64url(json claims) "." base64url(HMAC-SHA256)` signed with a key
 derived from the app's secret key. Claims: room, sub (user id), name, exp, jti. A
-token for another room, an expired token or a forged one is refused.
+token for another room, an expired token or a forged one is refused, and so is one
+already used: `spend` claims its jti once in the shared limiter (every app node sees
+the claim), so a token read from a log or a proxy cannot be replayed within its 120 s.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 from yiyun.core.clock import now
 from yiyun.core.errors import NotAuthenticated
+from yiyun.core.ratelimit import Limiter
 
 DEFAULT_TTL_SECONDS = 120
 
@@ -105,3 +108,10 @@ def verify(secret_key: str, token: str, *, room: str | None = None) -> RoomClaim
     if room is not None and parsed.room != room:
         raise NotAuthenticated("room token is for another room", code="media.wrong_room")
     return parsed
+
+
+async def spend(limiter: Limiter, claims: RoomClaims) -> None:
+    """Use the token up: a second connection with the same token is refused."""
+    ttl = max(1.0, claims.expires_at - now().timestamp())
+    if not await limiter.once(f"room-token:{claims.jti}", ttl=ttl):
+        raise NotAuthenticated("this room token was already used", code="media.token_used")

@@ -1,14 +1,15 @@
 """Identity use cases: log in, second factor, enrol TOTP, sessions, tokens, log out.
 
 Login answers the same generic failure whether the username is unknown, the password
-is wrong, the account is disabled or the typed name is locked out after repeated
-failures; only the audit log records which.
+is wrong or the account is disabled; only the audit log records which. Failures count
+per typed name (lockout), per client address (spraying one password over many names)
+and over all names (`core.ratelimit`, shared by the app nodes through Redis); an
+administrator can lift a lockout (`unlock`, audited).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,12 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
-from yiyun.auth import passwords, totp
-from yiyun.auth.models import AuthSession, LoginThrottle, RecoveryCode
+from yiyun.auth import passwords, policy, totp
+from yiyun.auth.models import AuthSession, RecoveryCode
 from yiyun.auth.principal import Principal
 from yiyun.core.clock import as_utc, now
 from yiyun.core.crypto import FieldCipher
 from yiyun.core.errors import InvalidInput, NotAuthenticated, NotFound, RateLimited
+from yiyun.core.ratelimit import Limiter, keyed
 from yiyun.org.models import User
 from yiyun.settings import SecuritySettings, secret
 
@@ -50,11 +52,6 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _throttle_key(cfg: SecuritySettings, username: str) -> str:
-    key = secret(cfg.secret_key).encode()
-    return hmac.new(key, username.strip().lower().encode(), hashlib.sha256).hexdigest()
-
-
 def cipher(cfg: SecuritySettings) -> FieldCipher:
     return FieldCipher(secret(cfg.data_key))
 
@@ -71,38 +68,102 @@ def principal_of(user: User, session_id: int | None = None) -> Principal:
     )
 
 
-async def _throttle(session: AsyncSession, key: str) -> LoginThrottle:
-    row = await session.get(LoginThrottle, key)
-    if row is None:
-        row = LoginThrottle(key=key, failures=0, updated_at=now())
-        session.add(row)
-    return row
+# --- sign-in limits (core.ratelimit): per typed name, per client address, over all -------
 
 
-async def _check_locked(session: AsyncSession, cfg: SecuritySettings, key: str) -> None:
-    row = await session.get(LoginThrottle, key)
-    if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now():
-        minutes = max(1, int((as_utc(row.locked_until) - now()).total_seconds() // 60) + 1)
+@dataclass(frozen=True)
+class Attempt:
+    """Where a sign-in attempt comes from, for the limits."""
+
+    limiter: Limiter
+    ip: str | None
+
+
+def _name_key(cfg: SecuritySettings, username: str) -> str:
+    return keyed(secret(cfg.secret_key), "login-name", username.strip().lower())
+
+
+def _ip_key(cfg: SecuritySettings, ip: str | None) -> str:
+    return keyed(secret(cfg.secret_key), "login-ip", ip or "unknown")
+
+
+GLOBAL_KEY = "login-all"
+
+
+def _minutes(seconds: float) -> int:
+    return max(1, int(seconds // 60) + 1)
+
+
+async def _check_limits(attempt: Attempt, cfg: SecuritySettings, username: str) -> None:
+    """Refuse before any password is checked: a locked name, a spraying address, or a
+    consortium-wide storm of failures."""
+    left = await attempt.limiter.blocked_for(_name_key(cfg, username))
+    if left > 0:
         raise RateLimited(
             "too many failed attempts; try again later",
             code="auth.locked",
-            details={"retry_after_minutes": minutes},
+            details={"retry_after_minutes": _minutes(left)},
+        )
+    left = await attempt.limiter.blocked_for(_ip_key(cfg, attempt.ip))
+    if left > 0:
+        raise RateLimited(
+            "too many failed sign-ins from this network; try again later",
+            code="auth.address_limited",
+            details={"retry_after_minutes": _minutes(left)},
+        )
+    storm = await attempt.limiter.peek(GLOBAL_KEY)
+    if storm.count >= cfg.login_global_limit:
+        raise RateLimited(
+            "sign-in is paused for a moment after many failures; try again shortly",
+            code="auth.busy",
+            details={"retry_after_minutes": _minutes(storm.retry_after)},
         )
 
 
-async def _fail(session: AsyncSession, cfg: SecuritySettings, key: str) -> None:
-    row = await _throttle(session, key)
-    row.failures += 1
-    row.updated_at = now()
-    if row.failures >= cfg.lockout_threshold:
-        row.locked_until = now() + timedelta(minutes=cfg.lockout_minutes)
-        row.failures = 0
+async def _fail(attempt: Attempt, cfg: SecuritySettings, username: str) -> None:
+    """Count a failure against the name, the address and the whole consortium."""
+    limiter, lockout = attempt.limiter, cfg.lockout_minutes * 60
+    name = _name_key(cfg, username)
+    if (await limiter.hit(name, window=lockout)).count >= cfg.lockout_threshold:
+        await limiter.block(name, seconds=lockout)
+    ip, ip_window = _ip_key(cfg, attempt.ip), cfg.login_ip_window_minutes * 60
+    if (await limiter.hit(ip, window=ip_window)).count >= cfg.login_ip_limit:
+        await limiter.block(ip, seconds=ip_window)
+    await limiter.hit(GLOBAL_KEY, window=60)
 
 
-async def _succeed(session: AsyncSession, key: str) -> None:
-    row = await session.get(LoginThrottle, key)
-    if row is not None:
-        await session.delete(row)
+async def _succeed(attempt: Attempt, cfg: SecuritySettings, username: str) -> None:
+    await attempt.limiter.clear(_name_key(cfg, username))
+
+
+async def unlock(
+    *,
+    session: AsyncSession,
+    limiter: Limiter,
+    cfg: SecuritySettings,
+    principal: Principal,
+    actor: Actor,
+    user_id: int,
+) -> bool:
+    """Lift a sign-in lockout on a staff account (whoever manages that account's staff;
+    audited). True when a lockout was in force."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("staff member not found", code="staff.not_found")
+    policy.require(principal, policy.Action.MANAGE_STAFF, policy.Target.of(user.institution_id))
+    key = _name_key(cfg, user.username)
+    was_locked = await limiter.blocked_for(key) > 0
+    await limiter.clear(key)
+    await audit.record(
+        session=session,
+        actor=actor,
+        action="auth.unlock",
+        entity_type="user",
+        entity_id=user.id,
+        institution_id=user.institution_id,
+        details={"was_locked": was_locked},
+    )
+    return was_locked
 
 
 async def user_by_username(session: AsyncSession, username: str) -> User | None:
@@ -142,16 +203,16 @@ async def login_password(
     cfg: SecuritySettings,
     username: str,
     password: str,
-    ip: str | None = None,
+    attempt: Attempt,
 ) -> IssuedSession:
     """First factor. Returns a session that still needs the second factor."""
-    key = _throttle_key(cfg, username)
-    await _check_locked(session, cfg, key)
+    ip = attempt.ip
+    await _check_limits(attempt, cfg, username)
     user = await user_by_username(session, username)
     ok = passwords.verify_password(user.password_hash if user else None, password)
     actor = Actor(user_id=user.id if user else None, username=username[:64], ip=ip)
     if not ok or user is None or not user.active:
-        await _fail(session, cfg, key)
+        await _fail(attempt, cfg, username)
         reason = "unknown_user" if user is None else ("disabled" if ok else "bad_password")
         await audit.record(
             session=session,
@@ -177,11 +238,11 @@ async def verify_second_factor(
     auth: AuthSession,
     user: User,
     code: str,
-    ip: str | None = None,
+    attempt: Attempt,
 ) -> None:
     """Pass the second factor with a TOTP code or a one-time recovery code."""
-    key = _throttle_key(cfg, user.username)
-    await _check_locked(session, cfg, key)
+    ip = attempt.ip
+    await _check_limits(attempt, cfg, user.username)
     actor = Actor(
         user_id=user.id, username=user.username, ip=ip, institution_id=user.institution_id
     )
@@ -193,12 +254,12 @@ async def verify_second_factor(
     if step is not None:
         user.totp_last_step = step
     elif not await _use_recovery_code(session, user, code):
-        await _fail(session, cfg, key)
+        await _fail(attempt, cfg, user.username)
         await audit.record(session=session, actor=actor, action="auth.mfa", outcome="denied")
         raise NotAuthenticated(LOGIN_FAILED, code="auth.mfa_failed", keep_changes=True)
     else:
         method = "recovery_code"
-    await _succeed(session, key)
+    await _succeed(attempt, cfg, user.username)
     auth.mfa_passed = True
     await audit.record(
         session=session, actor=actor, action="auth.login", details={"method": method}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response
 from yiyun.auth import room_tokens
 from yiyun.media import turn
 from yiyun.media.hub import SignalHub
-from yiyun.meetings import guests, live, members, schedule, service, workflow
+from yiyun.meetings import guests, live, members, removals, schedule, service, workflow
 from yiyun.meetings.schemas import (
     GuestCreate,
     GuestIssued,
@@ -21,6 +21,7 @@ from yiyun.meetings.schemas import (
     MeetingRead,
     MeetingUpdate,
     MemberRoleUpdate,
+    RemovalRead,
     RingResult,
     TokenRequest,
 )
@@ -261,11 +262,15 @@ async def list_guests(
     principal: CurrentPrincipal,
     settings: AppSettings,
 ) -> list[GuestRead]:
-    """A meeting's guest invitations with their state (no links, no codes)."""
-    rows = await guests.list_guests(session=session, principal=principal, meeting_id=meeting_id)
-    cipher = request.app.state.cipher
-    limit = settings.meetings.guest_max_attempts
-    return [guests.read(g, cipher, max_attempts=limit) for g in rows]
+    """A meeting's guest invitations with their state (no links, no codes); the name,
+    patient and masked phone only as far as the caller's part in the meeting needs."""
+    return await guests.list_guests(
+        session=session,
+        principal=principal,
+        meeting_id=meeting_id,
+        cipher=request.app.state.cipher,
+        max_attempts=settings.meetings.guest_max_attempts,
+    )
 
 
 @router.delete("/meetings/{meeting_id}/guests/{guest_id}", status_code=204)
@@ -285,5 +290,29 @@ async def revoke_guest(
         meeting_id=meeting_id,
         guest_id=guest_id,
         bus=request.app.state.bus,
+    )
+    return Response(status_code=204)
+
+
+@router.get("/meetings/{meeting_id}/removals", response_model=list[RemovalRead])
+async def list_removals(
+    meeting_id: Id, session: DbSession, principal: CurrentPrincipal
+) -> list[RemovalRead]:
+    """Who the chair removed or did not admit (host and co-hosts); they stay out."""
+    rows = await removals.list_for(session=session, principal=principal, meeting_id=meeting_id)
+    return [RemovalRead.model_validate(r) for r in rows]
+
+
+@router.delete("/meetings/{meeting_id}/removals/{identity}", status_code=204)
+async def allow_back(
+    meeting_id: Id,
+    identity: Annotated[str, Path(max_length=24)],
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> Response:
+    """Let a removed participant or a denied guest back in (the host only; audited)."""
+    await removals.allow_back(
+        session=session, principal=principal, actor=actor, meeting_id=meeting_id, identity=identity
     )
     return Response(status_code=204)

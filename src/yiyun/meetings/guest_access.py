@@ -15,16 +15,14 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
 from yiyun.auth import passwords, room_tokens
-from yiyun.auth.models import LoginThrottle
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import as_utc, now
 from yiyun.core.errors import (
@@ -35,7 +33,8 @@ from yiyun.core.errors import (
     RateLimited,
     YiyunError,
 )
-from yiyun.meetings import workflow
+from yiyun.core.ratelimit import Limiter, keyed
+from yiyun.meetings import removals, workflow
 from yiyun.meetings.config import MeetingSettings
 from yiyun.meetings.guests import code_hash, sha256
 from yiyun.meetings.models import Meeting, MeetingGuest
@@ -218,7 +217,28 @@ async def authenticate(
     if nonce is None:
         check_not_used_elsewhere(guest, secret_key, cookie)
         raise PermissionDenied("enter the verification code first", code="guest.not_verified")
+    await check_not_kept_out(session, guest, meeting)
     return guest, meeting, nonce
+
+
+async def check_not_kept_out(session: AsyncSession, guest: MeetingGuest, meeting: Meeting) -> None:
+    """A denial (or removal) is final for this invitation until the host allows the
+    guest back: no room token, no files, no way back into the waiting room."""
+    kept_out = await removals.find(session, meeting.id, f"g{guest.id}")
+    if kept_out is None:
+        return
+    if kept_out.reason == removals.DENIED:
+        raise Gone("the host did not admit you to this meeting", code="guest.denied")
+    raise Gone("you were removed from this meeting", code="guest.removed")
+
+
+def require_admitted(guest: MeetingGuest) -> None:
+    """The meeting's content (its chat files) is for guests who were let in."""
+    if guest.admitted_at is None:
+        raise PermissionDenied(
+            "you can see and share files once the host has let you in",
+            code="guest.not_admitted",
+        )
 
 
 async def join_token(
@@ -283,40 +303,13 @@ async def _audit(
 
 
 async def count_submission(
-    *, session: AsyncSession, secret_key: str, ip: str | None, config: MeetingSettings
+    *, limiter: Limiter, secret_key: str, ip: str | None, config: MeetingSettings
 ) -> None:
-    """Count a code submission from this address; refuse past the limit per window.
-
-    Uses the login throttle table under its own keys (an HMAC of the address, so no
-    address is stored): `failures` counts, `locked_until` is the end of the window.
-    """
-    key = _sign(secret_key, "yiyun-guest-ip", ip or "unknown")[:64]
-    at = now()
-    window = timedelta(minutes=config.guest_ip_window_minutes)
-    this = LoginThrottle.key == key
-    quiet = {"synchronize_session": False}
-    await session.execute(
-        update(LoginThrottle)
-        .where(this, LoginThrottle.locked_until <= at)
-        .values(failures=0, locked_until=at + window)
-        .execution_options(**quiet)
-    )
-    bump = (
-        update(LoginThrottle)
-        .where(this)
-        .values(failures=LoginThrottle.failures + 1, updated_at=at)
-        .execution_options(**quiet)
-    )
-    if getattr(await session.execute(bump), "rowcount", 0) == 0:
-        try:
-            async with session.begin_nested():
-                session.add(
-                    LoginThrottle(key=key, failures=1, locked_until=at + window, updated_at=at)
-                )
-        except IntegrityError:  # another request from this address made the row first
-            await session.execute(bump)
-    count = await session.scalar(select(LoginThrottle.failures).where(this))
-    if (count or 0) > config.guest_ip_limit:
+    """Count a code submission from this address; refuse past the limit per window
+    (`core.ratelimit`, keyed by an HMAC of the address, so no address is stored)."""
+    window = config.guest_ip_window_minutes * 60
+    counted = await limiter.hit(keyed(secret_key, "guest-ip", ip or "unknown"), window=window)
+    if counted.over(config.guest_ip_limit):
         raise RateLimited(
             "too many attempts from this network; try again later",
             code="guest.rate_limited",

@@ -10,9 +10,12 @@
     GET  /join/{link}/left         "you left the meeting"
 
 Refusals are pages in the guest layout, never a 500: unknown link 404; withdrawn,
-expired, cancelled or ended 410; used in another browser 409; wrong code 422 (the form
-again); blocked or too many submissions from one address 429. The link token is part of
-the path: the access log records route templates, never paths, so it is not logged.
+expired, cancelled or ended 410, and so is an invitation the host denied or removed
+(until the host allows the guest back); used in another browser 409; wrong code 422
+(the form again); blocked or too many submissions from one address 429. Files need
+admission (403 before). The form before the code names neither meeting nor guest.
+The link token is part of the path: the access log records route templates, never
+paths, so it is not logged.
 """
 
 from __future__ import annotations
@@ -86,6 +89,8 @@ TITLES = {
     "guest.ended": "This meeting has ended",
     "guest.link_used": "This link was already used",
     "guest.blocked": "This invitation is blocked",
+    "guest.denied": "You were not admitted",
+    "guest.removed": "You were removed from this meeting",
 }
 HINTS = {
     "guest.link_used": "For your privacy the link works on one device only. Ask the person "
@@ -104,13 +109,12 @@ def _form(
     attempts_left: int | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    # Before the code nothing about the meeting or the person is shown: the link alone
+    # (forwarded, overheard, in a shared phone's history) must not reveal them.
     return _page(
         request,
         "meetings/guest_join.html",
         {
-            "meeting_title": meeting.title,
-            "guest_name": guest.display_name,
-            "when": workflow.when_text(meeting) if meeting.starts_at else None,
             "needs_passcode": meeting.passcode_hash is not None,
             "error": error,
             "attempts_left": attempts_left,
@@ -159,7 +163,7 @@ async def join(
     key, config = _key(settings), settings.meetings
     try:
         await guest_access.count_submission(
-            session=session, secret_key=key, ip=client_ip(request), config=config
+            limiter=request.app.state.limiter, secret_key=key, ip=client_ip(request), config=config
         )
         verified = await guest_access.verify(
             session=session,
@@ -330,9 +334,11 @@ async def upload_file(
     file: Annotated[UploadFile, File()],
     x_csrf_token: Annotated[str | None, Header()] = None,
 ) -> FileRead:
-    """Share a file in the meeting's chat (as the staff endpoint; cookie and CSRF token)."""
+    """Share a file in the meeting's chat (as the staff endpoint; cookie and CSRF token;
+    only once admitted)."""
     guest, meeting, nonce = await _guest(request, link, session, settings)
     _check_csrf(settings, guest, nonce, x_csrf_token)
+    guest_access.require_admitted(guest)
     row = await chat.share_file(
         session=session,
         store=store,
@@ -355,6 +361,7 @@ async def download_file(
     store: Store,
 ) -> Response:
     guest, meeting, _nonce = await _guest(request, link, session, settings)
+    guest_access.require_admitted(guest)
     row, data = await chat.load_file(
         session=session, store=store, meeting_id=meeting.id, file_id=file_id
     )

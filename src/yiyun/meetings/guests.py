@@ -67,13 +67,21 @@ def state_of(guest: MeetingGuest, *, max_attempts: int, at: datetime | None = No
     return "invited"
 
 
-def read(guest: MeetingGuest, cipher: FieldCipher, *, max_attempts: int) -> GuestRead:
-    phone = phone_of(guest, cipher)
+FULL, NAME, NOTHING = "full", "name", "nothing"
+
+
+def read(
+    guest: MeetingGuest, cipher: FieldCipher, *, max_attempts: int, detail: str = FULL
+) -> GuestRead:
+    """A guest as the viewer may see them: `full` for the chair (who invited them),
+    `name` for members of the meeting's institution, `nothing` (state only) for members
+    from other institutions, who need not know who the patient is."""
+    phone = phone_of(guest, cipher) if detail == FULL else None
     return GuestRead(
         id=guest.id,
         meeting_id=guest.meeting_id,
-        display_name=guest.display_name,
-        patient_id=guest.patient_id,
+        display_name=guest.display_name if detail in (FULL, NAME) else None,
+        patient_id=guest.patient_id if detail == FULL else None,
         phone_masked=records_service.mask_phone(phone) if phone else None,
         state=state_of(guest, max_attempts=max_attempts),
         expires_at=guest.expires_at,
@@ -149,12 +157,25 @@ async def invite(
 
 
 async def list_guests(
-    *, session: AsyncSession, principal: Principal, meeting_id: int
-) -> list[MeetingGuest]:
-    """A meeting's guests (any member may see who is invited)."""
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    meeting_id: int,
+    cipher: FieldCipher,
+    max_attempts: int,
+) -> list[GuestRead]:
+    """A meeting's guests, each shown as much as the viewer's part needs (`read`)."""
     meeting = await service.get(session=session, principal=principal, meeting_id=meeting_id)
+    role = await members.role_of(session, meeting, principal.user_id)
+    if role in members.CHAIRS:
+        detail = FULL
+    elif principal.institution_id == meeting.institution_id:
+        detail = NAME
+    else:
+        detail = NOTHING
     query = select(MeetingGuest).where(MeetingGuest.meeting_id == meeting.id)
-    return list((await session.scalars(query.order_by(MeetingGuest.id))).all())
+    rows = (await session.scalars(query.order_by(MeetingGuest.id))).all()
+    return [read(g, cipher, max_attempts=max_attempts, detail=detail) for g in rows]
 
 
 async def revoke(

@@ -90,6 +90,29 @@ class MeetingGuest(IdMixin, TimestampMixin, Base):
     browser_hash: Mapped[str | None] = mapped_column(String(64))
     revoked_at: Mapped[datetime | None]
     invited_by_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+    # First admitted into the call (by the chair, or directly without a waiting room):
+    # until then the guest gets nothing of the meeting's content (chat files included).
+    admitted_at: Mapped[datetime | None]
+
+
+class MeetingRemoval(IdMixin, Base):
+    """Someone the chair put out of a meeting, or a guest the chair did not admit.
+
+    Kept until the host allows them back, so an emptied room does not forget it.
+    `identity` is `u<user id>` or `g<guest id>`; `reason` is "removed" or "denied".
+    """
+
+    __tablename__ = "meetings_removal"
+    __table_args__ = (UniqueConstraint("meeting_id", "identity"),)
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), index=True
+    )
+    identity: Mapped[str] = mapped_column(String(24))
+    name: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime]
 
 
 class MeetingFile(IdMixin, Base):

@@ -16,7 +16,6 @@ import logging
 import secrets
 import tempfile
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +38,12 @@ from yiyun.core.errors import (
     RateLimited,
     YiyunError,
 )
+from yiyun.core.ratelimit import TokenBucket
 from yiyun.core.storage import BlobStore
 from yiyun.media import signaling as sig
 from yiyun.media.hub import Send, Session, SignalHub
-from yiyun.meetings import chat, quality, recording, workflow
-from yiyun.meetings.models import Meeting, MeetingMember
+from yiyun.meetings import chat, quality, recording, removals, workflow
+from yiyun.meetings.models import Meeting, MeetingGuest, MeetingMember
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,9 @@ class Occupant:
     consent: bool = True
     screen_of: str | None = None
     hangup: Hangup | None = None  # closes the socket normally (denied, meeting ended)
-    chat_times: deque[float] = field(default_factory=lambda: deque(maxlen=CHAT_PER_SECOND))
+    chat_rate: TokenBucket = field(
+        default_factory=lambda: TokenBucket(CHAT_PER_SECOND, CHAT_PER_SECOND)
+    )
     last_stats: float = 0.0
 
     @property
@@ -141,7 +143,6 @@ class MeetingRoom:
     allow_unmute: bool
     waiting_room: bool
     occupants: dict[str, Occupant] = field(default_factory=dict)
-    removed: set[str] = field(default_factory=set)
     rollcall: Rollcall | None = None
     recording: ActiveRecording | None = None
     listener: asyncio.Task[None] | None = None
@@ -235,8 +236,7 @@ class RoomControl:
         room, meeting = await self._room(claims.meeting_id)
         if meeting.state not in workflow.LIVE:
             raise Refused("the meeting has ended", code="meeting.ended")
-        if claims.identity in room.removed:
-            raise Refused("you were removed from this meeting", code="meeting.removed")
+        await self._check_not_kept_out(room, claims)
         old = self._by_session.get(resume) if resume else None
         if (
             old is not None
@@ -277,10 +277,51 @@ class RoomControl:
         await self._admit(room, occupant, chat_after)
         return occupant
 
+    async def _check_not_kept_out(self, room: MeetingRoom, claims: RoomClaims) -> None:
+        """Removed and denied people stay out (stored: an emptied room does not forget),
+        and so does a guest whose invitation was withdrawn after the token was issued."""
+        async with self.sessions() as db:
+            kept_out = await removals.find(db, room.meeting_id, claims.identity)
+            guest = (
+                await db.get(MeetingGuest, claims.guest_id) if claims.guest_id is not None else None
+            )
+        if kept_out is not None and kept_out.reason == removals.DENIED:
+            raise Refused("you were not admitted to this meeting", code="meeting.denied")
+        if kept_out is not None:
+            raise Refused("you were removed from this meeting", code="meeting.removed")
+        if guest is not None and (
+            guest.meeting_id != room.meeting_id or guest.revoked_at is not None
+        ):
+            raise Refused("this invitation was withdrawn", code="meeting.removed")
+
+    async def _keep_out(
+        self, room: MeetingRoom, target: Occupant, by: Occupant, reason: str
+    ) -> None:
+        async def store() -> None:
+            async with self.sessions.begin() as db:
+                await removals.record(
+                    db,
+                    meeting_id=room.meeting_id,
+                    identity=target.identity,
+                    name=target.name,
+                    reason=reason,
+                    by=by.identity,
+                )
+
+        await retry_when_locked(store)
+
     async def _admit(self, room: MeetingRoom, occupant: Occupant, chat_after: int | None) -> None:
         if occupant.send is None:
             room.occupants.pop(occupant.id, None)
             return
+        if occupant.claims.guest_id is not None and occupant.role == "guest":
+            guest_id = occupant.claims.guest_id
+
+            async def note() -> None:
+                async with self.sessions.begin() as db:
+                    await removals.note_admitted(db, guest_id)
+
+            await retry_when_locked(note)
         occupant.admitted = True
         occupant.session = await self.hub.join(occupant.claims, occupant.send, None)
         self._by_session[occupant.session.id] = occupant
@@ -383,8 +424,8 @@ class RoomControl:
             logger.exception("meeting %s bus listener stopped", room.meeting_id)
 
     async def _expel(self, room: MeetingRoom, guest_id: int) -> None:
-        """A withdrawn invitation: its guest leaves the lobby or the call, and stays out."""
-        room.removed.add(f"g{guest_id}")
+        """A withdrawn invitation: its guest leaves the lobby or the call, and stays out
+        (`_check_not_kept_out` refuses a revoked invitation)."""
         for o in list(room.occupants.values()):
             if o.claims.guest_id != guest_id:
                 continue
@@ -489,11 +530,8 @@ class RoomControl:
     async def _chat(self, room: MeetingRoom, occupant: Occupant, msg: sig.Chat) -> None:
         if occupant.role in ("screen", "observer"):
             raise PermissionDenied("observers do not chat", code="meeting.chat_forbidden")
-        stamp = time.monotonic()
-        times = occupant.chat_times
-        if len(times) == times.maxlen and stamp - times[0] < 1.0:
+        if not occupant.chat_rate.take():
             raise RateLimited("too many messages; slow down", code="meeting.chat_rate")
-        times.append(stamp)
         posted = await chat.post(
             self.sessions,
             meeting_id=room.meeting_id,
@@ -560,6 +598,7 @@ class RoomControl:
                 await self._admit(room, waiting, None)
                 await self._lobby_changed(room)
             else:
+                await self._keep_out(room, waiting, chair, removals.DENIED)
                 await self._leave_lobby(room, waiting, denied="denied")
             details["guest"] = waiting.identity
         elif action in ("mute", "stop_video"):
@@ -582,7 +621,7 @@ class RoomControl:
             if target.role == "host":
                 raise PermissionDenied("the host cannot be removed", code="meeting.host_stays")
             if target.role != "screen":
-                room.removed.add(target.identity)
+                await self._keep_out(room, target, chair, removals.REMOVED)
             await self._remove(target)
             details["target"] = target.identity
         elif action == "cohost":

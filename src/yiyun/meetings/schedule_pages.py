@@ -15,7 +15,17 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from yiyun.core.errors import InvalidInput
-from yiyun.meetings import guests, ics, live_api, members, recording, schedule, service, workflow
+from yiyun.meetings import (
+    guests,
+    ics,
+    live_api,
+    members,
+    recording,
+    removals,
+    schedule,
+    service,
+    workflow,
+)
 from yiyun.meetings.api import public_base
 from yiyun.meetings.schemas import GuestCreate, GuestIssued, MeetingCreate, MeetingUpdate
 from yiyun.notify.channels import deliver
@@ -115,8 +125,13 @@ async def _info(
     principal = ctx.principal
     meeting = await service.get(session=session, principal=principal, meeting_id=meeting_id)
     m = await service.read(session, meeting)
-    rows = await guests.list_guests(session=session, principal=principal, meeting_id=meeting.id)
-    limit = settings.meetings.guest_max_attempts
+    listed = await guests.list_guests(
+        session=session,
+        principal=principal,
+        meeting_id=meeting.id,
+        cipher=ctx.cipher,
+        max_attempts=settings.meetings.guest_max_attempts,
+    )
     role = next((x.role for x in m.members if x.user_id == principal.user_id), None)
     return page(
         request,
@@ -124,7 +139,12 @@ async def _info(
         "meetings/info.html",
         {
             "m": m,
-            "guests": [guests.read(g, ctx.cipher, max_attempts=limit) for g in rows],
+            "guests": listed,
+            "removed": await removals.list_for(
+                session=session, principal=principal, meeting_id=meeting.id
+            )
+            if role in members.CHAIRS
+            else [],
             "issued": issued,
             "is_host": meeting.host_id == principal.user_id,
             "is_chair": role in members.CHAIRS,
@@ -331,6 +351,21 @@ async def revoke_guest(
         bus=request.app.state.bus,
     )
     return see_other(f"/meetings/{meeting_id}/info?done=revoked")
+
+
+@router.post("/meetings/{meeting_id}/removals/{identity}/allow")
+async def allow_back(
+    meeting_id: Id,
+    identity: Annotated[str, Path(max_length=24)],
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> Response:
+    """The info page's "Allow back" button (the host only)."""
+    await removals.allow_back(
+        session=session, principal=principal, actor=actor, meeting_id=meeting_id, identity=identity
+    )
+    return see_other(f"/meetings/{meeting_id}/info?done=allowed_back")
 
 
 @router.get("/meetings/{meeting_id}/invite.ics")

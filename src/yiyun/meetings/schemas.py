@@ -188,9 +188,11 @@ class GuestRead(BaseModel):
 
     id: int
     meeting_id: int
-    display_name: str
-    patient_id: int | None
-    phone_masked: str | None
+    display_name: str | None = Field(
+        description="absent for members from another institution than the meeting's"
+    )
+    patient_id: int | None = Field(description="for the host and co-hosts only")
+    phone_masked: str | None = Field(description="for the host and co-hosts only")
     state: Literal["invited", "verified", "blocked", "revoked", "expired"]
     expires_at: datetime
     verified_at: datetime | None
@@ -205,3 +207,14 @@ class GuestIssued(BaseModel):
     link: str
     code: str
     sms_sent: bool
+
+
+class RemovalRead(BaseModel):
+    """Someone kept out of a meeting until the host allows them back."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    identity: str = Field(description="`u<user id>` or `g<guest id>`")
+    name: str
+    reason: Literal["removed", "denied"]
+    at: datetime

@@ -3,7 +3,7 @@
 `/selftest` is the page for signed-in staff; a patient guest's flow renders the same
 template (`context()` builds what it needs, with that flow's own base layout). The
 probes need no sign-in, since a guest uses them too, so each client IP gets a token
-bucket (the signalling socket's `TokenBucket`) over all three:
+bucket (`core.ratelimit.ClientBuckets`) over all three:
 
     GET  /api/v1/selftest/payload?bytes=N   N random (incompressible) bytes, N <= 4 MiB
     POST /api/v1/selftest/payload           swallows up to 4 MiB, answers {"bytes": n}
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect  # noqa: TID251
@@ -27,9 +26,9 @@ from pydantic import BaseModel
 
 from yiyun.auth.pages import _safe_next as safe_next
 from yiyun.core.errors import RateLimited, YiyunError
+from yiyun.core.ratelimit import ClientBuckets
 from yiyun.web.deps import CurrentPrincipal, client_ip
 from yiyun.web.pagekit import page
-from yiyun.web.ws.signal import TokenBucket
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_PINGS = 20
@@ -54,33 +53,11 @@ class PayloadReceived(BaseModel):
     bytes: int
 
 
-class ClientLimiter:
-    """One token bucket per client address; full (idle) buckets are forgotten."""
-
-    def __init__(self, rate: float, burst: float, max_clients: int = MAX_CLIENTS) -> None:
-        self.rate, self.burst, self.max_clients = rate, burst, max_clients
-        self.buckets: dict[str, TokenBucket] = {}
-
-    def allow(self, client: str) -> bool:
-        bucket = self.buckets.get(client)
-        if bucket is None:
-            if len(self.buckets) >= self.max_clients:
-                self._forget_idle()
-            bucket = self.buckets[client] = TokenBucket(self.rate, self.burst)
-        return bucket.take()
-
-    def _forget_idle(self) -> None:
-        refilled = time.monotonic() - self.burst / self.rate
-        self.buckets = {k: b for k, b in self.buckets.items() if b.stamp > refilled}
-        if len(self.buckets) >= self.max_clients:  # a flood of addresses: start afresh
-            self.buckets.clear()
-
-
-def limiter(app: Any) -> ClientLimiter:
+def limiter(app: Any) -> ClientBuckets:
     """The app's limiter (one per app, so each test app starts with full buckets)."""
     found = getattr(app.state, "selftest_limiter", None)
-    if not isinstance(found, ClientLimiter):
-        found = ClientLimiter(RATE_PER_SECOND, RATE_BURST)
+    if not isinstance(found, ClientBuckets):
+        found = ClientBuckets(RATE_PER_SECOND, RATE_BURST, MAX_CLIENTS)
         app.state.selftest_limiter = found
     return found
 

@@ -1,7 +1,10 @@
-"""Attachment checks: size limit and content sniffing (the bytes decide, not the name)."""
+"""Attachment checks: size limit and content sniffing (the bytes decide, not the name),
+and the one place an uploaded file's name is cleaned (`clean_filename`), for every
+upload (patient documents, meeting chat files)."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -51,9 +54,19 @@ def sniff(data: bytes) -> str | None:
     return "text/plain" if data and _is_text(data) else None
 
 
+def clean_filename(filename: str) -> str:
+    """The name to store and show: the last path part, without control or format
+    characters (right-to-left overrides and other bidi controls make `gpj.exe` look like
+    `exe.jpg`), NFC-normalised, at most 200 characters."""
+    text = unicodedata.normalize("NFC", filename.replace("\\", "/"))
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp"))
+    name = PurePosixPath(text).name.strip().lstrip(".")
+    return name[:200] or "upload"
+
+
 def check_upload(filename: str, data: bytes, *, max_bytes: int) -> CheckedFile:
     """Refuse empty, oversize, unknown or disguised files with a precise reason."""
-    name = PurePosixPath(filename.replace("\\", "/")).name.strip()[:200] or "upload"
+    name = clean_filename(filename)
     if not data:
         raise InvalidInput("the file is empty", code="upload.empty")
     if len(data) > max_bytes:

@@ -18,6 +18,7 @@ from yiyun.core.bus import create_bus
 from yiyun.core.crypto import FieldCipher
 from yiyun.core.db import create_engine, session_factory
 from yiyun.core.logging import configure_logging
+from yiyun.core.ratelimit import create_limiter
 from yiyun.core.storage import LocalStore
 from yiyun.media.hub import SignalHub
 from yiyun.media.registry import create_engine as create_media_engine
@@ -26,12 +27,13 @@ from yiyun.meetings import reminders as meeting_reminders
 from yiyun.meetings.room import RoomControl
 from yiyun.notify.channels import console_outbound
 from yiyun.records import break_glass
-from yiyun.settings import Settings, blob_keys, secret, with_secrets
+from yiyun.settings import Settings, blob_keys, check_production, secret, with_secrets
 from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
 from yiyun.web import errors, routes
 from yiyun.web.fhir import errors as fhir_errors
 from yiyun.web.middleware import Metrics, RequestContextMiddleware
+from yiyun.web.security import EdgeMiddleware, security_headers
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -46,6 +48,7 @@ def register_relationships() -> None:
 def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     """Build the application from settings; nothing here reads the environment."""
     settings = with_secrets(settings)
+    check_production(settings)
     register_relationships()
     passwords.configure(
         time_cost=settings.security.argon2_time_cost, memory_kib=settings.security.argon2_memory_kib
@@ -80,6 +83,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
         await app.state.rooms.close()
         await app.state.hub.close()
         await app.state.bus.close()
+        await app.state.limiter.close()
         await app.state.engine.dispose()
 
     app = FastAPI(
@@ -97,6 +101,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.bus = create_bus(settings.bus.url)
+    app.state.limiter = create_limiter(settings.bus.url)  # one limiter, shared like the bus
     app.state.store = LocalStore(settings.storage.path, blob_keys(settings.security))
     app.state.cipher = FieldCipher(secret(settings.security.data_key))
     app.state.metrics = metrics
@@ -117,5 +122,11 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     routes.mount(app)
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(
+        EdgeMiddleware,
+        docs_paths=[app.docs_url, f"{app.docs_url}/oauth2-redirect", app.openapi_url],
+    )
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics, headers=security_headers(settings)
+    )
     return app

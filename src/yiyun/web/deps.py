@@ -21,8 +21,9 @@ from yiyun.core.storage import BlobStore
 from yiyun.org.models import User
 from yiyun.records.service import Ctx
 from yiyun.settings import Settings
+from yiyun.web.security import SESSION_COOKIE as SESSION_COOKIE
+from yiyun.web.security import forwarded_client
 
-SESSION_COOKIE = "yiyun_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -60,7 +61,13 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The client's address: the peer's, or what a trusted reverse proxy forwarded."""
+    settings: Settings = request.app.state.settings
+    return forwarded_client(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        settings.security.trusted_proxies,
+    )
 
 
 @dataclass(frozen=True)

@@ -33,19 +33,6 @@ class Metrics:
         )
 
 
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-        b"script-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; "
-        b"frame-ancestors 'none'",
-    ),
-]
-
-
 def route_template(scope: Scope) -> str:
     """The matched route's full path template (with router prefixes), for labels."""
     effective = (scope.get("fastapi") or {}).get("effective_route_context")
@@ -54,9 +41,10 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, headers: list[tuple[bytes, bytes]]) -> None:
         self.app = app
         self.metrics = metrics
+        self.headers = headers  # web.security.security_headers(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,7 +64,7 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
                 present = {k.lower() for k, _ in headers}
-                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                headers.extend(h for h in self.headers if h[0] not in present)
                 message["headers"] = headers
             await send(message)
 

@@ -1,7 +1,9 @@
-"""Operations endpoints: liveness, readiness (database and bus), Prometheus metrics."""
+"""Operations endpoints: liveness, readiness (database and bus), Prometheus metrics
+(behind a bearer token when `security.metrics_token` is set; docs/security.md)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from fastapi import APIRouter, Request
@@ -39,6 +41,18 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
+    """Prometheus metrics: with `security.metrics_token` set, only for that bearer token;
+    without one, open in development and refused in production."""
+    settings = request.app.state.settings
+    expected = settings.security.metrics_token
+    if expected is None:
+        if settings.env == "production":
+            return Response(status_code=404)
+    else:
+        sent = request.headers.get("authorization", "")
+        token = sent[7:].strip() if sent.lower().startswith("bearer ") else ""
+        if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+            return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

@@ -78,6 +78,7 @@ FLASH = {
     "created": "Created.",
     "disabled": "Account disabled; its sessions have ended.",
     "enabled": "Account enabled.",
+    "unlocked": "Sign-in lockout lifted.",
     "registered": "Patient registered.",
     "consent": "Consent recorded.",
     "withdrawn": "Consent withdrawn.",
@@ -86,6 +87,7 @@ FLASH = {
     "cancelled": "Meeting cancelled; the invitees have been told.",
     "invited": "Invitation sent.",
     "revoked": "Invitation withdrawn.",
+    "allowed_back": "They may join the meeting again.",
     "role": "Role changed.",
 }
 

@@ -1,7 +1,7 @@
 """audit: the institutions an entry is about (a patient's), besides the actor's
 
 Revision ID: 7a1e5c0d9b21
-Revises: 5b0c1d2e3f4a
+Revises: 7c3e9a1b2d40
 Create Date: 2026-12-07 11:00:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7a1e5c0d9b21"
-down_revision: str | None = "5b0c1d2e3f4a"
+down_revision: str | None = "7c3e9a1b2d40"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -11,12 +11,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from yiyun.auth import room_tokens
 from yiyun.core.errors import YiyunError
+from yiyun.core.ratelimit import TokenBucket
 from yiyun.media import signaling as sig
 from yiyun.media.hub import SignalHub
 from yiyun.meetings.room import Occupant, RoomControl
@@ -28,21 +28,6 @@ router = APIRouter()
 JOIN_TIMEOUT_SECONDS = 10.0
 RATE_PER_SECOND = 30.0
 RATE_BURST = 200.0
-
-
-class TokenBucket:
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.stamp = burst, time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 async def _receive(ws: WebSocket) -> str:
@@ -83,6 +68,7 @@ async def signal(ws: WebSocket) -> None:
             raise sig.ProtocolError("the first message must be join")
         try:
             claims = room_tokens.verify(secret(settings.security.secret_key), first.token)
+            await room_tokens.spend(ws.app.state.limiter, claims)
             occupant = await rooms.enter(
                 claims, send, resume=first.resume, chat_after=first.chat_after, hangup=hangup
             )
