@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only
 
@@ -33,6 +33,8 @@ _PG_LOCK_KEY = 0x7969_7975_6E41  # "yiyunA"
 _sqlite_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 _HELD = "yiyun_audit_lock"
 _PENDING = "yiyun_audit_pending"
+_WROTE = "yiyun_wrote"
+_CONNECTIONS = "yiyun_connections"
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,76 @@ def _after_transaction_end(session: Session, transaction: Any) -> None:
     # a SAVEPOINT ending inside it does not. Entries not yet appended are discarded.
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
+        session.info.pop(_CONNECTIONS, None)
         _release(session)
+
+
+@event.listens_for(Session, "after_begin")
+def _track_writes(session: Session, _transaction: Any, connection: Any) -> None:
+    connection.info[_WROTE] = False
+    session.info[_CONNECTIONS] = [*session.info.get(_CONNECTIONS, ()), connection]
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_write(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    if statement.lstrip()[:6].upper() != "SELECT":  # anything else counts as a write
+        conn.info[_WROTE] = True
+
+
+def only_audit_pending(session: AsyncSession) -> bool:
+    """True when the transaction wrote nothing and holds nothing but queued audit entries
+    (a read): those may then be committed by the `GroupWriter` instead."""
+    sync = session.sync_session
+    if sync.new or sync.dirty or sync.deleted:
+        return False
+    return not any(c.info.get(_WROTE, True) for c in sync.info.get(_CONNECTIONS, ()))
+
+
+def take_pending(session: AsyncSession) -> list[AuditEvent]:
+    entries: list[AuditEvent] = session.sync_session.info.pop(_PENDING, [])
+    return entries
+
+
+class GroupWriter:
+    """Commits the audit entries of reads together, one transaction for all waiting.
+
+    A read's entry must be durable before its data is returned, but it describes no
+    change to commit it with; one commit (one fsync) per read would cap reads at the
+    disk's sync rate. Entries queue here while the previous batch commits; each request
+    is answered only once its batch has committed (or fails with it).
+    """
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+        self._queue: list[tuple[list[AuditEvent], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def append(self, entries: list[AuditEvent]) -> None:
+        if not entries:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((entries, done))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        await asyncio.shield(done)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                async with self._factory() as session:
+                    pending = session.sync_session.info.setdefault(_PENDING, [])
+                    for entries, _ in batch:
+                        pending.extend(entries)
+                    await session.commit()
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
 
 def fields_of(row: AuditEvent) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from yiyun import __version__
+from yiyun.audit import service as audit
 from yiyun.auth import passwords
 from yiyun.auth.live import LiveSessions
 from yiyun.core import migrate
@@ -94,6 +95,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     app.state.live = LiveSessions(app.state.bus)
     app.state.sessions = session_factory(engine)
     app.state.sessions.configure(info=app.state.live.session_info())
+    app.state.audit_writer = audit.GroupWriter(app.state.sessions)
     app.state.store = LocalStore(settings.storage.path)
     app.state.cipher = FieldCipher(secret(settings.security.data_key))
     app.state.metrics = metrics
