@@ -22,6 +22,7 @@ bench:          ## benchmarks (results in benchmarks/results)
 	bash scripts/install.sh && bash scripts/install-system.sh
 	.venv/bin/python benchmarks/bench_surveillance.py
 	.venv/bin/yiyun bench media
+	.venv/bin/yiyun bench api
 
 frontend:       ## rebuild the browser islands and styles
 	bash scripts/build-frontend.sh

@@ -7,6 +7,7 @@ PACKAGES=(
   chromium            # browser tests (Playwright drives /usr/bin/chromium)
   fonts-noto-cjk      # Chinese glyphs in the browser
   ffmpeg              # media tooling
+  wrk                 # HTTP load generator (yiyun bench api)
   janus               # Janus WebRTC server (media engine "janus")
   janus-tools         # janus-pp-rec: turns Janus recordings (.mjr) into WebM/Matroska
   coturn              # TURN relay

@@ -94,3 +94,50 @@ def media(
     if nice is not None:
         args += ["--nice", str(nice)]
     run_runner("bench_media.py", [*args, *runner_args])
+
+
+@bench.command("api", context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--db",
+    type=click.Choice(["sqlite", "postgresql"]),
+    default="sqlite",
+    show_default=True,
+    help="Database the app runs on (a fresh one, seeded with the demo consortium).",
+)
+@click.option("--duration", type=float, default=None, help="Seconds per measurement (8).")
+@click.option("--rounds", type=int, default=None, help="Alternating rounds (3).")
+@click.option("--workers", type=int, default=None, help="uvicorn workers of the app (1).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON results file (default: benchmarks/results/api-<db>.json).",
+)
+@click.option("--help-runner", is_flag=True, help="Show every option of the runner.")
+@click.argument("runner_args", nargs=-1, type=click.UNPROCESSED)
+def api(
+    db: str,
+    duration: float | None,
+    rounds: int | None,
+    workers: int | None,
+    output: Path | None,
+    help_runner: bool,
+    runner_args: tuple[str, ...],
+) -> None:
+    """The request path against a bare FastAPI route, in the same run.
+
+    Starts the app on a freshly seeded SQLite or PostgreSQL database and a bare FastAPI
+    app returning a 4-field model, drives them alternately with wrk (or a Python
+    fallback without wrk) and prints requests/s, p50/p99 and each route's ratio to the
+    bare route (benchmarks/bench_api.py).
+    """
+    args: list[str] = ["--help"] if help_runner else ["--db", db]
+    if duration is not None:
+        args += ["--duration", str(duration)]
+    if rounds is not None:
+        args += ["--rounds", str(rounds)]
+    if workers is not None:
+        args += ["--workers", str(workers)]
+    if output is not None:
+        args += ["--output", str(output.resolve())]
+    run_runner("bench_api.py", [*args, *runner_args])

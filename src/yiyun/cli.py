@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -25,11 +26,39 @@ def main() -> None:
     """Yiyun (医云): regional telemedicine platform."""
 
 
+def multi_worker_problems(settings: Settings) -> list[str]:
+    """What keeps these settings from running in several worker processes."""
+    problems = []
+    if not settings.db.url.startswith("postgresql"):
+        problems.append(
+            "SQLite takes one writer process (the audit chain lock is in-process): "
+            "use PostgreSQL (YIYUN_DB__URL)"
+        )
+    if settings.bus.url.startswith("memory://"):
+        problems.append(
+            "the in-process bus reaches one process only (session revocations, "
+            "notifications, chat): set YIYUN_BUS__URL=redis://..."
+        )
+    if settings.media.engine == "embedded":
+        problems.append(
+            "the embedded media engine lives inside one process: use the Janus engine "
+            "(YIYUN_MEDIA__ENGINE=janus)"
+        )
+    return problems
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
-def serve(host: str, port: int, reload: bool) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes (PostgreSQL, a Redis bus and Janus; see docs/performance.md).",
+)
+def serve(host: str, port: int, reload: bool, workers: int) -> None:
     """Serve the web application (migrates the database first)."""
     import uvicorn
 
@@ -43,10 +72,36 @@ def serve(host: str, port: int, reload: bool) -> None:
             proxy_headers=False,  # the client address: security.trusted_proxies only
         )
         return
+    settings = _settings()
+    if workers > 1:
+        problems = multi_worker_problems(settings)
+        if problems:
+            raise click.ClickException(
+                "cannot serve with several workers: " + "; ".join(problems) + "."
+            )
+        click.echo(
+            f"serving with {workers} workers: route /ws/signal to one single-process instance "
+            "(a meeting room's sockets must meet in one process; docs/performance.md)",
+            err=True,
+        )
+        if settings.db.migrate_on_start:  # once here, not racing in every worker
+            from yiyun.core import migrate as mig
+
+            mig.upgrade(settings.db.url)
+            os.environ["YIYUN_DB__MIGRATE_ON_START"] = "false"
+        uvicorn.run(
+            "yiyun.web.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            proxy_headers=False,
+        )
+        return
     from yiyun.web.app import create_app
 
     # proxy_headers off: X-Forwarded-For is believed from security.trusted_proxies only
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_config=None, proxy_headers=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=False)
 
 
 @main.command()

@@ -1,9 +1,13 @@
 """Write and verify the audit log.
 
-`record()` appends in the caller's transaction, so the entry commits or rolls back with
-the change it describes. Appends are serialised so the chain never forks: PostgreSQL
-takes a transaction-scoped advisory lock; SQLite (one process, the embedded default)
-holds an in-process lock until the session's transaction ends.
+`record()` adds an entry to the caller's transaction, so it commits or rolls back with
+the change it describes. The entry joins the chain as the transaction commits (a
+`before_commit` hook, which also runs when a SAVEPOINT is released): only then is the
+chain head read, the entry numbered and hashed and the row inserted. Appends are
+serialised so the chain never forks, from that point to the end of the transaction
+rather than for the whole request: PostgreSQL takes a transaction-scoped advisory lock;
+SQLite (one process, the embedded default) holds an in-process lock until the session's
+transaction ends.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 
 from yiyun.audit.chain import GENESIS, encode_institutions, hashed_fields, row_hash
 from yiyun.audit.models import AuditEvent
@@ -27,6 +32,9 @@ from yiyun.core.clock import now
 _PG_LOCK_KEY = 0x7969_7975_6E41  # "yiyunA"
 _sqlite_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 _HELD = "yiyun_audit_lock"
+_PENDING = "yiyun_audit_pending"
+_WROTE = "yiyun_wrote"
+_CONNECTIONS = "yiyun_connections"
 
 
 @dataclass(frozen=True)
@@ -50,25 +58,136 @@ def _release(session: Session) -> None:
         lock.release()
 
 
-async def _serialise(session: AsyncSession) -> None:
+def _serialise(session: Session) -> None:
+    """Hold the chain for the rest of this transaction (runs inside the commit hook)."""
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
         return
-    if _HELD in session.sync_session.info:
+    if _HELD in session.info:
         return
     engine_key = bind.engine if hasattr(bind, "engine") else bind
     lock = _sqlite_locks.setdefault(engine_key, asyncio.Lock())
-    await lock.acquire()
-    session.sync_session.info[_HELD] = lock
+    await_only(lock.acquire())
+    session.info[_HELD] = lock
+
+
+@event.listens_for(Session, "before_commit")
+def _append_pending(session: Session) -> None:
+    """Number, hash and insert the transaction's entries just before it commits."""
+    pending: list[AuditEvent] | None = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    _serialise(session)
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+    for entry in pending:
+        seq += 1
+        entry.seq = seq
+        entry.prev_hash = prev
+        entry.hash = prev = row_hash(prev, fields_of(entry))
+    session.add_all(pending)
+    session.flush()
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _after_transaction_end(session: Session, transaction: Any) -> None:
     # Only the root transaction's end (commit, rollback or close) ends the serialisation;
-    # a SAVEPOINT ending inside it does not.
+    # a SAVEPOINT ending inside it does not. Entries not yet appended are discarded.
     if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_CONNECTIONS, None)
         _release(session)
+
+
+@event.listens_for(Session, "after_begin")
+def _track_writes(session: Session, _transaction: Any, connection: Any) -> None:
+    connection.info[_WROTE] = False
+    session.info[_CONNECTIONS] = [*session.info.get(_CONNECTIONS, ()), connection]
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_write(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    if statement.lstrip()[:6].upper() != "SELECT":  # anything else counts as a write
+        conn.info[_WROTE] = True
+
+
+def only_audit_pending(session: AsyncSession) -> bool:
+    """True when the transaction wrote nothing and holds nothing but queued audit entries
+    (a read): those may then be committed by the `GroupWriter` instead."""
+    sync = session.sync_session
+    if sync.new or sync.dirty or sync.deleted:
+        return False
+    return not any(c.info.get(_WROTE, True) for c in sync.info.get(_CONNECTIONS, ()))
+
+
+def take_pending(session: AsyncSession) -> list[AuditEvent]:
+    entries: list[AuditEvent] = session.sync_session.info.pop(_PENDING, [])
+    return entries
+
+
+class GroupWriter:
+    """Commits the audit entries of reads together, one transaction for all waiting.
+
+    A read's entry must be durable before its data is returned, but it describes no
+    change to commit it with; one commit (one fsync) per read would cap reads at the
+    disk's sync rate. Entries queue here while the previous batch commits; each request
+    is answered only once its batch has committed (or fails with it).
+    """
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+        self._queue: list[tuple[list[AuditEvent], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def append(self, entries: list[AuditEvent]) -> None:
+        if not entries:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((entries, done))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        await asyncio.shield(done)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                async with self._factory() as session:
+                    pending = session.sync_session.info.setdefault(_PENDING, [])
+                    for entries, _ in batch:
+                        pending.extend(entries)
+                    await session.commit()
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+
+def fields_of(row: AuditEvent) -> dict[str, Any]:
+    """The fields an entry's hash covers, read from the entry."""
+    return hashed_fields(
+        seq=row.seq,
+        at=row.at,
+        actor_id=row.actor_id,
+        actor=row.actor,
+        action=row.action,
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        patient_id=row.patient_id,
+        institution_id=row.institution_id,
+        outcome=row.outcome,
+        ip=row.ip,
+        request_id=row.request_id,
+        details=row.details,
+        subject_institutions=row.subject_institutions,
+    )
 
 
 async def record(
@@ -85,23 +204,14 @@ async def record(
     at: datetime | None = None,
     subject_institutions: frozenset[int] | None = None,
 ) -> AuditEvent:
-    """Append one entry to the chain inside the caller's transaction.
+    """Add one entry to the caller's transaction; it joins the chain when that commits.
 
     `institution_id` is the actor's institution (by default); `subject_institutions` are
     the institutions whose data the entry is about (a patient's), so each of them sees it.
     """
     subjects = encode_institutions(subject_institutions)
-    await _serialise(session)
-    last = (
-        await session.execute(
-            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-        )
-    ).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    stamp = at or now()
-    fields = hashed_fields(
-        seq=seq,
-        at=stamp,
+    entry = AuditEvent(
+        at=at or now(),
         actor_id=actor.user_id,
         actor=actor.username,
         action=action,
@@ -115,26 +225,7 @@ async def record(
         details=json.loads(json.dumps(details or {}, default=str)),
         subject_institutions=subjects,
     )
-    entry = AuditEvent(
-        seq=seq,
-        at=stamp,
-        actor_id=actor.user_id,
-        actor=actor.username,
-        action=action,
-        entity_type=entity_type,
-        entity_id=fields["entity_id"],
-        patient_id=patient_id,
-        institution_id=fields["institution_id"],
-        outcome=outcome,
-        ip=actor.ip,
-        request_id=actor.request_id,
-        details=fields["details"],
-        subject_institutions=subjects,
-        prev_hash=prev,
-        hash=row_hash(prev, fields),
-    )
-    session.add(entry)
-    await session.flush()
+    session.sync_session.info.setdefault(_PENDING, []).append(entry)
     return entry
 
 
@@ -189,23 +280,7 @@ async def verify(*, session: AsyncSession, anchor: str | None = None) -> VerifyR
             )
         if row.prev_hash != prev:
             return VerifyResult(False, checked, row.seq, row.id, "previous-hash link broken")
-        fields = hashed_fields(
-            seq=row.seq,
-            at=row.at,
-            actor_id=row.actor_id,
-            actor=row.actor,
-            action=row.action,
-            entity_type=row.entity_type,
-            entity_id=row.entity_id,
-            patient_id=row.patient_id,
-            institution_id=row.institution_id,
-            outcome=row.outcome,
-            ip=row.ip,
-            request_id=row.request_id,
-            details=row.details,
-            subject_institutions=row.subject_institutions,
-        )
-        if row_hash(prev, fields) != row.hash:
+        if row_hash(prev, fields_of(row)) != row.hash:
             return VerifyResult(False, checked, row.seq, row.id, "content does not match hash")
         prev = row.hash
         expected_seq += 1

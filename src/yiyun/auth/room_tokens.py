@@ -1,10 +1,12 @@
 """Short-lived, room-scoped join tokens for the media layer.
 
 A token is `base64url(json claims) "." base64url(HMAC-SHA256)` signed with a key
-derived from the app's secret key. Claims: room, sub (user id), name, exp, jti. A
-token for another room, an expired token or a forged one is refused, and so is one
-already used: `spend` claims its jti once in the shared limiter (every app node sees
-the claim), so a token read from a log or a proxy cannot be replayed within its 120 s.
+derived from the app's secret key. Claims: room, sub (user id), name, exp, jti, and
+sid (the sign-in session it was issued under, so ending that session closes the media
+socket too). A token for another room, an expired token or a forged one is refused, and
+so is one already used: `spend` claims its jti once in the shared limiter (every app
+node sees the claim), so a token read from a log or a proxy cannot be replayed within
+its 120 s.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class RoomClaims:
     jti: str
     guest_id: int | None = None  # set for a guest from a one-time link (user_id is 0)
     meeting_id: int | None = None
+    session_id: int | None = None  # the sign-in session it was issued under (staff)
 
     @property
     def identity(self) -> str:
@@ -62,6 +65,7 @@ def issue(
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
     guest_id: int | None = None,
     meeting_id: int | None = None,
+    session_id: int | None = None,
 ) -> str:
     claims: dict[str, object] = {
         "room": room,
@@ -75,6 +79,8 @@ def issue(
         claims["guest"] = guest_id
     if meeting_id is not None:
         claims["meeting"] = meeting_id
+    if session_id is not None:
+        claims["sid"] = session_id
     body = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
     sig = _b64(hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest())
     return f"{body}.{sig}"
@@ -100,6 +106,7 @@ def verify(secret_key: str, token: str, *, room: str | None = None) -> RoomClaim
             jti=str(claims["jti"]),
             guest_id=int(claims["guest"]) if "guest" in claims else None,
             meeting_id=int(claims["meeting"]) if "meeting" in claims else None,
+            session_id=int(claims["sid"]) if "sid" in claims else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise refused from exc

@@ -13,13 +13,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
-from yiyun.auth import passwords, policy, totp
+from yiyun.auth import passwords, policy, revocation, totp
 from yiyun.auth.models import AuthSession, RecoveryCode
 from yiyun.auth.principal import Principal
 from yiyun.core.clock import as_utc, now
@@ -369,8 +370,36 @@ async def authenticate(
     return row, user
 
 
-async def logout(*, session: AsyncSession, auth: AuthSession, actor: Actor) -> None:
-    auth.revoked_at = now()
+async def still_signed_in(*, session: AsyncSession, session_id: int | None, user_id: int) -> bool:
+    """The user is active and (when given) the session is neither revoked nor expired."""
+    active = await session.scalar(select(User.active).where(User.id == user_id))
+    if not active:
+        return False
+    if session_id is None:
+        return True
+    row = (
+        await session.execute(
+            select(AuthSession.revoked_at, AuthSession.expires_at).where(
+                AuthSession.id == session_id, AuthSession.user_id == user_id
+            )
+        )
+    ).first()
+    return row is not None and row.revoked_at is None and as_utc(row.expires_at) > now()
+
+
+class _SessionRef(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+async def logout(*, session: AsyncSession, auth: _SessionRef, actor: Actor) -> None:
+    """Revoke the session; once committed, its cached caller and open sockets go too."""
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == auth.id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now())
+    )
+    revocation.revoke(session, session_ids=[auth.id])
     await audit.record(session=session, actor=actor, action="auth.logout")
 
 
@@ -380,6 +409,7 @@ async def revoke_all(*, session: AsyncSession, user_id: int) -> int:
         .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=now())
     )
+    revocation.revoke(session, user_ids=[user_id])
     return int(getattr(result, "rowcount", 0) or 0)
 
 

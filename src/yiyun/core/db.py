@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -81,11 +81,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # Instead of a ping (three round trips on asyncpg: BEGIN, ";", ROLLBACK) on every
+    # checkout: a connection the server closed (restart, idle timeout, terminated
+    # backend) is noticed by asyncpg's protocol while it sits in the pool; hand out a
+    # fresh one instead (the pool retries on DisconnectionError).
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("connection closed by the server")
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine; SQLite gets foreign keys and WAL."""
-    engine = create_async_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
-    if engine.dialect.name == "sqlite":
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, echo=echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    engine = create_async_engine(url, echo=echo, pool_recycle=1800)
+    event.listen(engine.sync_engine, "checkout", _drop_closed)
     return engine
 
 

@@ -166,6 +166,7 @@ async def join_token(
         name=principal.display_name,
         role=role,
         meeting_id=meeting.id,
+        session_id=principal.session_id,
     )
     await audit.record(
         session=session,

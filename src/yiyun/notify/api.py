@@ -12,6 +12,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 
 from yiyun.auth import service as auth_service
+from yiyun.auth.live import LiveSessions
 from yiyun.core.bus import EventBus
 from yiyun.core.errors import YiyunError
 from yiyun.core.types import EntityId
@@ -72,28 +73,37 @@ async def events(ws: WebSocket) -> None:
         return
     async with ws.app.state.sessions() as session:
         try:
-            _auth, user = await auth_service.authenticate(session=session, token=token)
+            auth, user = await auth_service.authenticate(session=session, token=token)
         except YiyunError as exc:
             await ws.close(code=1008, reason=exc.code)
             return
         unread = await service.unread_count(session=session, user_id=user.id)
     bus: EventBus = ws.app.state.bus
+    live: LiveSessions = ws.app.state.live
     await ws.send_text(json.dumps({"type": "hello", "unread": unread}))
 
     async def pump() -> None:
         async with bus.subscribe(service.user_channel(user.id)) as sub:
             async for message in sub:
+                if ticket.revoked:
+                    return
                 await ws.send_text(json.dumps(message, ensure_ascii=False))
 
-    task = asyncio.create_task(pump())
-    try:
-        while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-    except WebSocketDisconnect:
-        pass
-    finally:
+    async def revoked() -> None:  # logout or account disabled, on any node
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, RuntimeError):
-            await task
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await ws.close(code=1008, reason="auth.revoked")
+
+    with live.track(session_id=auth.id, user_id=user.id, close=revoked) as ticket:
+        task = asyncio.create_task(pump())
+        try:
+            while not ticket.revoked:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                await task

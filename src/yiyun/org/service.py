@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
-from yiyun.auth import passwords, policy
+from yiyun.auth import passwords, policy, revocation
 from yiyun.auth import service as auth_service
 from yiyun.auth.policy import Action, Target, require
 from yiyun.auth.principal import Principal
@@ -266,6 +266,7 @@ async def update_staff(
     for key, value in changes.items():
         setattr(user, key, value)
     await session.flush()
+    revocation.changed(session, user_ids=[user.id])
     await audit.record(
         session=session,
         actor=actor,
@@ -295,6 +296,7 @@ async def set_roles(
     for role in wanted - user.role_set:
         user.roles.append(UserRole(role=role))
     await session.flush()
+    revocation.changed(session, user_ids=[user.id])
     await audit.record(
         session=session,
         actor=actor,

@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from yiyun import __version__
+from yiyun.audit import service as audit
 from yiyun.auth import passwords, policy
+from yiyun.auth.live import LiveSessions
 from yiyun.core import migrate
 from yiyun.core.bus import create_bus
 from yiyun.core.crypto import FieldCipher
@@ -62,6 +64,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
             if settings.db.url.startswith("sqlite"):
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
             await asyncio.to_thread(migrate.upgrade, settings.db.url)
+        await app.state.live.start()
         await app.state.hub.start()
         runner = surveillance_jobs.Runner(app.state.sessions, app.state.bus, config_from(settings))
         runner.start()
@@ -82,6 +85,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
         await runner.stop()
         await app.state.rooms.close()
         await app.state.hub.close()
+        await app.state.live.close()
         await app.state.bus.close()
         await app.state.limiter.close()
         await app.state.engine.dispose()
@@ -99,9 +103,13 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     metrics = Metrics()
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = session_factory(engine)
     app.state.bus = create_bus(settings.bus.url)
     app.state.limiter = create_limiter(settings.bus.url)  # one limiter, shared like the bus
+    # Callers cached for a few seconds; sessions revoked on any node close here too.
+    app.state.live = LiveSessions(app.state.bus)
+    app.state.sessions = session_factory(engine)
+    app.state.sessions.configure(info=app.state.live.session_info())
+    app.state.audit_writer = audit.GroupWriter(app.state.sessions)
     app.state.store = LocalStore(settings.storage.path, blob_keys(settings.security))
     app.state.cipher = FieldCipher(secret(settings.security.data_key))
     app.state.metrics = metrics

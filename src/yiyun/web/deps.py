@@ -10,15 +10,14 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
-from yiyun.auth import service as auth_service
-from yiyun.auth.models import AuthSession
+from yiyun.auth.live import LiveSession, LiveSessions
 from yiyun.auth.principal import Principal
 from yiyun.core.crypto import FieldCipher
 from yiyun.core.errors import NotAuthenticated, PermissionDenied, YiyunError
 from yiyun.core.logging import user_id_var
 from yiyun.core.storage import BlobStore
-from yiyun.org.models import User
 from yiyun.records.service import Ctx
 from yiyun.settings import Settings
 from yiyun.web.security import SESSION_COOKIE as SESSION_COOKIE
@@ -52,7 +51,13 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()
             raise
         else:
-            await session.commit()
+            if audit.only_audit_pending(session):  # a read: its audit entries commit grouped
+                entries = audit.take_pending(session)
+                await session.rollback()
+                writer: audit.GroupWriter = request.app.state.audit_writer
+                await writer.append(entries)
+            else:
+                await session.commit()
 
 
 # scope="function": commit before the response is sent, so a redirect never races it.
@@ -73,8 +78,7 @@ def client_ip(request: Request) -> str | None:
 @dataclass(frozen=True)
 class Caller:
     principal: Principal
-    auth: AuthSession
-    user: User
+    auth: LiveSession
     via_cookie: bool
 
 
@@ -97,7 +101,8 @@ async def get_caller(
         token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise NotAuthenticated("sign in required", code="auth.required")
-    auth, user = await auth_service.authenticate(session=session, token=token)
+    live: LiveSessions = request.app.state.live
+    auth = await live.resolve(session, token)
     if via_cookie and request.method not in SAFE_METHODS:
         sent = x_csrf_token
         if sent is None:
@@ -108,11 +113,11 @@ async def get_caller(
                 sent = value if isinstance(value, str) else None
         if not sent or not secrets.compare_digest(sent, auth.csrf_token):
             raise PermissionDenied("missing or wrong CSRF token", code="auth.csrf")
-    principal = auth_service.principal_of(user, auth.id)
+    principal = auth.principal
     request.state.principal = principal
     request.state.csrf_token = auth.csrf_token
-    user_id_var.set(user.id)
-    return Caller(principal=principal, auth=auth, user=user, via_cookie=via_cookie)
+    user_id_var.set(auth.user_id)
+    return Caller(principal=principal, auth=auth, via_cookie=via_cookie)
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]

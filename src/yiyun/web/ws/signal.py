@@ -15,7 +15,8 @@ import logging
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from yiyun.auth import room_tokens
-from yiyun.core.errors import YiyunError
+from yiyun.auth.live import LiveSessions, Ticket
+from yiyun.core.errors import NotAuthenticated, YiyunError
 from yiyun.core.ratelimit import TokenBucket
 from yiyun.media import signaling as sig
 from yiyun.media.hub import SignalHub
@@ -47,13 +48,36 @@ async def _close(ws: WebSocket, code: int, reason: str) -> None:
         await ws.close(code=code, reason=reason)
 
 
+async def _signed_in(ws: WebSocket, claims: room_tokens.RoomClaims) -> Ticket | None:
+    """A staff member's socket lives only as long as the sign-in it came from: refused
+    when that session already ended, closed the moment it ends (logout, account disabled).
+    Guests (no account) return None."""
+    if claims.guest_id is not None or claims.user_id <= 0:
+        return None
+    live: LiveSessions = ws.app.state.live
+    ticket = live.add(
+        session_id=claims.session_id,
+        user_id=claims.user_id,
+        close=lambda: _close(ws, 1008, "auth.revoked"),
+    )
+    alive = await live.still_signed_in(
+        ws.app.state.sessions, session_id=claims.session_id, user_id=claims.user_id
+    )
+    if not alive or ticket.revoked:
+        live.discard(ticket)
+        raise NotAuthenticated("not signed in or session expired", code="auth.required")
+    return ticket
+
+
 @router.websocket("/ws/signal")
 async def signal(ws: WebSocket) -> None:
     hub: SignalHub = ws.app.state.hub
     rooms: RoomControl = ws.app.state.rooms
     settings: Settings = ws.app.state.settings
+    live: LiveSessions = ws.app.state.live
     await ws.accept()
     occupant: Occupant | None = None
+    ticket: Ticket | None = None
     bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
 
     async def send(message: dict[str, object]) -> None:
@@ -69,6 +93,7 @@ async def signal(ws: WebSocket) -> None:
         try:
             claims = room_tokens.verify(secret(settings.security.secret_key), first.token)
             await room_tokens.spend(ws.app.state.limiter, claims)
+            ticket = await _signed_in(ws, claims)
             occupant = await rooms.enter(
                 claims, send, resume=first.resume, chat_after=first.chat_after, hangup=hangup
             )
@@ -78,6 +103,8 @@ async def signal(ws: WebSocket) -> None:
             return
         while True:
             raw = await _receive(ws)
+            if ticket is not None and ticket.revoked:
+                break
             if not bucket.take():
                 await _close(ws, 1008, "rate limit")
                 break
@@ -105,6 +132,8 @@ async def signal(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        if ticket is not None:
+            live.discard(ticket)
         if occupant is not None:
             if occupant.session is not None and occupant.session.id in hub.sessions:
                 hub.disconnected(occupant.session)
