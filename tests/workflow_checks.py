@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from yiyun.audit import service as audit
 from yiyun.audit.models import AuditEvent
 from yiyun.core import events
 from yiyun.core.errors import YiyunError
@@ -43,7 +44,14 @@ async def _audit_rows(
             AuditEvent.action == f"{machine.audit_prefix}.{action}",
         )
     )
-    return int(count or 0)
+    queued = sum(
+        1
+        for entry in audit.queued(session)
+        if entry.entity_type == machine.entity_type
+        and entry.entity_id == str(entity_id)
+        and entry.action == f"{machine.audit_prefix}.{action}"
+    )
+    return int(count or 0) + queued
 
 
 async def attempt(

@@ -18,6 +18,7 @@ from yiyun.auth import policy
 from yiyun.auth import service as auth_service
 from yiyun.auth.policy import Action, Relationship
 from yiyun.auth.principal import Principal
+from yiyun.core.ratelimit import MemoryLimiter
 from yiyun.org.enums import CLINICAL_ROLES, Role
 from yiyun.records import resident_id
 from yiyun.records.enums import ConsentPurpose
@@ -57,7 +58,11 @@ def shared() -> Iterator[Relationship]:
 async def _page_cookie(app: Any, settings: Settings, name: str) -> dict[str, str]:
     async with app.state.sessions.begin() as s:
         issued = await auth_service.login_password(
-            session=s, cfg=settings.security, username=name, password=PASSWORD
+            session=s,
+            cfg=settings.security,
+            username=name,
+            password=PASSWORD,
+            attempt=auth_service.Attempt(MemoryLimiter(), None),
         )
         issued.session.mfa_passed = True
     return {"Cookie": f"{SESSION_COOKIE}={issued.token}", "Accept": "text/html"}

@@ -123,6 +123,11 @@ def only_audit_pending(session: AsyncSession) -> bool:
     return not any(c.info.get(_WROTE, True) for c in sync.info.get(_CONNECTIONS, ()))
 
 
+def queued(session: AsyncSession) -> list[AuditEvent]:
+    """The entries recorded in this transaction so far; they join the chain as it commits."""
+    return list(session.sync_session.info.get(_PENDING, ()))
+
+
 def take_pending(session: AsyncSession) -> list[AuditEvent]:
     entries: list[AuditEvent] = session.sync_session.info.pop(_PENDING, [])
     return entries
