@@ -70,17 +70,19 @@ async def register(
     guardian_relation: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     try:
-        data = PatientCreate(
-            name=name,
-            id_number=id_number.strip() or None,
-            sex=Sex(sex) if sex else None,
-            birth_on=date.fromisoformat(birth_on) if birth_on else None,
-            phone=phone.strip() or None,
-            address=address,
-            guardian_id=int(guardian_id) if guardian_id.strip().isdigit() else None,
-            guardian_relation=GuardianRelation(guardian_relation) if guardian_relation else None,
+        data = PatientCreate.model_validate(
+            {
+                "name": name,
+                "id_number": id_number.strip() or None,
+                "sex": sex or None,
+                "birth_on": birth_on or None,
+                "phone": phone.strip() or None,
+                "address": address,
+                "guardian_id": guardian_id.strip() or None,
+                "guardian_relation": guardian_relation or None,
+            }
         )
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError too
+    except ValidationError as exc:
         raise invalid(exc) from None
     patient = await service.register(session=session, ctx=ctx, data=data)
     return see_other(f"/patients/{patient.id}?done=registered")

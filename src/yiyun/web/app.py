@@ -29,6 +29,7 @@ from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
 from yiyun.web import errors, routes
 from yiyun.web.fhir import errors as fhir_errors
+from yiyun.web.htmx import HtmxRedirect
 from yiyun.web.middleware import Metrics, RequestContextMiddleware
 
 logger = logging.getLogger(__name__)
@@ -108,5 +109,6 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     routes.mount(app)
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(HtmxRedirect)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
