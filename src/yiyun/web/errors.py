@@ -123,7 +123,8 @@ def _back(request: Request) -> str:
     `javascript:history.back()`)."""
     referer = request.headers.get("referer", "")
     own = str(request.base_url)
-    return referer if referer.startswith(own) and referer != str(request.url) else ""
+    same_page = request.method == "GET" and referer == str(request.url)
+    return referer if referer.startswith(own) and not same_page else ""
 
 
 def _with_field(details: dict[str, Any], code: str, message: str) -> dict[str, Any]:
@@ -179,7 +180,7 @@ def install(app: FastAPI) -> None:
             request,
             422,
             "invalid_input",
-            "the request is not valid",
+            "Some values are not valid; see the fields marked.",
             {"errors": messages.clean_validation(list(exc.errors()))},
         )
 

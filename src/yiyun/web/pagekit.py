@@ -99,5 +99,6 @@ def invalid(exc: ValueError) -> InvalidInput:
     if not isinstance(exc, ValidationError):
         return InvalidInput("a field has an invalid value", code="form.invalid")
     return InvalidInput(
-        "the request is not valid", details={"errors": clean_validation(list(exc.errors()), exc.title)}
+        "Some values are not valid; see the fields marked.",
+        details={"errors": clean_validation(list(exc.errors()), exc.title)},
     )
