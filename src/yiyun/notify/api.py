@@ -78,12 +78,18 @@ async def events(ws: WebSocket) -> None:
             return
         unread = await service.unread_count(session=session, user_id=user.id)
     bus: EventBus = ws.app.state.bus
-    await ws.send_text(json.dumps({"type": "hello", "unread": unread}))
+    try:
+        await ws.send_text(json.dumps({"type": "hello", "unread": unread}))
+    except WebSocketDisconnect:
+        return  # the page was left as soon as it loaded: a normal close, not an error
 
     async def pump() -> None:
         async with bus.subscribe(service.user_channel(user.id)) as sub:
             async for message in sub:
-                await ws.send_text(json.dumps(message, ensure_ascii=False))
+                try:
+                    await ws.send_text(json.dumps(message, ensure_ascii=False))
+                except WebSocketDisconnect:
+                    return
 
     task = asyncio.create_task(pump())
     try:

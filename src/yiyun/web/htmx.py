@@ -33,7 +33,8 @@ class HtmxRedirect:
                 location = next(
                     (v for k, v in message.get("headers", []) if k.lower() == b"location"), b"/"
                 )
-                message = message | {
+                message = {
+                    **message,
                     "status": 200,
                     "headers": [*kept, (b"hx-redirect", location)],
                 }
