@@ -49,10 +49,16 @@ def _extracted() -> set[str]:
     return found
 
 
+# A form problem reported with others (`Problems.add(field, message, code)`).
+PROBLEMS = re.compile(r"problems\.add\(\s*(?:\w+|\"\w+\"),\s*\"([^\"]+)\"")
+
+
 def _error_messages() -> set[str]:
     found = set()
     for path in SRC.rglob("*.py"):
-        found.update(ERRORS.findall(path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
+        found.update(ERRORS.findall(text))
+        found.update(PROBLEMS.findall(text))
     return {m for m in found if "{" not in m}
 
 

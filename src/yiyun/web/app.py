@@ -79,7 +79,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
         version=__version__,
         description="Regional telemedicine platform: consortium, identity, patient records.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # web/apidocs.py serves Swagger UI from our own static files
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
