@@ -119,3 +119,28 @@ def test_the_api_docs_render_from_our_own_assets_under_the_csp(
     assert page.csp_errors == []
     shot(page, "api-docs-pc")
     page.context.close()
+
+
+def test_a_refused_chat_file_says_why_and_what_is_accepted(
+    live_server: LiveServer, browser: Any
+) -> None:
+    import httpx
+
+    res = httpx.post(
+        f"{live_server.url}/api/v1/meetings",
+        headers=live_server.world.auth("bob"),
+        json={"title": "会诊", "invitees": ["otto"]},
+        timeout=10,
+    )
+    assert res.status_code == 201, res.text
+    page = _page(browser, live_server, "otto")
+    page.goto(f"{live_server.url}/meetings/{res.json()['id']}")
+    page.locator("[data-chat-file]").set_input_files(
+        {"name": "病历.exe", "mimeType": "application/octet-stream", "buffer": b"MZ" + b"\0" * 64}
+    )
+    toast = page.locator(".call-toast.error")
+    expect(toast).to_contain_text("无法上传 病历.exe")
+    expect(toast).to_contain_text("不接受此类型的文件")
+    expect(toast).to_contain_text("可上传的类型：.csv .dcm .dicom .jpeg .jpg .pdf .png .txt .webp")
+    shot(page, "chat-file-refused-zh-pc")
+    page.context.close()
