@@ -55,6 +55,17 @@ def test_a_refused_patient_form_keeps_the_input_and_shows_the_error_beside_the_f
     form.locator("button[type=submit]").click()
     page.wait_for_url("**/patients/*?done=registered")
     assert page.csp_errors == []
+
+    # a minor's guardian is picked by searching, never by typing an internal id
+    page.goto(live_server.url + "/patients")
+    form = page.locator("#register form")
+    form.locator("#guardian-q").fill("张三")
+    pick = page.get_by_test_id("guardian-results").locator("button", has_text="张三丰")
+    pick.first.click()
+    chosen = page.get_by_test_id("guardian-picker")
+    expect(chosen).to_contain_text("张三丰")
+    assert chosen.locator("input[name=guardian_id]").get_attribute("value", timeout=5000)
+    shot(page, f"forms-guardian-picked-zh-{size}")
     page.context.close()
 
 

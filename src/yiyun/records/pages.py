@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
@@ -12,7 +11,7 @@ from pydantic import ValidationError
 from yiyun.auth.policy import Action, Target, allows
 from yiyun.core.pagination import PageParams
 from yiyun.org import service as org_service
-from yiyun.records import service
+from yiyun.records import guardians, service
 from yiyun.records.enums import ConsentPurpose, DocumentKind, GuardianRelation, Sex
 from yiyun.records.schemas import ConsentCreate, DocumentCreate, PatientCreate
 from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
@@ -54,6 +53,39 @@ async def patients(
             "relations": list(GuardianRelation),
         },
     )
+
+
+@router.get("/patients/guardians", response_class=HTMLResponse)
+async def guardian_search(
+    request: Request,
+    session: DbSession,
+    ctx: PatientCtx,
+    guardian_q: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """Adults matching what was typed, to pick as a minor's guardian (htmx partial)."""
+    rows = await guardians.candidates(session=session, ctx=ctx, q=guardian_q)
+    found = [await service.to_read(session, p, ctx.cipher) for p in rows]
+    return page(
+        request,
+        ctx.principal,
+        "records/_guardian_results.html",
+        {"found": found, "q": guardian_q.strip()},
+    )
+
+
+@router.get("/patients/guardians/picker", response_class=HTMLResponse)
+async def guardian_picker(
+    request: Request,
+    session: DbSession,
+    ctx: PatientCtx,
+    chosen: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
+) -> Response:
+    """The guardian field: empty with a search box, or showing the chosen person."""
+    guardian = None
+    if chosen is not None:
+        patient = await service.read(session=session, ctx=ctx, patient_id=chosen)
+        guardian = await service.to_read(session, patient, ctx.cipher)
+    return page(request, ctx.principal, "records/_guardian_picker.html", {"guardian": guardian})
 
 
 @router.post("/patients")
