@@ -19,6 +19,7 @@ from yiyun.records.schemas import (
     PatientRead,
     PatientUpdate,
 )
+from yiyun.web import openapi
 from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
 
 router = APIRouter()
@@ -53,7 +54,19 @@ async def lookup_by_id_number(
     return await service.to_read(session, patient, ctx.cipher)
 
 
-@router.post("/patients", response_model=PatientRead, status_code=201)
+@router.post(
+    "/patients",
+    response_model=PatientRead,
+    status_code=201,
+    responses=openapi.created(
+        201,
+        "patient_id",
+        ReadPatient="GET /api/v1/patients/{patient_id}",
+        ListDocuments="GET /api/v1/patients/{patient_id}/documents",
+        ListConsents="GET /api/v1/patients/{patient_id}/consents",
+        UploadAttachment="POST /api/v1/patients/{patient_id}/attachments",
+    ),
+)
 async def register_patient(data: PatientCreate, session: DbSession, ctx: PatientCtx) -> PatientRead:
     patient = await service.register(session=session, ctx=ctx, data=data)
     return await service.to_read(session, patient, ctx.cipher)

@@ -24,9 +24,14 @@ def adult_born_by(today: date) -> date:
         return today.replace(year=today.year - ADULT_AGE, day=28)
 
 
+def require_registrar(ctx: service.Ctx) -> None:
+    """Only someone who may register a patient here picks a guardian."""
+    require(ctx.principal, Action.REGISTER_PATIENT, Target.of(ctx.principal.institution_id))
+
+
 async def candidates(*, session: AsyncSession, ctx: service.Ctx, q: str) -> list[Patient]:
     """Adults matching a name or patient number, within the caller's patient scope (audited)."""
-    require(ctx.principal, Action.REGISTER_PATIENT, Target.of(ctx.principal.institution_id))
+    require_registrar(ctx)
     text_q = q.strip()[:100]
     if not text_q:
         return []

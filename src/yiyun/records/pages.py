@@ -81,6 +81,7 @@ async def guardian_picker(
     chosen: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
 ) -> Response:
     """The guardian field: empty with a search box, or showing the chosen person."""
+    guardians.require_registrar(ctx)
     guardian = None
     if chosen is not None:
         patient = await service.read(session=session, ctx=ctx, patient_id=chosen)

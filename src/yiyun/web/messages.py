@@ -313,11 +313,4 @@ def localise_details(locale: str, details: dict[str, Any]) -> dict[str, Any]:
         errors.append(item)
     if errors:
         out["errors"] = errors
-    if isinstance(details.get("reasons"), list):
-        out["reasons"] = [
-            i18n.gettext(locale, str(r)) if is_sentence(str(r)) else str(r)
-            for r in details["reasons"]
-        ]
-    if isinstance(details.get("requirements"), list):
-        out["requirements"] = [i18n.gettext(locale, str(r)) for r in details["requirements"]]
     return out
