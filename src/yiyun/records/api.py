@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from yiyun.core.errors import InvalidInput, NotFound
 from yiyun.core.pagination import Page, PageParams
-from yiyun.records import service
+from yiyun.records import files, resident_id, schemas, service
 from yiyun.records.schemas import (
     ConsentCreate,
     ConsentRead,
@@ -45,7 +45,15 @@ async def search_patients(
 async def lookup_by_id_number(
     session: DbSession,
     ctx: PatientCtx,
-    id_number: Annotated[str, Form(min_length=1, max_length=32)],
+    id_number: Annotated[
+        str,
+        Form(
+            min_length=1,
+            max_length=32,
+            description=schemas.ID_NUMBER_DOC,
+            json_schema_extra={"pattern": resident_id.SHAPE_PATTERN},
+        ),
+    ],
 ) -> PatientRead:
     """Find a patient by full resident ID number (sent in the body, never in the URL)."""
     patient = await service.find_by_id_number(session=session, ctx=ctx, id_number=id_number)
@@ -107,7 +115,10 @@ async def upload_attachment(
     ctx: PatientCtx,
     store: Store,
     settings: AppSettings,
-    file: Annotated[UploadFile, File()],
+    file: Annotated[
+        UploadFile,
+        File(description=files.ACCEPTED_DOC, json_schema_extra={"minLength": 1}),
+    ],
     title: Annotated[str, Form(max_length=200)] = "",
 ) -> DocumentRead:
     """Upload a PDF, image, DICOM or text file; the content decides its type."""

@@ -21,6 +21,10 @@ ALLOWED: dict[str, frozenset[str]] = {
 
 # What to tell a person the upload accepts (the file name's part they can see).
 EXTENSIONS = sorted({suffix for suffixes in ALLOWED.values() for suffix in suffixes if suffix})
+ACCEPTED_DOC = (
+    "not empty; PDF, PNG, JPEG, WebP, DICOM or plain text, recognised by its content, "
+    "with a matching file name extension (" + " ".join(EXTENSIONS) + ")"
+)
 
 
 @dataclass(frozen=True)
