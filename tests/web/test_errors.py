@@ -162,3 +162,27 @@ async def test_a_page_error_offers_a_way_back_that_the_csp_allows(
         assert 'href="http://testserver/patients"' in res.text
         assert "javascript:" not in res.text
         assert "手机号须为以 1 开头的 11 位手机号码。" in res.text
+
+
+async def test_joining_too_early_says_when_the_meeting_opens_not_a_code(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    starts = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    made = await client.post(
+        f"{API}/meetings",
+        headers=world.auth("bob"),
+        json={"title": "明日会诊", "starts_at": starts.isoformat(), "invitees": ["alice"]},
+    )
+    assert made.status_code == 201, made.text
+    early = await client.post(
+        f"{API}/meetings/{made.json()['id']}/token", headers=world.auth("bob")
+    )
+    assert early.status_code == 409
+    error = early.json()["error"]
+    assert error["code"] == "meeting.not_started"  # the code stays for programs
+    assert error["message"].startswith("会议尚未开放，") and error["message"].endswith(
+        "起可以加入。"
+    )
+    assert "meeting.not_started" not in error["message"] and "T" not in error["message"]
