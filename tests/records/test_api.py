@@ -223,7 +223,9 @@ async def test_a_minor_needs_a_guardian(client: httpx.AsyncClient, world: World)
     res = await _register(client, world, name="小朋友", id_number=child)
     assert res.status_code == 422
     assert res.json()["error"]["code"] == "patient.guardian_required"
-    assert res.json()["error"]["details"] == {"field": "guardian_id"}
+    assert res.json()["error"]["details"]["field"] == "guardian_id"
+    (beside,) = res.json()["error"]["details"]["errors"]  # shown beside the field
+    assert beside["field"] == "guardian_id" and beside["code"] == "patient.guardian_required"
 
 
 async def test_a_minor_with_an_adult_guardian_is_registered(

@@ -189,8 +189,11 @@ ACCEPTS_WHAT_IT_PUBLISHES = [
 ]
 
 
-# Rules about content that JSON Schema cannot state; published in the descriptions.
+# Rules JSON Schema cannot state (about content, or between records); published in the
+# descriptions where they concern the request alone.
 CONTENT_RULES = {
+    "staff.bad_department": "a department must belong to the chosen institution",
+    "patient.bad_institution": "an institution that exists",
     "patient.bad_id_number": "a resident ID number's MOD 11-2 check character",
     "auth.weak_password": "the password policy's character classes and common passwords",
     "upload.disguised": "a file's type is recognised by its content",
