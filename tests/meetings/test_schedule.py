@@ -235,7 +235,8 @@ async def test_cancelling_is_for_scheduled_meetings_and_is_final(
     refused = await client.post(f"{API}/{instant.json()['id']}/cancel", headers=world.auth("alice"))
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "meeting.illegal_transition"
-    assert refused.json()["error"]["message"] == "cannot cancel when state is open"
+    assert refused.json()["error"]["message"] == "当前状态不允许此操作。"  # the user's language
+    assert refused.json()["error"]["details"] == {"state": "open", "action": "cancel"}
 
 
 async def test_a_new_time_needs_the_meeting_still_scheduled(

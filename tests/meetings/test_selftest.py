@@ -85,7 +85,7 @@ async def test_an_upload_over_4_mib_is_refused_with_413(client: httpx.AsyncClien
     assert res.status_code == 413
     error = _error(res)
     assert error["code"] == "selftest.too_large"
-    assert error["message"] == "the payload is larger than 4 MiB"
+    assert error["message"] == "数据超过 4 MiB"  # in the user's language
     assert error["details"] == {"max_bytes": 4 * MiB}
 
 

@@ -181,9 +181,19 @@ async def test_a_wrong_check_character_is_refused_with_the_reason(
     assert res.status_code == 422
     error = res.json()["error"]
     assert error["code"] == "patient.bad_id_number"
-    assert "check character" in error["message"]
-    assert error["details"] == {"field": "id_number"}
+    assert error["message"] == "居民身份证号校验位不符，请核对。"
+    assert error["details"]["field"] == "id_number"
+    assert error["details"]["errors"] == [
+        {"field": "id_number", "code": "patient.bad_id_number", "message": error["message"]}
+    ]
     assert wrong not in res.text
+    english = await client.post(
+        f"{API}/patients",
+        params={"lang": "en"},
+        json={"name": "王小明", "id_number": wrong},
+        headers=world.auth("alice"),
+    )
+    assert "check character does not match" in english.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -213,7 +223,9 @@ async def test_a_minor_needs_a_guardian(client: httpx.AsyncClient, world: World)
     res = await _register(client, world, name="小朋友", id_number=child)
     assert res.status_code == 422
     assert res.json()["error"]["code"] == "patient.guardian_required"
-    assert res.json()["error"]["details"] == {"field": "guardian_id"}
+    assert res.json()["error"]["details"]["field"] == "guardian_id"
+    (beside,) = res.json()["error"]["details"]["errors"]  # shown beside the field
+    assert beside["field"] == "guardian_id" and beside["code"] == "patient.guardian_required"
 
 
 async def test_a_minor_with_an_adult_guardian_is_registered(

@@ -668,6 +668,8 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", "/patients", LIST_PATIENTS),
         # the form registers at the caller's own institution (it has no institution field)
         Probe("POST", "/patients", WRITE_OWN, ok=303, make=form(PATIENT)),
+        Probe("GET", "/patients/guardians", WRITE_OWN),
+        Probe("GET", "/patients/guardians/picker", WRITE_OWN),
         patient_read("GET", "/patients/{patient_id}"),
         patient_write("POST", f"{PAGE_PAT}/documents", ok=303, make=form(DOCUMENT)),
         patient_write("POST", f"{PAGE_PAT}/attachments", ok=303, make=UPLOAD),

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from yiyun import i18n
+from yiyun.audit import actions as audit_actions
+from yiyun.emergency import workflow as emergency_workflow
+from yiyun.media import signaling
+from yiyun.meetings import workflow as meetings_workflow
 from yiyun.org import enums as org_enums
 from yiyun.records import enums as records_enums
-from yiyun.web import pagekit
+from yiyun.settings import Settings
+from yiyun.surveillance import workflow as surveillance_workflow
+from yiyun.web import messages, pagekit
+from yiyun.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "yiyun"
@@ -40,10 +49,16 @@ def _extracted() -> set[str]:
     return found
 
 
+# A form problem reported with others (`Problems.add(field, message, code)`).
+PROBLEMS = re.compile(r"problems\.add\(\s*(?:\w+|\"\w+\"),\s*\"([^\"]+)\"")
+
+
 def _error_messages() -> set[str]:
     found = set()
     for path in SRC.rglob("*.py"):
-        found.update(ERRORS.findall(path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
+        found.update(ERRORS.findall(text))
+        found.update(PROBLEMS.findall(text))
     return {m for m in found if "{" not in m}
 
 
@@ -88,3 +103,175 @@ def test_placeholders_survive_translation() -> None:
     for msgid, msgstr in _catalogue("zh_CN").items():
         placeholders = sorted(re.findall(r"%\(\w+\)s", msgid))
         assert sorted(re.findall(r"%\(\w+\)s", msgstr)) == placeholders, msgid
+
+
+# --- error messages, field labels and audit actions, collected from the code ------------
+
+
+def _error_classes(trees: list[ast.Module]) -> set[str]:
+    """Names of every `YiyunError` subclass, core and domain."""
+    names = {"YiyunError"}
+    grew = True
+    while grew:
+        grew = False
+        for tree in trees:
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ClassDef) and node.name not in names:
+                    bases = {
+                        b.id if isinstance(b, ast.Name) else getattr(b, "attr", "")
+                        for b in node.bases
+                    }
+                    if bases & names:
+                        names.add(node.name)
+                        grew = True
+    return names
+
+
+def _trees() -> dict[Path, ast.Module]:
+    return {p: ast.parse(p.read_text(encoding="utf-8")) for p in SRC.rglob("*.py")}
+
+
+def _assigned_strings(tree: ast.Module) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and isinstance(node.value.value, str):
+                    found.setdefault(target.id, set()).add(node.value.value)
+    return found
+
+
+def _raise_sites() -> list[tuple[str, str | None, set[str]]]:
+    """(where, code, literal messages) for every construction of a domain error."""
+    trees = _trees()
+    classes = _error_classes(list(trees.values()))
+    defaults: dict[str, str] = {}
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name in classes:
+                for stmt in node.body:
+                    if (
+                        isinstance(stmt, ast.Assign)
+                        and isinstance(stmt.value, ast.Constant)
+                        and any(isinstance(t, ast.Name) and t.id == "code" for t in stmt.targets)
+                    ):
+                        defaults[node.name] = str(stmt.value.value)
+    sites = []
+    for path, tree in trees.items():
+        assigned = _assigned_strings(tree)
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            if node.func.id not in classes or node.func.id == "YiyunError":
+                continue
+            code = defaults.get(node.func.id, "error")
+            for kw in node.keywords:
+                if kw.arg == "code" and isinstance(kw.value, ast.Constant):
+                    code = str(kw.value.value)
+            literals: set[str] = set()
+            if node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    literals = {first.value}
+                elif isinstance(first, ast.Name):
+                    literals = assigned.get(first.id, set())
+            where = f"{path.relative_to(SRC)}:{node.lineno}"
+            sites.append((where, code, literals))
+    return sites
+
+
+def test_every_domain_error_reads_as_a_translated_sentence() -> None:
+    """A literal message is in both catalogues; a built one is told by its code's sentence."""
+    zh, en = _catalogue("zh_CN"), _catalogue_ids("en")
+    untold = []
+    for where, code, literals in _raise_sites():
+        if literals and all(zh.get(m) and m in en for m in literals):
+            continue
+        sentence = messages.CODE_MESSAGES.get(code or "") or messages.CODE_MESSAGES.get(
+            (code or "").rsplit(".", 1)[-1]
+        )
+        if not (sentence and zh.get(sentence) and sentence in en):
+            untold.append(f"{where} {code} {sorted(literals)}")
+    assert untold == []
+
+
+def _catalogue_ids(locale: str) -> set[str]:
+    path = SRC / "i18n" / locale / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as fh:
+        return {str(m.id) for m in read_po(fh) if m.id}
+
+
+def test_validation_sentences_patterns_and_field_labels_are_translated() -> None:
+    zh, en = _catalogue("zh_CN"), _catalogue_ids("en")
+    wanted = (
+        set(messages.VALIDATION.values())
+        | set(messages.PATTERNS.values())
+        | set(messages.FIELD_LABELS.values())
+        | set(messages.MODEL_FIELD_LABELS.values())
+        | set(messages.CODE_MESSAGES.values())
+        | {messages.INVALID_FIELD, messages.SOME_FIELD}
+    )
+    assert sorted(m for m in wanted if not zh.get(m) or m not in en) == []
+    for message in wanted:  # Chinese sentences keep the placeholders the code fills
+        assert sorted(re.findall(r"%\(\w+\)s", zh[message])) == sorted(
+            re.findall(r"%\(\w+\)s", message)
+        ), message
+
+
+def _input_fields() -> set[str]:
+    """Every field a person or client submits: form parameters and request bodies."""
+    names: set[str] = set()
+    for tree in _trees().values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for arg in node.args.args + node.args.kwonlyargs:
+                    note = ast.unparse(arg.annotation) if arg.annotation else ""
+                    if "Form(" in note or "File(" in note:
+                        names.add(arg.arg)
+    app = create_app(Settings(), configure_logs=False)
+    spec = app.openapi()
+    schemas = spec["components"]["schemas"]
+    for path in spec["paths"].values():
+        for op in path.values():
+            for media in (op.get("requestBody") or {}).get("content", {}).values():
+                ref = media.get("schema", {}).get("$ref", "")
+                if ref:
+                    names.update(schemas[ref.rsplit("/", 1)[-1]].get("properties", {}))
+    return names - {"csrf_token"}
+
+
+def test_every_submitted_field_has_a_label() -> None:
+    unlabelled = sorted(n for n in _input_fields() if n not in messages.FIELD_LABELS)
+    assert unlabelled == []
+
+
+AUDIT_LITERAL = re.compile(
+    r"(?:action=|_audit\([^\"\n]*|_audit_system\(\w+, |guest_action\([^\"\n]*)"
+    r"\"([a-z_]+\.[a-z_.]+)\""
+)
+
+
+def _audit_actions() -> set[str]:
+    """Audit actions the code records: literals, and the tables that build the rest."""
+    found: set[str] = set()
+    for path in SRC.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        found.update(AUDIT_LITERAL.findall(text))
+        found.update(
+            re.findall(r"action=\"[a-z_.]+\" if [^\n]* else \"([a-z_]+\.[a-z_.]+)\"", text)
+        )
+    found.update(f"meeting.{a}" for _, a in meetings_workflow.TRANSITIONS)
+    found.update(f"meeting.{a}" for a in get_args(signaling.ControlAction))
+    found.update(f"emergency.{a}" for _, a in emergency_workflow.INCIDENT_TRANSITIONS)
+    found.update(f"emergency.task.{a}" for _, a in emergency_workflow.TASK_TRANSITIONS)
+    found.update(f"surveillance.alert.{a.value}" for a in surveillance_workflow.AlertAction)
+    return found
+
+
+def test_every_audit_action_has_a_translated_label() -> None:
+    zh, en = _catalogue("zh_CN"), _catalogue_ids("en")
+    actions = _audit_actions()
+    assert {"patient.read", "auth.login", "meeting.mute_all"} <= actions  # the collector works
+    assert sorted(a for a in actions if a not in audit_actions.LABELS) == []
+    labels = set(audit_actions.LABELS.values()) | {audit_actions.UNKNOWN}
+    assert sorted(m for m in labels if not zh.get(m) or m not in en) == []

@@ -169,3 +169,71 @@ def test_no_server_errors_and_errors_have_one_shape(fuzzed: Fuzzed) -> None:
     )
     assert len(seen) + len(failures) >= 30, "the OpenAPI document lost its operations"
     assert not failures, "\n\n".join(failures)
+
+
+# Operations whose schema once promised more than the API accepted (schemathesis'
+# "schema validation mismatch": every request generated as valid was refused, mostly
+# as invalid). Now at least one generated valid request gets through, and the refusals
+# left are about records that do not exist, permissions or duplicates.
+ACCEPTS_WHAT_IT_PUBLISHES = [
+    "POST /api/v1/patients",
+    "POST /api/v1/patients/lookup",
+    "POST /api/v1/staff",
+    "POST /api/v1/meetings/{meeting_id}/invite",
+    "POST /api/v1/meetings/{meeting_id}/files",
+    "POST /api/v1/patients/{patient_id}/attachments",
+    "POST /api/v1/surveillance/counts/csv",
+    "POST /api/v1/surveillance/counts/fhir",
+    "POST /api/v1/surveillance/run",
+    "PUT /api/v1/meetings/{meeting_id}/members/{user_id}",
+]
+
+
+# Rules JSON Schema cannot state (about content, or between records); published in the
+# descriptions where they concern the request alone.
+CONTENT_RULES = {
+    "staff.bad_department": "a department must belong to the chosen institution",
+    "patient.bad_institution": "an institution that exists",
+    "patient.bad_id_number": "a resident ID number's MOD 11-2 check character",
+    "auth.weak_password": "the password policy's character classes and common passwords",
+    "upload.disguised": "a file's type is recognised by its content",
+    "surveillance.csv_empty": "a CSV file's rows",
+    "surveillance.csv_columns": "a CSV file's header",
+    "surveillance.csv_invalid": "a CSV file's rows",
+    "surveillance.fhir_empty": "the structure of a FHIR MeasureReport",
+    "surveillance.fhir_invalid": "the structure of a FHIR MeasureReport",
+}
+
+
+def positive_outcomes(operation: Operation, fuzzed: Fuzzed) -> Counter[str]:
+    """Status and error code of each request generated as valid from the schema."""
+    seen: Counter[str] = Counter()
+
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+    def run(case: schemathesis.Case[Operation]) -> None:
+        response = case.call(headers=fuzzed.world.auth(fuzzed.persona))
+        code = ""
+        if 400 <= response.status_code < 500:
+            code = json.loads(response.content)["error"]["code"]
+        seen[f"{response.status_code} {code}".strip()] += 1
+
+    run()
+    return seen
+
+
+@pytest.mark.parametrize("label", ACCEPTS_WHAT_IT_PUBLISHES)
+def test_valid_data_from_the_schema_is_not_refused_as_invalid(fuzzed: Fuzzed, label: str) -> None:
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", fuzzed.app)
+    method, path = label.split(" ", 1)
+    outcomes = positive_outcomes(schema[path][method], fuzzed)
+    accepted = sum(n for k, n in outcomes.items() if k.startswith("2"))
+    invalid = {k.split(" ", 1)[-1] for k in outcomes if k.startswith(("400", "422"))}
+    if not accepted and invalid and invalid <= set(CONTENT_RULES):
+        pytest.xfail("; ".join(sorted({CONTENT_RULES[c] for c in invalid})))
+    assert accepted or not invalid, dict(outcomes)

@@ -33,7 +33,7 @@ export class Chat {
     private readonly send: (msg: Json) => boolean,
     private readonly urls: { upload: string; files: string },
     private readonly onUnread: (count: number) => void,
-    private readonly toast: (text: string) => void,
+    private readonly toast: (text: string, kind?: "info" | "error") => void,
   ) {
     this.list = panel.querySelector<HTMLElement>("[data-messages]")!;
     this.input = panel.querySelector<HTMLTextAreaElement>("[data-chat-input]")!;
@@ -160,7 +160,10 @@ export class Chat {
         headers: { "X-CSRF-Token": csrf(), Accept: "application/json" },
         credentials: "same-origin",
       });
-      if (!res.ok) throw new Error(String(res.status));
+      if (!res.ok) {
+        this.toast(await this.refusal(res, file.name), "error");
+        return;
+      }
       const data = (await res.json()) as Json;
       const meta: ChatFile = {
         id: Number(data.id),
@@ -169,8 +172,21 @@ export class Chat {
       };
       this.queue({ client_id: clientId(), text: "", file: meta, sentAt: 0, id: null });
     } catch {
-      this.toast(this.s.t("upload-failed", { name: file.name }));
+      this.toast(this.s.t("upload-failed", { name: file.name }), "error");
     }
+  }
+
+  /** Why the server refused a file, and what it accepts, in the user's language. */
+  private async refusal(res: Response, name: string): Promise<string> {
+    type Refusal = { error?: { message?: string; details?: { extensions?: string[]; max_bytes?: number } } };
+    const body = (await res.json().catch(() => ({}))) as Refusal;
+    const parts = [this.s.t("upload-failed", { name })];
+    if (body.error?.message) parts.push(body.error.message);
+    const exts = body.error?.details?.extensions ?? [];
+    if (exts.length) parts.push(this.s.t("upload-allowed", { types: exts.join(" ") }));
+    const max = body.error?.details?.max_bytes;
+    if (max) parts.push(this.s.t("upload-limit", { size: `${Math.floor(max / 1048576)} MB` }));
+    return parts.join(" · ");
   }
 
   private item(m: { id: number | null; sender_name: string; text: string; file: ChatFile | null; at: string }, mine: boolean, pending: boolean): HTMLElement {

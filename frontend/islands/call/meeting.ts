@@ -75,7 +75,7 @@ export class Meeting {
       onState: (state) => {
         if (state === "reconnecting") this.setStatus("reconnecting", this.s.t("reconnecting"));
       },
-      onRefused: (code) => this.onRefused(code),
+      onRefused: (code, message) => this.onRefused(code, message),
     });
     this.legs = new Legs(
       (msg) => this.conn.send(msg),
@@ -89,7 +89,7 @@ export class Meeting {
       (msg) => this.conn.send(msg),
       this.urls,
       (n) => this.controls.badge("chat", n),
-      (text) => this.ui.toast(text),
+      (text, kind) => this.ui.toast(text, kind),
     );
     this.people = new People(
       root.querySelector<HTMLElement>("[data-panel=people]")!,
@@ -334,16 +334,16 @@ export class Meeting {
     if (code === "meeting.chat_rate") return; // the outbox sends it again shortly
     if (!this.me && this.phase !== "waiting") return; // a refused join: the close that follows says why
     const key = ERROR_KEYS[code];
-    this.ui.toast(key ? this.s.t(key) : `${this.s.t("refused")} (${code || message})`, "error");
+    this.ui.toast(key ? this.s.t(key) : message || this.s.t("refused"), "error");
     this.render();
   }
 
-  private onRefused(code: string): void {
+  private onRefused(code: string, message = ""): void {
     if (code === "meeting.locked") return this.finish("refused", this.s.t("locked-title"), this.s.t("locked"));
     if (code === "meeting.ended") return this.finish("refused", this.s.t("ended-title"), this.s.t("ended-body"));
     if (code === "meeting.removed") return this.finish("refused", this.s.t("kicked-title"), this.s.t("kicked-body"));
-    this.setStatus("refused", `${this.s.t("error")} (${code})`);
-    this.finish("refused", this.s.t("error"), code);
+    this.setStatus("refused", message || this.s.t("error"));
+    this.finish("refused", this.s.t("error"), message || this.s.t("refused"));
   }
 
   /** The participation is over: stop media, say why, offer the way out. */

@@ -15,11 +15,19 @@ export interface SignalOptions {
   joinFields?: () => Json;
   onMessage: (msg: Json) => Promise<void> | void;
   onState?: (state: LinkState) => void;
-  /** The server refused for good (bad token, locked meeting, ended meeting…). */
-  onRefused: (code: string) => void;
+  /** The server refused for good (bad token, locked meeting, ended meeting…), with its
+   * own sentence when it sent one (already in the user's language). */
+  onRefused: (code: string, message?: string) => void;
 }
 
-class Refused extends Error {}
+class Refused extends Error {
+  constructor(
+    readonly code: string,
+    readonly sentence = "",
+  ) {
+    super(code);
+  }
+}
 
 export class SignalConnection {
   session: string | null = null;
@@ -58,8 +66,8 @@ export class SignalConnection {
       credentials: "same-origin",
     });
     if (res.status >= 400 && res.status < 500 && res.status !== 429) {
-      const err = (await res.json().catch(() => ({}))) as { error?: { code?: string } };
-      throw new Refused(err.error?.code ?? `http.${res.status}`);
+      const err = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+      throw new Refused(err.error?.code ?? `http.${res.status}`, err.error?.message ?? "");
     }
     if (!res.ok) throw new Error(`token ${res.status}`);
     const data = (await res.json()) as { token: string; ice_servers?: RTCIceServer[] };
@@ -76,7 +84,7 @@ export class SignalConnection {
     } catch (err) {
       if (err instanceof Refused) {
         this.stopped = true;
-        this.opts.onRefused(err.message);
+        this.opts.onRefused(err.code, err.sentence);
       } else {
         this.later();
       }

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from yiyun.audit import queries, service
+from yiyun.audit import actions, queries, service
 from yiyun.auth.policy import Action, allows
 from yiyun.core.pagination import PageParams
 from yiyun.web.deps import CurrentPrincipal, DbSession
@@ -55,5 +55,6 @@ async def audit_log(
             "outcome": outcome,
             "can_verify": can_verify,
             "result": result,
+            "action_label": actions.label,
         },
     )

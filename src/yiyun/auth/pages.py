@@ -15,6 +15,7 @@ from yiyun.auth import service
 from yiyun.auth.models import AuthSession
 from yiyun.core.errors import YiyunError
 from yiyun.org.models import User
+from yiyun.web import messages
 from yiyun.web.deps import (
     SESSION_COOKIE,
     AppSettings,
@@ -52,6 +53,11 @@ async def _pending(request: Request, session: DbSession) -> tuple[AuthSession, U
     return auth, user
 
 
+def _said(request: Request, exc: YiyunError) -> str:
+    """The refusal as the error pages word it (one sentence per code, in the user's language)."""
+    return messages.domain_message(locale_of(request), exc.code, exc.message, exc.details)
+
+
 def _check_csrf(auth: AuthSession, sent: str) -> bool:
     return bool(sent) and secrets.compare_digest(sent, auth.csrf_token)
 
@@ -82,7 +88,7 @@ async def login(
     except YiyunError as exc:
         if exc.keep_changes:
             await session.commit()
-        message = i18n.gettext(locale, exc.message)
+        message = messages.domain_message(locale, exc.code, exc.message, exc.details)
         if exc.details.get("retry_after_minutes"):
             message += " " + i18n.gettext(locale, "Try again in %(n)s minutes.") % {
                 "n": exc.details["retry_after_minutes"]
@@ -144,7 +150,7 @@ async def mfa(
         return render(
             request,
             "auth/mfa.html",
-            {"error": i18n.gettext(locale_of(request), exc.message), "next": _safe_next(next)},
+            {"error": _said(request, exc), "next": _safe_next(next)},
             status_code=exc.status,
         )
     return see_other(_safe_next(next))
@@ -195,7 +201,7 @@ async def enrol(
             {
                 "qr_svg": enrolment.qr_svg,
                 "secret": enrolment.secret,
-                "error": i18n.gettext(locale_of(request), exc.message),
+                "error": _said(request, exc),
             },
             status_code=exc.status,
         )

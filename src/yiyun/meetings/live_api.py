@@ -14,6 +14,7 @@ from yiyun.core.errors import NotFound
 from yiyun.meetings import chat, quality, recording, service
 from yiyun.meetings.models import Meeting, MeetingFile
 from yiyun.meetings.schemas import FileRead, QualitySummary, RecordingRead
+from yiyun.records import files
 from yiyun.web.blobs import blob_response
 from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession, Store
 
@@ -31,7 +32,10 @@ async def upload_file(
     principal: CurrentPrincipal,
     actor: CurrentActor,
     store: Store,
-    file: Annotated[UploadFile, File()],
+    file: Annotated[
+        UploadFile,
+        File(description=files.ACCEPTED_DOC, json_schema_extra={"minLength": 1}),
+    ],
 ) -> FileRead:
     """Share a file in the meeting's chat (PDF, image, DICOM, text; up to 20 MB; the
     content decides the type). Send it with a `chat` message's `file_id`."""

@@ -80,14 +80,20 @@ async def events(ws: WebSocket) -> None:
         unread = await service.unread_count(session=session, user_id=user.id)
     bus: EventBus = ws.app.state.bus
     live: LiveSessions = ws.app.state.live
-    await ws.send_text(json.dumps({"type": "hello", "unread": unread}))
+    try:
+        await ws.send_text(json.dumps({"type": "hello", "unread": unread}))
+    except WebSocketDisconnect:
+        return  # the page was left as soon as it loaded: a normal close, not an error
 
     async def pump() -> None:
         async with bus.subscribe(service.user_channel(user.id)) as sub:
             async for message in sub:
                 if ticket.revoked:
                     return
-                await ws.send_text(json.dumps(message, ensure_ascii=False))
+                try:
+                    await ws.send_text(json.dumps(message, ensure_ascii=False))
+                except WebSocketDisconnect:
+                    return
 
     async def revoked() -> None:  # logout or account disabled, on any node
         task.cancel()

@@ -23,6 +23,7 @@ from yiyun.org.schemas import (
     TerminalCreate,
     TerminalRead,
 )
+from yiyun.web import openapi
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
 
 router = APIRouter()
@@ -52,7 +53,14 @@ async def list_institutions(
     )
 
 
-@router.post("/institutions", response_model=InstitutionRead, status_code=201)
+@router.post(
+    "/institutions",
+    response_model=InstitutionRead,
+    status_code=201,
+    responses=openapi.created(
+        201, "institution_id", GetInstitution="GET /api/v1/institutions/{institution_id}"
+    ),
+)
 async def create_institution(
     data: InstitutionCreate, session: DbSession, principal: CurrentPrincipal, actor: CurrentActor
 ) -> InstitutionRead:
@@ -143,7 +151,12 @@ async def list_staff(
     return Page(items=[service.staff_read(u) for u in rows], total=total, page=page, size=size)
 
 
-@router.post("/staff", response_model=StaffRead, status_code=201)
+@router.post(
+    "/staff",
+    response_model=StaffRead,
+    status_code=201,
+    responses=openapi.created(201, "user_id", GetStaff="GET /api/v1/staff/{user_id}"),
+)
 async def create_staff(
     data: StaffCreate,
     session: DbSession,

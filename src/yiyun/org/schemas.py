@@ -86,7 +86,15 @@ class StaffCreate(BaseModel):
     institution_id: EntityId
     department_id: EntityId | None = None
     roles: list[Role] = Field(min_length=1, max_length=8)
-    password: str = Field(min_length=1, max_length=256)
+    password: str = Field(
+        min_length=1,
+        max_length=256,
+        description=(
+            "at least 10 characters (the default policy), three of: lower case, upper case, "
+            "digits, symbols; not a common password and not containing the username"
+        ),
+        json_schema_extra={"minLength": 10},
+    )
     title: StaffTitle | None = None
     licence_no: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{6,32}$")
     licence_valid_until: date | None = None

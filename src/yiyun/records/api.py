@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from yiyun.core.errors import InvalidInput, NotFound
 from yiyun.core.pagination import Page, PageParams
-from yiyun.records import break_glass, service
+from yiyun.records import break_glass, files, resident_id, schemas, service
 from yiyun.records.schemas import (
     BreakGlassCreate,
     BreakGlassRead,
@@ -21,6 +21,7 @@ from yiyun.records.schemas import (
     PatientRead,
     PatientUpdate,
 )
+from yiyun.web import openapi
 from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
 
 router = APIRouter()
@@ -46,7 +47,15 @@ async def search_patients(
 async def lookup_by_id_number(
     session: DbSession,
     ctx: PatientCtx,
-    id_number: Annotated[str, Form(min_length=1, max_length=32)],
+    id_number: Annotated[
+        str,
+        Form(
+            min_length=1,
+            max_length=32,
+            description=schemas.ID_NUMBER_DOC,
+            json_schema_extra={"pattern": resident_id.SHAPE_PATTERN},
+        ),
+    ],
 ) -> PatientRead:
     """Find a patient by full resident ID number (sent in the body, never in the URL)."""
     patient = await service.find_by_id_number(session=session, ctx=ctx, id_number=id_number)
@@ -55,7 +64,19 @@ async def lookup_by_id_number(
     return await service.to_read(session, patient, ctx.cipher)
 
 
-@router.post("/patients", response_model=PatientRead, status_code=201)
+@router.post(
+    "/patients",
+    response_model=PatientRead,
+    status_code=201,
+    responses=openapi.created(
+        201,
+        "patient_id",
+        ReadPatient="GET /api/v1/patients/{patient_id}",
+        ListDocuments="GET /api/v1/patients/{patient_id}/documents",
+        ListConsents="GET /api/v1/patients/{patient_id}/consents",
+        UploadAttachment="POST /api/v1/patients/{patient_id}/attachments",
+    ),
+)
 async def register_patient(data: PatientCreate, session: DbSession, ctx: PatientCtx) -> PatientRead:
     patient = await service.register(session=session, ctx=ctx, data=data)
     return await service.to_read(session, patient, ctx.cipher)
@@ -96,7 +117,10 @@ async def upload_attachment(
     ctx: PatientCtx,
     store: Store,
     settings: AppSettings,
-    file: Annotated[UploadFile, File()],
+    file: Annotated[
+        UploadFile,
+        File(description=files.ACCEPTED_DOC, json_schema_extra={"minLength": 1}),
+    ],
     title: Annotated[str, Form(max_length=200)] = "",
 ) -> DocumentRead:
     """Upload a PDF, image, DICOM or text file; the content decides its type."""

@@ -22,6 +22,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "text/plain": frozenset({".txt", ".csv"}),
 }
 
+# What to tell a person the upload accepts (the file name's part they can see).
+EXTENSIONS = sorted({suffix for suffixes in ALLOWED.values() for suffix in suffixes if suffix})
+ACCEPTED_DOC = (
+    "not empty; PDF, PNG, JPEG, WebP, DICOM or plain text, recognised by its content, "
+    "with a matching file name extension (" + " ".join(EXTENSIONS) + ")"
+)
+
 
 @dataclass(frozen=True)
 class CheckedFile:
@@ -80,13 +87,13 @@ def check_upload(filename: str, data: bytes, *, max_bytes: int) -> CheckedFile:
         raise InvalidInput(
             "this type of file is not accepted",
             code="upload.type_not_allowed",
-            details={"detected": mime, "allowed": sorted(ALLOWED)},
+            details={"detected": mime, "allowed": sorted(ALLOWED), "extensions": EXTENSIONS},
         )
     suffix = PurePosixPath(name).suffix.lower()
     if suffix not in ALLOWED[mime]:
         raise InvalidInput(
             "the file's content does not match its name",
             code="upload.disguised",
-            details={"detected": mime, "extension": suffix},
+            details={"detected": mime, "extension": suffix, "extensions": EXTENSIONS},
         )
     return CheckedFile(filename=name, content_type=mime, size=len(data))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
@@ -12,7 +11,7 @@ from pydantic import ValidationError
 from yiyun.auth.policy import Action, Target, allows
 from yiyun.core.pagination import PageParams
 from yiyun.org import service as org_service
-from yiyun.records import break_glass, service
+from yiyun.records import break_glass, guardians, service
 from yiyun.records.enums import ConsentPurpose, DocumentKind, GuardianRelation, Sex
 from yiyun.records.schemas import ConsentCreate, DocumentCreate, PatientCreate
 from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
@@ -56,6 +55,40 @@ async def patients(
     )
 
 
+@router.get("/patients/guardians", response_class=HTMLResponse)
+async def guardian_search(
+    request: Request,
+    session: DbSession,
+    ctx: PatientCtx,
+    guardian_q: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """Adults matching what was typed, to pick as a minor's guardian (htmx partial)."""
+    rows = await guardians.candidates(session=session, ctx=ctx, q=guardian_q)
+    found = [await service.to_read(session, p, ctx.cipher) for p in rows]
+    return page(
+        request,
+        ctx.principal,
+        "records/_guardian_results.html",
+        {"found": found, "q": guardian_q.strip()},
+    )
+
+
+@router.get("/patients/guardians/picker", response_class=HTMLResponse)
+async def guardian_picker(
+    request: Request,
+    session: DbSession,
+    ctx: PatientCtx,
+    chosen: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
+) -> Response:
+    """The guardian field: empty with a search box, or showing the chosen person."""
+    guardians.require_registrar(ctx)
+    guardian = None
+    if chosen is not None:
+        patient = await service.read(session=session, ctx=ctx, patient_id=chosen)
+        guardian = await service.to_read(session, patient, ctx.cipher)
+    return page(request, ctx.principal, "records/_guardian_picker.html", {"guardian": guardian})
+
+
 @router.post("/patients")
 async def register(
     session: DbSession,
@@ -70,17 +103,19 @@ async def register(
     guardian_relation: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     try:
-        data = PatientCreate(
-            name=name,
-            id_number=id_number.strip() or None,
-            sex=Sex(sex) if sex else None,
-            birth_on=date.fromisoformat(birth_on) if birth_on else None,
-            phone=phone.strip() or None,
-            address=address,
-            guardian_id=int(guardian_id) if guardian_id.strip().isdigit() else None,
-            guardian_relation=GuardianRelation(guardian_relation) if guardian_relation else None,
+        data = PatientCreate.model_validate(
+            {
+                "name": name,
+                "id_number": id_number.strip() or None,
+                "sex": sex or None,
+                "birth_on": birth_on or None,
+                "phone": phone.strip() or None,
+                "address": address,
+                "guardian_id": guardian_id.strip() or None,
+                "guardian_relation": guardian_relation or None,
+            }
         )
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError too
+    except ValidationError as exc:
         raise invalid(exc) from None
     patient = await service.register(session=session, ctx=ctx, data=data)
     return see_other(f"/patients/{patient.id}?done=registered")

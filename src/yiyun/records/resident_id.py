@@ -30,6 +30,11 @@ class ResidentId:
         return mask(self.number)
 
 
+# The shape of a resident ID number as published in the API schema: region, a birth date
+# from 1900, sequence, check character. Only `parse` checks the date and check character.
+SHAPE_PATTERN = r"^[1-9]\d{5}(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\d{3}[0-9Xx]$"
+
+
 def check_char(first17: str) -> str:
     """The MOD 11-2 check character for the first 17 digits."""
     total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))

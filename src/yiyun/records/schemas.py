@@ -7,19 +7,49 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from yiyun.core.types import EntityId, NameStr, PhoneCN, ShortNameStr
+from yiyun.records import resident_id
 from yiyun.records.enums import ConsentPurpose, DocumentKind, GuardianRelation, Sex
 
 ADULT_AGE = 18
 
 
+ID_NUMBER_DOC = (
+    "18-character resident ID number (GB 11643): the birth date must exist and the last "
+    "character is the MOD 11-2 check character."
+)
+
+
 class PatientCreate(BaseModel):
     """Register a patient. With an ID number, sex and birth date come from it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # Without an ID number, sex and birth date are required (published for clients).
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["id_number"], "properties": {"id_number": {"type": "string"}}},
+                {
+                    "required": ["sex", "birth_on"],
+                    "properties": {
+                        "sex": {"type": "string", "enum": [s.value for s in Sex]},
+                        "birth_on": {"type": "string", "format": "date"},
+                    },
+                },
+            ]
+        },
+    )
     name: ShortNameStr
-    id_number: str | None = Field(default=None, min_length=1, max_length=32)
+    id_number: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description=ID_NUMBER_DOC,
+        json_schema_extra={"pattern": resident_id.SHAPE_PATTERN},
+    )
     sex: Sex | None = None
-    birth_on: date | None = Field(default=None, ge=date(1900, 1, 1))
+    birth_on: date | None = Field(
+        default=None, ge=date(1900, 1, 1), description="from 1900-01-01, not in the future"
+    )
     phone: PhoneCN | None = None
     address: str = Field(default="", max_length=300, pattern=r"^[^\x00-\x1f\x7f]*$")
     institution_id: EntityId | None = None

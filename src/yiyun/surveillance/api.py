@@ -71,7 +71,13 @@ async def upload_counts_csv(
     principal: CurrentPrincipal,
     actor: CurrentActor,
     settings: AppSettings,
-    file: Annotated[UploadFile, File(description="CSV: date,site,syndrome,count")],
+    file: Annotated[
+        UploadFile,
+        File(
+            description="CSV (UTF-8 or GB 18030) with the header date,site,syndrome,count",
+            json_schema_extra={"minLength": 1},
+        ),
+    ],
 ) -> IngestResult:
     """Upload a CSV (UTF-8 or GB 18030); rows are numbered as in a spreadsheet (header = 1)."""
     limit = settings.storage.max_upload_bytes
@@ -88,7 +94,16 @@ async def report_counts_fhir(
     session: DbSession,
     principal: CurrentPrincipal,
     actor: CurrentActor,
-    document: Annotated[dict[str, Any], Body(description="MeasureReport or Bundle (FHIR R4)")],
+    document: Annotated[
+        dict[str, Any],
+        Body(
+            description="MeasureReport or Bundle (FHIR R4)",
+            json_schema_extra={
+                "required": ["resourceType"],
+                "properties": {"resourceType": {"enum": ["MeasureReport", "Bundle"]}},
+            },
+        ),
+    ],
 ) -> IngestResult:
     """A FHIR R4 MeasureReport per site and day (a group per syndrome), or a Bundle of them."""
     return await ingest.ingest_fhir(

@@ -23,6 +23,7 @@ from yiyun.core.jobs import JobClaim as JobClaim  # the table moved to core.jobs
 # Days are counted on China Standard Time (UTC+8, no daylight saving) everywhere.
 DISTRICT_TZ = timezone(timedelta(hours=8), "CST")
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)  # plausible days to ask about
+DAY_PATTERN = r"^(20\d\d|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"  # the same, published
 
 
 def local_date(at: datetime) -> date:
@@ -262,7 +263,11 @@ class AlertActionIn(BaseModel):
 class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     as_of: date | None = Field(
-        default=None, ge=EARLIEST, le=LATEST, description="last day judged; default yesterday"
+        default=None,
+        ge=EARLIEST,
+        le=LATEST,
+        description="last day judged, 2000-01-01 to 2100-12-31; default yesterday",
+        json_schema_extra={"pattern": DAY_PATTERN},
     )
     lookback_days: int | None = Field(default=None, ge=1, le=60)
 

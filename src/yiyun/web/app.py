@@ -34,6 +34,7 @@ from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
 from yiyun.web import errors, routes
 from yiyun.web.fhir import errors as fhir_errors
+from yiyun.web.htmx import HtmxRedirect
 from yiyun.web.middleware import Metrics, RequestContextMiddleware
 from yiyun.web.security import EdgeMiddleware, security_headers
 
@@ -95,7 +96,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
         version=__version__,
         description="Regional telemedicine platform: consortium, identity, patient records.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # web/apidocs.py serves Swagger UI from our own static files
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
@@ -130,10 +131,9 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     routes.mount(app)
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(
-        EdgeMiddleware,
-        docs_paths=[app.docs_url, f"{app.docs_url}/oauth2-redirect", app.openapi_url],
-    )
+    app.add_middleware(HtmxRedirect)
+    # The API docs page is served by web/apidocs.py (docs_url is None): name its path here.
+    app.add_middleware(EdgeMiddleware, docs_paths=["/api/docs", app.openapi_url])
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, headers=security_headers(settings)
     )

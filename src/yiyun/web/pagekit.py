@@ -12,6 +12,7 @@ from yiyun import i18n
 from yiyun.auth.policy import Action, Target, allows
 from yiyun.auth.principal import Principal
 from yiyun.core.errors import InvalidInput
+from yiyun.web.messages import clean_validation
 from yiyun.web.templating import locale_of, render
 
 ROLE_LABELS = {
@@ -99,11 +100,8 @@ def see_other(url: str) -> RedirectResponse:
 def invalid(exc: ValueError) -> InvalidInput:
     """Form errors in the same shape as the API's (a field's own parse error too)."""
     if not isinstance(exc, ValidationError):
-        return InvalidInput(
-            "a field has an invalid value", code="form.invalid", details={"reason": str(exc)}
-        )
-    errors = [
-        {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
-        for e in exc.errors()
-    ]
-    return InvalidInput("the request is not valid", details={"errors": errors})
+        return InvalidInput("a field has an invalid value", code="form.invalid")
+    return InvalidInput(
+        "Some values are not valid; see the fields marked.",
+        details={"errors": clean_validation(list(exc.errors()), exc.title)},
+    )

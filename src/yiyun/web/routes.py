@@ -25,7 +25,7 @@ from yiyun.org import pages as org_pages
 from yiyun.records import api as records_api
 from yiyun.records import pages as records_pages
 from yiyun.surveillance import api as surveillance_api
-from yiyun.web import home, ops
+from yiyun.web import apidocs, home, ops
 from yiyun.web.fhir import router as fhir_router
 from yiyun.web.ws import signal as ws_signal
 
@@ -34,6 +34,7 @@ API = "/api/v1"
 
 def mount(app: FastAPI) -> None:
     app.include_router(ops.router)
+    app.include_router(apidocs.router)
     app.include_router(auth_api.router, prefix=API, tags=["auth"])
     app.include_router(org_api.router, prefix=API, tags=["consortium"])
     app.include_router(records_api.router, prefix=API, tags=["patients"])
