@@ -246,7 +246,8 @@ def test_every_submitted_field_has_a_label() -> None:
 
 
 AUDIT_LITERAL = re.compile(
-    r"(?:action=|_audit\([^\"\n]*|_audit_system\(\w+, |guest_action\([^\"\n]*)"
+    r"(?:action=|_audit\([^\"\n]*|_audit_system\(\w+, |guest_action\([^\"\n]*"
+    r"|record\(session, ctx, )"
     r"\"([a-z_]+\.[a-z_.]+)\""
 )
 
@@ -260,10 +261,14 @@ def _audit_actions() -> set[str]:
         found.update(
             re.findall(r"action=\"[a-z_.]+\" if [^\n]* else \"([a-z_]+\.[a-z_.]+)\"", text)
         )
-    found.update(f"meeting.{a}" for _, a in meetings_workflow.TRANSITIONS)
     found.update(f"meeting.{a}" for a in get_args(signaling.ControlAction))
-    found.update(f"emergency.{a}" for _, a in emergency_workflow.INCIDENT_TRANSITIONS)
-    found.update(f"emergency.task.{a}" for _, a in emergency_workflow.TASK_TRANSITIONS)
+    for machine in (
+        meetings_workflow.MACHINE,
+        emergency_workflow.INCIDENT,
+        emergency_workflow.TASK,
+        surveillance_workflow.MACHINE,
+    ):
+        found.update(f"{machine.audit_prefix}.{a}" for a in machine.actions)
     found.update(f"surveillance.alert.{a.value}" for a in surveillance_workflow.AlertAction)
     return found
 
