@@ -202,6 +202,8 @@ export class Meeting {
         return this.onMuted(String(msg.kind) as Kind, msg.can_unmute !== false);
       case "unmuted":
         return this.onUnmuted(String(msg.kind) as Kind);
+      case "allowed":
+        return this.onAllowed(String(msg.kind) as Kind);
       case "rollcall":
         return this.controls.rollcall(String(msg.id));
       case "rollcall_status":
@@ -307,6 +309,14 @@ export class Meeting {
     this.mutedByHost[kind] = false;
     this.controls.local.set(kind, true);
     this.reportMedia();
+    this.render();
+  }
+
+  /** The chair handed our microphone or camera back: we may switch it on ourselves. */
+  private onAllowed(kind: Kind): void {
+    if (kind !== "audio" && kind !== "video") return;
+    this.mutedByHost[kind] = false;
+    this.ui.toast(this.s.t(kind === "audio" ? "host-allowed-audio" : "host-allowed-video"));
     this.render();
   }
 

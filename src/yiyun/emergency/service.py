@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +28,9 @@ from yiyun.org.models import Institution, User, UserRole
 # Until a duty roster exists, these roles at a site are the ones rung when it is convened.
 ON_DUTY_ROLES = (Role.INSTITUTION_ADMIN, Role.COMMUNITY_DOCTOR, Role.SPECIALIST, Role.NURSE)
 MAX_ON_DUTY_PER_SITE = 3
+# Sites are rung a batch at a time so no single notification write or push burst grows
+# with the size of the district.
+RING_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -170,23 +174,42 @@ async def convene(
     incident = await get_incident(session=session, principal=principal, incident_id=incident_id)
     require(principal, Action.COMMAND_EMERGENCY)
     staff = await on_duty_staff(session, incident.site_ids)
+    # The meeting is opened with no invitee list (a request's list is capped for people
+    # typing names); the sites' staff are added by id, however many there are.
+    try:
+        data = MeetingCreate(title=incident.title)
+    except ValidationError:
+        raise InvalidInput(
+            "the incident's title cannot be a meeting title",
+            code="emergency.bad_title",
+            details={"field": "title"},
+        ) from None
     meeting = await meetings_service.create_instant(
-        session=session,
-        principal=principal,
-        actor=actor,
-        data=MeetingCreate(title=incident.title, invitees=[u.username for u in staff]),
-        bus=bus,
+        session=session, principal=principal, actor=actor, data=data
     )
+    await meetings_service.add_participants(
+        session=session, meeting=meeting, user_ids=[u.id for u in staff]
+    )
+    rung = 0
+    ids = [u.id for u in staff if u.id != principal.user_id]
+    for start in range(0, len(ids), RING_BATCH):
+        rung += await meetings_service.ring(
+            session=session,
+            bus=bus,
+            meeting=meeting,
+            caller=principal,
+            user_ids=ids[start : start + RING_BATCH],
+        )
     incident.meeting_id = meeting.id
     await log(
         session,
         incident,
-        f"convened {len(incident.site_ids)} sites, rang {len(staff)}",
+        f"convened {len(incident.site_ids)} sites, rang {rung}",
         kind="convened",
         author_id=principal.user_id,
     )
     return Convened(
-        incident=incident, meeting_id=meeting.id, rung=len(staff), sites=len(incident.site_ids)
+        incident=incident, meeting_id=meeting.id, rung=rung, sites=len(incident.site_ids)
     )
 
 

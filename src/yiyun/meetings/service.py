@@ -109,6 +109,27 @@ async def ring(
     return len(targets)
 
 
+async def add_participants(
+    *, session: AsyncSession, meeting: Meeting, user_ids: list[int]
+) -> list[int]:
+    """Make these staff participants of the meeting, however many (a district-wide
+    conference); who is already a member stays as they are. Returns the ids added."""
+    present = set(
+        (
+            await session.scalars(
+                select(MeetingMember.user_id).where(MeetingMember.meeting_id == meeting.id)
+            )
+        ).all()
+    )
+    added = [uid for uid in dict.fromkeys(user_ids) if uid not in present]
+    stamp = now()
+    session.add_all(
+        MeetingMember(meeting_id=meeting.id, user_id=uid, invited_at=stamp) for uid in added
+    )
+    await session.flush()
+    return added
+
+
 async def _member(session: AsyncSession, meeting_id: int, user_id: int) -> MeetingMember | None:
     return await session.scalar(
         select(MeetingMember).where(
