@@ -608,10 +608,44 @@ async def test_chair_holds_belong_to_the_person_not_the_connection(app: Any, wor
             async with app.state.sessions() as db:
                 actions = list(
                     await db.scalars(
-                        select(AuditEvent.action).where(AuditEvent.entity_id == room.meeting)
+                        select(AuditEvent.action).where(AuditEvent.entity_id == str(room.meeting))
                     )
                 )
             if "meeting.allow_audio" in actions:
                 break
             await asyncio.sleep(0.05)
         assert "meeting.allow_audio" in actions
+
+
+async def _meeting_state(app: Any, meeting_id: int) -> str:
+    async with app.state.sessions() as db:
+        return str((await db.get(Meeting, meeting_id)).state)
+
+
+async def test_an_instant_meeting_everyone_left_ends_after_the_grace_period(
+    app: Any, world: World
+) -> None:
+    app.state.rooms.empty_end_seconds = 0.3
+    async with open_room(app, world) as room:
+        await room.create("bob", "alice")
+        bob = await room.join("bob")
+        await bob.send(type="leave")
+        await asyncio.sleep(0.15)  # gone, but within the grace period: someone comes back
+        assert await _meeting_state(app, room.meeting) == "open"
+        alice = await room.join("alice")
+        await asyncio.sleep(0.5)
+        assert await _meeting_state(app, room.meeting) == "open"  # alice is in it
+        await alice.send(type="leave")
+        for _ in range(60):
+            if await _meeting_state(app, room.meeting) == "ended":
+                break
+            await asyncio.sleep(0.05)
+        assert await _meeting_state(app, room.meeting) == "ended"
+    async with app.state.sessions() as db:
+        end = await db.scalar(
+            select(AuditEvent).where(
+                AuditEvent.entity_id == str(room.meeting), AuditEvent.action == "meeting.end"
+            )
+        )
+    assert end is not None and end.actor == "system"
+    assert end.details["reason"] == "empty"

@@ -187,6 +187,7 @@ class RoomControl:
         store: BlobStore,
         *,
         recordings_dir: Path | None = None,
+        empty_end_seconds: float = 0.0,
     ) -> None:
         self.hub = hub
         self.sessions = sessions
@@ -196,6 +197,8 @@ class RoomControl:
         self.rooms: dict[int, MeetingRoom] = {}
         self._by_session: dict[str, Occupant] = {}
         self._finishing: set[asyncio.Task[None]] = set()
+        self.empty_end_seconds = empty_end_seconds  # 0: an empty meeting stays open
+        self._empty_timers: dict[int, asyncio.Task[None]] = {}
         self.consent_check_seconds = CONSENT_CHECK_SECONDS
         hub.gone_listeners.append(self._on_gone)
 
@@ -219,6 +222,9 @@ class RoomControl:
             )
             self.rooms[meeting_id] = room
             room.listener = asyncio.create_task(self._listen(room))
+            timer = self._empty_timers.pop(meeting_id, None)
+            if timer is not None:  # someone came back within the grace period
+                timer.cancel()
         room.consenting_guests = consenting
         return room, meeting
 
@@ -340,7 +346,7 @@ class RoomControl:
             await occupant.dismiss("denied", reason=denied)
         await self._lobby_changed(room)
         if not room.occupants:
-            await self._close_room(room)
+            await self._emptied(room)
 
     async def _on_gone(self, session: Session, reason: str) -> None:
         occupant = self._by_session.pop(session.id, None)
@@ -358,7 +364,45 @@ class RoomControl:
             await self._update_recording(room)
         await self._roster_changed(room)
         if not room.occupants:
-            await self._close_room(room)
+            await self._emptied(room)
+
+    async def _emptied(self, room: MeetingRoom) -> None:
+        """The last person left: close the room, and end the meeting if nobody comes
+        back within the grace period (instant meetings; see `_end_if_empty`)."""
+        await self._close_room(room)
+        if self.empty_end_seconds > 0 and room.meeting_id not in self._empty_timers:
+            task = asyncio.create_task(self._end_if_empty(room.meeting_id))
+            self._empty_timers[room.meeting_id] = task
+            task.add_done_callback(lambda _: self._forget_timer(room.meeting_id, task))
+
+    def _forget_timer(self, meeting_id: int, task: asyncio.Task[None]) -> None:
+        if self._empty_timers.get(meeting_id) is task:
+            del self._empty_timers[meeting_id]
+
+    async def _end_if_empty(self, meeting_id: int) -> None:
+        """An instant meeting still empty after the grace period ends, audited as the
+        system's `end` (scheduled meetings keep their slot until someone ends them)."""
+        await asyncio.sleep(self.empty_end_seconds)
+        if meeting_id in self.rooms:
+            return
+
+        async def end() -> None:
+            async with self.sessions.begin() as db:
+                meeting = await db.get(Meeting, meeting_id)
+                if meeting is None or meeting.kind != "instant" or meeting.state != workflow.OPEN:
+                    return
+                await workflow.transition(
+                    session=db,
+                    meeting=meeting,
+                    action="end",
+                    actor=audit.SYSTEM,
+                    details={"reason": "empty", "grace_seconds": self.empty_end_seconds},
+                )
+
+        try:
+            await retry_when_locked(end)
+        except (SQLAlchemyError, YiyunError):
+            logger.exception("meeting %s: could not end the empty meeting", meeting_id)
 
     async def _close_room(self, room: MeetingRoom) -> None:
         if room.recording is not None:
@@ -369,6 +413,8 @@ class RoomControl:
             room.listener.cancel()
 
     async def close(self) -> None:
+        for timer in list(self._empty_timers.values()):
+            timer.cancel()
         for room in list(self.rooms.values()):
             await self._close_room(room)
         if self._finishing:  # recordings being stored are completed, not lost
