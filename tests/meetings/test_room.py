@@ -625,16 +625,23 @@ async def _meeting_state(app: Any, meeting_id: int) -> str:
 async def test_an_instant_meeting_everyone_left_ends_after_the_grace_period(
     app: Any, world: World
 ) -> None:
-    app.state.rooms.empty_end_seconds = 0.3
+    rooms = app.state.rooms
+    rooms.empty_end_seconds = 30.0
     async with open_room(app, world) as room:
         await room.create("bob", "alice")
         bob = await room.join("bob")
         await bob.send(type="leave")
-        await asyncio.sleep(0.15)  # gone, but within the grace period: someone comes back
+        for _ in range(100):  # the last one left: the grace period starts
+            if room.meeting in rooms._empty_timers:
+                break
+            await asyncio.sleep(0.02)
+        timer = rooms._empty_timers[room.meeting]
+        alice = await room.join("alice")  # someone comes back within it
+        await asyncio.sleep(0.05)
+        assert timer.cancelled()
+        assert room.meeting not in rooms._empty_timers
         assert await _meeting_state(app, room.meeting) == "open"
-        alice = await room.join("alice")
-        await asyncio.sleep(0.5)
-        assert await _meeting_state(app, room.meeting) == "open"  # alice is in it
+        rooms.empty_end_seconds = 0.2
         await alice.send(type="leave")
         for _ in range(60):
             if await _meeting_state(app, room.meeting) == "ended":

@@ -6,24 +6,21 @@ invite guests. Members are told in the app, each in their own language (`tell`).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yiyun import i18n
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
 from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
 from yiyun.core.errors import Conflict, InvalidInput, PermissionDenied
-from yiyun.meetings import service, workflow
+from yiyun.meetings import notices, service, workflow
 from yiyun.meetings.models import Meeting, MeetingMember
 from yiyun.meetings.workflow import OPEN
-from yiyun.notify import service as notify_service
 from yiyun.org.models import User
 
 HOST, COHOST, PARTICIPANT, OBSERVER = "host", "cohost", "participant", "observer"
@@ -76,15 +73,6 @@ async def find_staff(
     return [u for u in users if u.active]
 
 
-HEADLINES = {
-    "meeting.invited": "Meeting invitation",
-    "meeting.updated": "Meeting changed",
-    "meeting.cancelled": "Meeting cancelled",
-    "meeting.reminder": "Meeting starts soon",
-    "meeting.role": "Your meeting role changed",
-}
-
-
 async def tell(
     *,
     session: AsyncSession,
@@ -92,27 +80,13 @@ async def tell(
     meeting: Meeting,
     user_ids: list[int],
     kind: str,
-    body: str | None = None,
+    by: str | None = None,
+    role: str | None = None,
 ) -> None:
-    """Notify members in the app, each in their own language."""
-    if not user_ids:
-        return
-    rows = (await session.execute(select(User.id, User.locale).where(User.id.in_(user_ids)))).all()
-    by_locale: dict[str, list[int]] = defaultdict(list)
-    for uid, locale in rows:
-        by_locale[i18n.normalise(locale) or i18n.DEFAULT_LOCALE].append(uid)
-    for locale, ids in sorted(by_locale.items()):
-        headline = i18n.gettext(locale, HEADLINES[kind])
-        await notify_service.notify(
-            session=session,
-            bus=bus,
-            user_ids=ids,
-            kind=kind,
-            title=f"{headline}: {meeting.title}",
-            body=body if body is not None else workflow.when_text(meeting),
-            link=f"/meetings/{meeting.id}/info",
-            data={"meeting_id": meeting.id, "state": meeting.state},
-        )
+    """Notify members in the app, each in their own language (`notices.SENTENCES`)."""
+    await notices.send(
+        session=session, bus=bus, meeting=meeting, user_ids=user_ids, kind=kind, by=by, role=role
+    )
 
 
 async def member_ids(session: AsyncSession, meeting: Meeting) -> list[int]:
@@ -178,7 +152,12 @@ async def invite(
         )
     else:
         await tell(
-            session=session, bus=bus, meeting=meeting, user_ids=added, kind="meeting.invited"
+            session=session,
+            bus=bus,
+            meeting=meeting,
+            user_ids=added,
+            kind="meeting.invited",
+            by=principal.display_name,
         )
     return meeting
 
@@ -235,6 +214,7 @@ async def set_role(
         meeting=meeting,
         user_ids=[user_id],
         kind="meeting.role",
-        body=role,
+        by=principal.display_name,
+        role=role,
     )
     return meeting

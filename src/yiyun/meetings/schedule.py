@@ -140,7 +140,12 @@ async def create(
     )
     if scheduled:
         await members.tell(
-            session=session, bus=bus, meeting=meeting, user_ids=list(roles), kind="meeting.invited"
+            session=session,
+            bus=bus,
+            meeting=meeting,
+            user_ids=list(roles),
+            kind="meeting.invited",
+            by=principal.display_name,
         )
     else:
         await service.ring(session=session, bus=bus, meeting=meeting, caller=principal)
@@ -209,7 +214,12 @@ async def update(
     )
     others = [u for u in await members.member_ids(session, meeting) if u != ctx.principal.user_id]
     await members.tell(
-        session=session, bus=bus, meeting=meeting, user_ids=others, kind="meeting.updated"
+        session=session,
+        bus=bus,
+        meeting=meeting,
+        user_ids=others,
+        kind="meeting.updated",
+        by=ctx.principal.display_name,
     )
     return meeting
 
@@ -243,7 +253,12 @@ async def cancel(
     await workflow.transition(session=session, meeting=meeting, action="cancel", actor=actor)
     others = [u for u in await members.member_ids(session, meeting) if u != principal.user_id]
     await members.tell(
-        session=session, bus=bus, meeting=meeting, user_ids=others, kind="meeting.cancelled"
+        session=session,
+        bus=bus,
+        meeting=meeting,
+        user_ids=others,
+        kind="meeting.cancelled",
+        by=principal.display_name,
     )
     return meeting
 

@@ -14,10 +14,9 @@ from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
 from yiyun.core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
-from yiyun.meetings import workflow
+from yiyun.meetings import notices, workflow
 from yiyun.meetings.models import Meeting, MeetingMember
 from yiyun.meetings.schemas import MeetingCreate, MeetingRead, MemberRead
-from yiyun.notify import service as notify_service
 from yiyun.org.models import User
 
 
@@ -94,16 +93,15 @@ async def ring(
             select(MeetingMember.user_id).where(MeetingMember.meeting_id == meeting.id)
         )
     ).all()
-    targets = [u for u in members if u != caller.user_id and (user_ids is None or u in user_ids)]
-    await notify_service.notify(
+    wanted = None if user_ids is None else set(user_ids)
+    targets = [u for u in members if u != caller.user_id and (wanted is None or u in wanted)]
+    await notices.send(
         session=session,
         bus=bus,
+        meeting=meeting,
         user_ids=targets,
         kind="meeting.ring",
-        title=meeting.title,
-        body=caller.display_name,
-        link=f"/meetings/{meeting.id}",
-        data={"meeting_id": meeting.id, "caller": caller.display_name},
+        by=caller.display_name,
         urgent=True,
     )
     return len(targets)
@@ -247,6 +245,10 @@ async def join_token(
         role=role,
         meeting_id=meeting.id,
     )
+    if purpose == "call":
+        await notices.mark_read_on_join(
+            session=session, user_id=principal.user_id, meeting_id=meeting.id
+        )
     await audit.record(
         session=session,
         actor=actor,
