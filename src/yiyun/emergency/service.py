@@ -285,6 +285,28 @@ async def tasks_for(
     return list((await session.scalars(query)).all())
 
 
+OPEN_TASK_STATES = ("sent", "acknowledged")
+
+
+async def open_work(
+    *, session: AsyncSession, principal: Principal, limit: int = 20
+) -> tuple[list[Incident], list[Task]]:
+    """What is still to do: open incidents (district-wide roles) and open tasks, of the
+    principal's own site or, for the district's command and dispatch, of every site."""
+    district = allows(principal, Action.VIEW_DISPATCH) or _commands(principal)
+    if not district and not allows(principal, Action.RESPOND_EMERGENCY, own_target(principal)):
+        return [], []
+    tasks = select(Task).where(Task.state.in_(OPEN_TASK_STATES))
+    if not district:
+        tasks = tasks.where(Task.site_id == principal.institution_id)
+    open_tasks = list((await session.scalars(tasks.order_by(Task.id.desc()).limit(limit))).all())
+    incidents: list[Incident] = []
+    if district:
+        query = select(Incident).where(Incident.state == "open").order_by(Incident.id.desc())
+        incidents = list((await session.scalars(query.limit(limit))).all())
+    return incidents, open_tasks
+
+
 def own_target(principal: Principal) -> Target:
     return Target.of(principal.institution_id)
 
