@@ -24,6 +24,7 @@ interface Site {
 
 interface Board {
   sites: Site[];
+  terminals: { online: number; total: number };
   incidents: { id: number; title: string; sites: number[]; meeting_id: number | null }[];
 }
 
@@ -122,9 +123,7 @@ class CommandRoom {
     if (svg) drawMap(svg, board.sites, (s) => this.pick(s));
     this.fill("[data-stat=sites]", String(board.sites.length));
     this.fill("[data-stat=alerting]", String(board.sites.filter((s) => s.alert).length));
-    const online = board.sites.reduce((n, s) => n + s.terminals.online, 0);
-    const total = board.sites.reduce((n, s) => n + s.terminals.total, 0);
-    this.fill("[data-stat=terminals]", `${online}/${total}`);
+    this.fill("[data-stat=terminals]", `${board.terminals.online}/${board.terminals.total}`);
     this.fill("[data-stat=incidents]", String(board.incidents.length));
     this.renderIncidents(board);
     await this.renderTrends();

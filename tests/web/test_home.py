@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,8 @@ from fastapi import FastAPI
 from tests.factories import World
 from tests.web.test_pages import Browser, Browsers, sign_in
 from yiyun.core.clock import now
+from yiyun.org.enums import TerminalKind, TerminalStatus
+from yiyun.org.models import Terminal
 
 
 @pytest.fixture
@@ -93,3 +96,51 @@ async def test_the_dispatcher_gets_a_work_area(
     assert "即时会诊" in carol  # open now, in the district
     assert "明日病例讨论" not in carol  # tomorrow
     assert "发热聚集" in carol and "上报发热门诊人数" in carol
+
+
+async def test_home_and_the_command_room_count_terminals_the_same_way(
+    app: Any, client: httpx.AsyncClient, browser: Browsers, world: World
+) -> None:
+    async with app.state.sessions.begin() as db:
+        db.add_all(
+            [
+                Terminal(
+                    institution_id=world.inst["authority"].id,
+                    code="T-AUTH-1",
+                    name="指挥中心大屏",
+                    kind=TerminalKind.LARGE_SCREEN,
+                    status=TerminalStatus.ONLINE,
+                ),
+                Terminal(
+                    institution_id=world.inst["chc_b"].id,
+                    code="T-OLD-1",
+                    name="停用终端",
+                    kind=TerminalKind.PC,
+                    status=TerminalStatus.ONLINE,
+                    active=False,
+                ),
+            ]
+            + [
+                Terminal(
+                    institution_id=world.inst["chc_b"].id,
+                    code=f"T-OFF-{n:02}",
+                    name=f"离线终端{n}",
+                    kind=TerminalKind.PC,
+                    status=TerminalStatus.OFFLINE,
+                )
+                for n in range(25)
+            ]
+        )
+    board = (await client.get("/api/v1/emergency/board", headers=world.auth("hana"))).json()
+    async with browser() as b:
+        await sign_in(b, world, "hana")
+        home = (await b.get("/")).text
+        figure = f"{board['terminals']['online']} / {board['terminals']['total']}"
+        assert figure in home
+        assert board["terminals"]["total"] == 27  # active ones (the authority's too)
+        # the list is capped, and says so with a link to all of them
+        capped = home.split('data-testid="attention"')[1]
+        assert "显示 26 台中的 20 台" in capped and 'href="/terminals/attention"' in capped
+        everything = await b.get("/terminals/attention")
+        assert everything.status_code == 200
+        assert everything.text.count("离线终端") == 25 and "会诊室终端" in everything.text

@@ -35,10 +35,10 @@ async def home(request: Request, session: DbSession, principal: CurrentPrincipal
     if allows(principal, Action.LIST_PATIENTS):
         query = records_service.visible_query(principal).subquery()
         patients = int(await session.scalar(select(func.count()).select_from(query)) or 0)
-    attention = (
-        await org_overview.terminals_needing_attention(session=session)
-        if principal.has(Role.OPS_ENGINEER, Role.CONSORTIUM_ADMIN, Role.AUTHORITY)
-        else []
+    watch = principal.has(Role.OPS_ENGINEER, Role.CONSORTIUM_ADMIN, Role.AUTHORITY)
+    attention = await org_overview.terminals_needing_attention(session=session) if watch else []
+    attention_total = (
+        await org_overview.count_needing_attention(session=session) if attention else 0
     )
     early = config_from(request.app.state.settings).join_early_minutes
     mine = await schedule.listing(session=session, principal=principal, upcoming=True, limit=6)
@@ -66,6 +66,7 @@ async def home(request: Request, session: DbSession, principal: CurrentPrincipal
             "local": local,
             "patients": patients,
             "attention": attention,
+            "attention_total": attention_total,
             "Role": Role,
             "can_manage_staff": allows(principal, Action.MANAGE_STAFF, Target.of(institution.id)),
             "can_register": allows(principal, Action.REGISTER_PATIENT, Target.of(institution.id)),
