@@ -220,20 +220,37 @@ class CommandRoom {
   private async renderTrends(): Promise<void> {
     const el = this.root.querySelector<HTMLElement>("[data-trends]");
     if (!el) return;
-    const data = await api<{ dates: string[]; series: { syndrome: string; name: string; name_en: string; counts: number[] }[] }>(
-      "/api/v1/surveillance/trends?days=90",
-    );
+    const data = await api<{
+      dates: string[];
+      partial?: string[];
+      series: { syndrome: string; name: string; name_en: string; counts: number[] }[];
+    }>("/api/v1/surveillance/trends?days=90");
     if (!data) return;
     for (const s of data.series) this.syndromes.set(s.syndrome, zh ? s.name : s.name_en);
     this.chart ??= echarts.init(el);
+    // Days still being counted (today) are drawn dashed, joined to the last complete day,
+    // so an incomplete count does not read as a fall to zero.
+    const partial = new Set(data.partial ?? []);
+    const partialLabel = this.root.dataset.i18nPartial ?? "";
+    const firstPartial = data.dates.findIndex((d) => partial.has(d));
+    const cut = firstPartial < 0 ? data.dates.length : firstPartial;
+    const series = data.series.flatMap((s) => {
+      const name = zh ? s.name : s.name_en;
+      const solid = s.counts.map((n, i) => (i < cut ? n : null));
+      const line = { type: "line", name, smooth: true, showSymbol: false };
+      if (cut >= data.dates.length) return [{ ...line, data: solid }];
+      const dashed = s.counts.map((n, i) => (i >= cut - 1 ? n : null));
+      return [{ ...line, data: solid }, { ...line, data: dashed, lineStyle: { type: "dashed", opacity: 0.6 }, tooltip: { show: false } }];
+    });
     this.chart.setOption({
       tooltip: { trigger: "axis" },
       legend: { top: 0 },
       grid: { left: 40, right: 16, top: 36, bottom: 28 },
-      xAxis: { type: "category", data: data.dates },
+      xAxis: { type: "category", data: data.dates.map((d) => (partial.has(d) ? `${d} ${partialLabel}` : d)) },
       yAxis: { type: "value" },
-      series: data.series.map((s) => ({ type: "line", name: zh ? s.name : s.name_en, data: s.counts, smooth: true, showSymbol: false })),
+      series,
     });
+    this.root.dataset.trendPartial = String(data.dates.length - cut);
   }
 
   start(): void {
