@@ -99,6 +99,22 @@ function drawMap(svg: SVGSVGElement, sites: Site[], onPick: (s: Site) => void): 
     g.addEventListener("click", () => onPick(site));
     svg.append(g);
   }
+  // Alerting sites are named on the map itself (drawn last, so above every dot).
+  for (const site of sites) {
+    if (!site.alert || site.x === null || site.y === null) continue;
+    const cx = 40 + site.x * 920;
+    const cy = 40 + site.y * 620;
+    const r = site.kind === "community_health_centre" ? 9 : 16;
+    const label = document.createElementNS(SVG, "text");
+    const right = cx < 760;
+    label.setAttribute("x", String(right ? cx + r + 8 : cx - r - 8));
+    label.setAttribute("y", String(cy + 5));
+    label.setAttribute("text-anchor", right ? "start" : "end");
+    label.setAttribute("class", "site-label");
+    label.dataset.siteLabel = String(site.id);
+    label.textContent = zh ? site.name : site.name_en;
+    svg.append(label);
+  }
 }
 
 const STATES: Record<string, [string, string]> = {
@@ -227,7 +243,10 @@ class CommandRoom {
     }>("/api/v1/surveillance/trends?days=90");
     if (!data) return;
     for (const s of data.series) this.syndromes.set(s.syndrome, zh ? s.name : s.name_en);
-    this.chart ??= echarts.init(el);
+    if (!this.chart) {
+      this.chart = echarts.init(el);
+      new ResizeObserver(() => this.chart?.resize()).observe(el); // a wall layout sizes it
+    }
     // Days still being counted (today) are drawn dashed, joined to the last complete day,
     // so an incomplete count does not read as a fall to zero.
     const partial = new Set(data.partial ?? []);
@@ -242,12 +261,15 @@ class CommandRoom {
       const dashed = s.counts.map((n, i) => (i >= cut - 1 ? n : null));
       return [{ ...line, data: solid }, { ...line, data: dashed, lineStyle: { type: "dashed", opacity: 0.6 }, tooltip: { show: false } }];
     });
+    const wall = this.root.dataset.wall === "true";
+    const ink = wall ? "#e8f4f5" : "#1b2b30";
+    const axis = { axisLabel: { color: ink, fontSize: wall ? 15 : 12 }, axisLine: { lineStyle: { color: wall ? "#7fa9b1" : "#6b7f85" } } };
     this.chart.setOption({
       tooltip: { trigger: "axis" },
-      legend: { top: 0 },
-      grid: { left: 40, right: 16, top: 36, bottom: 28 },
-      xAxis: { type: "category", data: data.dates.map((d) => (partial.has(d) ? `${d} ${partialLabel}` : d)) },
-      yAxis: { type: "value" },
+      legend: { top: 0, textStyle: { color: ink, fontSize: wall ? 16 : 12 } },
+      grid: { left: wall ? 56 : 40, right: 16, top: wall ? 44 : 36, bottom: 28 },
+      xAxis: { type: "category", data: data.dates.map((d) => (partial.has(d) ? `${d} ${partialLabel}` : d)), ...axis },
+      yAxis: { type: "value", ...axis, splitLine: { lineStyle: { color: wall ? "#1d4b58" : "#e3ecee" } } },
       series,
     });
     this.root.dataset.trendPartial = String(data.dates.length - cut);
