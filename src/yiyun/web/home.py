@@ -58,6 +58,8 @@ async def home(request: Request, session: DbSession, principal: CurrentPrincipal
         {
             "my_meetings": [(m, agenda.join_state(m, early_minutes=early)) for m in mine],
             "open_tasks": tasks,
+            "task_area": allows(principal, Action.VIEW_DISPATCH)
+            or allows(principal, Action.RESPOND_EMERGENCY, Target.of(principal.institution_id)),
             "open_incidents": incidents,
             "today_meetings": today,
             "sites": sites,
