@@ -3,6 +3,7 @@ which meeting), and what announced a meeting is read once its reader joins it.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -63,7 +64,7 @@ async def test_a_scheduled_invitation_names_the_host_and_the_role_change_is_a_se
 
 
 async def test_joining_the_meeting_marks_what_announced_it_read(
-    client: httpx.AsyncClient, world: World
+    app: object, client: httpx.AsyncClient, world: World
 ) -> None:
     made = []
     for title in ("会诊一", "会诊二"):
@@ -74,8 +75,12 @@ async def test_joining_the_meeting_marks_what_announced_it_read(
         )
         made.append(res.json()["id"])
     assert (await _inbox(client, world, "alice"))["unread"] == 2
-    res = await client.post(f"/api/v1/meetings/{made[0]}/token", headers=world.auth("alice"))
-    assert res.status_code == 200, res.text
+    channel = f"user:{world.users['alice'].id}"
+    async with app.state.bus.subscribe(channel) as sub:  # type: ignore[attr-defined]
+        res = await client.post(f"/api/v1/meetings/{made[0]}/token", headers=world.auth("alice"))
+        assert res.status_code == 200, res.text
+        bell = await asyncio.wait_for(anext(aiter(sub)), timeout=5)
+    assert bell == {"type": "hello", "unread": 1}  # her open pages' bell follows
     inbox = await _inbox(client, world, "alice")
     assert inbox["unread"] == 1
     still_new = [n["link"] for n in inbox["items"] if n["read_at"] is None]

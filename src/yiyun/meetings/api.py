@@ -121,6 +121,7 @@ async def live_participants(
 @router.post("/meetings/{meeting_id}/token", response_model=JoinToken)
 async def join_token(
     meeting_id: Id,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     actor: CurrentActor,
@@ -137,6 +138,7 @@ async def join_token(
         actor=actor,
         purpose=data.purpose if data else "call",
         early_minutes=settings.meetings.join_early_minutes,
+        bus=request.app.state.bus,
     )
     return JoinToken(
         token=token,

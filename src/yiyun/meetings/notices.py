@@ -97,8 +97,11 @@ async def send(
     return len(rows)
 
 
-async def mark_read_on_join(*, session: AsyncSession, user_id: int, meeting_id: int) -> int:
-    """Whoever joins a meeting has seen what announced it: those notifications are read."""
+async def mark_read_on_join(
+    *, session: AsyncSession, user_id: int, meeting_id: int, bus: EventBus | None = None
+) -> int:
+    """Whoever joins a meeting has seen what announced it: those notifications are read
+    (and the user's open pages hear the new unread count when a bus is given)."""
     result = await session.execute(
         update(Notification)
         .where(
@@ -108,4 +111,7 @@ async def mark_read_on_join(*, session: AsyncSession, user_id: int, meeting_id: 
         )
         .values(read_at=now())
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    changed = int(getattr(result, "rowcount", 0) or 0)
+    if changed and bus is not None:
+        await notify_service.push_unread(session=session, bus=bus, user_id=user_id)
+    return changed

@@ -221,6 +221,7 @@ async def join_token(
     actor: Actor,
     purpose: str = "call",
     early_minutes: int = 30,
+    bus: EventBus | None = None,
 ) -> tuple[Meeting, str]:
     """A short-lived token to join the meeting's media room (members only).
 
@@ -247,7 +248,7 @@ async def join_token(
     )
     if purpose == "call":
         await notices.mark_read_on_join(
-            session=session, user_id=principal.user_id, meeting_id=meeting.id
+            session=session, user_id=principal.user_id, meeting_id=meeting.id, bus=bus
         )
     await audit.record(
         session=session,
