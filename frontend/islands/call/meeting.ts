@@ -270,6 +270,12 @@ export class Meeting {
       this.root.dataset.role = mine.role;
       this.hand = mine.hand;
       this.chat.me = { identity: mine.identity, name: mine.name };
+      if (!this.isGuest && mine.recording !== this.consent) {
+        // the server keeps our choice across reloads and tabs: the checkbox follows it
+        this.consent = mine.recording;
+        const box = this.root.querySelector<HTMLInputElement>("[data-consent]");
+        if (box) box.checked = this.consent;
+      }
       for (const kind of ["audio", "video"] as const) {
         const held = mine.host_muted[kind];
         if (held && !this.mutedByHost[kind]) this.controls.local.set(kind, false);
