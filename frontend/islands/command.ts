@@ -24,6 +24,7 @@ interface Site {
 
 interface Board {
   sites: Site[];
+  terminals: { online: number; total: number };
   incidents: { id: number; title: string; sites: number[]; meeting_id: number | null }[];
 }
 
@@ -98,6 +99,22 @@ function drawMap(svg: SVGSVGElement, sites: Site[], onPick: (s: Site) => void): 
     g.addEventListener("click", () => onPick(site));
     svg.append(g);
   }
+  // Alerting sites are named on the map itself (drawn last, so above every dot).
+  for (const site of sites) {
+    if (!site.alert || site.x === null || site.y === null) continue;
+    const cx = 40 + site.x * 920;
+    const cy = 40 + site.y * 620;
+    const r = site.kind === "community_health_centre" ? 9 : 16;
+    const label = document.createElementNS(SVG, "text");
+    const right = cx < 760;
+    label.setAttribute("x", String(right ? cx + r + 8 : cx - r - 8));
+    label.setAttribute("y", String(cy + 5));
+    label.setAttribute("text-anchor", right ? "start" : "end");
+    label.setAttribute("class", "site-label");
+    label.dataset.siteLabel = String(site.id);
+    label.textContent = zh ? site.name : site.name_en;
+    svg.append(label);
+  }
 }
 
 const STATES: Record<string, [string, string]> = {
@@ -122,9 +139,7 @@ class CommandRoom {
     if (svg) drawMap(svg, board.sites, (s) => this.pick(s));
     this.fill("[data-stat=sites]", String(board.sites.length));
     this.fill("[data-stat=alerting]", String(board.sites.filter((s) => s.alert).length));
-    const online = board.sites.reduce((n, s) => n + s.terminals.online, 0);
-    const total = board.sites.reduce((n, s) => n + s.terminals.total, 0);
-    this.fill("[data-stat=terminals]", `${online}/${total}`);
+    this.fill("[data-stat=terminals]", `${board.terminals.online}/${board.terminals.total}`);
     this.fill("[data-stat=incidents]", String(board.incidents.length));
     this.renderIncidents(board);
     await this.renderTrends();
@@ -221,20 +236,43 @@ class CommandRoom {
   private async renderTrends(): Promise<void> {
     const el = this.root.querySelector<HTMLElement>("[data-trends]");
     if (!el) return;
-    const data = await api<{ dates: string[]; series: { syndrome: string; name: string; name_en: string; counts: number[] }[] }>(
-      "/api/v1/surveillance/trends?days=90",
-    );
+    const data = await api<{
+      dates: string[];
+      partial?: string[];
+      series: { syndrome: string; name: string; name_en: string; counts: number[] }[];
+    }>("/api/v1/surveillance/trends?days=90");
     if (!data) return;
     for (const s of data.series) this.syndromes.set(s.syndrome, zh ? s.name : s.name_en);
-    this.chart ??= echarts.init(el);
+    if (!this.chart) {
+      this.chart = echarts.init(el);
+      new ResizeObserver(() => this.chart?.resize()).observe(el); // a wall layout sizes it
+    }
+    // Days still being counted (today) are drawn dashed, joined to the last complete day,
+    // so an incomplete count does not read as a fall to zero.
+    const partial = new Set(data.partial ?? []);
+    const partialLabel = this.root.dataset.i18nPartial ?? "";
+    const firstPartial = data.dates.findIndex((d) => partial.has(d));
+    const cut = firstPartial < 0 ? data.dates.length : firstPartial;
+    const series = data.series.flatMap((s) => {
+      const name = zh ? s.name : s.name_en;
+      const solid = s.counts.map((n, i) => (i < cut ? n : null));
+      const line = { type: "line", name, smooth: true, showSymbol: false };
+      if (cut >= data.dates.length) return [{ ...line, data: solid }];
+      const dashed = s.counts.map((n, i) => (i >= cut - 1 ? n : null));
+      return [{ ...line, data: solid }, { ...line, data: dashed, lineStyle: { type: "dashed", opacity: 0.6 }, tooltip: { show: false } }];
+    });
+    const wall = this.root.dataset.wall === "true";
+    const ink = wall ? "#e8f4f5" : "#1b2b30";
+    const axis = { axisLabel: { color: ink, fontSize: wall ? 15 : 12 }, axisLine: { lineStyle: { color: wall ? "#7fa9b1" : "#6b7f85" } } };
     this.chart.setOption({
       tooltip: { trigger: "axis" },
-      legend: { top: 0 },
-      grid: { left: 40, right: 16, top: 36, bottom: 28 },
-      xAxis: { type: "category", data: data.dates },
-      yAxis: { type: "value" },
-      series: data.series.map((s) => ({ type: "line", name: zh ? s.name : s.name_en, data: s.counts, smooth: true, showSymbol: false })),
+      legend: { top: 0, textStyle: { color: ink, fontSize: wall ? 16 : 12 } },
+      grid: { left: wall ? 56 : 40, right: 16, top: wall ? 44 : 36, bottom: 28 },
+      xAxis: { type: "category", data: data.dates.map((d) => (partial.has(d) ? `${d} ${partialLabel}` : d)), ...axis },
+      yAxis: { type: "value", ...axis, splitLine: { lineStyle: { color: wall ? "#1d4b58" : "#e3ecee" } } },
+      series,
     });
+    this.root.dataset.trendPartial = String(data.dates.length - cut);
   }
 
   start(): void {

@@ -67,7 +67,7 @@ function incomingCall(note: Note): void {
   const heading = document.createElement("h2");
   heading.textContent = i18n.i18nIncoming ?? "Incoming call";
   const what = document.createElement("p");
-  what.textContent = `${note.title ?? ""} — ${note.body ?? ""}`;
+  what.textContent = note.body ? `${note.title ?? ""} — ${note.body}` : (note.title ?? "");
   const join = document.createElement("button");
   join.textContent = i18n.i18nJoin ?? "Join";
   const later = document.createElement("button");

@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -48,11 +48,15 @@ class LiveServer:
     url: str
     world: World
     settings: Settings
+    demo_totp: dict[str, str] = field(default_factory=dict)  # demo logins, when seeded
 
 
 @contextlib.contextmanager
-def serve(tmp: Path, media: MediaSettings | None = None) -> Iterator[LiveServer]:
-    """A seeded app on 127.0.0.1 in a background thread, stopped on exit."""
+def serve(
+    tmp: Path, media: MediaSettings | None = None, *, demo: bool = False
+) -> Iterator[LiveServer]:
+    """A seeded app on 127.0.0.1 in a background thread, stopped on exit; `demo` adds
+    the full demo consortium (`yiyun demo`: 94 sites and their staff)."""
     url = f"sqlite+aiosqlite:///{tmp}/e2e.db"
     migrate.upgrade(url)
     settings = Settings(
@@ -75,9 +79,16 @@ def serve(tmp: Path, media: MediaSettings | None = None) -> Iterator[LiveServer]
         async with app.state.sessions() as s, s.begin():
             return await seed_world(s, settings.security, app.state.cipher)
 
+    async def seed_demo() -> dict[str, str]:
+        from yiyun.demo.seed import seed as demo_seed
+
+        summary = await demo_seed(app.state.sessions, settings, patients_per_centre=2)
+        return {login.username: login.totp_secret for login in summary.logins}
+
     # Own thread: Playwright's sync API may already run an event loop in this one.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         world = pool.submit(asyncio.run, seed()).result()
+        demo_totp = pool.submit(asyncio.run, seed_demo()).result() if demo else {}
         pool.submit(asyncio.run, app.state.engine.dispose()).result()
     port = free_port()
     server = uvicorn.Server(
@@ -91,7 +102,9 @@ def serve(tmp: Path, media: MediaSettings | None = None) -> Iterator[LiveServer]
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", world=world, settings=settings)
+        yield LiveServer(
+            url=f"http://127.0.0.1:{port}", world=world, settings=settings, demo_totp=demo_totp
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -129,6 +142,28 @@ def sign_in(page: object, server: LiveServer, name: str) -> None:
     page.fill("#code", pyotp.TOTP(server.world.totp[name]).now())  # type: ignore[attr-defined]
     page.click("button[type=submit]")  # type: ignore[attr-defined]
     page.wait_for_url(server.url + "/", timeout=10_000)  # type: ignore[attr-defined]
+
+
+def sign_in_demo(page: object, server: LiveServer, name: str) -> None:
+    """A demo consortium login (`yiyun demo`), password then TOTP."""
+    import pyotp
+
+    from yiyun.demo.data import DEMO_PASSWORD
+
+    page.goto(server.url + "/login")  # type: ignore[attr-defined]
+    page.fill("#username", name)  # type: ignore[attr-defined]
+    page.fill("#password", DEMO_PASSWORD)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url("**/2fa**")  # type: ignore[attr-defined]
+    page.fill("#code", pyotp.TOTP(server.demo_totp[name]).now())  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url(server.url + "/", timeout=10_000)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with serve(tmp_path_factory.mktemp("demo"), demo=True) as server:
+        yield server
 
 
 def shot(page: object, name: str) -> Path:

@@ -146,6 +146,46 @@ def test_host_mutes_all_and_forbids_unmuting(
     shot(host, f"room-mute-all-{room_server.settings.media.engine}")
 
 
+def test_a_muted_participant_who_reloads_stays_muted(
+    room_server: LiveServer, open_call: Callable[[str, str], Page]
+) -> None:
+    meeting = _meeting(room_server, "alice")
+    host, alice = (open_call(n, f"/meetings/{meeting}") for n in ("bob", "alice"))
+    _everyone_sees_everyone([host, alice])
+    host.click("[data-action=people]")
+    host.click("[data-control=disallow_unmute]")
+    host.click("[data-control=mute_all]")
+    alice.wait_for_function("() => window.yiyunCall.mutedByHost.audio === true", timeout=10_000)
+
+    alice.reload()  # F5: a new page, a new socket, a new media session
+    _everyone_sees_everyone([host, alice])
+    alice.wait_for_function("() => window.yiyunCall.mutedByHost.audio === true", timeout=10_000)
+    expect(alice.locator("[data-held]")).to_be_visible()
+    expect(alice.locator("[data-action=mute]")).to_be_disabled()
+    new_id = _me(alice)
+    # her video comes through again (so the host is subscribed to her) but no audio bytes
+    host.wait_for_timeout(1500)
+    before = _inbound(host, new_id, "audio", "bytesReceived")
+    host.wait_for_timeout(3000)
+    assert _inbound(host, new_id, "audio", "bytesReceived") - before <= 200
+    assert _inbound(host, new_id, "video", "framesDecoded") > 0
+
+    # the host hands her microphone back alone: the room still forbids unmuting
+    host.click(f"li.person[data-participant='{new_id}'] [data-control=allow_audio]")
+    alice.wait_for_function("() => window.yiyunCall.mutedByHost.audio === false", timeout=10_000)
+    assert alice.evaluate("() => window.yiyunCall.policy.allow_unmute") is False
+    expect(alice.locator("[data-held]")).to_be_hidden()
+    alice.click("[data-action=mute]")  # she switches it on herself
+    host.wait_for_function(
+        """([id, was]) => window.yiyunCall.inboundStats().then(s =>
+          s.filter(x => x.participant === id && x.kind === "audio")
+           .reduce((a, x) => a + x.bytesReceived, 0) > was + 2000)""",
+        arg=[new_id, _inbound(host, new_id, "audio", "bytesReceived")],
+        timeout=15_000,
+    )
+    shot(alice, f"room-held-after-reload-{room_server.settings.media.engine}")
+
+
 def _chat(page: Page) -> list[tuple[int, str, str]]:
     msgs = page.evaluate("() => window.yiyunCall.chatMessages")
     return [(m["id"], m["text"], m["sender_name"]) for m in msgs]

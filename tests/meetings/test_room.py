@@ -676,3 +676,115 @@ async def test_a_waiting_or_denied_guest_gets_nothing_and_a_denial_is_final(
         await back.expect("joined")
         res = await guest.file(file_id)
         assert res.status_code == 200 and res.content == b"private note\n"
+
+
+async def _held_publications(room: Room, name: str) -> dict[str, bool]:
+    state = await room.app.state.hub.engine.room_state(f"meeting-{room._code}")
+    return {
+        x.kind: x.muted
+        for p in state.participants
+        if p.display_name == name
+        for x in p.publications
+    }
+
+
+async def test_chair_holds_belong_to_the_person_not_the_connection(app: Any, world: World) -> None:
+    async with open_room(app, world) as room:
+        await room.create("bob", "alice", "nina")
+        await room.load_code()
+        alice_id = "u" + str(room.world.users["alice"].id)
+        bob = await room.join("bob")
+        alice = await room.join("alice")
+        await bob.send(type="control", action="disallow_unmute")
+        await bob.send(type="control", action="mute_all")
+        await alice.expect("muted", kind="audio")
+        target = ids(
+            await bob.expect_where("roster", lambda m: ids(m)[alice_id]["host_muted"]["audio"])
+        )
+        await bob.send(type="control", action="stop_video", target=target[alice_id]["id"])
+        await alice.expect("muted", kind="video")
+        await alice.send(type="consent", recording=False)
+        await bob.expect_where("roster", lambda m: ids(m)[alice_id]["recording"] is False)
+        await alice.ws.close()
+
+        # a reload: a new socket, no resume, comes back held, and publishes held
+        peer = ClientPeer()
+        try:
+            again = await room.connect(await room.token("alice"))
+            roster = await again.expect("roster")
+            mine = ids(roster)[alice_id]
+            assert mine["host_muted"] == {"audio": True, "video": True}
+            assert mine["recording"] is False
+            await again.send(type="publish", sdp=await peer.publish_offer())
+            await again.expect("published")
+            assert await _held_publications(room, "Alice") == {"audio": True, "video": True}
+            await again.send(type="unmute", kind="audio")
+            assert (await again.expect("error"))["code"] == "meeting.unmute_forbidden"
+
+            # a second tab of the same person is held too
+            tab = await room.connect(await room.token("alice"))
+            assert ids(await tab.expect("roster"))[alice_id]["host_muted"]["audio"] is True
+
+            # the chair hands the microphone back to her alone; the room stays as it is
+            await bob.send(type="control", action="allow_audio", target=mine["id"])
+            await again.expect("allowed", kind="audio")
+            roster = await bob.expect_where(
+                "roster", lambda m: not ids(m)[alice_id]["host_muted"]["audio"]
+            )
+            assert roster["policy"]["allow_unmute"] is False
+            assert ids(roster)[alice_id]["host_muted"]["video"] is True
+            assert await _held_publications(room, "Alice") == {"audio": False, "video": True}
+        finally:
+            await peer.close()
+        for _ in range(50):  # the audit row is written just after the roster goes out
+            async with app.state.sessions() as db:
+                actions = list(
+                    await db.scalars(
+                        select(AuditEvent.action).where(AuditEvent.entity_id == str(room.meeting))
+                    )
+                )
+            if "meeting.allow_audio" in actions:
+                break
+            await asyncio.sleep(0.05)
+        assert "meeting.allow_audio" in actions
+
+
+async def _meeting_state(app: Any, meeting_id: int) -> str:
+    async with app.state.sessions() as db:
+        return str((await db.get(Meeting, meeting_id)).state)
+
+
+async def test_an_instant_meeting_everyone_left_ends_after_the_grace_period(
+    app: Any, world: World
+) -> None:
+    rooms = app.state.rooms
+    rooms.empty_end_seconds = 30.0
+    async with open_room(app, world) as room:
+        await room.create("bob", "alice")
+        bob = await room.join("bob")
+        await bob.send(type="leave")
+        for _ in range(100):  # the last one left: the grace period starts
+            if room.meeting in rooms._empty_timers:
+                break
+            await asyncio.sleep(0.02)
+        timer = rooms._empty_timers[room.meeting]
+        alice = await room.join("alice")  # someone comes back within it
+        await asyncio.sleep(0.05)
+        assert timer.cancelled()
+        assert room.meeting not in rooms._empty_timers
+        assert await _meeting_state(app, room.meeting) == "open"
+        rooms.empty_end_seconds = 0.2
+        await alice.send(type="leave")
+        for _ in range(60):
+            if await _meeting_state(app, room.meeting) == "ended":
+                break
+            await asyncio.sleep(0.05)
+        assert await _meeting_state(app, room.meeting) == "ended"
+    async with app.state.sessions() as db:
+        end = await db.scalar(
+            select(AuditEvent).where(
+                AuditEvent.entity_id == str(room.meeting), AuditEvent.action == "meeting.end"
+            )
+        )
+    assert end is not None and end.actor == "system"
+    assert end.details["reason"] == "empty"

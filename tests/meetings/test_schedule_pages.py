@@ -202,3 +202,22 @@ async def test_pages_speak_english_on_request(signed_in: SignIn, world: World) -
     meeting_id = await schedule(alice)
     page = await alice.get(f"/meetings/{meeting_id}/info", params={"lang": "en"})
     assert "Add to calendar (.ics)" in page.text and "Invite a guest" in page.text
+
+
+async def test_a_meeting_that_opens_tomorrow_says_when_instead_of_offering_join(
+    signed_in: SignIn, world: World
+) -> None:
+    alice = await signed_in("alice")
+    later = await schedule(alice, title="明日例会")  # tomorrow
+    soon = await schedule(alice, title="马上开始", starts_local=local(10))  # opens 30 min early
+    listed = (await alice.get("/meetings")).text
+    upcoming = listed.split('data-testid="upcoming"')[1].split("</table>")[0]
+    assert f'href="/meetings/{soon}" hx-boost="false">加入' in upcoming
+    assert f'href="/meetings/{later}" hx-boost' not in upcoming
+    assert "开放入会" in upcoming
+    # the call page itself explains, in words, when joining opens
+    page = await alice.get(f"/meetings/{later}")
+    assert page.status_code == 200
+    assert 'data-testid="not-open"' in page.text and "会议尚未开放入会" in page.text
+    assert "开始前 30 分钟" in page.text and 'id="call"' not in page.text
+    assert 'id="call"' in (await alice.get(f"/meetings/{soon}")).text

@@ -77,6 +77,10 @@ async def test_the_authority_sees_the_district_and_a_centre_only_itself(
     trends = (await client.get(f"{API}/trends?days=7", headers=world.auth("mallory"))).json()
     ili = next(s for s in trends["series"] if s["syndrome"] == "ili")
     assert len(trends["dates"]) == 7 and sum(ili["counts"]) == 6 and ili["name"] == "流感样病例"
+    # today is still being counted: marked partial, so a chart does not show a fall to zero
+    assert trends["partial"] == [TODAY.isoformat()] and trends["dates"][-1] == TODAY.isoformat()
+    past = await client.get(f"{API}/trends?days=7&end={DAY}", headers=world.auth("mallory"))
+    assert past.json()["partial"] == []
 
 
 @pytest.mark.parametrize("who", ["otto", "carol"])

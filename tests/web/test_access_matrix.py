@@ -652,6 +652,7 @@ GROUPS: dict[str, list[Probe]] = {
     "pages-consortium": [
         Probe("GET", "/", ALL),
         Probe("GET", "/consortium", ALL),
+        Probe("GET", "/terminals/attention", WIDE),
         Probe("GET", PAGE_INST, ALL, ALL, T),
         staff_admin("POST", f"{PAGE_INST}/departments", ok=303, make=form(DEPARTMENT)),
         terminal_admin("POST", f"{PAGE_INST}/terminals", ok=303, make=form(TERMINAL)),

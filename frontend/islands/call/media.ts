@@ -10,6 +10,7 @@ export interface InboundStat {
   participant: string;
   framesDecoded: number;
   packetsReceived: number;
+  bytesReceived: number;
   frameWidth: number;
 }
 
@@ -105,6 +106,7 @@ export class Legs {
           participant: this.owners.get(String(r.trackIdentifier ?? "")) ?? "",
           framesDecoded: Number(r.framesDecoded ?? 0),
           packetsReceived: Number(r.packetsReceived ?? 0),
+          bytesReceived: Number(r.bytesReceived ?? 0),
           frameWidth: Number(r.frameWidth ?? 0),
         });
       }

@@ -202,6 +202,8 @@ export class Meeting {
         return this.onMuted(String(msg.kind) as Kind, msg.can_unmute !== false);
       case "unmuted":
         return this.onUnmuted(String(msg.kind) as Kind);
+      case "allowed":
+        return this.onAllowed(String(msg.kind) as Kind);
       case "rollcall":
         return this.controls.rollcall(String(msg.id));
       case "rollcall_status":
@@ -268,6 +270,12 @@ export class Meeting {
       this.root.dataset.role = mine.role;
       this.hand = mine.hand;
       this.chat.me = { identity: mine.identity, name: mine.name };
+      if (!this.isGuest && mine.recording !== this.consent) {
+        // the server keeps our choice across reloads and tabs: the checkbox follows it
+        this.consent = mine.recording;
+        const box = this.root.querySelector<HTMLInputElement>("[data-consent]");
+        if (box) box.checked = this.consent;
+      }
       for (const kind of ["audio", "video"] as const) {
         const held = mine.host_muted[kind];
         if (held && !this.mutedByHost[kind]) this.controls.local.set(kind, false);
@@ -307,6 +315,14 @@ export class Meeting {
     this.mutedByHost[kind] = false;
     this.controls.local.set(kind, true);
     this.reportMedia();
+    this.render();
+  }
+
+  /** The chair handed our microphone or camera back: we may switch it on ourselves. */
+  private onAllowed(kind: Kind): void {
+    if (kind !== "audio" && kind !== "video") return;
+    this.mutedByHost[kind] = false;
+    this.ui.toast(this.s.t(kind === "audio" ? "host-allowed-audio" : "host-allowed-video"));
     this.render();
   }
 

@@ -127,8 +127,8 @@ export class People {
     return h(
       "div",
       { class: "person-actions" },
-      btn("mute", this.s.t("mute-person"), p.host_muted.audio),
-      btn("stop_video", this.s.t("stop-video"), p.host_muted.video),
+      p.host_muted.audio ? btn("allow_audio", this.s.t("allow-audio")) : btn("mute", this.s.t("mute-person")),
+      p.host_muted.video ? btn("allow_video", this.s.t("allow-video")) : btn("stop_video", this.s.t("stop-video")),
       p.identity.startsWith("u") && p.role === "participant" && btn("cohost", this.s.t("make-cohost")),
       btn("remove", this.s.t("remove"), false, "danger-outline"),
     );

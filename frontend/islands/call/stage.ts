@@ -63,7 +63,7 @@ export class Stage {
       if (button.dataset.tileAction === "hide-self") this.hideSelf(true);
       if (button.dataset.tileAction === "show-self") this.hideSelf(false);
     });
-    for (const b of root.querySelectorAll<HTMLButtonElement>("[data-layout]")) {
+    for (const b of root.querySelectorAll<HTMLButtonElement>("button[data-layout]")) {
       b.addEventListener("click", () => this.setLayout(b.dataset.layout as Layout));
     }
   }
@@ -255,7 +255,7 @@ export class Stage {
     }
     this.stage.dataset.strip = String(this.strip.childElementCount);
     if (mode === "grid") this.sizeGrid(alone ? 1 : ordered.length);
-    for (const b of this.root.querySelectorAll<HTMLButtonElement>("[data-layout]")) {
+    for (const b of this.root.querySelectorAll<HTMLButtonElement>("button[data-layout]")) {
       b.setAttribute("aria-pressed", String(b.dataset.layout === this.layout));
       if (b.dataset.layout === "presenter") b.disabled = !this.hasScreen();
     }

@@ -39,6 +39,7 @@ class Action(StrEnum):
     BREAK_GLASS = "patient.break_glass"
     VIEW_AUDIT = "audit.view"
     COMMAND_EMERGENCY = "emergency.command"
+    VIEW_DISPATCH = "dispatch.view"
     RESPOND_EMERGENCY = "emergency.respond"
     VIEW_SURVEILLANCE_DISTRICT = "surveillance.view_district"
     VIEW_SURVEILLANCE_SITE = "surveillance.view_site"
@@ -125,6 +126,9 @@ RULES: dict[Action, Rule] = {
     Action.VIEW_AUDIT: _any_of(
         _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)
     ),
+    # The dispatcher's work area: today's meetings in the district, open incidents and
+    # tasks (titles, sites and states; no patient data).
+    Action.VIEW_DISPATCH: _roles(R.DISPATCHER),
     # The command room: open incidents, dispatch tasks, convene sites (health authority).
     Action.COMMAND_EMERGENCY: _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN),
     # A site answers: acknowledge and complete its tasks, report its resources.

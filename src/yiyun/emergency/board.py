@@ -12,8 +12,9 @@ from yiyun.auth.policy import Action, require
 from yiyun.auth.principal import Principal
 from yiyun.emergency import service
 from yiyun.emergency.models import Incident, Task
+from yiyun.org import overview as org_overview
 from yiyun.org.enums import InstitutionKind, TerminalStatus
-from yiyun.org.models import Institution, Terminal
+from yiyun.org.models import Institution
 
 # Surveillance registers a provider: site id -> the worst open alert state there.
 AlertStates = Callable[[AsyncSession], Awaitable[dict[int | None, dict[str, Any]]]]
@@ -35,16 +36,8 @@ async def board(*, session: AsyncSession, principal: Principal) -> dict[str, Any
             .order_by(Institution.id)
         )
     ).all()
-    terminals: dict[int, dict[str, int]] = {}
-    rows = await session.execute(
-        select(Terminal.institution_id, Terminal.status, func.count())
-        .where(Terminal.active.is_(True))
-        .group_by(Terminal.institution_id, Terminal.status)
-    )
-    for site_id, status, n in rows.all():
-        terminals.setdefault(site_id, {})[
-            str(status.value if hasattr(status, "value") else status)
-        ] = int(n)
+    terminals = await org_overview.terminals_by_site(session=session)
+    district = await org_overview.overview(session=session)
     alerts: dict[int | None, dict[str, Any]] = {}
     for provider in _alert_states:
         alerts.update(await provider(session))
@@ -74,7 +67,7 @@ async def board(*, session: AsyncSession, principal: Principal) -> dict[str, Any
                 "x": s.map_x,
                 "y": s.map_y,
                 "terminals": {
-                    "online": terminals.get(s.id, {}).get(TerminalStatus.ONLINE.value, 0),
+                    "online": terminals.get(s.id, {}).get(TerminalStatus.ONLINE, 0),
                     "total": sum(terminals.get(s.id, {}).values()),
                 },
                 "alert": alerts.get(s.id),
@@ -91,6 +84,11 @@ async def board(*, session: AsyncSession, principal: Principal) -> dict[str, Any
             }
             for s in sites
         ],
+        # the district's figure, counted as the home page counts it (one query, one figure)
+        "terminals": {
+            "online": district.terminals_by_status.get(TerminalStatus.ONLINE, 0),
+            "total": district.terminals_total,
+        },
         "district_alert": alerts.get(None),
         "incidents": [
             {

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,7 @@ from yiyun.emergency.models import (
 )
 from yiyun.i18n.text import Text
 from yiyun.meetings import schedule as meetings_schedule
+from yiyun.meetings import service as meetings_service
 from yiyun.meetings.schemas import MeetingCreate, Subject
 from yiyun.notify import service as notify_service
 from yiyun.org.enums import InstitutionKind, Role
@@ -37,6 +39,9 @@ from yiyun.records import service as records_service
 # Until a duty roster exists, these roles at a site are the ones rung when it is convened.
 ON_DUTY_ROLES = (Role.INSTITUTION_ADMIN, Role.COMMUNITY_DOCTOR, Role.SPECIALIST, Role.NURSE)
 MAX_ON_DUTY_PER_SITE = 3
+# Sites are rung a batch at a time so no single notification write or push burst grows
+# with the size of the district.
+RING_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -183,24 +188,44 @@ async def convene(
     incident = await get_incident(session=session, principal=principal, incident_id=incident_id)
     require(principal, Action.COMMAND_EMERGENCY)
     staff = await on_duty_staff(session, incident.site_ids)
+    try:
+        data = MeetingCreate(title=incident.title)
+    except ValidationError:
+        raise InvalidInput(
+            "the incident's title cannot be a meeting title",
+            code="emergency.bad_title",
+            details={"field": "title"},
+        ) from None
+    # The sites' staff are invited by id, however many there are (a request's list of
+    # names is capped for people typing them; this one is not).
     meeting = await meetings_schedule.create(
         session=session,
         ctx=ctx,
-        data=MeetingCreate(title=incident.title),
+        data=data,
         bus=bus,
         subject=Subject(type="emergency.incident", id=incident.id),
         invitee_ids=[u.id for u in staff],
     )
+    rung = 0
+    ids = [u.id for u in staff if u.id != principal.user_id]
+    for start in range(0, len(ids), RING_BATCH):
+        rung += await meetings_service.ring(
+            session=session,
+            bus=bus,
+            meeting=meeting,
+            caller=principal,
+            user_ids=ids[start : start + RING_BATCH],
+        )
     incident.meeting_id = meeting.id
     await log(
         session,
         incident,
-        f"convened {len(incident.site_ids)} sites, rang {len(staff)}",
+        f"convened {len(incident.site_ids)} sites, rang {rung}",
         kind="convened",
         author_id=principal.user_id,
     )
     return Convened(
-        incident=incident, meeting_id=meeting.id, rung=len(staff), sites=len(incident.site_ids)
+        incident=incident, meeting_id=meeting.id, rung=rung, sites=len(incident.site_ids)
     )
 
 
@@ -323,6 +348,28 @@ async def add_log(
         details={"entry_id": entry.id},
     )
     return entry
+
+
+OPEN_TASK_STATES = ("sent", "acknowledged")
+
+
+async def open_work(
+    *, session: AsyncSession, principal: Principal, limit: int = 20
+) -> tuple[list[Incident], list[Task]]:
+    """What is still to do: open incidents (district-wide roles) and open tasks, of the
+    principal's own site or, for the district's command and dispatch, of every site."""
+    district = allows(principal, Action.VIEW_DISPATCH) or _commands(principal)
+    if not district and not allows(principal, Action.RESPOND_EMERGENCY, own_target(principal)):
+        return [], []
+    tasks = select(Task).where(Task.state.in_(OPEN_TASK_STATES))
+    if not district:
+        tasks = tasks.where(Task.site_id == principal.institution_id)
+    open_tasks = list((await session.scalars(tasks.order_by(Task.id.desc()).limit(limit))).all())
+    incidents: list[Incident] = []
+    if district:
+        query = select(Incident).where(Incident.state == "open").order_by(Incident.id.desc())
+        incidents = list((await session.scalars(query.limit(limit))).all())
+    return incidents, open_tasks
 
 
 def own_target(principal: Principal) -> Target:

@@ -84,6 +84,8 @@ ControlAction = Literal[
     "mute",
     "mute_all",
     "stop_video",
+    "allow_audio",
+    "allow_video",
     "remove",
     "cohost",
     "lock",

@@ -20,6 +20,10 @@ class MeetingSettings(BaseModel):
     reminder_minutes: int = Field(default=15, ge=1, le=1440, description="before the start")
     jobs_enabled: bool = True
     tick_seconds: float = Field(default=30.0, gt=0)
+    # an instant meeting nobody is in any more ends by itself (0: never)
+    empty_end_minutes: float = Field(
+        default=10.0, ge=0, le=24 * 60, description="grace before an empty instant meeting ends"
+    )
     # guest invitations
     guest_max_attempts: int = Field(default=5, ge=1, le=20, description="wrong codes to block")
     instant_guest_hours: float = Field(

@@ -18,11 +18,9 @@ from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
 from yiyun.core.errors import Conflict, InvalidInput, PermissionDenied
-from yiyun.i18n.text import Text
-from yiyun.meetings import service, workflow
+from yiyun.meetings import notices, service, workflow
 from yiyun.meetings.models import Meeting, MeetingMember
 from yiyun.meetings.workflow import OPEN
-from yiyun.notify import service as notify_service
 from yiyun.org.models import User
 
 HOST, COHOST, PARTICIPANT, OBSERVER = "host", "cohost", "participant", "observer"
@@ -75,26 +73,6 @@ async def find_staff(
     return [u for u in users if u.active]
 
 
-def headline(kind: str, title: str) -> Text:
-    """The notification title for a change to a meeting (worded per recipient)."""
-    return {
-        "meeting.invited": Text("Meeting invitation: {title}", title=title),
-        "meeting.updated": Text("Meeting changed: {title}", title=title),
-        "meeting.cancelled": Text("Meeting cancelled: {title}", title=title),
-        "meeting.reminder": Text("Meeting starts soon: {title}", title=title),
-        "meeting.role": Text("Your meeting role changed: {title}", title=title),
-    }[kind]
-
-
-def role_label(role: str) -> Text:
-    return {
-        HOST: Text("Host"),
-        COHOST: Text("Co-host"),
-        PARTICIPANT: Text("Participant"),
-        OBSERVER: Text("Observer"),
-    }[role]
-
-
 async def tell(
     *,
     session: AsyncSession,
@@ -102,18 +80,12 @@ async def tell(
     meeting: Meeting,
     user_ids: list[int],
     kind: str,
-    body: str | Text | None = None,
+    by: str | None = None,
+    role: str | None = None,
 ) -> None:
-    """Notify members in the app, each in their own language."""
-    await notify_service.notify(
-        session=session,
-        bus=bus,
-        user_ids=user_ids,
-        kind=kind,
-        title=headline(kind, meeting.title),
-        body=body if body is not None else workflow.when_text(meeting),
-        link=f"/meetings/{meeting.id}/info",
-        data={"meeting_id": meeting.id, "state": str(meeting.state)},
+    """Notify members in the app, each in their own language (`notices.SENTENCES`)."""
+    await notices.send(
+        session=session, bus=bus, meeting=meeting, user_ids=user_ids, kind=kind, by=by, role=role
     )
 
 
@@ -180,7 +152,12 @@ async def invite(
         )
     else:
         await tell(
-            session=session, bus=bus, meeting=meeting, user_ids=added, kind="meeting.invited"
+            session=session,
+            bus=bus,
+            meeting=meeting,
+            user_ids=added,
+            kind="meeting.invited",
+            by=principal.display_name,
         )
     return meeting
 
@@ -237,6 +214,7 @@ async def set_role(
         meeting=meeting,
         user_ids=[user_id],
         kind="meeting.role",
-        body=role_label(role),
+        by=principal.display_name,
+        role=role,
     )
     return meeting

@@ -192,3 +192,23 @@ class Recording(IdMixin, Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     retention: Mapped[str] = mapped_column(String(32), default="clinical-30y")
     tracks: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class ChairHold(IdMixin, Base):
+    """What the chair holds for one person in one meeting, whatever connection they use:
+    microphone or camera stopped by the chair, and left out of recordings.
+
+    `identity` is "u<user id>" or "g<guest id>"; a reload, a second tab, a resumed
+    socket or another app node reads the same row."""
+
+    __tablename__ = "meetings_chair_hold"
+    __table_args__ = (UniqueConstraint("meeting_id", "identity"),)
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), index=True
+    )
+    identity: Mapped[str] = mapped_column(String(24))
+    audio_held: Mapped[bool] = mapped_column(Boolean, default=False)
+    video_held: Mapped[bool] = mapped_column(Boolean, default=False)
+    recording_excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]

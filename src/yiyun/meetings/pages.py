@@ -8,7 +8,8 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from yiyun.meetings import schedule, schedule_pages, service
+from yiyun.meetings import agenda, schedule, schedule_pages, service
+from yiyun.meetings.config import config_from
 from yiyun.meetings.schemas import MeetingCreate
 from yiyun.web.deps import CurrentPrincipal, DbSession, PatientCtx
 from yiyun.web.pagekit import invalid, page, see_other
@@ -21,12 +22,14 @@ Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 async def meetings(request: Request, session: DbSession, principal: CurrentPrincipal) -> Response:
     upcoming = await schedule.listing(session=session, principal=principal, upcoming=True)
     past = await schedule.listing(session=session, principal=principal, upcoming=False)
+    early = config_from(request.app.state.settings).join_early_minutes
     return page(
         request,
         principal,
         "meetings/list.html",
         {
             "upcoming": [await service.read(session, m) for m in upcoming],
+            "join": {m.id: agenda.join_state(m, early_minutes=early) for m in upcoming},
             "past": [await service.read(session, m) for m in past],
             "schedule_form": schedule_pages.form_defaults(),
         },
@@ -60,6 +63,15 @@ async def call(
 ) -> Response:
     meeting = await service.get(session=session, principal=principal, meeting_id=meeting_id)
     m = await service.read(session, meeting)
+    early = config_from(request.app.state.settings).join_early_minutes
+    state = agenda.join_state(meeting, early_minutes=early)
+    if not state.joinable:  # not yet open, or over: say so in words, no call to fail
+        return page(
+            request,
+            principal,
+            "meetings/not_open.html",
+            {"m": m, "opens_at": state.opens_at, "early": early},
+        )
     member = next((x for x in m.members if x.user_id == principal.user_id), None)
     role = (
         "host"

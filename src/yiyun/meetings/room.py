@@ -42,7 +42,7 @@ from yiyun.core.ratelimit import TokenBucket
 from yiyun.core.storage import BlobStore
 from yiyun.media import signaling as sig
 from yiyun.media.hub import Send, Session, SignalHub
-from yiyun.meetings import chat, quality, recording, removals, workflow
+from yiyun.meetings import chat, holds, quality, recording, removals, workflow
 from yiyun.meetings.models import Meeting, MeetingGuest, MeetingMember
 
 logger = logging.getLogger(__name__)
@@ -170,6 +170,7 @@ def bus_channel(meeting_id: int) -> str:
 
 
 EXPEL = "_expel_guest"  # an internal bus message: never delivered to clients
+HOLD = "_chair_hold"  # internal: a chair hold changed; other nodes apply it to their sockets
 
 
 async def expel_guest(bus: EventBus, meeting_id: int, guest_id: int) -> None:
@@ -186,6 +187,7 @@ class RoomControl:
         store: BlobStore,
         *,
         recordings_dir: Path | None = None,
+        empty_end_seconds: float = 0.0,
     ) -> None:
         self.hub = hub
         self.sessions = sessions
@@ -195,6 +197,8 @@ class RoomControl:
         self.rooms: dict[int, MeetingRoom] = {}
         self._by_session: dict[str, Occupant] = {}
         self._finishing: set[asyncio.Task[None]] = set()
+        self.empty_end_seconds = empty_end_seconds  # 0: an empty meeting stays open
+        self._empty_timers: dict[int, asyncio.Task[None]] = {}
         self.consent_check_seconds = CONSENT_CHECK_SECONDS
         hub.gone_listeners.append(self._on_gone)
 
@@ -218,6 +222,9 @@ class RoomControl:
             )
             self.rooms[meeting_id] = room
             room.listener = asyncio.create_task(self._listen(room))
+            timer = self._empty_timers.pop(meeting_id, None)
+            if timer is not None:  # someone came back within the grace period
+                timer.cancel()
         room.consenting_guests = consenting
         return room, meeting
 
@@ -267,6 +274,11 @@ class RoomControl:
                 raise Refused("someone else is sharing a screen", code="meeting.screen_busy")
             occupant.screen_of = owner.participant
             occupant.audio = False
+        if role != "screen":
+            async with self.sessions() as db:
+                hold = await holds.load(db, room.meeting_id, claims.identity)
+            occupant.host_muted = {"audio": hold.audio, "video": hold.video}
+            occupant.consent = not hold.recording_excluded
         if claims.guest_id is not None:
             occupant.consent = claims.guest_id in room.consenting_guests
         room.occupants[occupant.id] = occupant
@@ -332,6 +344,9 @@ class RoomControl:
     async def _after_admission(
         self, room: MeetingRoom, occupant: Occupant, chat_after: int | None
     ) -> None:
+        for kind in ("audio", "video"):  # held by the chair before this connection
+            if occupant.host_muted[kind] and occupant.participant is not None:
+                await self.hub.engine.set_muted(room.room_id, occupant.participant, kind, True)
         if occupant.role != "screen":
             async with self.sessions() as db:
                 messages = await chat.history(db, meeting_id=room.meeting_id, after=chat_after or 0)
@@ -371,7 +386,7 @@ class RoomControl:
             await occupant.dismiss("denied", reason=denied)
         await self._lobby_changed(room)
         if not room.occupants:
-            await self._close_room(room)
+            await self._emptied(room)
 
     async def _on_gone(self, session: Session, reason: str) -> None:
         occupant = self._by_session.pop(session.id, None)
@@ -389,7 +404,46 @@ class RoomControl:
             await self._update_recording(room)
         await self._roster_changed(room)
         if not room.occupants:
-            await self._close_room(room)
+            await self._emptied(room)
+
+    async def _emptied(self, room: MeetingRoom) -> None:
+        """The last person left: close the room, and end the meeting if nobody comes
+        back within the grace period (instant meetings; see `_end_if_empty`)."""
+        await self._close_room(room)
+        if self.empty_end_seconds > 0 and room.meeting_id not in self._empty_timers:
+            task = asyncio.create_task(self._end_if_empty(room.meeting_id))
+            self._empty_timers[room.meeting_id] = task
+            task.add_done_callback(lambda _: self._forget_timer(room.meeting_id, task))
+
+    def _forget_timer(self, meeting_id: int, task: asyncio.Task[None]) -> None:
+        if self._empty_timers.get(meeting_id) is task:
+            del self._empty_timers[meeting_id]
+
+    async def _end_if_empty(self, meeting_id: int) -> None:
+        """An instant meeting still empty after the grace period ends, audited as the
+        system's `end` (scheduled meetings keep their slot until someone ends them)."""
+        await asyncio.sleep(self.empty_end_seconds)
+        if meeting_id in self.rooms:
+            return
+
+        async def end() -> None:
+            async with self.sessions.begin() as db:
+                meeting = await db.get(Meeting, meeting_id)
+                if meeting is None or meeting.kind != "instant" or meeting.state != workflow.OPEN:
+                    return
+                await workflow.transition(
+                    session=db,
+                    bus=self.bus,
+                    meeting=meeting,
+                    action="end",
+                    actor=audit.SYSTEM,
+                    details={"reason": "empty", "grace_seconds": self.empty_end_seconds},
+                )
+
+        try:
+            await retry_when_locked(end)
+        except (SQLAlchemyError, YiyunError):
+            logger.exception("meeting %s: could not end the empty meeting", meeting_id)
 
     async def _close_room(self, room: MeetingRoom) -> None:
         if room.recording is not None:
@@ -400,6 +454,8 @@ class RoomControl:
             room.listener.cancel()
 
     async def close(self) -> None:
+        for timer in list(self._empty_timers.values()):
+            timer.cancel()
         for room in list(self.rooms.values()):
             await self._close_room(room)
         if self._finishing:  # recordings being stored are completed, not lost
@@ -414,6 +470,10 @@ class RoomControl:
                 async for message in sub:
                     if message.get("type") == EXPEL:
                         await self._expel(room, int(message.get("guest", 0)))
+                        continue
+                    if message.get("type") == HOLD:
+                        if await self._apply_hold(room, message):
+                            await self._roster_changed(room)
                         continue
                     fields = {k: v for k, v in message.items() if k not in ("type", "v")}
                     for o in room.people():
@@ -516,6 +576,12 @@ class RoomControl:
                     code="meeting.guest_consent_on_record",
                 )
             occupant.consent = msg.recording
+            await holds.store(
+                self.sessions, room.meeting_id, [occupant.identity], "recording", not msg.recording
+            )
+            for o in room.people():  # the same person in another tab
+                if o.identity == occupant.identity:
+                    o.consent = msg.recording
             if room.recording is not None:
                 await self._update_recording(room)
             await self._roster_changed(room)
@@ -553,17 +619,51 @@ class RoomControl:
                 raise PermissionDenied(
                     "the host has not allowed unmuting", code="meeting.unmute_forbidden"
                 )
-            await self._set_muted(room, occupant, kind, muted=False)
+            await self._hold(room, [occupant], kind, held=False, by=occupant.name, notify=False)
         await occupant.emit("unmuted", kind=kind)
         await self._roster_changed(room)
 
-    async def _set_muted(
-        self, room: MeetingRoom, target: Occupant, kind: sig.MediaKind, *, muted: bool
+    async def _hold(
+        self,
+        room: MeetingRoom,
+        targets: list[Occupant],
+        kind: sig.MediaKind,
+        *,
+        held: bool,
+        by: str,
+        notify: bool = True,
     ) -> None:
-        if target.participant is None:
-            return
-        await self.hub.engine.set_muted(room.room_id, target.participant, kind, muted)
-        target.host_muted[kind] = muted
+        """Hold (or hand back) a microphone or camera for these people: stored first,
+        then applied to every connection of theirs, on this node and the others."""
+        identities = sorted({t.identity for t in targets if t.role != "screen"})
+        await holds.store(self.sessions, room.meeting_id, identities, kind, held)
+        changed = False
+        for identity in identities:
+            message = {"identity": identity, "kind": kind, "held": held, "by": by}
+            changed |= await self._apply_hold(room, message | {"notify": notify})
+            await self.bus.publish(bus_channel(room.meeting_id), {"type": HOLD, **message})
+        if changed:
+            await self._roster_changed(room)
+
+    async def _apply_hold(self, room: MeetingRoom, message: dict[str, Any]) -> bool:
+        """Apply a stored hold to this node's connections of that person."""
+        kind: sig.MediaKind = "video" if message.get("kind") == "video" else "audio"
+        held = bool(message.get("held"))
+        changed = False
+        for o in room.people():
+            if o.identity != message.get("identity") or o.host_muted[kind] == held:
+                continue
+            o.host_muted[kind] = held
+            changed = True
+            if o.participant is not None:
+                await self.hub.engine.set_muted(room.room_id, o.participant, kind, held)
+            if not message.get("notify", True):
+                continue
+            if held:
+                await o.emit("muted", kind=kind, by=message.get("by"), can_unmute=room.allow_unmute)
+            else:
+                await o.emit("allowed", kind=kind, by=message.get("by"))
+        return changed
 
     async def _stats(self, room: MeetingRoom, occupant: Occupant, msg: sig.Stats) -> None:
         stamp = time.monotonic()
@@ -601,21 +701,16 @@ class RoomControl:
                 await self._keep_out(room, waiting, chair, removals.DENIED)
                 await self._leave_lobby(room, waiting, denied="denied")
             details["guest"] = waiting.identity
-        elif action in ("mute", "stop_video"):
+        elif action in ("mute", "stop_video", "allow_audio", "allow_video"):
             target = self._target(room, msg.target)
-            kind: sig.MediaKind = "audio" if action == "mute" else "video"
-            await self._set_muted(room, target, kind, muted=True)
-            await target.emit("muted", kind=kind, by=chair.name, can_unmute=room.allow_unmute)
-            await self._roster_changed(room)
+            kind: sig.MediaKind = "audio" if action in ("mute", "allow_audio") else "video"
+            held = action in ("mute", "stop_video")
+            await self._hold(room, [target], kind, held=held, by=chair.name)
             details["target"] = target.identity
         elif action == "mute_all":
-            for target in room.people():
-                if not target.chair:
-                    await self._set_muted(room, target, "audio", muted=True)
-                    await target.emit(
-                        "muted", kind="audio", by=chair.name, can_unmute=room.allow_unmute
-                    )
-            await self._roster_changed(room)
+            await self._hold(
+                room, [t for t in room.people() if not t.chair], "audio", held=True, by=chair.name
+            )
         elif action == "remove":
             target = self._target(room, msg.target)
             if target.role == "host":

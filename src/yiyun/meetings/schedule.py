@@ -192,7 +192,12 @@ async def create(
     )
     if scheduled:
         await members.tell(
-            session=session, bus=bus, meeting=meeting, user_ids=list(roles), kind="meeting.invited"
+            session=session,
+            bus=bus,
+            meeting=meeting,
+            user_ids=list(roles),
+            kind="meeting.invited",
+            by=principal.display_name,
         )
     else:
         await service.ring(session=session, bus=bus, meeting=meeting, caller=principal)
@@ -261,7 +266,12 @@ async def update(
     )
     others = [u for u in await members.member_ids(session, meeting) if u != ctx.principal.user_id]
     await members.tell(
-        session=session, bus=bus, meeting=meeting, user_ids=others, kind="meeting.updated"
+        session=session,
+        bus=bus,
+        meeting=meeting,
+        user_ids=others,
+        kind="meeting.updated",
+        by=ctx.principal.display_name,
     )
     return meeting
 
@@ -301,7 +311,12 @@ async def cancel(
     )
     others = [u for u in await members.member_ids(session, meeting) if u != principal.user_id]
     await members.tell(
-        session=session, bus=bus, meeting=meeting, user_ids=others, kind="meeting.cancelled"
+        session=session,
+        bus=bus,
+        meeting=meeting,
+        user_ids=others,
+        kind="meeting.cancelled",
+        by=principal.display_name,
     )
     return meeting
 

@@ -11,12 +11,11 @@ from yiyun.audit.service import Actor
 from yiyun.auth import room_tokens
 from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
+from yiyun.core.clock import now
 from yiyun.core.errors import NotFound, PermissionDenied
-from yiyun.i18n.text import Text
-from yiyun.meetings import workflow
+from yiyun.meetings import notices, workflow
 from yiyun.meetings.models import Meeting, MeetingMember
 from yiyun.meetings.schemas import MeetingRead, MemberRead
-from yiyun.notify import service as notify_service
 from yiyun.org.models import User
 
 
@@ -36,19 +35,39 @@ async def ring(
             select(MeetingMember.user_id).where(MeetingMember.meeting_id == meeting.id)
         )
     ).all()
-    targets = [u for u in members if u != caller.user_id and (user_ids is None or u in user_ids)]
-    await notify_service.notify(
+    wanted = None if user_ids is None else set(user_ids)
+    targets = [u for u in members if u != caller.user_id and (wanted is None or u in wanted)]
+    await notices.send(
         session=session,
         bus=bus,
+        meeting=meeting,
         user_ids=targets,
         kind="meeting.ring",
-        title=meeting.title,
-        body=Text("{caller} is calling you into the meeting", caller=caller.display_name),
-        link=f"/meetings/{meeting.id}",
-        data={"meeting_id": meeting.id, "caller": caller.display_name},
+        by=caller.display_name,
         urgent=True,
     )
     return len(targets)
+
+
+async def add_participants(
+    *, session: AsyncSession, meeting: Meeting, user_ids: list[int]
+) -> list[int]:
+    """Make these staff participants of the meeting, however many (a district-wide
+    conference); who is already a member stays as they are. Returns the ids added."""
+    present = set(
+        (
+            await session.scalars(
+                select(MeetingMember.user_id).where(MeetingMember.meeting_id == meeting.id)
+            )
+        ).all()
+    )
+    added = [uid for uid in dict.fromkeys(user_ids) if uid not in present]
+    stamp = now()
+    session.add_all(
+        MeetingMember(meeting_id=meeting.id, user_id=uid, invited_at=stamp) for uid in added
+    )
+    await session.flush()
+    return added
 
 
 async def _member(session: AsyncSession, meeting_id: int, user_id: int) -> MeetingMember | None:
@@ -168,6 +187,10 @@ async def join_token(
         meeting_id=meeting.id,
         session_id=principal.session_id,
     )
+    if purpose == "call":
+        await notices.mark_read_on_join(
+            session=session, user_id=principal.user_id, meeting_id=meeting.id, bus=bus
+        )
     await audit.record(
         session=session,
         actor=actor,

@@ -119,6 +119,15 @@ async def unread_count(*, session: AsyncSession, user_id: int) -> int:
     return int(await session.scalar(query) or 0)
 
 
+async def push_unread(*, session: AsyncSession, bus: EventBus, user_id: int) -> None:
+    """After this transaction commits, tell the user's open pages their unread count
+    (the bell), as the `hello` on connecting does."""
+    count = await unread_count(session=session, user_id=user_id)
+    events.publish_after_commit(
+        session, bus, user_channel(user_id), {"type": "hello", "unread": count}
+    )
+
+
 async def mark_read(*, session: AsyncSession, user_id: int, ids: list[int] | None = None) -> int:
     stmt = update(Notification).where(
         Notification.user_id == user_id, Notification.read_at.is_(None)

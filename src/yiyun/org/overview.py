@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.org.enums import InstitutionKind, Role, TerminalStatus
@@ -40,7 +40,7 @@ async def overview(*, session: AsyncSession, institution_id: int | None = None) 
         .where(User.active.is_(True))
         .group_by(UserRole.role)
     )
-    term_q = select(Terminal.status, func.count()).group_by(Terminal.status)
+    term_q = _terminals().group_by(Terminal.status)
     dept_q = select(func.count()).select_from(Department)
     staff_q = select(func.count()).select_from(User).where(User.active.is_(True))
     if institution_id is not None:
@@ -57,14 +57,42 @@ async def overview(*, session: AsyncSession, institution_id: int | None = None) 
     return result
 
 
-async def terminals_needing_attention(
-    *, session: AsyncSession, limit: int = 20
-) -> list[tuple[Terminal, Institution]]:
+def _terminals() -> Select[TerminalStatus, int]:
+    """The one definition of the terminals a figure counts: active ones, at any site."""
+    return select(Terminal.status, func.count()).where(Terminal.active.is_(True))
+
+
+async def terminals_by_site(*, session: AsyncSession) -> dict[int, dict[TerminalStatus, int]]:
+    """Active terminals per site and status (the same rows `overview` totals)."""
     query = (
+        _terminals()
+        .add_columns(Terminal.institution_id)
+        .group_by(Terminal.institution_id, Terminal.status)
+    )
+    found: dict[int, dict[TerminalStatus, int]] = {}
+    for status, n, site_id in (await session.execute(query)).all():
+        found.setdefault(site_id, {})[TerminalStatus(status)] = int(n)
+    return found
+
+
+def _attention() -> Select[Terminal, Institution]:
+    return (
         select(Terminal, Institution)
         .join(Institution, Institution.id == Terminal.institution_id)
         .where(Terminal.status != TerminalStatus.ONLINE, Terminal.active.is_(True))
-        .order_by(Terminal.status, Institution.code)
-        .limit(limit)
     )
+
+
+async def terminals_needing_attention(
+    *, session: AsyncSession, limit: int | None = 20
+) -> list[tuple[Terminal, Institution]]:
+    """Active terminals that are not online, faults first; `limit=None` for all."""
+    query = _attention().order_by(Terminal.status, Institution.code, Terminal.code)
+    if limit is not None:
+        query = query.limit(limit)
     return [(t, i) for t, i in (await session.execute(query)).all()]
+
+
+async def count_needing_attention(*, session: AsyncSession) -> int:
+    query = select(func.count()).select_from(_attention().subquery())
+    return int(await session.scalar(query) or 0)

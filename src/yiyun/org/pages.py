@@ -9,8 +9,9 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from yiyun.auth.policy import Action, Target, allows, require
+from yiyun.auth.policy import ANY, Action, Target, allows, require
 from yiyun.core.pagination import PageParams
+from yiyun.org import overview as org_overview
 from yiyun.org import service
 from yiyun.org.enums import InstitutionKind, Role, StaffTitle, TerminalKind
 from yiyun.org.schemas import DepartmentCreate, StaffCreate, TerminalCreate
@@ -45,6 +46,16 @@ async def consortium(
             "kinds": list(InstitutionKind),
         },
     )
+
+
+@router.get("/terminals/attention", response_class=HTMLResponse)
+async def terminals_attention(
+    request: Request, session: DbSession, principal: CurrentPrincipal
+) -> Response:
+    """Every active terminal that is not online, in the whole consortium."""
+    require(principal, Action.VIEW_TERMINALS, ANY)
+    rows = await org_overview.terminals_needing_attention(session=session, limit=None)
+    return page(request, principal, "org/terminals_attention.html", {"attention": rows})
 
 
 @router.get("/institutions/{institution_id}", response_class=HTMLResponse)

@@ -307,6 +307,9 @@ class TrendSeries(BaseModel):
 class TrendsRead(BaseModel):
     dates: list[date]
     series: list[TrendSeries]
+    partial: list[date] = Field(
+        default_factory=list, description="days still being counted (today): provisional"
+    )
 
 
 class DashboardSite(BaseModel):

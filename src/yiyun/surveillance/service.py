@@ -116,7 +116,9 @@ async def list_counts(
 async def trends(
     *, session: AsyncSession, principal: Principal, days: int = 90, end: date | None = None
 ) -> dict[str, Any]:
-    """Daily totals per syndrome over the caller's scope: `{dates, series: [{..., counts}]}`."""
+    """Daily totals per syndrome over the caller's scope: `{dates, series: [{..., counts}],
+    partial}`. `partial` lists the days still being counted (today, in district time):
+    a chart draws them as provisional, not as a fall to zero."""
     scope = scope_of(principal)
     start, end = _window(None, end, days)
     query = (
@@ -131,8 +133,10 @@ async def trends(
         ).all()
     }
     dates = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    today = local_date(clock_now())
     return {
         "dates": [d.isoformat() for d in dates],
+        "partial": [d.isoformat() for d in dates if d >= today],
         "series": [
             {
                 "syndrome": d.code,

@@ -124,6 +124,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
         app.state.bus,
         app.state.store,
         recordings_dir=settings.data_dir / "recordings-work",
+        empty_end_seconds=settings.meetings.empty_end_minutes * 60,
     )
     app.state.static_url = "/static"
     errors.install(app)

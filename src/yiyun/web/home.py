@@ -8,8 +8,12 @@ from sqlalchemy import func, select
 
 from yiyun.auth import policy
 from yiyun.auth.policy import Action, Target, allows
+from yiyun.emergency import service as emergency_service
+from yiyun.meetings import agenda, schedule
+from yiyun.meetings.config import config_from
 from yiyun.org import overview as org_overview
 from yiyun.org import service as org_service
+from yiyun.org.models import Institution
 from yiyun.records import service as records_service
 from yiyun.web.deps import CurrentPrincipal, DbSession
 from yiyun.web.pagekit import page
@@ -34,17 +38,39 @@ async def home(request: Request, session: DbSession, principal: CurrentPrincipal
         if allows(principal, Action.WATCH_TERMINALS)
         else []
     )
+    attention_total = (
+        await org_overview.count_needing_attention(session=session) if attention else 0
+    )
+    early = config_from(request.app.state.settings).join_early_minutes
+    mine = await schedule.listing(session=session, principal=principal, upcoming=True, limit=6)
+    incidents, tasks = await emergency_service.open_work(session=session, principal=principal)
+    today = (
+        await agenda.today_in_district(session) if allows(principal, Action.VIEW_DISPATCH) else None
+    )
+    site_ids = {t.site_id for t in tasks} | {m.institution_id for m in today or []}
+    sites = {
+        i.id: i
+        for i in await session.scalars(select(Institution).where(Institution.id.in_(site_ids)))
+    }
     return page(
         request,
         principal,
         "home/home.html",
         {
+            "my_meetings": [(m, agenda.join_state(m, early_minutes=early)) for m in mine],
+            "open_tasks": tasks,
+            "task_area": allows(principal, Action.VIEW_DISPATCH)
+            or allows(principal, Action.RESPOND_EMERGENCY, Target.of(principal.institution_id)),
+            "open_incidents": incidents,
+            "today_meetings": today,
+            "sites": sites,
             "institution": institution,
             "consortium": consortium,
             "local": local,
             "patients": patients,
             "attention": attention,
             "read_only": policy.reads_everywhere_writes_nothing(principal),
+            "attention_total": attention_total,
             "can_manage_staff": allows(principal, Action.MANAGE_STAFF, Target.of(institution.id)),
             "can_register": allows(principal, Action.REGISTER_PATIENT, Target.of(institution.id)),
         },

@@ -1,0 +1,138 @@
+"""axe-core's WCAG 2 A/AA rules over the pages each role uses, on the full demo
+consortium in real Chromium (zh-CN): PC 1440 px, phone 390 px, the wall display at
+2560×1440, the call page and the signed-out pages. Any violation fails with axe's own
+description of the elements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.e2e.axe import describe, violations
+from tests.e2e.conftest import LiveServer, sign_in, sign_in_demo
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PC = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+WALL = {"width": 2560, "height": 1440}
+
+# persona -> pages (a path, or "first:<selector>" to follow the first link there)
+PAGES: dict[str, list[str]] = {
+    "doctor": ["/", "/patients", "first:/patients a[href^='/patients/']", "/meetings",
+               "/consortium", "first:/consortium a[href^='/institutions/']", "/staff",
+               "first:/staff a[href^='/staff/']", "/notifications", "/emergency/tasks",
+               "/selftest"],
+    "nurse": ["/", "/emergency/tasks"],
+    "dispatcher": ["/"],
+    "authority": ["/", "/emergency", "/audit", "/terminals/attention"],
+    "ops": ["/", "/calls/quality", "/terminals/attention"],
+    "instadmin": ["/", "/audit", "/staff"],
+    "admin": ["/", "/audit"],  # the consortium administrator (a test persona)
+}  # fmt: skip
+PHONE_PAGES = {"doctor": ["/", "/patients", "/meetings"], "authority": ["/emergency"]}
+
+
+@pytest.fixture(scope="module")
+def states(demo_server: LiveServer, browser: Browser) -> dict[str, Any]:
+    found = {}
+    for who in PAGES:
+        ctx = browser.new_context(locale="zh-CN")
+        if who in demo_server.demo_totp and who not in demo_server.world.totp:
+            sign_in_demo(ctx.new_page(), demo_server, who)
+        else:
+            sign_in(ctx.new_page(), demo_server, who)
+        found[who] = ctx.storage_state()
+        ctx.close()
+    return found
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[list[BrowserContext]]:
+    opened: list[BrowserContext] = []
+    yield opened
+    for ctx in opened:
+        ctx.close()
+
+
+def _open(
+    browser: Browser, opened: list[BrowserContext], state: Any, viewport: dict[str, int]
+) -> Page:
+    ctx = browser.new_context(storage_state=state, viewport=viewport, locale="zh-CN")
+    opened.append(ctx)
+    return ctx.new_page()
+
+
+def _visit(page: Page, server: LiveServer, target: str) -> str:
+    if target.startswith("first:"):
+        path, selector = target[len("first:") :].split(" ", 1)
+        page.goto(server.url + path)
+        href = page.locator(selector).first.get_attribute("href")
+        assert href, f"no link {selector} on {path}"
+        target = href
+    page.goto(server.url + target)
+    page.wait_for_load_state("networkidle")
+    return target
+
+
+def _scan(page: Page, where: str, problems: list[str]) -> None:
+    found = violations(page)
+    if found:
+        problems.append(f"{where}:\n{describe(found)}")
+
+
+@pytest.mark.parametrize("who", list(PAGES))
+def test_every_page_passes_axe(
+    who: str,
+    demo_server: LiveServer,
+    browser: Browser,
+    states: dict[str, Any],
+    context: list[BrowserContext],
+) -> None:
+    problems: list[str] = []
+    for target in PAGES[who]:
+        page = _open(browser, context, states[who], PC)
+        path = _visit(page, demo_server, target)
+        _scan(page, f"{who} {path} (PC)", problems)
+    for target in PHONE_PAGES.get(who, []):
+        page = _open(browser, context, states[who], PHONE)
+        path = _visit(page, demo_server, target)
+        _scan(page, f"{who} {path} (phone)", problems)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_wall_display_and_the_call_page_pass_axe(
+    demo_server: LiveServer,
+    browser: Browser,
+    states: dict[str, Any],
+    context: list[BrowserContext],
+) -> None:
+    problems: list[str] = []
+    wall = _open(browser, context, states["authority"], WALL)
+    wall.goto(f"{demo_server.url}/emergency?wall=true")
+    expect(wall.locator("#command")).to_have_attribute("data-ready", "true", timeout=15_000)
+    _scan(wall, "wall display", problems)
+
+    call = _open(browser, context, states["doctor"], PC)
+    call.goto(f"{demo_server.url}/meetings")
+    call.click("form[action='/meetings'] button[type=submit]")
+    call.wait_for_url("**/meetings/*", timeout=15_000)
+    call.wait_for_function("() => window.yiyunCall && window.yiyunCall.phase === 'joined'")
+    _scan(call, "call page", problems)
+    call.click("[data-action=people]")
+    _scan(call, "call page, participants open", problems)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_signed_out_pages_pass_axe(demo_server: LiveServer, browser: Browser) -> None:
+    problems: list[str] = []
+    for viewport in (PC, PHONE):
+        ctx = browser.new_context(viewport=viewport, locale="zh-CN")
+        page = ctx.new_page()
+        page.goto(f"{demo_server.url}/login")
+        _scan(page, f"/login {viewport['width']}", problems)
+        ctx.close()
+    assert not problems, "\n".join(problems)
