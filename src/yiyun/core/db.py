@@ -17,6 +17,7 @@ from sqlalchemy import DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -89,9 +90,17 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Session factory used by the web layer, jobs and the CLI."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_factory(bind: AsyncEngine | AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Session factory used by the web layer, jobs and the CLI.
+
+    Bound to one connection that is already in a transaction (the test suite's
+    rolled-back transaction per test), each session's transaction is a SAVEPOINT in it.
+    """
+    if isinstance(bind, AsyncConnection):
+        return async_sessionmaker(
+            bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+    return async_sessionmaker(bind, expire_on_commit=False)
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yiyun import __version__
 from yiyun.auth import passwords
@@ -35,8 +36,14 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
-    """Build the application from settings; nothing here reads the environment."""
+def create_app(
+    settings: Settings, *, configure_logs: bool = True, bind: AsyncConnection | None = None
+) -> FastAPI:
+    """Build the application from settings; nothing here reads the environment.
+
+    `bind`: one open connection, in a transaction, for every session of the app
+    (tests roll it back afterwards); by default an engine on `settings.db.url`.
+    """
     settings = with_secrets(settings)
     passwords.configure(
         time_cost=settings.security.argon2_time_cost, memory_kib=settings.security.argon2_memory_kib
@@ -82,11 +89,13 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
-    engine = create_engine(settings.db.url, echo=settings.db.echo)
+    engine = (
+        bind.engine if bind is not None else create_engine(settings.db.url, echo=settings.db.echo)
+    )
     metrics = Metrics()
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = session_factory(engine)
+    app.state.sessions = session_factory(bind if bind is not None else engine)
     app.state.bus = create_bus(settings.bus.url)
     app.state.store = LocalStore(settings.storage.path)
     app.state.cipher = FieldCipher(secret(settings.security.data_key))
