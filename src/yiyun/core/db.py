@@ -8,12 +8,13 @@ layer's `DbSession` dependency (or a job's `factory.begin()`) owns the transacti
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Integer, MetaData, event
+from sqlalchemy import DateTime, Enum, Integer, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -63,6 +64,13 @@ class Base(DeclarativeBase):
 
     metadata = metadata
     type_annotation_map = {datetime: UtcDateTime()}  # noqa: RUF012
+
+
+def stored_enum(cls: type[enum.Enum], *, length: int = 32) -> Enum:
+    """A Python enum column stored as its values in a VARCHAR (no database enum type)."""
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class IdMixin:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from yiyun.auth.policy import Action, require
@@ -26,9 +26,9 @@ from yiyun.emergency.schemas import (
     TaskStep,
 )
 from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.get("/emergency/board")

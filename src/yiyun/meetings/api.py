@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 
 from yiyun.auth import room_tokens
 from yiyun.media import turn
@@ -27,9 +27,9 @@ from yiyun.meetings.schemas import (
 from yiyun.notify.channels import deliver
 from yiyun.settings import secret
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession, PatientCtx
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.post("/meetings", response_model=MeetingRead, status_code=201)
