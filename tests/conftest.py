@@ -34,10 +34,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `--dist loadgroup`, a browser module runs whole on one worker (its server and
-    browser are module-scoped) instead of starting them on every worker."""
+    """Under `--dist loadgroup`, a module with costly module-scoped fixtures (a browser
+    and a server, the R reference runs) runs whole on one worker instead of starting them
+    on every worker."""
     for item in items:
-        if item.get_closest_marker("e2e"):
+        if item.get_closest_marker("e2e") or item.get_closest_marker("rref"):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
