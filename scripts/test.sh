@@ -9,16 +9,26 @@ bash scripts/install.sh
 bash scripts/install-system.sh
 
 export PYTHONDONTWRITEBYTECODE=1
+# pytest-xdist: one worker per core (YIYUN_TEST_JOBS=N to choose); browser modules keep
+# their server and browser on one worker (tests/conftest.py groups them).
+jobs="${YIYUN_TEST_JOBS:-auto}"
+mkdir -p test-results
+rm -f test-results/junit-*.xml
+slowest() { .venv/bin/python scripts/slowest.py 15 test-results/junit-*.xml; }
+trap slowest EXIT
+
 echo "== lint and types"
 bash scripts/lint.sh
 
 echo "== tests on SQLite (all, including browser and R reference tests)"
-.venv/bin/python -m pytest -q --db=sqlite "$@"
+.venv/bin/python -m pytest -q --db=sqlite -n "$jobs" --dist loadgroup \
+  --junitxml=test-results/junit-sqlite.xml "$@"
 
 echo "== tests on PostgreSQL (database-facing suites)"
 # Left out: browser and R tests, surveillance algorithms, and the media-engine suites
 # that never open the database (they ran on SQLite above).
-.venv/bin/python -m pytest -q --db=postgresql -m "not e2e and not rref" \
+.venv/bin/python -m pytest -q --db=postgresql -n "$jobs" --dist loadgroup \
+  --junitxml=test-results/junit-postgresql.xml -m "not e2e and not rref" \
   --ignore=tests/surveillance \
   --ignore=tests/media/test_embedded_forwarding.py \
   --ignore=tests/media/test_embedded_units.py \

@@ -9,18 +9,16 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests import services
-from tests.factories import World, seed_world
+from tests import db, services
+from tests.factories import World
 from yiyun.core import migrate
 from yiyun.core.db import create_engine
 from yiyun.models import import_all
-from yiyun.settings import DbSettings, MediaSettings, SecuritySettings, Settings, StorageSettings
+from yiyun.settings import DbSettings, MediaSettings, Settings, StorageSettings
 from yiyun.web.app import create_app
 
 import_all()
@@ -33,6 +31,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("YIYUN_TEST_DB", "sqlite"),
         help="database backend for the suite",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup`, a module with costly module-scoped fixtures (a browser
+    and a server, the R reference runs) runs whole on one worker instead of starting them
+    on every worker."""
+    for item in items:
+        if item.get_closest_marker("e2e") or item.get_closest_marker("rref"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 @pytest.fixture(scope="session")
@@ -54,23 +61,14 @@ def redis_url() -> Iterator[str]:
     service.stop()
 
 
-async def _pg_exec(admin_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    """A fresh PostgreSQL database for this test session (per worker), dropped at the end."""
     admin = request.getfixturevalue("pg_admin_url")
     name = f"yiyun_test_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_pg_exec(admin, f'CREATE DATABASE "{name}"'))
-    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
-    asyncio.run(_pg_exec(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(db.pg_exec(admin, f'CREATE DATABASE "{name}"'))
+    yield db.pg_url(admin, name)
+    asyncio.run(db.pg_exec(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -87,37 +85,82 @@ def template_db(
     return url
 
 
-async def _truncate_all(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        tables = (
-            (
-                await conn.execute(
-                    text(
-                        "SELECT tablename FROM pg_tables WHERE schemaname='public' "
-                        "AND tablename <> 'alembic_version'"
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-        if tables:
-            names = ", ".join(f'"{t}"' for t in tables)
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
+def _pg_copy(request: pytest.FixtureRequest, template: str, label: str) -> Iterator[str]:
+    """A database created from `template` (no connection to it may be open)."""
+    admin = str(request.getfixturevalue("pg_admin_url"))
+    name = f"{template.rsplit('/', 1)[1]}_{label}"
+    db.run(db.pg_exec(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template.rsplit("/", 1)[1]}"'))
+    yield db.pg_url(admin, name)
+    db.run(db.pg_exec(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def world_template(
+    template_db: str,
+    db_backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[db.Database]:
+    """The personas' world seeded once per session into a copy of the template."""
+    if db_backend == "postgresql":
+        copies = _pg_copy(request, template_db, "world")
+        url = next(copies)
+        yield db.Database(url, db.run(db.seed(url)))
+        next(copies, None)
+        return
+    path = tmp_path_factory.mktemp("template") / "world.db"
+    shutil.copyfile(template_db.split("///", 1)[1], path)
+    url = f"sqlite+aiosqlite:///{path}"
+    yield db.Database(url, db.run(db.seed(url)))
+
+
+@pytest.fixture(scope="session")
+def pg_scratch(template_db: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """This worker's database for tests marked `commits` (emptied before each)."""
+    yield from _pg_copy(request, template_db, "scratch")
 
 
 @pytest.fixture
-async def db_url(template_db: str, db_backend: str, tmp_path: Path) -> AsyncIterator[str]:
-    if db_backend == "postgresql":
-        yield template_db
-        await _truncate_all(template_db)
+def db_source(request: pytest.FixtureRequest, db_backend: str, template_db: str) -> db.Database:
+    """Which database the test starts from: the personas' world if it asks for `world`."""
+    wants_world = "world" in request.fixturenames
+    if db_backend == "postgresql" and request.node.get_closest_marker("commits"):
+        return db.Database(str(request.getfixturevalue("pg_scratch")), bind="commits")
+    if wants_world:
+        return request.getfixturevalue("world_template")  # type: ignore[no-any-return]
+    return db.Database(template_db)
+
+
+@pytest.fixture
+async def database(
+    request: pytest.FixtureRequest, db_backend: str, db_source: db.Database, tmp_path: Path
+) -> AsyncIterator[db.Database]:
+    if db_backend == "sqlite":
+        target = tmp_path / "test.db"
+        shutil.copyfile(db_source.url.split("///", 1)[1], target)
+        yield db.Database(f"sqlite+aiosqlite:///{target}", db_source.world)
         return
-    source = Path(template_db.split("///", 1)[1])
-    target = tmp_path / "test.db"
-    shutil.copyfile(source, target)
-    yield f"sqlite+aiosqlite:///{target}"
+    if db_source.bind == "commits":
+        await db.pg_empty(db_source.url)
+        wants_world = "world" in request.fixturenames
+        yield db.Database(db_source.url, await db.seed(db_source.url) if wants_world else None)
+        return
+    engine = create_engine(db_source.url)
+    try:
+        async with engine.connect() as conn:
+            outer = await conn.begin()
+            with db.SavepointOrder(conn.sync_connection) as order:
+                yield db.Database(db_source.url, db_source.world, bind=conn)
+            await outer.rollback()
+    finally:
+        await engine.dispose()
+    if order.problem:
+        pytest.fail(order.problem)
+
+
+@pytest.fixture
+def db_url(database: db.Database) -> str:
+    return database.url
 
 
 @pytest.fixture
@@ -129,24 +172,19 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         db=DbSettings(url=db_url, migrate_on_start=False),
         storage=StorageSettings(path=tmp_path / "blobs", max_upload_bytes=256 * 1024),
         media=MediaSettings(engine="fake"),
-        security=SecuritySettings(
-            secret_key="test-secret-key-0123456789abcdef",
-            data_key="test-data-key-0123456789abcdef",
-            argon2_time_cost=1,
-            argon2_memory_kib=64,
-            lockout_threshold=5,
-        ),
+        security=db.SECURITY,
     )
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[object]:
-    application = create_app(settings, configure_logs=False)
+async def app(settings: Settings, database: db.Database) -> AsyncIterator[object]:
+    application = create_app(settings, configure_logs=False, bind=database.bind)
     yield application
     await application.state.rooms.close()
     await application.state.hub.close()
     await application.state.bus.close()
-    await application.state.engine.dispose()
+    if database.bind is None:
+        await application.state.engine.dispose()
 
 
 @pytest.fixture
@@ -164,6 +202,7 @@ async def session(app: object) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-async def world(app: object, settings: Settings) -> World:
-    async with app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
-        return await seed_world(s, settings.security, app.state.cipher)  # type: ignore[attr-defined]
+def world(database: db.Database) -> World:
+    """The personas' world, already in the test's database (seeded once per session)."""
+    assert database.world is not None, "the database fixture seeds the world it is asked for"
+    return database.world

@@ -346,6 +346,7 @@ def _cli_verify(settings: Settings, data_dir: Path) -> Any:
     return CliRunner().invoke(main, ["audit", "verify"], env=env)
 
 
+@pytest.mark.commits
 async def test_cli_verify_exits_zero_on_an_intact_chain(
     sessions: Sessions, settings: Settings, tmp_path: Path
 ) -> None:
@@ -355,6 +356,7 @@ async def test_cli_verify_exits_zero_on_an_intact_chain(
     assert "audit chain intact: 4 entries verified" in result.output
 
 
+@pytest.mark.commits
 async def test_cli_verify_fails_naming_the_tampered_row(
     sessions: Sessions, settings: Settings, tmp_path: Path
 ) -> None:
@@ -372,6 +374,7 @@ async def test_cli_verify_fails_naming_the_tampered_row(
 # --- concurrency -----------------------------------------------------------------------
 
 
+@pytest.mark.commits
 async def test_concurrent_appends_keep_one_chain(sessions: Sessions) -> None:
     await _append(sessions, 1)
 

@@ -20,19 +20,23 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import ipaddress
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from yiyun.media.janus import JanusEngine, JanusOptions, JanusProcess
 from yiyun.settings import MediaSettings
 
 NS_PREFIX = "yiyun-j"
 BASE_NET = ipaddress.IPv4Network("10.213.7.0/24")
+LOCK_FILE = Path(tempfile.gettempdir()) / "yiyun-test-veth.lock"
 
 
 def free_port() -> int:
@@ -86,6 +90,14 @@ class VethNamespace:
 
     @classmethod
     def create(cls) -> VethNamespace:
+        # Test processes running side by side (pytest-xdist workers, other runs) pick
+        # their /30 one at a time, or two could take the same addresses.
+        with LOCK_FILE.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return cls._create()
+
+    @classmethod
+    def _create(cls) -> VethNamespace:
         sweep_stale_namespaces()
         used = _ip("-4", "-o", "addr", "show", check=False).stdout
         pid = os.getpid()

@@ -107,6 +107,15 @@ async def grows(peer: ClientPeer, kind: str, within: float = 5.0) -> bool:
     return False
 
 
+async def reaches(peer: ClientPeer, kind: str, packets: int, within: float = 20.0) -> None:
+    """Wait until the subscriber's leg has received `packets` packets of `kind`."""
+    deadline = time.monotonic() + within
+    while (got := await received(peer, kind)) < packets:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{got} of {packets} {kind} packets arrived in {within} s")
+        await asyncio.sleep(0.05)
+
+
 async def stalls(peer: ClientPeer, kind: str, window: float = 1.0) -> bool:
     await asyncio.sleep(0.8)  # packets in flight or queued in a busy process, retransmissions
     start = await received(peer, kind)
@@ -248,11 +257,15 @@ async def test_someone_included_before_publishing_is_recorded_once_publishing(
     await eng.create_room(RoomSpec("later"))
     await eng.join("later", "carol", display_name="Carol")
     await eng.start_recording("later", "take", ["carol", "dave"], tmp_path)  # dave: not here
-    carol = peers()
+    carol, eve = peers(), peers()
     await publish(eng, "later", "carol", carol, video=False)
-    if eng.name != "fake":
+    if eng.name != "fake":  # the fake writes a few frames of every span it noted
         await connected(carol)
-    await asyncio.sleep(1.0)
+        # Eve watches, unrecorded: the engine records carol's packets as they arrive,
+        # so once it has forwarded Eve a dozen of them it has recorded at least as many.
+        await eng.join("later", "eve", display_name="Eve")
+        await subscribe(eng, "later", "eve", eve)
+        await reaches(eve, "audio", 12)
     await eng.destroy_room("later")  # what was recorded so far is kept
     path = await eng.stop_recording("later", "take")
     assert probe_tracks(path) == [("carol:audio", "opus")]

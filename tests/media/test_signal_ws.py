@@ -15,6 +15,9 @@ from tests.factories import World
 from tests.media.utils import ClientPeer
 from yiyun.auth import room_tokens
 
+# Sockets and API calls use the database from several tasks at once.
+pytestmark = pytest.mark.commits
+
 
 def _client(app: object) -> httpx.AsyncClient:
     """Entered inside each test: the transport's task group must live in the test's task."""

@@ -18,6 +18,9 @@ from yiyun.meetings.models import Meeting
 from yiyun.notify.channels import ConsoleChannel, console_outbound
 from yiyun.notify.models import Notification
 
+# Runners work in background tasks, some racing each other.
+pytestmark = pytest.mark.commits
+
 API = "/api/v1/meetings"
 PHONE = "13812345678"
 

@@ -23,6 +23,9 @@ from yiyun.audit.models import AuditEvent
 from yiyun.auth import room_tokens
 from yiyun.meetings.models import ChatMessage, Meeting, MeetingGuest, QualitySample, Recording
 
+# Sockets and API calls use the database from several tasks at once.
+pytestmark = pytest.mark.commits
+
 
 class Conn:
     """One signalling socket: send messages, wait for a type, see everything received."""

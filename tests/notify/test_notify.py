@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
 from tests.factories import World
 from yiyun.notify import service
+
+# The events socket and API calls use the database from several tasks at once.
+pytestmark = pytest.mark.commits
 
 
 def _client(app: object) -> httpx.AsyncClient:

@@ -32,45 +32,53 @@ pytestmark = pytest.mark.rref
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages(library(surveillance))
-opt <- list()
-for (a in commandArgs(trailingOnly = TRUE)) {
-  kv <- strsplit(a, "=", fixed = TRUE)[[1]]
-  opt[[kv[1]]] <- kv[2]
+run <- function(opt) {
+  num <- function(name) as.numeric(opt[[name]])
+  obs <- as.matrix(read.csv(opt$input, check.names = FALSE))
+  n <- nrow(obs)
+  s <- sts(observed = obs, frequency = num("freq"), start = c(2000, 1))
+  long <- function(r, extra = list()) {
+    rng <- (n - nrow(r) + 1):n
+    cols <- list(t = rep(rng, ncol(obs)), series = rep(seq_len(ncol(obs)), each = length(rng)),
+                 upperbound = as.vector(upperbound(r)), alarm = as.vector(r@alarm))
+    data.frame(c(cols, lapply(extra, as.vector)))
+  }
+  if (opt$method == "earsC") {
+    out <- long(earsC(s, control = list(method = opt$variant, baseline = 7)))
+  } else if (opt$method == "cusum") {
+    ref <- num("reference")
+    parts <- lapply(seq_len(ncol(obs)), function(j) {
+      r <- algo.cusum(sts2disProg(s[, j]), control = list(range = (ref + 1):n, k = 1.04,
+                      h = 2.26, m = NULL, trans = opt$trans))
+      data.frame(t = (ref + 1):n, series = j, upperbound = r$upperbound, alarm = r$alarm,
+                 cusum = r$cusum)
+    })
+    out <- do.call(rbind, parts)
+  } else {
+    control <- list(b = num("b"), w = num("w"), noPeriods = num("noPeriods"),
+                    pastWeeksNotIncluded = num("pastWeeksNotIncluded"),
+                    weightsThreshold = num("weightsThreshold"),
+                    pThresholdTrend = num("pThresholdTrend"),
+                    thresholdMethod = opt$thresholdMethod, alpha = num("alpha"),
+                    glmWarnings = FALSE)
+    if (num("last") > 0) control$range <- (n - num("last") + 1):n
+    r <- farringtonFlexible(s, control = control)
+    out <- long(r, list(expected = r@control$expected, phi = r@control$phiVector,
+                        trend = r@control$trend))
+  }
+  write.csv(out, opt$output, row.names = FALSE)
 }
-num <- function(name) as.numeric(opt[[name]])
-obs <- as.matrix(read.csv(opt$input, check.names = FALSE))
-n <- nrow(obs)
-s <- sts(observed = obs, frequency = num("freq"), start = c(2000, 1))
-long <- function(r, extra = list()) {
-  rng <- (n - nrow(r) + 1):n
-  cols <- list(t = rep(rng, ncol(obs)), series = rep(seq_len(ncol(obs)), each = length(rng)),
-               upperbound = as.vector(upperbound(r)), alarm = as.vector(r@alarm))
-  data.frame(c(cols, lapply(extra, as.vector)))
+# The package loads once per process: one job per line of the file given, as
+# tab-separated key=value arguments.
+for (line in readLines(commandArgs(trailingOnly = TRUE)[1])) {
+  opt <- list()
+  for (a in strsplit(line, "\t", fixed = TRUE)[[1]]) {
+    kv <- strsplit(a, "=", fixed = TRUE)[[1]]
+    opt[[kv[1]]] <- kv[2]
+  }
+  message("job ", opt$output)
+  run(opt)
 }
-if (opt$method == "earsC") {
-  out <- long(earsC(s, control = list(method = opt$variant, baseline = 7)))
-} else if (opt$method == "cusum") {
-  ref <- num("reference")
-  parts <- lapply(seq_len(ncol(obs)), function(j) {
-    r <- algo.cusum(sts2disProg(s[, j]), control = list(range = (ref + 1):n, k = 1.04,
-                    h = 2.26, m = NULL, trans = opt$trans))
-    data.frame(t = (ref + 1):n, series = j, upperbound = r$upperbound, alarm = r$alarm,
-               cusum = r$cusum)
-  })
-  out <- do.call(rbind, parts)
-} else {
-  control <- list(b = num("b"), w = num("w"), noPeriods = num("noPeriods"),
-                  pastWeeksNotIncluded = num("pastWeeksNotIncluded"),
-                  weightsThreshold = num("weightsThreshold"),
-                  pThresholdTrend = num("pThresholdTrend"),
-                  thresholdMethod = opt$thresholdMethod, alpha = num("alpha"),
-                  glmWarnings = FALSE)
-  if (num("last") > 0) control$range <- (n - num("last") + 1):n
-  r <- farringtonFlexible(s, control = control)
-  out <- long(r, list(expected = r@control$expected, phi = r@control$phiVector,
-                      trend = r@control$trend))
-}
-write.csv(out, opt$output, row.names = FALSE)
 """
 
 
@@ -186,6 +194,9 @@ def _jobs(workdir: Path) -> dict[str, list[str]]:
     return jobs
 
 
+R_PROCESSES = 2
+
+
 @pytest.fixture(scope="module")
 def r_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
     """Run every reference computation in R (in parallel) and load the outputs."""
@@ -195,24 +206,28 @@ def r_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFram
     workdir = tmp_path_factory.mktemp("rref")
     script = workdir / "reference.R"
     script.write_text(R_SCRIPT, encoding="utf-8")
-    running = {}
-    for name, args in _jobs(workdir).items():
-        output = workdir / f"out-{name}.csv"
-        command = [rscript, "--vanilla", str(script), *args, f"output={output}"]
-        running[name] = (
-            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-            output,
+    jobs = list(_jobs(workdir).items())
+    running = []
+    for k in range(R_PROCESSES):  # the jobs shared out over a few R processes
+        listing = workdir / f"jobs-{k}.txt"
+        listing.write_text(
+            "".join(
+                "\t".join([*args, f"output={workdir / f'out-{name}.csv'}"]) + "\n"
+                for name, args in jobs[k::R_PROCESSES]
+            ),
+            encoding="utf-8",
         )
-    results: dict[str, pd.DataFrame] = {}
+        command = [rscript, "--vanilla", str(script), str(listing)]
+        running.append(
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
     failures = []
-    for name, (process, output) in running.items():
+    for process in running:
         _, stderr = process.communicate(timeout=900)
         if process.returncode != 0:
-            failures.append(f"{name}: exit {process.returncode}\n{stderr}")
-            continue
-        results[name] = pd.read_csv(output)
+            failures.append(f"exit {process.returncode}\n{stderr}")
     assert not failures, "R reference runs failed:\n" + "\n".join(failures)
-    return results
+    return {name: pd.read_csv(workdir / f"out-{name}.csv") for name, _ in jobs}
 
 
 @dataclass(frozen=True)

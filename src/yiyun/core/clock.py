@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+
+# The consortium's wall clock: China Standard Time (UTC+8, no daylight saving). Days are
+# counted, and times shown and typed, on it.
+DISTRICT_TZ = timezone(timedelta(hours=8), "CST")
 
 
 def now() -> datetime:
@@ -15,3 +19,8 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def district(value: datetime) -> datetime:
+    """The same instant on the district's wall clock (naive values are taken as UTC)."""
+    return as_utc(value).astimezone(DISTRICT_TZ)

@@ -8,15 +8,17 @@ layer's `DbSession` dependency (or a job's `factory.begin()`) owns the transacti
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Integer, MetaData, event
+from sqlalchemy import DateTime, Enum, Integer, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -64,6 +66,13 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime()}  # noqa: RUF012
 
 
+def stored_enum(cls: type[enum.Enum], *, length: int = 32) -> Enum:
+    """A Python enum column stored as its values in a VARCHAR (no database enum type)."""
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
 class IdMixin:
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
@@ -102,9 +111,17 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Session factory used by the web layer, jobs and the CLI."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_factory(bind: AsyncEngine | AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Session factory used by the web layer, jobs and the CLI.
+
+    Bound to one connection that is already in a transaction (the test suite's
+    rolled-back transaction per test), each session's transaction is a SAVEPOINT in it.
+    """
+    if isinstance(bind, AsyncConnection):
+        return async_sessionmaker(
+            bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+    return async_sessionmaker(bind, expire_on_commit=False)
 
 
 @asynccontextmanager

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 
 from yiyun.emergency import board as board_mod
 from yiyun.emergency import service
@@ -23,9 +23,9 @@ from yiyun.emergency.schemas import (
     TaskStep,
 )
 from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession, PatientCtx
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.get("/emergency/board")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -14,9 +14,9 @@ from yiyun.emergency.schemas import ResourceCreate
 from yiyun.org import service as org_service
 from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession
 from yiyun.web.pagekit import invalid, page, see_other
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.get("/emergency", response_class=HTMLResponse)

@@ -4,12 +4,12 @@ can be joined yet (a scheduled meeting opens `join_early_minutes` before its sta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yiyun.core.clock import now
+from yiyun.core.clock import district, now
 from yiyun.meetings import workflow
 from yiyun.meetings.models import Meeting
 
@@ -35,8 +35,7 @@ def join_state(meeting: Meeting, *, early_minutes: int, at: datetime | None = No
 
 def district_day(at: datetime) -> tuple[datetime, datetime]:
     """The district's calendar day around `at`, as a UTC interval [start, end)."""
-    local = at + workflow.DISTRICT_OFFSET
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0) - workflow.DISTRICT_OFFSET
+    start = district(at).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
     return start, start + timedelta(days=1)
 
 

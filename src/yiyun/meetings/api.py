@@ -29,9 +29,9 @@ from yiyun.notify.channels import deliver
 from yiyun.settings import secret
 from yiyun.web import openapi
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession, PatientCtx
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.post(

@@ -21,7 +21,6 @@ paths, so it is not logged.
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Path, Request, UploadFile
@@ -30,7 +29,7 @@ from pydantic import ValidationError
 
 from yiyun.audit.service import Actor
 from yiyun.auth import room_tokens
-from yiyun.core.clock import as_utc, now
+from yiyun.core.clock import as_utc, district, now
 from yiyun.core.errors import PermissionDenied, YiyunError
 from yiyun.media import turn
 from yiyun.meetings import chat, guest_access, selftest, workflow
@@ -249,7 +248,7 @@ async def call(request: Request, link: Link, session: DbSession, settings: AppSe
             {
                 "heading": "The meeting has not started yet",
                 "message": "You can join from %(time)s. This page checks again every minute.",
-                "message_args": {"time": (opens + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")},
+                "message_args": {"time": district(opens).strftime("%Y-%m-%d %H:%M")},
                 "refresh_seconds": 60,
                 "action_url": f"/join/{link}/check",
                 "action_label": "Check camera and microphone",

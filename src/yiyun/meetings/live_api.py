@@ -17,9 +17,9 @@ from yiyun.meetings.schemas import FileRead, QualitySummary, RecordingRead
 from yiyun.records import files
 from yiyun.web.blobs import blob_response
 from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession, Store
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 Part = Annotated[int, Path(ge=0, le=1000)]
 SPEAKERS = frozenset({"host", "cohost", "participant"})
 CHAIRS = frozenset({"host", "cohost"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -13,9 +13,9 @@ from yiyun.meetings.config import config_from
 from yiyun.meetings.schemas import MeetingCreate
 from yiyun.web.deps import CurrentPrincipal, DbSession, PatientCtx
 from yiyun.web.pagekit import invalid, page, see_other
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.get("/meetings", response_class=HTMLResponse)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from yiyun.audit import service as audit
@@ -12,9 +10,9 @@ from yiyun.meetings import recording, service
 from yiyun.meetings.live_api import SPEAKERS
 from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession
 from yiyun.web.pagekit import page
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.get("/meetings/{meeting_id}/recordings/{recording_id}", response_class=HTMLResponse)

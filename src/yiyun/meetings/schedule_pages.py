@@ -7,13 +7,14 @@ are shown once, on the page the invitation form returns (never in a redirect URL
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from yiyun.core.clock import DISTRICT_TZ as CST
 from yiyun.core.errors import InvalidInput
 from yiyun.meetings import (
     guests,
@@ -31,11 +32,10 @@ from yiyun.meetings.schemas import GuestCreate, GuestIssued, MeetingCreate, Meet
 from yiyun.notify.channels import deliver
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession, PatientCtx
 from yiyun.web.pagekit import invalid, page, see_other
+from yiyun.web.params import Id
 from yiyun.web.templating import locale_of
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
-CST = timezone(timedelta(hours=8), "CST")
 DURATIONS = (15, 30, 45, 60, 90, 120, 180, 240)
 Text = Annotated[str, Form(max_length=4000)]
 Short = Annotated[str, Form(max_length=200)]

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
 from yiyun.core.bus import EventBus
-from yiyun.core.clock import as_utc, now
+from yiyun.core.clock import as_utc, district, now
 from yiyun.core.errors import IllegalTransition
 from yiyun.core.statemachine import Machine, Step, Who, steps
 from yiyun.meetings.models import Meeting, MeetingState
@@ -59,7 +59,6 @@ TABLE: dict[tuple[MeetingState, str], Step[MeetingState, Meeting]] = {
     **steps("ring", [OPEN]),
 }
 DEFAULT_DURATION = 60
-DISTRICT_OFFSET = timedelta(hours=8)  # pages show and take Asia/Shanghai wall-clock times
 
 
 def _illegal_code(state: StrEnum, action: str) -> str:
@@ -102,8 +101,7 @@ def ends_at(meeting: Meeting) -> datetime:
 
 def when_text(meeting: Meeting) -> str:
     """Start and end in China Standard Time, e.g. `2026-12-01 14:00–15:00` (any language)."""
-    start = starts_at(meeting) + DISTRICT_OFFSET
-    end = ends_at(meeting) + DISTRICT_OFFSET
+    start, end = district(starts_at(meeting)), district(ends_at(meeting))
     return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M}"
 
 

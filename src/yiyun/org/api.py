@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from yiyun.auth.policy import Action, require
 from yiyun.core.pagination import Page, PageParams
@@ -25,9 +25,9 @@ from yiyun.org.schemas import (
 )
 from yiyun.web import openapi
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.get("/regions", response_model=list[RegionRead])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from yiyun.core.db import Base, IdMixin, TimestampMixin
+from yiyun.core.db import Base, IdMixin, TimestampMixin, stored_enum
 from yiyun.org.enums import (
     InstitutionKind,
     InstitutionLevel,
@@ -16,10 +16,6 @@ from yiyun.org.enums import (
     TerminalKind,
     TerminalStatus,
 )
-
-
-def _enum(cls: type) -> Enum:
-    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
 
 
 class Region(IdMixin, TimestampMixin, Base):
@@ -36,8 +32,8 @@ class Institution(IdMixin, TimestampMixin, Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[InstitutionKind] = mapped_column(_enum(InstitutionKind))
-    level: Mapped[InstitutionLevel] = mapped_column(_enum(InstitutionLevel))
+    kind: Mapped[InstitutionKind] = mapped_column(stored_enum(InstitutionKind))
+    level: Mapped[InstitutionLevel] = mapped_column(stored_enum(InstitutionLevel))
     region_id: Mapped[int] = mapped_column(ForeignKey("org_region.id"))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_institution.id"))
     address: Mapped[str] = mapped_column(String(300), default="")
@@ -71,7 +67,7 @@ class User(IdMixin, TimestampMixin, Base):
     display_name: Mapped[str] = mapped_column(String(100))
     institution_id: Mapped[int] = mapped_column(ForeignKey("org_institution.id"), index=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("org_department.id"))
-    title: Mapped[StaffTitle | None] = mapped_column(_enum(StaffTitle))
+    title: Mapped[StaffTitle | None] = mapped_column(stored_enum(StaffTitle))
     licence_no: Mapped[str | None] = mapped_column(String(32))
     licence_valid_until: Mapped[date | None]
     specialties: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -103,7 +99,7 @@ class UserRole(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("org_user.id", ondelete="CASCADE"), primary_key=True
     )
-    role: Mapped[Role] = mapped_column(_enum(Role), primary_key=True)
+    role: Mapped[Role] = mapped_column(stored_enum(Role), primary_key=True)
 
     user: Mapped[User] = relationship(back_populates="roles", lazy="raise")
 
@@ -116,9 +112,9 @@ class Terminal(IdMixin, TimestampMixin, Base):
     institution_id: Mapped[int] = mapped_column(ForeignKey("org_institution.id"), index=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[TerminalKind] = mapped_column(_enum(TerminalKind))
+    kind: Mapped[TerminalKind] = mapped_column(stored_enum(TerminalKind))
     status: Mapped[TerminalStatus] = mapped_column(
-        _enum(TerminalStatus), default=TerminalStatus.OFFLINE
+        stored_enum(TerminalStatus), default=TerminalStatus.OFFLINE
     )
     last_seen_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(default=True)

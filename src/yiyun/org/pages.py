@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -17,9 +17,9 @@ from yiyun.org.enums import InstitutionKind, Role, StaffTitle, TerminalKind
 from yiyun.org.schemas import DepartmentCreate, StaffCreate, TerminalCreate
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
 from yiyun.web.pagekit import invalid, page, see_other
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.get("/consortium", response_class=HTMLResponse)

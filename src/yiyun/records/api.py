@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
 from yiyun.core.errors import InvalidInput, NotFound
@@ -23,9 +23,9 @@ from yiyun.records.schemas import (
 )
 from yiyun.web import openapi
 from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.get("/patients", response_model=Page[PatientRead])

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from yiyun.core.db import Base, IdMixin, TimestampMixin
+from yiyun.core.db import Base, IdMixin, TimestampMixin, stored_enum
 from yiyun.records.enums import ConsentPurpose, DocumentKind, GuardianRelation, Sex
-
-
-def _enum(cls: type) -> Enum:
-    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
 
 
 class Patient(IdMixin, TimestampMixin, Base):
@@ -25,13 +21,15 @@ class Patient(IdMixin, TimestampMixin, Base):
     id_number_enc: Mapped[str | None] = mapped_column(String(200))
     id_number_masked: Mapped[str | None] = mapped_column(String(18))
     name: Mapped[str] = mapped_column(String(100))
-    sex: Mapped[Sex] = mapped_column(_enum(Sex))
+    sex: Mapped[Sex] = mapped_column(stored_enum(Sex))
     birth_on: Mapped[date]
     phone_enc: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(300), default="")
     home_institution_id: Mapped[int] = mapped_column(ForeignKey("org_institution.id"), index=True)
     guardian_id: Mapped[int | None] = mapped_column(ForeignKey("records_patient.id"))
-    guardian_relation: Mapped[GuardianRelation | None] = mapped_column(_enum(GuardianRelation))
+    guardian_relation: Mapped[GuardianRelation | None] = mapped_column(
+        stored_enum(GuardianRelation)
+    )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("org_user.id"))
 
     record_numbers: Mapped[list[PatientRecordNo]] = relationship(
@@ -62,7 +60,7 @@ class Document(IdMixin, TimestampMixin, Base):
 
     patient_id: Mapped[int] = mapped_column(ForeignKey("records_patient.id"), index=True)
     institution_id: Mapped[int] = mapped_column(ForeignKey("org_institution.id"))
-    kind: Mapped[DocumentKind] = mapped_column(_enum(DocumentKind))
+    kind: Mapped[DocumentKind] = mapped_column(stored_enum(DocumentKind))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     blob_key: Mapped[str | None] = mapped_column(String(200))
@@ -79,7 +77,7 @@ class Consent(IdMixin, TimestampMixin, Base):
     __tablename__ = "records_consent"
 
     patient_id: Mapped[int] = mapped_column(ForeignKey("records_patient.id"), index=True)
-    purpose: Mapped[ConsentPurpose] = mapped_column(_enum(ConsentPurpose))
+    purpose: Mapped[ConsentPurpose] = mapped_column(stored_enum(ConsentPurpose))
     target_institution_id: Mapped[int | None] = mapped_column(ForeignKey("org_institution.id"))
     granted_at: Mapped[datetime]
     granted_by_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -16,9 +16,9 @@ from yiyun.records.enums import ConsentPurpose, DocumentKind, GuardianRelation, 
 from yiyun.records.schemas import ConsentCreate, DocumentCreate, PatientCreate
 from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
 from yiyun.web.pagekit import invalid, page, see_other
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.get("/patients", response_class=HTMLResponse)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Body, File, Query, Request, UploadFile
 
 from yiyun.auth import policy
 from yiyun.auth.policy import Action
@@ -42,9 +42,9 @@ from yiyun.surveillance.models import (
 )
 from yiyun.surveillance.workflow import AlertAction
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
+from yiyun.web.params import Id
 
 router = APIRouter()
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 Day = Annotated[date | None, Query(description="YYYY-MM-DD", ge=EARLIEST, le=LATEST)]
 PageNo = Annotated[int, Query(ge=1, le=100_000)]
 Size = Annotated[int, Query(ge=1, le=200)]

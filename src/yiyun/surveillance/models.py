@@ -9,19 +9,18 @@ A site of NULL means the district as a whole.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from yiyun.core.db import Base, IdMixin, TimestampMixin
+from yiyun.core.clock import DISTRICT_TZ as DISTRICT_TZ  # days are counted on it
+from yiyun.core.db import Base, IdMixin, TimestampMixin, stored_enum
 from yiyun.core.jobs import JobClaim as JobClaim  # the table moved to core.jobs
 
-# Days are counted on China Standard Time (UTC+8, no daylight saving) everywhere.
-DISTRICT_TZ = timezone(timedelta(hours=8), "CST")
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)  # plausible days to ask about
 DAY_PATTERN = r"^(20\d\d|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"  # the same, published
 
@@ -63,10 +62,6 @@ class Severity(StrEnum):
         return order[min(order.index(self) + 1, len(order) - 1)]
 
 
-def _enum(cls: type) -> Enum:
-    return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
-
-
 class Syndrome(IdMixin, TimestampMixin, Base):
     """A syndrome definition: ICD-10 prefixes or chief-complaint keywords (see syndromes.py)."""
 
@@ -95,7 +90,7 @@ class DailyCount(IdMixin, Base):
     syndrome: Mapped[str] = mapped_column(ForeignKey("surveillance_syndrome.code"))
     on: Mapped[date]
     count: Mapped[int]
-    source: Mapped[CountSource] = mapped_column(_enum(CountSource))
+    source: Mapped[CountSource] = mapped_column(stored_enum(CountSource, length=16))
     reported_at: Mapped[datetime]
     late: Mapped[bool] = mapped_column(default=False)
 
@@ -135,9 +130,15 @@ class Alert(IdMixin, Base):
     syndrome: Mapped[str] = mapped_column(ForeignKey("surveillance_syndrome.code"))
     period_start: Mapped[date]
     period_end: Mapped[date]
-    state: Mapped[AlertState] = mapped_column(_enum(AlertState), default=AlertState.NEW)
-    outcome: Mapped[AlertState | None] = mapped_column(_enum(AlertState))  # confirmed|dismissed
-    severity: Mapped[Severity] = mapped_column(_enum(Severity), default=Severity.LOW)
+    state: Mapped[AlertState] = mapped_column(
+        stored_enum(AlertState, length=16), default=AlertState.NEW
+    )
+    outcome: Mapped[AlertState | None] = mapped_column(
+        stored_enum(AlertState, length=16)
+    )  # confirmed|dismissed
+    severity: Mapped[Severity] = mapped_column(
+        stored_enum(Severity, length=16), default=Severity.LOW
+    )
     method: Mapped[str] = mapped_column(String(16))
     score: Mapped[float]
     observed: Mapped[int]

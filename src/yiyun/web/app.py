@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yiyun import __version__
 from yiyun.audit import service as audit
@@ -48,8 +49,14 @@ def register_relationships() -> None:
     policy.register_relationship(break_glass.BREAK_GLASS)
 
 
-def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
-    """Build the application from settings; nothing here reads the environment."""
+def create_app(
+    settings: Settings, *, configure_logs: bool = True, bind: AsyncConnection | None = None
+) -> FastAPI:
+    """Build the application from settings; nothing here reads the environment.
+
+    `bind`: one open connection, in a transaction, for every session of the app
+    (tests roll it back afterwards); by default an engine on `settings.db.url`.
+    """
     settings = with_secrets(settings)
     check_production(settings)
     register_relationships()
@@ -100,7 +107,9 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
-    engine = create_engine(settings.db.url, echo=settings.db.echo)
+    engine = (
+        bind.engine if bind is not None else create_engine(settings.db.url, echo=settings.db.echo)
+    )
     metrics = Metrics()
     app.state.settings = settings
     app.state.engine = engine
@@ -108,7 +117,7 @@ def create_app(settings: Settings, *, configure_logs: bool = True) -> FastAPI:
     app.state.limiter = create_limiter(settings.bus.url)  # one limiter, shared like the bus
     # Callers cached for a few seconds; sessions revoked on any node close here too.
     app.state.live = LiveSessions(app.state.bus)
-    app.state.sessions = session_factory(engine)
+    app.state.sessions = session_factory(bind if bind is not None else engine)
     app.state.sessions.configure(info=app.state.live.session_info())
     app.state.audit_writer = audit.GroupWriter(app.state.sessions)
     app.state.store = LocalStore(settings.storage.path, blob_keys(settings.security))

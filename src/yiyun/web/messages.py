@@ -9,10 +9,11 @@ Machine-readable parts (`code`, `type`, `loc`) stay in the details for API clien
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from yiyun import i18n
+from yiyun.core.clock import DISTRICT_TZ
 
 # Field name (as in forms and JSON bodies) → the label users see next to it.
 FIELD_LABELS: dict[str, str] = {
@@ -210,8 +211,6 @@ CODE_MESSAGES: dict[str, str] = {
     "media.bad_candidate": "A network address from the browser was not accepted.",
 }
 
-CST = timezone(timedelta(hours=8))
-
 
 def label(locale: str, field: str, model: str = "") -> str:
     """The field's label as users see it (a generic word when it has none)."""
@@ -228,7 +227,7 @@ def is_sentence(message: str) -> bool:
 def _local(value: Any) -> Any:
     if isinstance(value, str) and "T" in value:
         try:
-            return datetime.fromisoformat(value).astimezone(CST).strftime("%Y-%m-%d %H:%M")
+            return datetime.fromisoformat(value).astimezone(DISTRICT_TZ).strftime("%Y-%m-%d %H:%M")
         except ValueError:
             return value
     return value

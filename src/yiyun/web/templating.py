@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from yiyun import i18n
-from yiyun.core.clock import as_utc
+from yiyun.core.clock import district
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LANG_COOKIE = "yiyun_lang"
@@ -29,9 +29,7 @@ def _local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """Display in China Standard Time (the consortium's time zone)."""
     if value is None:
         return ""
-    from datetime import timedelta, timezone
-
-    return as_utc(value).astimezone(timezone(timedelta(hours=8))).strftime(fmt)
+    return district(value).strftime(fmt)
 
 
 def _date(value: date | None) -> str:
