@@ -197,6 +197,7 @@ CONTENT_RULES = {
     "patient.bad_id_number": "a resident ID number's MOD 11-2 check character",
     "auth.weak_password": "the password policy's character classes and common passwords",
     "upload.disguised": "a file's type is recognised by its content",
+    "upload.type_not_allowed": "a file's type is recognised by its content",
     "surveillance.csv_empty": "a CSV file's rows",
     "surveillance.csv_columns": "a CSV file's header",
     "surveillance.csv_invalid": "a CSV file's rows",

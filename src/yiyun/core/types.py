@@ -9,14 +9,16 @@ from pydantic import Field, StringConstraints
 EntityId = Annotated[int, Field(gt=0, le=2**31 - 1)]
 # Printable text: no control characters (NUL and friends fail at the database otherwise).
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+# The same with at least one visible character (names are stripped, so blank is empty).
+_VISIBLE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 NameStr = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_VISIBLE),
 ]
 # Person, department and terminal names (100-character columns).
 ShortNameStr = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_PRINTABLE),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_VISIBLE),
 ]
 CodeStr = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[\w.-]+$")

@@ -148,6 +148,9 @@ PATTERNS: dict[str, str] = {
         "%(field)s must be an e-mail address."
     ),
     r"^[^\x00-\x1f\x7f]*$": "%(field)s must not contain control characters.",
+    r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$": (
+        "%(field)s must not be blank or contain control characters."
+    ),
     r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$": "%(field)s must not contain control characters.",
 }
 
