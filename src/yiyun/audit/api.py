@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from yiyun.audit import queries, service
 from yiyun.audit.schemas import AuditEventRead, VerifyRead
 from yiyun.auth.policy import Action, require
-from yiyun.core.pagination import Page, PageParams
+from yiyun.core.pagination import Page
 from yiyun.web.deps import CurrentPrincipal, DbSession
+from yiyun.web.params import Paging
 
 router = APIRouter()
 
@@ -18,12 +19,11 @@ router = APIRouter()
 @router.get("/audit/events", response_model=Page[AuditEventRead])
 async def list_events(
     session: DbSession,
+    params: Paging,
     principal: CurrentPrincipal,
     patient_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
     action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+$")] = None,
     outcome: Literal["success", "denied", "error", "not_found", "duplicate"] | None = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AuditEventRead]:
     rows, total = await queries.list_events(
         session=session,
@@ -31,11 +31,9 @@ async def list_events(
         patient_id=patient_id,
         action=action,
         outcome=outcome,
-        params=PageParams(page=page, size=size),
+        params=params,
     )
-    return Page(
-        items=[AuditEventRead.model_validate(r) for r in rows], total=total, page=page, size=size
-    )
+    return Page.of([AuditEventRead.model_validate(r) for r in rows], total, params)
 
 
 @router.get("/audit/verify", response_model=VerifyRead)

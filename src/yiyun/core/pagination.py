@@ -30,6 +30,11 @@ class Page(BaseModel, Generic[T]):
     def pages(self) -> int:
         return max(1, -(-self.total // self.size))
 
+    @classmethod
+    def of(cls, items: list[T], total: int, params: PageParams) -> Page[T]:
+        """One page of `items` out of `total`, as asked for by `params`."""
+        return cls(items=items, total=total, page=params.page, size=params.size)
+
 
 async def paginate(
     session: AsyncSession, query: Select[Any], params: PageParams

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from yiyun.auth.policy import Action, require
-from yiyun.core.pagination import Page, PageParams
+from yiyun.core.pagination import Page
 from yiyun.org import service
 from yiyun.org.enums import InstitutionKind
 from yiyun.org.schemas import (
@@ -25,7 +25,7 @@ from yiyun.org.schemas import (
 )
 from yiyun.web import openapi
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
-from yiyun.web.params import Id
+from yiyun.web.params import Id, LongPaging, Paging
 
 router = APIRouter()
 
@@ -39,18 +39,14 @@ async def list_regions(session: DbSession, principal: CurrentPrincipal) -> list[
 @router.get("/institutions", response_model=Page[InstitutionRead])
 async def list_institutions(
     session: DbSession,
+    params: LongPaging,
     principal: CurrentPrincipal,
     kind: InstitutionKind | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    size: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> Page[InstitutionRead]:
     require(principal, Action.VIEW_CONSORTIUM)
-    params = PageParams(page=page, size=size)
     rows, total = await service.list_institutions(session=session, kind=kind, q=q, params=params)
-    return Page(
-        items=[InstitutionRead.model_validate(r) for r in rows], total=total, page=page, size=size
-    )
+    return Page.of([InstitutionRead.model_validate(r) for r in rows], total, params)
 
 
 @router.post(
@@ -135,20 +131,19 @@ async def create_terminal(
 @router.get("/staff", response_model=Page[StaffRead])
 async def list_staff(
     session: DbSession,
+    params: Paging,
     principal: CurrentPrincipal,
     institution_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[StaffRead]:
     rows, total = await service.list_staff(
         session=session,
         principal=principal,
         institution_id=institution_id,
         q=q,
-        params=PageParams(page=page, size=size),
+        params=params,
     )
-    return Page(items=[service.staff_read(u) for u in rows], total=total, page=page, size=size)
+    return Page.of([service.staff_read(u) for u in rows], total, params)
 
 
 @router.post(

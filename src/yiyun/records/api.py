@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
 from yiyun.core.errors import InvalidInput, NotFound
-from yiyun.core.pagination import Page, PageParams
+from yiyun.core.pagination import Page
 from yiyun.records import break_glass, files, resident_id, schemas, service
 from yiyun.records.schemas import (
     BreakGlassCreate,
@@ -23,7 +23,7 @@ from yiyun.records.schemas import (
 )
 from yiyun.web import openapi
 from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
-from yiyun.web.params import Id
+from yiyun.web.params import Id, Paging
 
 router = APIRouter()
 
@@ -31,16 +31,13 @@ router = APIRouter()
 @router.get("/patients", response_model=Page[PatientRead])
 async def search_patients(
     session: DbSession,
+    params: Paging,
     ctx: PatientCtx,
     q: Annotated[str | None, Query(max_length=100, description="name, MPI or record no")] = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[PatientRead]:
-    rows, total = await service.search(
-        session=session, ctx=ctx, q=q, params=PageParams(page=page, size=size)
-    )
+    rows, total = await service.search(session=session, ctx=ctx, q=q, params=params)
     items = [await service.to_read(session, p, ctx.cipher) for p in rows]
-    return Page(items=items, total=total, page=page, size=size)
+    return Page.of(items, total, params)
 
 
 @router.post("/patients/lookup", response_model=PatientRead)

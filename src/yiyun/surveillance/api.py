@@ -18,7 +18,7 @@ from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
 from yiyun.core.errors import InvalidInput
-from yiyun.core.pagination import Page, PageParams
+from yiyun.core.pagination import Page
 from yiyun.surveillance import detection, ingest, service, workflow
 from yiyun.surveillance.config import config_from
 from yiyun.surveillance.models import (
@@ -42,12 +42,10 @@ from yiyun.surveillance.models import (
 )
 from yiyun.surveillance.workflow import AlertAction
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
-from yiyun.web.params import Id
+from yiyun.web.params import Id, Paging
 
 router = APIRouter()
 Day = Annotated[date | None, Query(description="YYYY-MM-DD", ge=EARLIEST, le=LATEST)]
-PageNo = Annotated[int, Query(ge=1, le=100_000)]
-Size = Annotated[int, Query(ge=1, le=200)]
 
 
 def _bus(request: Request) -> EventBus:
@@ -114,25 +112,24 @@ async def report_counts_fhir(
 @router.get("/surveillance/counts", response_model=Page[CountRead])
 async def list_counts(
     session: DbSession,
+    params: Paging,
     principal: CurrentPrincipal,
     site_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
     syndrome: Annotated[str | None, Query(max_length=32)] = None,
     start: Day = None,
     end: Day = None,
-    page: PageNo = 1,
-    size: Size = 50,
 ) -> Page[CountRead]:
     rows, total = await service.list_counts(
         session=session,
         principal=principal,
-        params=PageParams(page=page, size=size),
+        params=params,
         site_id=site_id,
         syndrome=syndrome,
         start=start,
         end=end,
     )
     items = [CountRead.model_validate(r) for r in rows]
-    return Page(items=items, total=total, page=page, size=size)
+    return Page.of(items, total, params)
 
 
 @router.get("/surveillance/syndromes", response_model=list[SyndromeRead])
@@ -192,25 +189,24 @@ async def run_detection(
 @router.get("/surveillance/alerts", response_model=Page[AlertRead])
 async def list_alerts(
     session: DbSession,
+    params: Paging,
     principal: CurrentPrincipal,
     state: AlertState | None = None,
     open: Annotated[bool, Query(description="only alerts still being worked")] = False,
     site_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
     syndrome: Annotated[str | None, Query(max_length=32)] = None,
-    page: PageNo = 1,
-    size: Size = 50,
 ) -> Page[AlertRead]:
     rows, total = await service.list_alerts(
         session=session,
         principal=principal,
-        params=PageParams(page=page, size=size),
+        params=params,
         state=state,
         open_only=open,
         site_id=site_id,
         syndrome=syndrome,
     )
     items = [AlertRead.model_validate(a) for a in rows]
-    return Page(items=items, total=total, page=page, size=size)
+    return Page.of(items, total, params)
 
 
 async def _detail(session: DbSession, alert_id: int, principal: Principal) -> AlertDetail:
