@@ -57,9 +57,9 @@ async def test_a_call_rings_each_invitee_in_their_language(
     assert res.status_code == 201, res.text
     (to_bob,) = await _inbox(app, world, "bob", "meeting.ring")
     (to_nina,) = await _inbox(app, world, "nina", "meeting.ring")
-    assert to_bob.title == to_nina.title == "急会诊"  # what the host typed stays as typed
-    assert to_bob.body == "Alice is calling you into the meeting"
-    assert to_nina.body == "Alice 邀请您立即入会"
+    # who calls, into which meeting (the title as the host typed it), in each language
+    assert to_bob.title == "Alice invites you to the video meeting “急会诊”"
+    assert to_nina.title == "Alice邀请您参加视频会议「急会诊」"
 
 
 async def test_a_scheduled_meeting_tells_each_invitee_in_their_language(
@@ -75,8 +75,8 @@ async def test_a_scheduled_meeting_tells_each_invitee_in_their_language(
     assert res.status_code == 201, res.text
     (to_bob,) = await _inbox(app, world, "bob", "meeting.invited")
     (to_nina,) = await _inbox(app, world, "nina", "meeting.invited")
-    assert to_bob.title == "Meeting invitation: 多学科会诊"
-    assert to_nina.title == "会议邀请：多学科会诊"
+    assert to_bob.title == "Alice invites you to the video meeting “多学科会诊”"
+    assert to_nina.title == "Alice邀请您参加视频会议「多学科会诊」"
 
 
 async def test_an_emergency_task_is_worded_per_site_staff(

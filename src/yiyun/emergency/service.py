@@ -196,15 +196,17 @@ async def convene(
             code="emergency.bad_title",
             details={"field": "title"},
         ) from None
-    # The sites' staff are invited by id, however many there are (a request's list of
-    # names is capped for people typing them; this one is not).
     meeting = await meetings_schedule.create(
         session=session,
         ctx=ctx,
         data=data,
         bus=bus,
         subject=Subject(type="emergency.incident", id=incident.id),
-        invitee_ids=[u.id for u in staff],
+    )
+    # The sites' staff are added by id, however many there are (a request's list of names
+    # is capped for people typing them; this one is not), and rung in batches below.
+    await meetings_service.add_participants(
+        session=session, meeting=meeting, user_ids=[u.id for u in staff]
     )
     rung = 0
     ids = [u.id for u in staff if u.id != principal.user_id]
