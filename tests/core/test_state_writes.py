@@ -17,7 +17,7 @@ THE_MACHINE = SRC / "core" / "statemachine.py"
 # Not workflow state columns: the room's in-memory recording status, and a recording
 # file's processing status (recording → ready | failed), set by the processing job.
 ALLOWED = {
-    ("meetings/room.py", "rec.state"),
+    ("meetings/room_recording.py", "rec.state"),
     ("meetings/recording.py", "row.state"),
 }
 
