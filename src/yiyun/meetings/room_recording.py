@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from yiyun.audit.service import Actor
 from yiyun.core.errors import IllegalTransition, YiyunError
-from yiyun.meetings import recording
+from yiyun.meetings import recording, recording_work
 from yiyun.meetings.models import Meeting
 from yiyun.meetings.room_base import RoomBase
 from yiyun.meetings.room_state import ActiveRecording, MeetingRoom, Occupant
@@ -45,7 +45,6 @@ class RecordingMixin(RoomBase):
             )
         included = self._included(room)
         everyone = {str(o.participant) for o in room.admitted() if o.participant}
-        base = self.recordings_dir or Path(tempfile.gettempdir()) / "yiyun-recordings"
         async with self.sessions.begin() as db:
             row = await recording.begin(
                 db,
@@ -55,15 +54,17 @@ class RecordingMixin(RoomBase):
                 included=sorted(self._identities(room, included)),
                 excluded=sorted(self._identities(room, everyone - included)),
             )
-        directory = base / f"meeting-{room.meeting_id}-rec-{row.id}"
+        directory = self.recordings_base / f"meeting-{room.meeting_id}-rec-{row.id}"
         directory.mkdir(parents=True, exist_ok=True)
+        lock = recording_work.hold(directory)
         try:
             await self.hub.engine.start_recording(room.room_id, str(row.id), included, directory)
         except YiyunError:
+            recording_work.release(lock)
             async with self.sessions.begin() as db:
                 await recording.fail(db, row.id)
             raise
-        room.recording = ActiveRecording(row.id, "recording", directory, included)
+        room.recording = ActiveRecording(row.id, "recording", directory, included, lock=lock)
         self._remember(room, room.recording)
         room.recording.watcher = asyncio.create_task(self._watch_consent(room, room.recording))
         await self._recording_changed(room)
@@ -160,11 +161,23 @@ class RecordingMixin(RoomBase):
         task.add_done_callback(self._finishing.discard)
 
     async def _finish(self, rec: ActiveRecording, path: Path, actor: Actor | None) -> None:
-        # A failure is logged and the row marked `failed` inside `finish`.
-        with contextlib.suppress(Exception):
-            await recording.finish(
-                self.sessions, self.store, rec.id, path, actor=actor, names=rec.names
-            )
+        # A failure is logged and the row marked `failed` inside `finish`; what it left
+        # in the working folder is removed by the next start-up's sweep.
+        try:
+            with contextlib.suppress(Exception):
+                await recording.finish(
+                    self.sessions, self.store, rec.id, path, actor=actor, names=rec.names
+                )
+        finally:
+            recording_work.release(rec.lock)
+
+    @property
+    def recordings_base(self) -> Path:
+        return self.recordings_dir or Path(tempfile.gettempdir()) / "yiyun-recordings"
+
+    async def sweep_working_files(self) -> recording_work.Swept:
+        """At start-up: remove the plaintext of recordings no longer running."""
+        return await recording_work.sweep(self.sessions, self.recordings_base)
 
     async def _recording_changed(self, room: MeetingRoom) -> None:
         rec = room.recording

@@ -103,6 +103,7 @@ class ActiveRecording:
     included: set[str] = field(default_factory=set)
     names: dict[str, tuple[str, str]] = field(default_factory=dict)  # participant -> who
     watcher: asyncio.Task[None] | None = None
+    lock: int | None = None  # held on the working folder until the file is sealed
 
 
 @dataclass
