@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests.factories import World
+from yiyun.audit.models import AuditEvent
 from yiyun.audit.service import Actor
 from yiyun.meetings import recording, recording_work
 from yiyun.meetings.models import Recording
@@ -79,6 +81,17 @@ async def test_a_killed_recordings_plaintext_is_swept_and_its_row_failed(
     assert await _state(app, rec_id) == "failed"
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "1 recordings" in logged and folder.name not in logged and "meeting-" not in logged
+
+    async with app.state.sessions() as db:  # through the recording's state machine
+        entries = (
+            await db.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.action == "meeting.recording.fail",
+                    AuditEvent.entity_id == str(rec_id),
+                )
+            )
+        ).all()
+    assert [(e.details["from"], e.details["to"]) for e in entries] == [("recording", "failed")]
 
     again = await app.state.rooms.sweep_working_files()
     assert again == recording_work.Swept(folders=0, failed=0)

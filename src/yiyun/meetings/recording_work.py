@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from yiyun.core.bus import EventBus
 from yiyun.core.db import retry_when_locked
 from yiyun.meetings import recording
 from yiyun.meetings.models import Recording
@@ -74,7 +75,7 @@ class Swept:
     failed: int
 
 
-async def sweep(sessions: async_sessionmaker[AsyncSession], base: Path) -> Swept:
+async def sweep(sessions: async_sessionmaker[AsyncSession], bus: EventBus, base: Path) -> Swept:
     """Remove the working files of recordings no longer running; mark their rows failed."""
     abandoned = await asyncio.to_thread(_abandoned, base)
     failed = 0
@@ -87,7 +88,7 @@ async def sweep(sessions: async_sessionmaker[AsyncSession], base: Path) -> Swept
                     row = await db.get(Recording, recording_id)
                     if row is None or row.state != "recording":
                         return False
-                    await recording.fail(db, recording_id)
+                    await recording.fail(db, bus, recording_id)
                     return True
 
             failed += await retry_when_locked(mark)

@@ -62,7 +62,7 @@ class RecordingMixin(RoomBase):
         except YiyunError:
             recording_work.release(lock)
             async with self.sessions.begin() as db:
-                await recording.fail(db, row.id)
+                await recording.fail(db, self.bus, row.id)
             raise
         room.recording = ActiveRecording(row.id, "recording", directory, included, lock=lock)
         self._remember(room, room.recording)
@@ -166,7 +166,13 @@ class RecordingMixin(RoomBase):
         try:
             with contextlib.suppress(Exception):
                 await recording.finish(
-                    self.sessions, self.store, rec.id, path, actor=actor, names=rec.names
+                    self.sessions,
+                    self.store,
+                    rec.id,
+                    path,
+                    bus=self.bus,
+                    actor=actor,
+                    names=rec.names,
                 )
         finally:
             recording_work.release(rec.lock)
@@ -177,7 +183,7 @@ class RecordingMixin(RoomBase):
 
     async def sweep_working_files(self) -> recording_work.Swept:
         """At start-up: remove the plaintext of recordings no longer running."""
-        return await recording_work.sweep(self.sessions, self.recordings_base)
+        return await recording_work.sweep(self.sessions, self.bus, self.recordings_base)
 
     async def _recording_changed(self, room: MeetingRoom) -> None:
         rec = room.recording
