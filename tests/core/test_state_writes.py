@@ -14,11 +14,9 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "yiyun"
 THE_MACHINE = SRC / "core" / "statemachine.py"
-# Not workflow state columns: the room's in-memory recording status, and a recording
-# file's processing status (recording → ready | failed), set by the processing job.
+# Not a workflow state column: the room's in-memory recording status.
 ALLOWED = {
-    ("meetings/room.py", "rec.state"),
-    ("meetings/recording.py", "row.state"),
+    ("meetings/room_recording.py", "rec.state"),
 }
 
 

@@ -74,7 +74,9 @@ async def _recorded(app: Any, client: Any, world: World, tmp_path: Path) -> tupl
     work.mkdir(parents=True)
     source = work / f"{row.id}.mkv"
     _noisy_mkv(source, TITLES, seconds=6)
-    await recording.finish(app.state.sessions, app.state.store, row.id, source, actor=None)
+    await recording.finish(
+        app.state.sessions, app.state.store, row.id, source, bus=app.state.bus, actor=None
+    )
     return meeting, row.id, work
 
 

@@ -125,6 +125,7 @@ async def test_recordings_play_for_the_meetings_staff_only_and_every_play_is_aud
         app.state.store,
         rec_id,
         source,
+        bus=app.state.bus,
         actor=None,
         names={"u1-aaaaaa": ("u1", "Bob"), "u2-bbbbbb": ("u2", "Alice")},
     )

@@ -16,6 +16,7 @@ import hashlib
 import io
 import logging
 import shutil
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
+from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
 from yiyun.core.errors import Conflict, IllegalTransition, NotFound
+from yiyun.core.statemachine import Machine, Step
 from yiyun.core.storage import BlobStore
 from yiyun.meetings.models import Meeting, MeetingGuest, Recording
 from yiyun.meetings.schemas import RecordingRead
@@ -36,6 +39,27 @@ from yiyun.records.service import has_consent
 
 logger = logging.getLogger(__name__)
 RETENTION = "clinical-30y"  # telemedicine records are kept with the medical record
+
+
+class RecordingState(StrEnum):
+    """A recording's file: being written, then sealed and split (`ready`) or lost."""
+
+    RECORDING = "recording"
+    READY = "ready"
+    FAILED = "failed"
+
+
+RECORDING, READY, FAILED = RecordingState.RECORDING, RecordingState.READY, RecordingState.FAILED
+MACHINE: Machine[RecordingState, Recording] = Machine(
+    name="recording",
+    states=RecordingState,
+    table={(RECORDING, "finish"): Step(READY), (RECORDING, "fail"): Step(FAILED)},
+    audit=audit.record,
+    entity_type="recording",
+    audit_prefix="meeting.recording",
+    channel="meetings.recording",
+    illegal_code="recording.illegal_transition",
+)
 
 
 async def consenting_guests(db: AsyncSession, meeting: Meeting) -> set[int]:
@@ -81,7 +105,7 @@ async def begin(
         )
     row = Recording(
         meeting_id=meeting_id,
-        state="recording",
+        state=RECORDING,
         engine=engine,
         started_by_id=started_by.user_id or meeting.host_id,
         started_at=now(),
@@ -104,11 +128,12 @@ async def begin(
     return row
 
 
-async def fail(db: AsyncSession, recording_id: int) -> None:
+async def fail(db: AsyncSession, bus: EventBus, recording_id: int) -> None:
+    """A recording still being written is lost (its file could not be made or sealed)."""
     row = await db.get(Recording, recording_id)
-    if row is not None:
-        row.state = "failed"
+    if row is not None and row.state == RECORDING:
         row.ended_at = now()
+        await MACHINE.transition(session=db, bus=bus, entity=row, action="fail", actor=audit.SYSTEM)
 
 
 async def note_participants(db: AsyncSession, recording_id: int, included: list[str]) -> None:
@@ -174,6 +199,7 @@ async def finish(
     recording_id: int,
     source: Path,
     *,
+    bus: EventBus,
     actor: Actor | None,
     names: dict[str, tuple[str, str]] | None = None,
 ) -> None:
@@ -215,20 +241,20 @@ async def finish(
             row = await db.get(Recording, recording_id)
             if row is None:
                 return
-            row.state, row.ended_at = "ready", now()
+            row.ended_at = now()
             row.storage_key, row.size, row.sha256, row.tracks = master, size, sha, tracks
-            await audit.record(
+            await MACHINE.transition(
                 session=db,
+                bus=bus,
+                entity=row,
+                action="finish",
                 actor=actor or audit.SYSTEM,
-                action="meeting.recording.finish",
-                entity_type="recording",
-                entity_id=recording_id,
                 details={"sha256": sha, "size": size, "parts": len(tracks)},
             )
     except Exception:
         logger.exception("recording %s could not be finalised", recording_id)
         async with sessions.begin() as db:
-            await fail(db, recording_id)
+            await fail(db, bus, recording_id)
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -271,7 +297,7 @@ async def get(db: AsyncSession, meeting_id: int, recording_id: int) -> Recording
 
 
 def part(row: Recording, n: int) -> dict[str, Any]:
-    if row.state != "ready":
+    if row.state != READY:
         raise IllegalTransition(state=row.state, action="play", code="recording.not_ready")
     for track in row.tracks:
         if track.get("n") == n:

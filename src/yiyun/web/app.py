@@ -72,6 +72,7 @@ def create_app(
             if settings.db.url.startswith("sqlite"):
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
             await asyncio.to_thread(migrate.upgrade, settings.db.url)
+        await app.state.rooms.sweep_working_files()
         await app.state.live.start()
         await app.state.hub.start()
         runner = surveillance_jobs.Runner(app.state.sessions, app.state.bus, config_from(settings))
