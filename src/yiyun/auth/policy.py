@@ -146,9 +146,7 @@ RULES: dict[Action, Rule] = {
     Action.VIEW_SURVEILLANCE_SITE: _any_of(
         _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*SITE_STAFF)
     ),
-    Action.REPORT_COUNTS: _any_of(
-        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*SITE_STAFF)
-    ),
+    Action.REPORT_COUNTS: _any_of(_roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*SITE_STAFF)),
     Action.MANAGE_ALERTS: _roles(R.AUTHORITY),
     Action.RESPOND_ALERT: _any_of(_roles(R.AUTHORITY), _roles_own(*SITE_STAFF)),
 }
