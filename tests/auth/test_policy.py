@@ -110,6 +110,7 @@ def test_every_action_is_a_read_or_a_named_write() -> None:
         Action.VIEW_AUDIT,
         Action.VIEW_SURVEILLANCE_DISTRICT,
         Action.VIEW_SURVEILLANCE_SITE,
+        Action.VIEW_DISPATCH,
     }
     assert reads | policy.WRITES == set(Action)
     assert not reads & policy.WRITES
@@ -120,7 +121,8 @@ def test_every_action_is_a_read_or_a_named_write() -> None:
     [
         (Role.AUTHORITY, None),
         (Role.NURSE, frozenset({OWN})),
-        (Role.INSTITUTION_ADMIN, frozenset({OWN})),
+        (Role.INSTITUTION_ADMIN, frozenset()),  # IT: no record without breaking the glass
+        (Role.CONSORTIUM_ADMIN, frozenset()),
         (Role.OPS_ENGINEER, frozenset()),
         (Role.DISPATCHER, frozenset()),
     ],
@@ -142,3 +144,31 @@ def test_a_relationship_may_grant_patient_actions_only() -> None:
     )
     with pytest.raises(ValueError, match="patient actions only"):
         policy.register_relationship(bad)
+
+
+@pytest.mark.parametrize(
+    ("role", "own", "other"),
+    [
+        (Role.CONSORTIUM_ADMIN, True, True),
+        (Role.INSTITUTION_ADMIN, True, False),
+        (Role.COMMUNITY_DOCTOR, False, False),
+        (Role.SPECIALIST, False, False),
+        (Role.NURSE, False, False),
+        (Role.AUTHORITY, False, False),
+        (Role.OPS_ENGINEER, False, False),
+        (Role.DISPATCHER, False, False),
+    ],
+)
+def test_administrators_break_the_glass_within_their_reach_and_clinicians_not_at_all(
+    role: Role, own: bool, other: bool
+) -> None:
+    principal = who(role)
+    assert policy.allows(principal, Action.BREAK_GLASS, Target.of(OWN)) is own
+    assert policy.allows(principal, Action.BREAK_GLASS, Target.of(OTHER)) is other
+    for action in (Action.READ_PATIENT, Action.WRITE_PATIENT, Action.REGISTER_PATIENT):
+        if role in (Role.CONSORTIUM_ADMIN, Role.INSTITUTION_ADMIN):
+            assert not policy.allows(principal, action, Target.of(OWN))
+
+
+def test_breaking_the_glass_keeps_the_institution_administrator_within_one_institution() -> None:
+    assert policy.reach(Role.INSTITUTION_ADMIN) is Reach.INSTITUTION

@@ -58,19 +58,21 @@ def roles(*items: Role) -> frozenset[Role]:
 
 # --- the table: who may do what (DESIGN.md §1, auth/policy.py) -------------------------
 WIDE = roles(CA, AU, DI, OP)  # see staff and terminals of every institution
-PATIENT_STAFF = roles(IA, CD, SP, NU)  # their own institution's patients
-# The health authority reads every patient; the consortium administrator (IT) none, unless
-# it breaks the glass (group "break-glass").
+PATIENT_STAFF = roles(CD, SP, NU)  # their own institution's patients
+SITE_STAFF = PATIENT_STAFF | {IA}  # a site's people: its clinicians and its administrator
+# The health authority reads every patient; the administrators (IT) none, unless they break
+# the glass (groups "break-glass"): the consortium administrator for any patient, an
+# institution administrator for its own institution's.
 READ_OWN, READ_OTHER = PATIENT_STAFF | {AU}, roles(AU)
 WRITE_OWN, WRITE_OTHER = PATIENT_STAFF, NOBODY
 LIST_PATIENTS = PATIENT_STAFF | {AU}
-BREAK_GLASS = roles(CA)
+BREAK_GLASS_OWN, BREAK_GLASS_OTHER = roles(CA, IA), roles(CA)
 STAFF_ADMIN_OWN, STAFF_ADMIN_OTHER = roles(CA, IA), roles(CA)
 TERMINAL_ADMIN_OWN, TERMINAL_ADMIN_OTHER = roles(CA, OP, IA), roles(CA, OP)
 AUDIT_OWN, AUDIT_WIDE = roles(CA, AU, IA), roles(CA, AU)
 COMMAND = roles(CA, AU)  # the emergency command room
-RESPOND_OWN, RESPOND_OTHER = PATIENT_STAFF | COMMAND, COMMAND  # a site answers its tasks
-SURVEILLANCE = PATIENT_STAFF | COMMAND  # district for CA/AU, own site for the others
+RESPOND_OWN, RESPOND_OTHER = SITE_STAFF | COMMAND, COMMAND  # a site answers its tasks
+SURVEILLANCE = SITE_STAFF | COMMAND  # district for CA/AU, own site for the others
 
 CLINICIAN = {"a": "alice", "b": "mallory"}  # who prepares a side's patient records
 SIDES = {
@@ -99,7 +101,8 @@ class Probe:
 
     `own` applies when the target is in the caller's institution (or there is no
     target), `other` when it is elsewhere. A denied caller gets `deny`, except patient
-    writes by someone who may read the patient: 403 (`deny_reader`).
+    writes by someone who may read the patient: 403 (`deny_reader`), and a caller the
+    route serves at home, on another institution's target: `deny_elsewhere` if given.
     """
 
     method: str
@@ -110,6 +113,7 @@ class Probe:
     ok: int = 200
     deny: int = 403
     deny_reader: int | None = None
+    deny_elsewhere: int | None = None
     make: Maker = field(default_factory=lambda: body())
     variant: str = ""
     anon: int | None = None  # public route: the status without credentials
@@ -241,6 +245,21 @@ async def break_glass_form(scene: Scene, _who: str | None, side: str | None) -> 
     patient = scene.world.patients[SIDES[side or "a"]["patient"]]
     reason = f"support ticket {scene.serial()}: check the record"
     return Req(data={"patient_number": patient.mpi, "reason": reason, "minutes": "15"})
+
+
+async def own_grant(scene: Scene, who: str | None, side: str | None) -> Req:
+    """A break-glass grant on the side's patient, opened by the caller where it may (the
+    consortium administrator anywhere, an institution administrator at home), otherwise
+    by the consortium administrator: someone else's grant."""
+    key = side or "a"
+    opener = "admin"
+    if who is not None:
+        inst, role = PERSONAS[who]
+        if role in (BREAK_GLASS_OWN if SIDES[key]["inst"] == inst else BREAK_GLASS_OTHER):
+            opener = who
+    url = f"/patients/{scene.ids(side)['patient_id']}/break-glass"
+    reason = {"reason": f"support ticket {scene.serial()}: check the record"}
+    return Req(path={"grant_id": await scene.create(url, who=opener, json=reason)})
 
 
 def grant(role: str) -> Maker:
@@ -555,15 +574,54 @@ GROUPS: dict[str, list[Probe]] = {
         patient_write("POST", f"{PAT}/consents", ok=201, make=consent_body),
         patient_write("POST", f"{CONSENT}/withdraw", make=fresh("consent")),
     ],
-    # The consortium administrator opens emergency read access to one patient (worlds of
-    # their own: a grant would change what the administrator reads in other groups).
+    # An administrator opens emergency read access to one patient, the consortium's to any,
+    # an institution's to its own (another institution's patient is "not found"; by number
+    # in the form, "no patient with this number"); only who opened a grant ends it early.
+    # Worlds of their own: a grant would change what the administrators read elsewhere.
     "api-break-glass": [
-        Probe("GET", f"{API}/break-glass", BREAK_GLASS),
-        Probe("POST", f"{PAT}/break-glass", BREAK_GLASS, BREAK_GLASS, T, ok=201, make=REASON),
+        Probe("GET", f"{API}/break-glass", BREAK_GLASS_OWN),
+        Probe(
+            "POST",
+            f"{PAT}/break-glass",
+            BREAK_GLASS_OWN,
+            BREAK_GLASS_OTHER,
+            T,
+            ok=201,
+            deny_elsewhere=404,
+            make=REASON,
+        ),
+        Probe(
+            "POST",
+            f"{API}/break-glass/{{grant_id}}/end",
+            BREAK_GLASS_OWN,
+            BREAK_GLASS_OTHER,
+            T,
+            deny_elsewhere=404,
+            make=own_grant,
+        ),
     ],
     "pages-break-glass": [
-        Probe("GET", "/break-glass", BREAK_GLASS),
-        Probe("POST", "/break-glass", BREAK_GLASS, BREAK_GLASS, T, ok=303, make=break_glass_form),
+        Probe("GET", "/break-glass", BREAK_GLASS_OWN),
+        Probe(
+            "POST",
+            "/break-glass",
+            BREAK_GLASS_OWN,
+            BREAK_GLASS_OTHER,
+            T,
+            ok=303,
+            deny_elsewhere=422,
+            make=break_glass_form,
+        ),
+        Probe(
+            "POST",
+            "/break-glass/{grant_id}/end",
+            BREAK_GLASS_OWN,
+            BREAK_GLASS_OTHER,
+            T,
+            ok=303,
+            deny_elsewhere=404,
+            make=own_grant,
+        ),
     ],
     "api-audit": [
         Probe("GET", f"{API}/audit/events", AUDIT_OWN),
@@ -918,6 +976,8 @@ def expected(probe: Probe, who: str | None, side: str | None) -> int:
         reader = role in (READ_OWN if own else READ_OTHER)
     if allowed:
         return probe.ok
+    if probe.deny_elsewhere and not own and role in probe.own:
+        return probe.deny_elsewhere
     return probe.deny_reader if probe.deny_reader and reader else probe.deny
 
 

@@ -114,23 +114,26 @@ async def test_a_wrong_second_factor_keeps_the_door_shut(browser: Browsers, worl
 MARKERS = {
     "patients": 'data-testid="patient-count"',
     "register": 'href="/patients#register"',
+    "find": 'href="/patients"',  # the nav and "Find a patient"
+    "break_glass": 'href="/break-glass"',
     "add_staff": 'href="/staff#new"',
     "audit": 'href="/audit"',
     "consortium": 'data-testid="care-sites"',
     "district": "District overview",
     "attention": "T-CHCA-1",  # CHC A's room system is offline
 }
-# persona: what their home page offers (DESIGN.md §1)
+# persona: what their home page offers (DESIGN.md §1); administrators (IT) see no patient
+# but may break the glass
 HOME: dict[str, set[str]] = {
-    "alice": {"patients", "register"},
-    "mallory": {"patients", "register"},
-    "nina": {"patients", "register"},
-    "bob": {"patients", "register"},
-    "ines": {"patients", "register", "add_staff", "audit"},
+    "alice": {"patients", "register", "find"},
+    "mallory": {"patients", "register", "find"},
+    "nina": {"patients", "register", "find"},
+    "bob": {"patients", "register", "find"},
+    "ines": {"add_staff", "audit", "break_glass"},
     "carol": {"consortium"},
     "otto": {"consortium", "attention"},
-    "admin": {"add_staff", "audit", "consortium", "attention"},
-    "hana": {"patients", "audit", "consortium", "district", "attention"},
+    "admin": {"add_staff", "audit", "consortium", "attention", "break_glass"},
+    "hana": {"patients", "audit", "consortium", "district", "attention", "find"},
 }
 
 

@@ -79,6 +79,8 @@ LABELS: dict[str, str] = {
     "meeting.stop_video": "Participant's camera stopped",
     "meeting.unlock": "Meeting unlocked",
     "meeting.update": "Meeting updated",
+    "patient.break_glass": "Emergency access opened",
+    "patient.break_glass_end": "Emergency access ended early",
     "patient.list": "Patients searched",
     "patient.lookup": "Patient looked up by ID number",
     "patient.read": "Patient record viewed",

@@ -89,7 +89,8 @@ def _any_of(*rules: Rule) -> Rule:
 
 STAFF = tuple(Role)
 CLINICAL = (R.COMMUNITY_DOCTOR, R.SPECIALIST, R.NURSE)
-PATIENT_WRITERS = (*CLINICAL, R.INSTITUTION_ADMIN)
+# A site's people: its clinical staff and its administrator (surveillance counts, alerts).
+SITE_STAFF = (*CLINICAL, R.INSTITUTION_ADMIN)
 
 RULES: dict[Action, Rule] = {
     Action.VIEW_CONSORTIUM: _roles(*STAFF),
@@ -110,19 +111,20 @@ RULES: dict[Action, Rule] = {
     Action.MANAGE_TERMINALS: _any_of(
         _roles(R.CONSORTIUM_ADMIN, R.OPS_ENGINEER), _roles_own(R.INSTITUTION_ADMIN)
     ),
-    # Patient records are clinical: the institution's clinical staff and its admin, and the
-    # health authority reading. The consortium administrator runs IT and reads no record
-    # by default; when a support case or an emergency needs it, it breaks the glass
-    # (`records.break_glass`: one patient, reasoned, time-limited, read-only, audited).
+    # Patient records are clinical: the institution's clinical staff, and the health
+    # authority reading. Administrators run IT and read no record by default (least
+    # privilege, PIPL): when a support case or an emergency needs one, they break the glass
+    # (`records.break_glass`: one patient, reasoned, time-limited, read-only, audited), the
+    # consortium administrator for any patient, an institution's for its own patients.
     # Who may list patients at all (asked for the own institution); the rows listed are
     # `scope(principal, READ_PATIENT)`.
-    Action.LIST_PATIENTS: _any_of(_roles(R.AUTHORITY), _roles_own(*PATIENT_WRITERS)),
-    Action.REGISTER_PATIENT: _roles_own(*PATIENT_WRITERS),
-    Action.READ_PATIENT: _any_of(_roles(R.AUTHORITY), _roles_own(*PATIENT_WRITERS)),
-    Action.WRITE_PATIENT: _roles_own(*PATIENT_WRITERS),
+    Action.LIST_PATIENTS: _any_of(_roles(R.AUTHORITY), _roles_own(*CLINICAL)),
+    Action.REGISTER_PATIENT: _roles_own(*CLINICAL),
+    Action.READ_PATIENT: _any_of(_roles(R.AUTHORITY), _roles_own(*CLINICAL)),
+    Action.WRITE_PATIENT: _roles_own(*CLINICAL),
     # A doctor's signed opinion on the record (relationships may grant it elsewhere).
     Action.ADD_OPINION: _roles_own(R.COMMUNITY_DOCTOR, R.SPECIALIST),
-    Action.BREAK_GLASS: _roles(R.CONSORTIUM_ADMIN),
+    Action.BREAK_GLASS: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)),
     Action.VIEW_AUDIT: _any_of(
         _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)
     ),
@@ -142,13 +144,11 @@ RULES: dict[Action, Rule] = {
     # authority's.
     Action.VIEW_SURVEILLANCE_DISTRICT: _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN),
     Action.VIEW_SURVEILLANCE_SITE: _any_of(
-        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)
+        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*SITE_STAFF)
     ),
-    Action.REPORT_COUNTS: _any_of(
-        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*PATIENT_WRITERS)
-    ),
+    Action.REPORT_COUNTS: _any_of(_roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*SITE_STAFF)),
     Action.MANAGE_ALERTS: _roles(R.AUTHORITY),
-    Action.RESPOND_ALERT: _any_of(_roles(R.AUTHORITY), _roles_own(*PATIENT_WRITERS)),
+    Action.RESPOND_ALERT: _any_of(_roles(R.AUTHORITY), _roles_own(*SITE_STAFF)),
 }
 
 

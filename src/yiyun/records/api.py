@@ -197,3 +197,10 @@ async def my_break_glass(session: DbSession, ctx: PatientCtx) -> list[BreakGlass
     """The caller's emergency accesses that hold now."""
     rows = await break_glass.mine(session=session, principal=ctx.principal)
     return [BreakGlassRead.model_validate(r) for r in rows]
+
+
+@router.post("/break-glass/{grant_id}/end", response_model=BreakGlassRead)
+async def end_break_glass(grant_id: Id, session: DbSession, ctx: PatientCtx) -> BreakGlassRead:
+    """End one's own emergency access before it lapses (audited)."""
+    grant = await break_glass.end_grant(session=session, ctx=ctx, grant_id=grant_id)
+    return BreakGlassRead.model_validate(grant)

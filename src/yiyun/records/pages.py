@@ -236,3 +236,9 @@ async def break_the_glass(
         session=session, ctx=ctx, number=patient_number, reason=reason, minutes=minutes
     )
     return see_other(f"/patients/{grant.patient_id}")
+
+
+@router.post("/break-glass/{grant_id}/end")
+async def end_break_glass(grant_id: Id, session: DbSession, ctx: PatientCtx) -> Response:
+    await break_glass.end_grant(session=session, ctx=ctx, grant_id=grant_id)
+    return see_other("/break-glass?done=ended")

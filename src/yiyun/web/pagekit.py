@@ -51,7 +51,7 @@ def page(
         "patients": allows(principal, Action.LIST_PATIENTS, own),
         "audit": allows(principal, Action.VIEW_AUDIT, own),
         "quality": allows(principal, Action.VIEW_CALL_QUALITY),
-        "break_glass": allows(principal, Action.BREAK_GLASS),
+        "break_glass": allows(principal, Action.BREAK_GLASS, own),
         "command": allows(principal, Action.COMMAND_EMERGENCY),
         "tasks": allows(principal, Action.RESPOND_EMERGENCY, own)
         and not allows(principal, Action.COMMAND_EMERGENCY),
@@ -90,6 +90,7 @@ FLASH = {
     "revoked": "Invitation withdrawn.",
     "allowed_back": "They may join the meeting again.",
     "role": "Role changed.",
+    "ended": "Emergency access ended.",
 }
 
 
