@@ -15,6 +15,7 @@ from yiyun import i18n
 from yiyun.audit import actions as audit_actions
 from yiyun.emergency import workflow as emergency_workflow
 from yiyun.media import signaling
+from yiyun.meetings import recording as meetings_recording
 from yiyun.meetings import workflow as meetings_workflow
 from yiyun.org import enums as org_enums
 from yiyun.records import enums as records_enums
@@ -264,6 +265,7 @@ def _audit_actions() -> set[str]:
     found.update(f"meeting.{a}" for a in get_args(signaling.ControlAction))
     for machine in (
         meetings_workflow.MACHINE,
+        meetings_recording.MACHINE,
         emergency_workflow.INCIDENT,
         emergency_workflow.TASK,
         surveillance_workflow.MACHINE,
