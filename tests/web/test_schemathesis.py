@@ -232,6 +232,8 @@ def positive_outcomes(operation: Operation, fuzzed: Fuzzed) -> Counter[str]:
 def test_valid_data_from_the_schema_is_not_refused_as_invalid(fuzzed: Fuzzed, label: str) -> None:
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", fuzzed.app)
     method, path = label.split(" ", 1)
+    if fuzzed.persona == "admin" and path.startswith("/api/v1/patients"):
+        pytest.skip("the IT administrator registers and reads no patients (least privilege)")
     outcomes = positive_outcomes(schema[path][method], fuzzed)
     accepted = sum(n for k, n in outcomes.items() if k.startswith("2"))
     invalid = {k.split(" ", 1)[-1] for k in outcomes if k.startswith(("400", "422"))}
