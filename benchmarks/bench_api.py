@@ -305,6 +305,38 @@ def print_table(summary: dict[str, dict[str, float]], title: str) -> None:
         )
 
 
+def cpu_main(args: argparse.Namespace) -> None:
+    """`--cpu N`: CPU time per request in process (see `bench_api_cpu.py`)."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import bench_api_cpu
+
+    data_dir = Path(tempfile.mkdtemp(prefix="yiyun-bench-api-"))
+    print(f"seeding the demo consortium ({args.db}) ...", flush=True)
+    url, fixture, dbname = prepare(args.db, data_dir, args.patients_per_centre)
+    try:
+        summary = bench_api_cpu.run(url, fixture, data_dir, args.cpu, args.connections, args.rounds)
+    finally:
+        if dbname:
+            drop_database(dbname)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    output = args.output or RESULTS / f"api-cpu-{args.db}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(
+        json.dumps(
+            {
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "settings": {k: str(v) for k, v in vars(args).items()},
+                "summary": summary,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"\nwritten to {output}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
@@ -317,7 +349,17 @@ def main() -> None:
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--only", default=None, help="comma-separated subset of the routes")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: CPU ms per request in process, N requests per route and round",
+    )
     args = parser.parse_args()
+    if args.cpu:
+        cpu_main(args)
+        return
 
     loadgen = args.loadgen
     if loadgen == "auto":

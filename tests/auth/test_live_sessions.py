@@ -168,3 +168,28 @@ async def test_a_revocation_on_one_node_closes_the_socket_on_another(
             await node.state.hub.close()
             await node.state.bus.close()
             await node.state.engine.dispose()
+
+
+async def test_a_burst_of_requests_with_an_uncached_token_looks_it_up_once(
+    app: Any, client: httpx.AsyncClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from yiyun.auth import service as auth_service
+
+    real = auth_service.authenticate
+    lookups = 0
+
+    async def counted(**kwargs: Any) -> Any:
+        nonlocal lookups
+        lookups += 1
+        await asyncio.sleep(0.05)  # a slow database: the others arrive meanwhile
+        return await real(**kwargs)
+
+    monkeypatch.setattr(auth_service, "authenticate", counted)
+    app.state.live._cache.clear()  # the token not yet cached
+    replies = await asyncio.gather(
+        *(client.get("/api/v1/auth/me", headers=world.auth("alice")) for _ in range(8))
+    )
+    assert [r.status_code for r in replies] == [200] * 8
+    assert lookups == 1
+    bad = await client.get("/api/v1/auth/me", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401

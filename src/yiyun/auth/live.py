@@ -75,6 +75,7 @@ class LiveSessions:
         self._ttl = ttl
         self._cache: dict[str, tuple[float, LiveSession]] = {}
         self._generation = 0
+        self._inflight: dict[str, asyncio.Future[LiveSession]] = {}
         self._tickets: set[Ticket] = set()
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -92,6 +93,37 @@ class LiveSessions:
                 return live
             self._cache.pop(key, None)
         generation = self._generation
+        pending = self._inflight.get(key)
+        if pending is not None:
+            # One lookup per token at a time: callers arriving while it runs (a burst
+            # when the entry expires) share its answer instead of each reading the
+            # session and stamping `last_used_at` in a write transaction of its own.
+            await asyncio.wait({pending})
+            ok = not pending.cancelled() and pending.exception() is None
+            if ok and generation == self._generation:
+                return pending.result()
+            return await self._lookup(session, token, key, generation)  # its own answer
+        future: asyncio.Future[LiveSession] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            live = await self._lookup(session, token, key, generation)
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a failure with no waiter is not "never retrieved"
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        else:
+            future.set_result(live)
+            return live
+        finally:
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+
+    async def _lookup(
+        self, session: AsyncSession, token: str, key: str, generation: int
+    ) -> LiveSession:
         row, user = await auth_service.authenticate(session=session, token=token)
         live = LiveSession(
             id=row.id,
