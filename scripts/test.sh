@@ -21,8 +21,12 @@ echo "== lint and types"
 bash scripts/lint.sh
 
 echo "== tests on SQLite (all, including browser and R reference tests)"
-.venv/bin/python -m pytest -q --db=sqlite -n "$jobs" --dist loadgroup \
+.venv/bin/python -m pytest -q --db=sqlite -n "$jobs" --dist loadgroup -m "not solo" \
   --junitxml=test-results/junit-sqlite.xml "$@"
+
+echo "== tests that need the cores to themselves (SQLite, one at a time)"
+.venv/bin/python -m pytest -q --db=sqlite -p no:xdist -m solo \
+  --junitxml=test-results/junit-solo.xml "$@"
 
 echo "== tests on PostgreSQL (database-facing suites)"
 # Left out: browser and R tests, surveillance algorithms, and the media-engine suites

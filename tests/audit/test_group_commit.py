@@ -8,11 +8,15 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event, func, select
 
 from tests.factories import World
 from yiyun.audit import service as audit
 from yiyun.audit.models import AuditEvent
+
+# Several tasks (sockets, background writers) use the database at once.
+pytestmark = pytest.mark.commits
 
 
 async def _count(app: Any, action: str) -> int:

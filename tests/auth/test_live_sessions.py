@@ -23,6 +23,9 @@ from yiyun.meetings.models import ChatMessage
 from yiyun.settings import BusSettings, Settings
 from yiyun.web.app import create_app
 
+# Several tasks (sockets, background writers) use the database at once.
+pytestmark = pytest.mark.commits
+
 
 def _client(app: object) -> httpx.AsyncClient:
     return httpx.AsyncClient(

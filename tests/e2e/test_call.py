@@ -13,7 +13,9 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import ENGINES, LiveServer, serve_engine, shot, sign_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.media, pytest.mark.slow]
+# Three browsers encode and decode video through the SFU: on two cores this test runs
+# alone, after the parallel phase (`solo`), so a neighbour's load cannot starve it.
+pytestmark = [pytest.mark.e2e, pytest.mark.media, pytest.mark.slow, pytest.mark.solo]
 
 
 @pytest.fixture(scope="module", params=ENGINES)

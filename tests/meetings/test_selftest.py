@@ -22,6 +22,9 @@ from yiyun.settings import Settings
 from yiyun.web.deps import SESSION_COOKIE
 from yiyun.web.templating import env
 
+# Several tasks (sockets, background writers) use the database at once.
+pytestmark = pytest.mark.commits
+
 PAYLOAD = "/api/v1/selftest/payload"
 MiB = 1024 * 1024
 HTML = {"Accept": "text/html"}

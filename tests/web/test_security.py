@@ -18,6 +18,9 @@ from yiyun.settings import Settings
 from yiyun.web.app import create_app
 from yiyun.web.security import forwarded_client
 
+# Several tasks (sockets, background writers) use the database at once.
+pytestmark = pytest.mark.commits
+
 
 def _ws_client(app: Any, **kw: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(
