@@ -79,7 +79,7 @@ class RoomControl(EntryMixin, ChairMixin, MessagesMixin, RecordingMixin, RelayMi
         bus: EventBus,
         store: BlobStore,
         *,
-        recordings_dir: Path | None = None,
+        recordings_dir: Path,
         empty_end_seconds: float = 0.0,
     ) -> None:
         self.hub = hub

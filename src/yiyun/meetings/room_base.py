@@ -29,7 +29,7 @@ class RoomBase(abc.ABC):
     sessions: async_sessionmaker[AsyncSession]
     bus: EventBus
     store: BlobStore
-    recordings_dir: Path | None
+    recordings_dir: Path  # plaintext working files stay in the data dir, never /tmp
     rooms: dict[int, MeetingRoom]
     _by_session: dict[str, Occupant]
     _finishing: set[asyncio.Task[None]]

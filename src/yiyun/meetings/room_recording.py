@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -179,7 +178,7 @@ class RecordingMixin(RoomBase):
 
     @property
     def recordings_base(self) -> Path:
-        return self.recordings_dir or Path(tempfile.gettempdir()) / "yiyun-recordings"
+        return self.recordings_dir
 
     async def sweep_working_files(self) -> recording_work.Swept:
         """At start-up: remove the plaintext of recordings no longer running."""
