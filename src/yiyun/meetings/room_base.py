@@ -143,14 +143,19 @@ class RoomBase(abc.ABC):
 
     async def _audit_once(self, occupant: Occupant, action: str, details: dict[str, Any]) -> None:
         async with self.sessions.begin() as db:
-            await audit.record(
-                session=db,
-                actor=occupant.actor(),
-                action=action,
-                entity_type="meeting",
-                entity_id=occupant.meeting_id,
-                details=details,
-            )
+            await self._audit_in(db, occupant, action, details)
+
+    async def _audit_in(
+        self, db: AsyncSession, occupant: Occupant, action: str, details: dict[str, Any]
+    ) -> None:
+        await audit.record(
+            session=db,
+            actor=occupant.actor(),
+            action=action,
+            entity_type="meeting",
+            entity_id=occupant.meeting_id,
+            details=details,
+        )
 
     async def _audit_system(self, room: MeetingRoom, action: str) -> None:
         async with self.sessions.begin() as db:

@@ -75,7 +75,8 @@ class ChairMixin(RoomBase):
             await self._make_cohost(room, target)
             details["target"] = target.identity
         elif action in ("lock", "unlock", "allow_unmute", "disallow_unmute"):
-            await self._policy(room, action)
+            await self._policy(room, chair, action)  # audited with the change
+            return
         elif action == "rollcall":
             room.rollcall = Rollcall(
                 id=secrets.token_hex(4),
@@ -123,7 +124,9 @@ class ChairMixin(RoomBase):
         await self._roster_changed(room)
         await self._send_lobby(room, [target])
 
-    async def _policy(self, room: MeetingRoom, action: str) -> None:
+    async def _policy(self, room: MeetingRoom, chair: Occupant, action: str) -> None:
+        """Change a room-wide setting; the stored setting and its audit row commit together,
+        before anyone is told, so a meeting ended a moment later cannot lose the record."""
         if action in ("lock", "unlock"):
             room.locked = action == "lock"
             values = {"locked": room.locked}
@@ -135,6 +138,7 @@ class ChairMixin(RoomBase):
             if meeting is not None:
                 for key, value in values.items():
                     setattr(meeting, key, value)
+            await self._audit_in(db, chair, f"meeting.{action}", {})
         await self._roster_changed(room)
 
     async def _rollcall_status(self, room: MeetingRoom) -> None:
