@@ -194,3 +194,29 @@ async def test_a_rolled_back_task_step_publishes_nothing(app: object, world: Wor
         roll_back=True,
     )
     assert_rolled_back(out, state="sent")
+
+
+async def test_opening_an_incident_is_announced_once_after_commit(
+    app: object, world: World
+) -> None:
+    from yiyun.emergency import service
+
+    principal = auth_service.principal_of(world.users["hana"])
+    bus = app.state.bus  # type: ignore[attr-defined]
+    async with bus.subscribe(workflow.INCIDENT.channel) as sub:
+        async with app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+            incident = await service.open_incident(
+                session=s,
+                bus=bus,
+                principal=principal,
+                actor=principal.actor(),
+                title="发热聚集",
+                site_ids=[world.inst["chc_a"].id],
+            )
+            assert await sub.get(timeout=0.05) is None  # not before the commit
+        message = await sub.get(timeout=2)
+        assert await sub.get(timeout=0.05) is None  # once
+    assert message is not None
+    assert message["action"] == "open" and message["from"] is None
+    assert message["state"] == "open" and message["id"] == incident.id
+    assert message["site_ids"] == [world.inst["chc_a"].id]

@@ -36,10 +36,15 @@ async def board(session: DbSession, principal: CurrentPrincipal) -> dict[str, An
 
 @router.post("/emergency/incidents", response_model=IncidentRead, status_code=201)
 async def open_incident(
-    data: IncidentCreate, session: DbSession, principal: CurrentPrincipal, actor: CurrentActor
+    data: IncidentCreate,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
 ) -> IncidentRead:
     incident = await service.open_incident(
         session=session,
+        bus=request.app.state.bus,
         principal=principal,
         actor=actor,
         title=data.title,
@@ -103,6 +108,7 @@ async def convene_all(
     """Open an incident covering every care site and convene them all."""
     incident = await service.open_incident(
         session=session,
+        bus=request.app.state.bus,
         principal=ctx.principal,
         actor=ctx.actor,
         title=data.title,

@@ -92,6 +92,7 @@ async def log(
 async def open_incident(
     *,
     session: AsyncSession,
+    bus: EventBus,
     principal: Principal,
     actor: Actor,
     title: str,
@@ -124,6 +125,16 @@ async def open_incident(
         entity_type="incident",
         entity_id=incident.id,
         details={"sites": len(incident.site_ids), "alert_id": alert_id},
+    )
+    workflow.INCIDENT.announce(
+        session=session,
+        bus=bus,
+        entity_id=incident.id,
+        action="open",
+        before=None,
+        after=incident.state,
+        at=incident.created_at,
+        extra=workflow.incident_fields(incident),
     )
     return incident
 
