@@ -18,6 +18,7 @@ import contextlib
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -54,8 +55,11 @@ class Context:
 
 
 class Transcoder:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(
+        self, ctx: Context, on_progress: Callable[[int, float], None] | None = None
+    ) -> None:
         self.ctx = ctx
+        self.on_progress = on_progress  # the command line's progress bar
         self.node = node_name()
         self.periodic = Periodic(
             "teaching-transcoder",
@@ -191,6 +195,8 @@ class Transcoder:
         await asyncio.to_thread(copy)
 
     async def _progress(self, video_id: int, share: float) -> None:
+        if self.on_progress is not None:
+            self.on_progress(video_id, share)
         async with transaction(self.ctx.factory) as session:
             await session.execute(
                 update(Video)
