@@ -66,7 +66,7 @@ def sniff_video(filename: str, head: bytes) -> str:
 def _tags(tags: list[str]) -> list[str]:
     out: list[str] = []
     for tag in tags:
-        for part in re.split(r"[,，、\s]+", tag):
+        for part in re.split(r"[,，、;；]+", tag):
             part = part.strip()[:32]
             if part and part not in out:
                 out.append(part)
