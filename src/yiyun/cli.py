@@ -290,10 +290,12 @@ def _mount() -> None:
     from yiyun.bench import bench
     from yiyun.demo.cli import demo
     from yiyun.surveillance.cli import surveillance
+    from yiyun.teaching.cli import teaching
 
     main.add_command(bench)
     main.add_command(demo)
     main.add_command(surveillance)
+    main.add_command(teaching)
 
 
 _mount()

@@ -13,3 +13,4 @@ def import_all() -> None:
     from yiyun.org import models as _org  # noqa: F401
     from yiyun.records import models as _records  # noqa: F401
     from yiyun.surveillance import models as _surveillance  # noqa: F401
+    from yiyun.teaching import models as _teaching  # noqa: F401

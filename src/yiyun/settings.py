@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from yiyun.core.sealed import BlobKeys
 from yiyun.meetings.config import MeetingSettings
 from yiyun.surveillance.config import SurveillanceSettings
+from yiyun.teaching.config import TeachingSettings
 
 DEFAULT_DATA_DIR = Path("var")
 DATA_BLOB_KEY = "data"  # id of the blob key derived from `security.data_key`
@@ -147,6 +148,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     surveillance: SurveillanceSettings = Field(default_factory=SurveillanceSettings)
     meetings: MeetingSettings = Field(default_factory=MeetingSettings)
+    teaching: TeachingSettings = Field(default_factory=TeachingSettings)
 
 
 def check_production(settings: Settings) -> None:

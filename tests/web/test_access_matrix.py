@@ -506,11 +506,23 @@ COVERED_ELSEWHERE = {
     ("GET", f"{MEET}/quality"),
     ("GET", f"{MEET}/recordings"),
     ("GET", f"{MEET}/recordings/{{recording_id}}/parts/{{n}}"),
+    # A library video is its uploader's and its institution's; tests/teaching/
+    # test_library.py::test_each_persona_gets_what_the_library_allows checks every persona.
+    ("POST", f"{API}/teaching/videos"),
+    ("GET", f"{API}/teaching/videos/{{video_id}}"),
+    ("PUT", f"{API}/teaching/videos/{{video_id}}/progress"),
+    ("POST", f"{API}/teaching/videos/{{video_id}}/{{action}}"),
 }
 # Pages scoped the same way (tests/meetings/test_live_api.py).
 PAGES_COVERED_ELSEWHERE = {
     ("GET", "/meetings/{meeting_id}/recordings/{recording_id}"),
     ("GET", "/calls/quality"),
+    # The library's video pages and files (tests/teaching/test_library.py).
+    ("POST", "/teaching/upload"),
+    ("GET", "/teaching/videos/{video_id}"),
+    ("POST", "/teaching/videos/{video_id}/{action}"),
+    ("GET", "/teaching/videos/{video_id}/hls/{name:path}"),
+    ("GET", "/teaching/videos/{video_id}/thumbnail.jpg"),
 }
 
 # Each group runs on one world, in order; a call that ends sessions comes last.
@@ -836,6 +848,8 @@ GROUPS: dict[str, list[Probe]] = {
         *guest_state_rows("denied", token=410, upload=410, download=410, page=410),
         *guest_state_rows("admitted", token=200, upload=201, download=200, page=200),
     ],
+    "api-teaching": [Probe("GET", f"{API}/teaching/videos", ALL)],
+    "pages-teaching": [Probe("GET", "/teaching", ALL)],
     "pages-emergency": [
         Probe("GET", "/emergency", COMMAND),
         Probe("GET", "/emergency/tasks", RESPOND_OWN),

@@ -21,6 +21,7 @@ from yiyun.org import enums as org_enums
 from yiyun.records import enums as records_enums
 from yiyun.settings import Settings
 from yiyun.surveillance import workflow as surveillance_workflow
+from yiyun.teaching import workflow as teaching_workflow
 from yiyun.web import messages, pagekit
 from yiyun.web.app import create_app
 
@@ -269,6 +270,7 @@ def _audit_actions() -> set[str]:
         emergency_workflow.INCIDENT,
         emergency_workflow.TASK,
         surveillance_workflow.MACHINE,
+        teaching_workflow.MACHINE,
     ):
         found.update(f"{machine.audit_prefix}.{a}" for a in machine.actions)
     found.update(f"surveillance.alert.{a.value}" for a in surveillance_workflow.AlertAction)

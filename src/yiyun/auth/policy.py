@@ -47,6 +47,9 @@ class Action(StrEnum):
     MANAGE_ALERTS = "surveillance.manage_alerts"
     RESPOND_ALERT = "surveillance.respond_alert"
     VIEW_CALL_QUALITY = "ops.call_quality"
+    VIEW_TEACHING = "teaching.view"
+    PUBLISH_TEACHING = "teaching.publish"
+    MANAGE_TEACHING = "teaching.manage"
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,14 @@ RULES: dict[Action, Rule] = {
     Action.REPORT_COUNTS: _any_of(_roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*SITE_STAFF)),
     Action.MANAGE_ALERTS: _roles(R.AUTHORITY),
     Action.RESPOND_ALERT: _any_of(_roles(R.AUTHORITY), _roles_own(*SITE_STAFF)),
+    # Teaching: every staff member watches the library; clinicians and administrators
+    # upload for their own institution; administrators withdraw their institution's
+    # videos (the consortium administrator any).
+    Action.VIEW_TEACHING: _roles(*STAFF),
+    Action.PUBLISH_TEACHING: _any_of(
+        _roles(R.CONSORTIUM_ADMIN), _roles_own(*CLINICAL, R.INSTITUTION_ADMIN)
+    ),
+    Action.MANAGE_TEACHING: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)),
 }
 
 

@@ -150,3 +150,13 @@ async def retry_when_locked(
                 raise
             await asyncio.sleep(first_delay * 2**attempt)
     raise AssertionError("unreachable")
+
+
+def compared(_obj: Any, name: str | None, type_: str, _reflected: bool, _to: Any) -> bool:
+    """Whether schema comparison (autogenerate, the drift test) looks at an object:
+    not at search indexes the models cannot describe (SQLite's FTS5 tables and their
+    shadow tables, PostgreSQL's trigram indexes; see `yiyun.core.textsearch.FullText`)."""
+    name = name or ""
+    if type_ == "table" and "_fts" in name:
+        return False
+    return not (type_ == "index" and name.endswith("_trgm"))

@@ -6,9 +6,10 @@ user typed match themselves, never "anything".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_
+from sqlalchemy import ColumnElement, Select, and_, false, literal_column, or_, select, text, true
 
 
 def contains(text: str, *columns: Any) -> ColumnElement[bool]:
@@ -24,3 +25,41 @@ def starts_with(text: str, *columns: Any) -> ColumnElement[bool]:
 def prefix(text: str, column: Any) -> ColumnElement[bool]:
     """`column` starts with `text`, exactly (case-sensitive)."""
     return column.startswith(text, autoescape=True)  # type: ignore[no-any-return]
+
+
+# --- full-text search over one indexed text column -----------------------------------
+#
+# Chinese has no spaces between words, so word-based full text (PostgreSQL's parsers,
+# FTS5's unicode61) cannot find "肺炎" inside "社区获得性肺炎的诊治". Both databases index
+# character trigrams instead: SQLite an FTS5 table with the trigram tokenizer, kept in
+# step with its table by triggers; PostgreSQL a pg_trgm GIN index on the column, used by
+# ILIKE. A query is split on spaces and every term must occur. Terms of three or more
+# characters are looked up in the index; shorter ones (most two-character Chinese words)
+# fall back to a scan of what the other terms left (FTS5 and pg_trgm both need three).
+
+
+@dataclass(frozen=True)
+class FullText:
+    """An indexed text column: `column` on `table`, and on SQLite its FTS5 table."""
+
+    column: Any
+    id_column: Any
+    fts_table: str  # SQLite: the FTS5 table whose rowid is the row's id
+
+    def terms(self, query: str) -> list[str]:
+        return [t for t in query.split() if t][:8]
+
+    def matches(self, query: str, dialect: str) -> ColumnElement[bool]:
+        """Rows whose column holds every term of `query` (no terms: every row)."""
+        conditions: list[ColumnElement[bool]] = []
+        for n, term in enumerate(self.terms(query)):
+            if dialect == "sqlite" and len(term) >= 3:
+                quoted = '"' + term.replace('"', '""') + '"'  # a phrase, never FTS syntax
+                match = text(f"{self.fts_table} MATCH :fts{n}").bindparams(**{f"fts{n}": quoted})
+                ids: Select[Any] = (
+                    select(literal_column("rowid")).select_from(text(self.fts_table)).where(match)
+                )
+                conditions.append(self.id_column.in_(ids))
+            else:
+                conditions.append(self.column.icontains(term, autoescape=True))
+        return and_(true(), *conditions)

@@ -24,6 +24,7 @@ async def _run(
     from yiyun.demo.seed import seed
     from yiyun.meetings.demo import seed_meetings
     from yiyun.surveillance.demo import seed_surveillance
+    from yiyun.teaching.demo import seed_teaching
 
     engine = create_engine(settings.db.url)
     try:
@@ -32,6 +33,7 @@ async def _run(
             summary = await seed(factory, settings, patients_per_centre=per_centre)
             await seed_meetings(factory)
             await seed_surveillance(factory, settings)
+            await seed_teaching(factory, settings)
             return summary
         columns = (
             TextColumn("[bold]Seeding[/]"),
@@ -52,6 +54,8 @@ async def _run(
             await seed_meetings(factory)
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
+            bar.update(task, description="teaching library (generated lectures)")
+            await seed_teaching(factory, settings)
             return summary
     finally:
         await engine.dispose()

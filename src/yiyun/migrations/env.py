@@ -8,7 +8,7 @@ import concurrent.futures
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from yiyun.core.db import create_engine, metadata
+from yiyun.core.db import compared, create_engine, metadata
 from yiyun.models import import_all
 
 import_all()
@@ -21,6 +21,7 @@ def _run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=compared,
     )
     with context.begin_transaction():
         context.run_migrations()

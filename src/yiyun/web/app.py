@@ -33,6 +33,7 @@ from yiyun.records import break_glass
 from yiyun.settings import Settings, blob_keys, check_production, secret, with_secrets
 from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
+from yiyun.teaching import worker as teaching_worker
 from yiyun.web import errors, routes
 from yiyun.web.fhir import errors as fhir_errors
 from yiyun.web.htmx import HtmxRedirect
@@ -89,7 +90,18 @@ def create_app(
             )
         )
         reminder_runner.start()
+        transcoder = teaching_worker.Transcoder(
+            teaching_worker.Context(
+                factory=app.state.sessions,
+                bus=app.state.bus,
+                store=app.state.store,
+                config=settings.teaching,
+                work_dir=settings.data_dir / "teaching-work" / "runs",
+            )
+        )
+        transcoder.start()
         yield
+        await transcoder.stop()
         await reminder_runner.stop()
         await runner.stop()
         await app.state.rooms.close()

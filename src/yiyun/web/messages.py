@@ -17,6 +17,10 @@ from yiyun.core.clock import DISTRICT_TZ
 
 # Field name (as in forms and JSON bodies) → the label users see next to it.
 FIELD_LABELS: dict[str, str] = {
+    "played": "Played spans",
+    "position_s": "Position",
+    "specialty": "Specialty",
+    "tags": "Tags",
     "address": "Address",
     "alert_id": "Alert",
     "allow_unmute": "Participants may unmute themselves",
@@ -156,6 +160,13 @@ PATTERNS: dict[str, str] = {
 
 # Codes whose sentence is built at run time or shared by many raise sites.
 CODE_MESSAGES: dict[str, str] = {
+    "teaching.no_file": "There is no such file.",
+    "teaching.no_video": "The file holds no video that can be played.",
+    "teaching.not_ready": "The video is not ready to play yet.",
+    "teaching.never_transcoded": "The video was never prepared for playback; upload it again.",
+    "teaching.not_a_video": "This is not a video file. Upload MP4, MOV, WebM or MKV.",
+    "teaching.not_owner": "Only the person who uploaded the video or an administrator can do this.",
+    "teaching.illegal_transition": "The video cannot do that in its present state.",
     "error": "The request could not be completed.",
     "invalid_input": "Some values are not valid; see the fields marked.",
     "form.invalid": "Some values are not valid; see the fields marked.",

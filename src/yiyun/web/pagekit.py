@@ -91,6 +91,9 @@ FLASH = {
     "allowed_back": "They may join the meeting again.",
     "role": "Role changed.",
     "ended": "Emergency access ended.",
+    "video_uploaded": "Video uploaded; it is being prepared for playback.",
+    "video_withdraw": "The video was taken out of the library.",
+    "video_republish": "The video is back in the library.",
 }
 
 

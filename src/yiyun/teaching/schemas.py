@@ -1,0 +1,67 @@
+"""What the teaching API takes and returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from yiyun.teaching.models import VideoState
+
+
+class VideoMeta(BaseModel):
+    """The describing fields of an upload (the file comes beside them)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    specialty: str = Field(default="", max_length=64)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+
+
+class VideoRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    institution_id: int
+    uploaded_by_id: int
+    title: str
+    description: str
+    specialty: str
+    tags: list[str]
+    state: VideoState
+    progress: float
+    duration_s: float | None
+    width: int | None
+    height: int | None
+    attempts: int
+    error: str | None
+    created_at: datetime
+    playlist_url: str | None = None
+    thumbnail_url: str | None = None
+
+
+class WatchUpdate(BaseModel):
+    """Where the player is, and the spans it has played since the last report (seconds
+    from the start; the browser's `video.played` ranges)."""
+
+    position_s: float = Field(ge=0, le=24 * 3600)
+    played: list[tuple[float, float]] = Field(default_factory=list, max_length=200)
+
+    @field_validator("played")
+    @classmethod
+    def _ordered(cls, spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        for start, end in spans:
+            if not 0 <= start <= end <= 24 * 3600:
+                raise ValueError("each played span must run forwards from 0")
+        return spans
+
+
+class WatchRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    video_id: int
+    position_s: float
+    watched_s: float
+    completed_at: datetime | None
