@@ -1,0 +1,106 @@
+"""Tables of real-time documents: one row per document, an append log of its updates.
+
+`collab_doc.snapshot` holds the merged state up to `snapshot_upto` (the highest log id
+folded into it); the log keeps only what came after. Compaction folds the log into the
+snapshot, so storage stays bounded by the document's size, not by its editing history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from yiyun.core.clock import now
+from yiyun.core.db import Base, IdMixin, TimestampMixin
+
+
+class CollabDoc(IdMixin, TimestampMixin, Base):
+    __tablename__ = "collab_doc"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(64))
+    schema_version: Mapped[int] = mapped_column(Integer, default=1)
+    snapshot: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    snapshot_upto: Mapped[int] = mapped_column(BigInteger, default=0)
+    compactions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CollabUpdate(Base):
+    """One Yjs update as received, stored before anyone else sees it."""
+
+    __tablename__ = "collab_update"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    doc_id: Mapped[int] = mapped_column(ForeignKey("collab_doc.id", ondelete="CASCADE"), index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("org_user.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Poll(IdMixin, Base):
+    """A question put to a meeting by its chair; `closed_at` set ends the voting."""
+
+    __tablename__ = "collab_poll"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), index=True
+    )
+    question: Mapped[str] = mapped_column(String(300))
+    multiple: Mapped[bool] = mapped_column(default=False)
+    # Anonymous: results and exports never name voters (the voter is kept only so that
+    # nobody votes twice).
+    anonymous: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    closed_at: Mapped[datetime | None]
+
+
+class PollOption(IdMixin, Base):
+    __tablename__ = "collab_poll_option"
+
+    poll_id: Mapped[int] = mapped_column(
+        ForeignKey("collab_poll.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(200))
+
+
+class PollVote(IdMixin, Base):
+    __tablename__ = "collab_poll_vote"
+    __table_args__ = (UniqueConstraint("poll_id", "user_id", "option_id"),)
+
+    poll_id: Mapped[int] = mapped_column(
+        ForeignKey("collab_poll.id", ondelete="CASCADE"), index=True
+    )
+    option_id: Mapped[int] = mapped_column(ForeignKey("collab_poll_option.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+    at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Question(IdMixin, Base):
+    """A question asked in a meeting's Q&A; the chair marks it answered."""
+
+    __tablename__ = "collab_question"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+    text: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    answered_at: Mapped[datetime | None]
+
+
+class QuestionVote(IdMixin, Base):
+    __tablename__ = "collab_question_vote"
+    __table_args__ = (UniqueConstraint("question_id", "user_id"),)
+
+    question_id: Mapped[int] = mapped_column(
+        ForeignKey("collab_question.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
