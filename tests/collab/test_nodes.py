@@ -44,9 +44,10 @@ async def test_compaction_bounds_storage_and_loses_nothing(tmp_path: Path) -> No
     with running(settings) as node:
         node.app.state.collab.compact_every = 20
         url = f"{node.ws}/{url_path}"
-        async with synced(url, setup.world.tokens["alice"]) as doc, synced(
-            url, setup.world.tokens["bob"]
-        ) as other:
+        async with (
+            synced(url, setup.world.tokens["alice"]) as doc,
+            synced(url, setup.world.tokens["bob"]) as other,
+        ):
             elements = doc.get("elements", type=Map)
             for i in range(400):  # a sticky note dragged about 400 times
                 elements["note"] = {"type": "note", "x": float(i), "text": "x" * 200}

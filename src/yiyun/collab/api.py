@@ -8,6 +8,7 @@ that floods with 1008.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -66,6 +67,7 @@ async def doc_socket(ws: WebSocket, kind: str, key: str) -> None:
 
     conn = Connection(send=ws.send_bytes, access=access, user_id=auth.user_id, close=close)
     bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
+    sender = asyncio.create_task(conn.run_sender())
     with live.track(session_id=auth.id, user_id=auth.user_id, close=revoked) as ticket:
         try:
             await room.join(conn)
@@ -90,3 +92,6 @@ async def doc_socket(ws: WebSocket, kind: str, key: str) -> None:
             pass
         finally:
             await room.leave(conn)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await sender

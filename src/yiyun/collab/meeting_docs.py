@@ -9,6 +9,7 @@ watch; once it has ended every member can still open it, read-only. Anyone else 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,3 +39,16 @@ async def meeting_access(session: AsyncSession, principal: Principal, key: str) 
 def register_meeting_documents() -> None:
     register(DocType(WhiteboardDoc, meeting_access, MEETING_CODE))
     register(DocType(ScreenAnnotationDoc, meeting_access, MEETING_CODE))
+
+
+async def board_context(
+    session: AsyncSession, principal: Principal, meeting: Meeting, kind: str = "whiteboard"
+) -> dict[str, Any]:
+    """What `collab/_board.html` needs for a meeting's board (the caller is a member)."""
+    access = await meeting_access(session, principal, meeting.code)
+    return {
+        "ws": f"/ws/docs/{kind}",
+        "key": meeting.code,
+        "readonly": access < Access.WRITE,
+        "export_name": f"whiteboard-{meeting.code}",
+    }

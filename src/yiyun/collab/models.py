@@ -32,6 +32,9 @@ class CollabUpdate(Base):
     """One Yjs update as received, stored before anyone else sees it."""
 
     __tablename__ = "collab_update"
+    # Ids only grow (never reused after compaction deletes the newest rows): the
+    # snapshot's `snapshot_upto` is compared with them.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

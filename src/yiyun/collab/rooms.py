@@ -14,18 +14,25 @@ import asyncio
 import base64
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, YSyncMessageType, create_awareness_message, create_update_message
+from pycrdt import (
+    Doc,
+    YSyncMessageType,
+    create_awareness_message,
+    create_update_message,
+    merge_updates,
+)
 from pycrdt._sync import create_message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yiyun.collab import protocol, store
 from yiyun.collab.docs import Access, DocType, TypedDocument
-from yiyun.core.bus import EventBus, Message
+from yiyun.core.bus import EventBus, InProcessBus, Message
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +42,37 @@ IDLE_SECONDS = 30.0  # an empty room stays in memory this long (quick reconnects
 Send = Callable[[bytes], Awaitable[None]]
 
 
+EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
+MAX_BACKLOG = 5000  # messages queued for one socket before it counts as gone
+
+
 @dataclass(eq=False)
 class Connection:
+    """One socket. Messages to it go through its own queue and sender task, so a slow
+    client never holds up the room; one that falls `MAX_BACKLOG` behind is closed
+    (it resyncs when it reconnects)."""
+
     send: Send
     access: Access
     user_id: int | None
     close: Callable[[], Awaitable[None]]
     clients: dict[int, int] = field(default_factory=dict)  # awareness client id → clock
+    outbox: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+
+    def push(self, message: bytes) -> None:
+        if self.outbox.qsize() >= MAX_BACKLOG:
+            self.outbox.put_nowait(None)
+            return
+        self.outbox.put_nowait(message)
+
+    async def run_sender(self) -> None:
+        """Drain the outbox into the socket until it closes (run as a task)."""
+        while True:
+            message = await self.outbox.get()
+            if message is None:
+                await self.close()
+                return
+            await self.send(message)
 
 
 class Room:
@@ -56,6 +87,8 @@ class Room:
         for data in loaded.updates:
             self.ydoc.apply_update(data)
         self.document: TypedDocument = doc_type.document(self.ydoc)
+        self._changes: list[bytes] = []
+        self._observer = self.ydoc.observe(lambda event: self._changes.append(event.update))
         self.schema_version = loaded.schema_version
         self.log_rows = loaded.log_rows
         self.connections: set[Connection] = set()
@@ -68,8 +101,9 @@ class Room:
 
     async def start(self) -> None:
         """Subscribe to other nodes, then write the schema into a new document."""
-        self._bus_task = asyncio.create_task(self._listen(), name=f"collab-bus-{self.channel}")
-        await self.ready.wait()
+        if self.manager.multi_node:
+            self._bus_task = asyncio.create_task(self._listen(), name=f"collab-bus-{self.channel}")
+            await self.ready.wait()
         stored = self.document.stored_version
         if stored < self.document.version:
             before = self.ydoc.get_state()
@@ -109,9 +143,9 @@ class Room:
         self._cancel_idle()
         self.connections.add(conn)
         # Our state vector first: the client answers with whatever we lack.
-        await conn.send(create_message(self.ydoc.get_state(), YSyncMessageType.SYNC_STEP1))
+        conn.push(create_message(self.ydoc.get_state(), YSyncMessageType.SYNC_STEP1))
         if self.awareness:
-            await conn.send(create_awareness_message(self._all_awareness()))
+            conn.push(create_awareness_message(self._all_awareness()))
 
     async def leave(self, conn: Connection) -> None:
         self.connections.discard(conn)
@@ -133,13 +167,16 @@ class Room:
         message = protocol.parse(raw)
         if isinstance(message, protocol.SyncMessage):
             if message.step == YSyncMessageType.SYNC_STEP1:
-                await conn.send(
+                conn.push(
                     create_message(
                         self.ydoc.get_update(message.payload), YSyncMessageType.SYNC_STEP2
                     )
                 )
             elif conn.access >= Access.WRITE:
+                started = time.perf_counter()
                 await self.edit(message.payload, conn)
+                if self.manager.timings is not None:
+                    self.manager.timings.append(time.perf_counter() - started)
         elif isinstance(message, protocol.AwarenessMessage):
             for client, clock, _ in message.states:
                 conn.clients[client] = clock
@@ -147,17 +184,21 @@ class Room:
             await self._fanout(create_awareness_message(message.payload), conn)
             await self._publish("a", message.payload)
         elif isinstance(message, protocol.QueryAwareness):
-            await conn.send(create_awareness_message(self._all_awareness()))
+            conn.push(create_awareness_message(self._all_awareness()))
 
     async def edit(self, update: bytes, conn: Connection | None) -> None:
         """Apply, store, then acknowledge by passing it on (never the other way round)."""
-        before = self.ydoc.get_state()
+        if update == EMPTY_UPDATE:
+            return  # an empty sync answer
+        self._changes.clear()
         try:
             self.ydoc.apply_update(update)
         except Exception as exc:
             raise protocol.ProtocolError("not a Yjs update") from exc
-        if self.ydoc.get_state() == before:
-            return  # nothing new (an empty sync answer, or a duplicate)
+        if not self._changes:
+            return  # nothing new: a duplicate, or an echo of what we sent
+        # What actually changed (new items and deletions), not the raw message.
+        update = self._changes[0] if len(self._changes) == 1 else merge_updates(*self._changes)
         await self._commit(update, conn.user_id if conn else None)
         await self._fanout(create_update_message(update), conn)
 
@@ -184,6 +225,8 @@ class Room:
             self._compacting = None
 
     async def _publish(self, kind: str, data: bytes) -> None:
+        if not self.manager.multi_node:
+            return
         message = {"node": self.manager.node_id, "t": kind, "data": base64.b64encode(data).decode()}
         try:
             await self.manager.bus.publish(self.channel, message)
@@ -191,9 +234,9 @@ class Room:
             logger.warning("collab: bus publish failed; other nodes catch up on reconnect")
 
     async def _fanout(self, message: bytes, source: Connection | None) -> None:
-        targets = [c for c in self.connections if c is not source]
-        if targets:
-            await asyncio.gather(*(_send_quietly(c, message) for c in targets))
+        for conn in self.connections:
+            if conn is not source:
+                conn.push(message)
 
     def _remember_awareness(self, states: list[tuple[int, int, str]]) -> None:
         for client, clock, state in states:
@@ -219,11 +262,6 @@ class Room:
                     await task
 
 
-async def _send_quietly(conn: Connection, message: bytes) -> None:
-    with contextlib.suppress(Exception):
-        await conn.send(message)
-
-
 class RoomManager:
     """The open rooms of this node, keyed by (kind, key)."""
 
@@ -237,11 +275,15 @@ class RoomManager:
     ) -> None:
         self.factory = factory
         self.bus = bus
+        # An in-process bus means this is the only node: nothing to fan out to.
+        self.multi_node = not isinstance(bus, InProcessBus)
         self.writer = store.UpdateWriter(factory)
         self.node_id = uuid.uuid4().hex
         self.compact_every = compact_every
         self.idle_seconds = idle_seconds
         self.rooms: dict[tuple[str, str], Room] = {}
+        # Seconds from an edit's arrival to its broadcast, when a benchmark asks for them.
+        self.timings: list[float] | None = None
         self._opening: dict[tuple[str, str], asyncio.Task[Room]] = {}
 
     async def open(self, doc_type: DocType, key: str) -> Room:

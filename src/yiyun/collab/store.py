@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yiyun.collab.models import CollabDoc, CollabUpdate
+from yiyun.core.db import retry_when_locked
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,10 @@ async def compact(factory: async_sessionmaker[AsyncSession], doc_id: int) -> int
     Works from storage alone (not from a node's memory), so it is right whichever node
     runs it; a conditional UPDATE on `snapshot_upto` makes concurrent runs harmless.
     """
+    return await retry_when_locked(lambda: _compact(factory, doc_id))
+
+
+async def _compact(factory: async_sessionmaker[AsyncSession], doc_id: int) -> int:
     async with factory() as session, session.begin():
         row = await session.get(CollabDoc, doc_id)
         if row is None:
@@ -159,6 +164,12 @@ class UpdateWriter:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(doc_id, data, user_id, done))
         await done
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        async with self._factory() as session, session.begin():
+            session.add_all(
+                CollabUpdate(doc_id=p.doc_id, data=p.data, user_id=p.user_id) for p in batch
+            )
 
     async def _run(self) -> None:
         while True:

@@ -58,6 +58,8 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_collab_update")),
+        # ids never reused after compaction deletes the newest rows (snapshot_upto)
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("collab_update", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_collab_update_doc_id"), ["doc_id"], unique=False)
