@@ -141,3 +141,23 @@ def api(
     if output is not None:
         args += ["--output", str(output.resolve())]
     run_runner("bench_api.py", [*args, *runner_args])
+
+
+@bench.command("docs", context_settings={"ignore_unknown_options": True})
+@click.option("--editors", type=int, default=None, help="Editors on one board (30).")
+@click.option("--rate", type=float, default=None, help="Updates per second per editor (10).")
+@click.option("--seconds", type=float, default=None, help="Length of the run (30).")
+@click.argument("runner_args", nargs=-1, type=click.UNPROCESSED)
+def docs(
+    editors: int | None, rate: float | None, seconds: float | None, runner_args: tuple[str, ...]
+) -> None:
+    """Real-time documents: apply + store + broadcast latency, ops/s and storage per
+    editing hour with compaction (benchmarks/bench_docs.py)."""
+    args: list[str] = []
+    if editors is not None:
+        args += ["--editors", str(editors)]
+    if rate is not None:
+        args += ["--rate", str(rate)]
+    if seconds is not None:
+        args += ["--seconds", str(seconds)]
+    run_runner("bench_docs.py", [*args, *runner_args])

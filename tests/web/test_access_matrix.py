@@ -755,6 +755,7 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", "/selftest", ALL),
         Probe("POST", "/meetings/schedule", ALL, ok=303, make=schedule_form),
         meeting("GET", "/meetings/{meeting_id}/info", MEMBERS),
+        meeting("GET", "/meetings/{meeting_id}/board", MEMBERS),
         meeting("GET", "/meetings/{meeting_id}/invite.ics", MEMBERS),
         meeting(
             "POST",

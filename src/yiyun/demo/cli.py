@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 async def _run(
     settings: Settings, *, quiet: bool, per_centre: int, console: Console
 ) -> DemoSummary:
+    from yiyun.collab.demo import seed_boards
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
     from yiyun.meetings.demo import seed_meetings
@@ -32,6 +33,7 @@ async def _run(
         if quiet:
             summary = await seed(factory, settings, patients_per_centre=per_centre)
             await seed_meetings(factory)
+            await seed_boards(factory)
             await seed_surveillance(factory, settings)
             await seed_teaching(factory, settings)
             return summary
@@ -52,6 +54,7 @@ async def _run(
                 factory, settings, progress=progress, patients_per_centre=per_centre
             )
             await seed_meetings(factory)
+            await seed_boards(factory)
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
             bar.update(task, description="teaching library (generated lectures)")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from yiyun.collab import meeting_docs
 from yiyun.meetings import agenda, schedule, schedule_pages, service
 from yiyun.meetings.config import config_from
 from yiyun.meetings.schemas import MeetingCreate
@@ -86,5 +87,8 @@ async def call(
         "leave_url": "/meetings",
         "is_guest": False,
         "role": role,
+        "board": await meeting_docs.board_context(session, principal, meeting),
+        "annotate": {"ws": "/ws/docs/screen-annotation", "key": meeting.code},
+        "board_url": f"/meetings/{meeting.id}/board",
     }
     return page(request, principal, "meetings/call.html", {"m": m, "call": call_context})

@@ -16,6 +16,8 @@ from yiyun import __version__
 from yiyun.audit import service as audit
 from yiyun.auth import passwords, policy
 from yiyun.auth.live import LiveSessions
+from yiyun.collab.meeting_docs import register_meeting_documents
+from yiyun.collab.rooms import RoomManager
 from yiyun.core import migrate
 from yiyun.core.bus import create_bus
 from yiyun.core.crypto import FieldCipher
@@ -50,6 +52,11 @@ def register_relationships() -> None:
     policy.register_relationship(break_glass.BREAK_GLASS)
 
 
+def register_document_types() -> None:
+    """The real-time document types (`collab.docs`), each with its access rule."""
+    register_meeting_documents()
+
+
 def create_app(
     settings: Settings, *, configure_logs: bool = True, bind: AsyncConnection | None = None
 ) -> FastAPI:
@@ -61,6 +68,7 @@ def create_app(
     settings = with_secrets(settings)
     check_production(settings)
     register_relationships()
+    register_document_types()
     passwords.configure(
         time_cost=settings.security.argon2_time_cost, memory_kib=settings.security.argon2_memory_kib
     )
@@ -105,6 +113,7 @@ def create_app(
         await reminder_runner.stop()
         await runner.stop()
         await app.state.rooms.close()
+        await app.state.collab.close()
         await app.state.hub.close()
         await app.state.live.close()
         await app.state.bus.close()
@@ -148,6 +157,7 @@ def create_app(
         recordings_dir=settings.data_dir / "recordings-work",
         empty_end_seconds=settings.meetings.empty_end_minutes * 60,
     )
+    app.state.collab = RoomManager(app.state.sessions, app.state.bus)
     app.state.static_url = "/static"
     errors.install(app)
     fhir_errors.install(app)  # OperationOutcome on /fhir/ paths

@@ -8,6 +8,8 @@ from yiyun.audit import api as audit_api
 from yiyun.audit import pages as audit_pages
 from yiyun.auth import api as auth_api
 from yiyun.auth import pages as auth_pages
+from yiyun.collab import api as collab_api
+from yiyun.collab import pages as collab_pages
 from yiyun.emergency import api as emergency_api
 from yiyun.emergency import pages as emergency_pages
 from yiyun.meetings import api as meetings_api
@@ -63,5 +65,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(notify_pages.router, include_in_schema=False)
     app.include_router(emergency_pages.router, include_in_schema=False)
     app.include_router(teaching_pages.router, include_in_schema=False)
+    app.include_router(collab_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
+    app.include_router(collab_api.router)
