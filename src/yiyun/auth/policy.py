@@ -47,6 +47,7 @@ class Action(StrEnum):
     MANAGE_ALERTS = "surveillance.manage_alerts"
     RESPOND_ALERT = "surveillance.respond_alert"
     VIEW_CALL_QUALITY = "ops.call_quality"
+    VIEW_STATS = "stats.view"
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,11 @@ RULES: dict[Action, Rule] = {
     Action.REPORT_COUNTS: _any_of(_roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*SITE_STAFF)),
     Action.MANAGE_ALERTS: _roles(R.AUTHORITY),
     Action.RESPOND_ALERT: _any_of(_roles(R.AUTHORITY), _roles_own(*SITE_STAFF)),
+    # Statistics: the authority and the consortium admin see every institution's figures
+    # (and the district's own); an institution's administrator sees its own only.
+    Action.VIEW_STATS: _any_of(
+        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)
+    ),
 }
 
 
