@@ -113,21 +113,26 @@ async def refresh(
     return written
 
 
-async def rebuild(session: AsyncSession, *, today: date | None = None) -> int:
-    """Recompute every day from the source tables, a year at a time; cells written."""
+async def rebuild(
+    session: AsyncSession, *, today: date | None = None, since: date = EARLIEST
+) -> int:
+    """Recompute every day from the source tables, a year at a time; cells written.
+
+    `since`: the first day any source could have a fact on (the default goes back far).
+    """
     end = today or registry.local_day(clock_now())
     measures = [m for m in registry.all_measures() if not m.snapshot]
     imported = await _imported_until(session)
     # Cells of days no source covers any more (rows deleted) go too.
     for measure in measures:
-        keep_until = imported.get(measure.code, EARLIEST - timedelta(days=1))
+        keep_until = imported.get(measure.code, date.min)
         await session.execute(
             delete(Rollup).where(Rollup.measure == measure.code, Rollup.day > keep_until)
         )
     written = 0
-    year = EARLIEST.year
+    year = since.year
     while year <= end.year:
-        first, last = date(year, 1, 1), min(date(year, 12, 31), end)
+        first, last = max(since, date(year, 1, 1)), min(date(year, 12, 31), end)
         written += await refresh(session, first, last, measures=measures)
         year += 1
     return written
