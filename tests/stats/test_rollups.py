@@ -85,18 +85,38 @@ async def _insert(session: AsyncSession, world: World, evs: list[Ev], seq: list[
             if ev.kind == "quality":
                 session.add(
                     QualitySample(
-                        meeting_id=meeting.id, sender="u1", sender_name="x", at=t, rtt_ms=0,
-                        jitter_ms=0, loss_pct=0, send_kbps=0, recv_kbps=0, fps=0, width=0,
-                        height=0, r_factor=float(ev.extra % 100), mos=3.0,
+                        meeting_id=meeting.id,
+                        sender="u1",
+                        sender_name="x",
+                        at=t,
+                        rtt_ms=0,
+                        jitter_ms=0,
+                        loss_pct=0,
+                        send_kbps=0,
+                        recv_kbps=0,
+                        fps=0,
+                        width=0,
+                        height=0,
+                        r_factor=float(ev.extra % 100),
+                        mos=3.0,
                     )
                 )
         elif ev.kind == "alert":
             session.add(
                 Alert(
-                    institution_id=inst, syndrome="fever", period_start=day(t),
-                    period_end=day(t), state="new", severity="low", method="ewma", score=1,
-                    observed=1, expected=1, created_at=t - timedelta(minutes=ev.extra),
-                    updated_at=t, first_response_at=t,
+                    institution_id=inst,
+                    syndrome="fever",
+                    period_start=day(t),
+                    period_end=day(t),
+                    state="new",
+                    severity="low",
+                    method="ewma",
+                    score=1,
+                    observed=1,
+                    expected=1,
+                    created_at=t - timedelta(minutes=ev.extra),
+                    updated_at=t,
+                    first_response_at=t,
                 )
             )
         elif ev.kind == "incident":
@@ -141,8 +161,13 @@ MEASURES = [m for m in registry.all_measures() if not m.snapshot]
 async def _stored(session: AsyncSession) -> set[tuple[Any, ...]]:
     rows = await session.execute(
         select(
-            Rollup.day, Rollup.measure, Rollup.institution_id, Rollup.department_id,
-            Rollup.service_type, Rollup.value, Rollup.n,
+            Rollup.day,
+            Rollup.measure,
+            Rollup.institution_id,
+            Rollup.department_id,
+            Rollup.service_type,
+            Rollup.value,
+            Rollup.n,
         )
     )
     return {tuple(r) for r in rows.all()}
@@ -163,16 +188,19 @@ async def test_rollups_equal_a_direct_count(app: Any, world: World, evs: list[Ev
             got = {k: v for k, (v, _n) in cells.items()}
             assert got == pytest.approx(dict(want.get(measure.code, {}))), measure.code
             # a period's figure (sum, or mean of the summed cells) equals the direct one
-            direct = await figures.trend(session, measure, FIRST, LAST, EVERYWHERE, grain="month",
-                                         direct=True)
+            direct = await figures.trend(
+                session, measure, FIRST, LAST, EVERYWHERE, grain="month", direct=True
+            )
             rolled = await figures.trend(session, measure, FIRST, LAST, EVERYWHERE, grain="month")
             assert direct == rolled, measure.code
         alerts = [ev for ev in evs if ev.kind == "alert"]
-        mean = (
-            await figures.trend(
-                session, registry.get("alert_response_minutes"), FIRST, LAST,  # type: ignore[arg-type]
-                EVERYWHERE, grain="month",
-            )
+        mean = await figures.trend(
+            session,
+            registry.get("alert_response_minutes"),
+            FIRST,
+            LAST,  # type: ignore[arg-type]
+            EVERYWHERE,
+            grain="month",
         )
         if alerts:
             assert sum(p.value for p in mean) == pytest.approx(

@@ -56,7 +56,9 @@ def test_the_worked_example_by_hand() -> None:
     assert scores[1, 0, 0] == 0.0  # {B} has fewer cases than expected
 
 
-def _brute(counts: np.ndarray, pos: np.ndarray, max_days: int, max_sites: int, radius: float) -> float:
+def _brute(
+    counts: np.ndarray, pos: np.ndarray, max_days: int, max_sites: int, radius: float
+) -> float:
     """Every centre, every nearest-neighbour set in range, every window: the best LLR."""
     z, d = counts.shape
     total = counts.sum()
@@ -93,11 +95,15 @@ def test_an_injected_cluster_is_found_and_significant_and_noise_is_not() -> None
     rng = np.random.default_rng(7)
     grid = np.array([[x, y] for x, y in itertools.product(range(6), range(5))], dtype=float)
     counts = rng.poisson(4.0, size=(30, 40)).astype(float)
-    quiet = scan.most_likely(counts, grid, max_days=5, max_sites=6, max_radius_km=1.5, replicates=199)
+    quiet = scan.most_likely(
+        counts, grid, max_days=5, max_sites=6, max_radius_km=1.5, replicates=199
+    )
     assert quiet is None or quiet.p_value > 0.05
     near = [0, 1, 5]  # (0,0), (0,1), (1,0): neighbours
     counts[near, -3:] += 7  # an outbreak over the last three days at three adjacent sites
-    found = scan.most_likely(counts, grid, max_days=5, max_sites=6, max_radius_km=1.5, replicates=199)
+    found = scan.most_likely(
+        counts, grid, max_days=5, max_sites=6, max_radius_km=1.5, replicates=199
+    )
     assert found is not None
     assert set(found.sites) & set(near) and found.p_value <= 0.01
     assert found.days in (2, 3, 4)

@@ -23,6 +23,7 @@ async def _run(
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
     from yiyun.meetings.demo import seed_meetings
+    from yiyun.stats.demo import seed_stats
     from yiyun.surveillance.demo import seed_surveillance
 
     engine = create_engine(settings.db.url)
@@ -32,6 +33,7 @@ async def _run(
             summary = await seed(factory, settings, patients_per_centre=per_centre)
             await seed_meetings(factory)
             await seed_surveillance(factory, settings)
+            await seed_stats(factory, settings.stats)
             return summary
         columns = (
             TextColumn("[bold]Seeding[/]"),
@@ -52,6 +54,8 @@ async def _run(
             await seed_meetings(factory)
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
+            bar.update(task, description="statistics history (5 years)")
+            await seed_stats(factory, settings.stats)
             return summary
     finally:
         await engine.dispose()
