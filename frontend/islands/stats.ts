@@ -254,6 +254,7 @@ class Dashboard {
   }
 
   start(): void {
+    this.root.querySelector("[data-filters]")?.addEventListener("submit", (e) => e.preventDefault());
     void this.refresh();
     for (const sel of this.root.querySelectorAll("select")) sel.addEventListener("change", () => void this.refresh());
     window.setInterval(() => void this.refresh(), this.wall ? 60_000 : 300_000);

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 SEED = 20261207
 SOURCE = "demo history"
 YEARS = 5
-RECENT_DAYS = 14  # the last two weeks come from the source tables
+RECENT_DAYS = 1  # today comes from the source tables
 SOURCE_HISTORY = {"alerts": 366, "alert_response_minutes": 366}  # surveillance demo: a year
 SIZE = {InstitutionKind.LEAD_HOSPITAL: 8.0, InstitutionKind.HOSPITAL: 4.0}
 
@@ -163,7 +163,7 @@ async def _cluster_counts(session: AsyncSession, yesterday: date) -> int:
 async def seed_stats(
     factory: async_sessionmaker[AsyncSession], config: StatsSettings | None = None
 ) -> dict[str, Any]:
-    """Idempotent: a second run finds the demo history and only refreshes recent days."""
+    """Idempotent: a second run finds the demo history and only refreshes recent days from the source tables."""
     started = time.perf_counter()
     today = local_day(clock_now())
     out: dict[str, Any] = {}

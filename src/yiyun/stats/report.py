@@ -24,22 +24,35 @@ async def build(
     sites = await service.sites(session, sc, config)
     sections = []
     first13 = figures.shift_month(month, -12)
+    last = figures.month_end(month)
+    months = figures.periods(first13, last, "month")
     for m in registry.all_measures():
-        row = await figures.compare(session, m, month, sc)
-        trend = await figures.trend(
-            session, m, first13, figures.month_end(month), sc, grain="month"
+        # one query per measure: 13 months by day and institution
+        cells = await figures.daily(session, m, first13, last, sc)
+        by_month: dict[str, list[float]] = {p: [0.0, 0] for p in months}
+        by_site: dict[int, list[float]] = {}
+        for (day, inst), (value, n) in cells.items():
+            key = figures.bucket(day, "month")
+            by_month[key][0] += value
+            by_month[key][1] += n
+            if key == months[-1] and inst:
+                cell = by_site.setdefault(inst, [0.0, 0])
+                cell[0] += value
+                cell[1] += n
+        series = [m.figure(v, int(n)) for v, n in by_month.values()]
+        top = sorted(
+            ((i, m.figure(v, int(n))) for i, (v, n) in by_site.items()), key=lambda r: -r[1]
         )
-        top = await figures.ranking(session, m, month, figures.month_end(month), sc)
         sections.append(
             exports.ReportSection(
                 label=m.label(LOCALE),
                 unit=m.unit(LOCALE),
                 definition=m.definition(LOCALE),
-                value=row["value"],
-                mom=row["mom_pct"],
-                yoy=row["yoy_pct"],
-                months=[p.period for p in trend],
-                series=[p.value for p in trend],
+                value=series[-1],
+                mom=figures.change(series[-1], series[-2]),
+                yoy=figures.change(series[-1], series[0]),
+                months=months,
+                series=series,
                 top=[(sites[i].name if i in sites else str(i), v) for i, v in top[:5]],
             )
         )
