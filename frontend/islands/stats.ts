@@ -12,7 +12,7 @@ echarts.use([LineChart, BarChart, ScatterChart, EffectScatterChart, GeoComponent
 interface MeasureInfo { code: string; label: string; definition: string; unit: string; kind: string }
 interface Trend { measure: MeasureInfo; periods: string[]; values: number[] }
 interface CompareRow {
-  measure: string; label: string; unit: string; kind: string; definition: string;
+  month: string; measure: string; label: string; unit: string; kind: string; definition: string;
   value: number; previous_month: number; same_month_last_year: number; mom_pct: number | null; yoy_pct: number | null;
 }
 interface SiteFig { id: number; name: string; name_en: string; kind: string; lon: number | null; lat: number | null; value: number }
@@ -33,7 +33,13 @@ function pct(v: number | null): string {
 
 function fmt(v: number, kind: string): string {
   if (kind === "ratio") return `${(v * 100).toFixed(1)}%`;
-  return Number.isInteger(v) ? v.toLocaleString() : v.toFixed(1);
+  return v.toLocaleString(zh ? "zh-CN" : "en-GB", { maximumFractionDigits: 1 });
+}
+
+function shift(month: string, by: number): string {
+  const [y, m] = month.split("-").map(Number);
+  const i = (y ?? 2000) * 12 + (m ?? 1) - 1 + by;
+  return `${Math.floor(i / 12)}-${String((i % 12) + 1).padStart(2, "0")}`;
 }
 
 function today(): Date {
@@ -158,7 +164,7 @@ class Dashboard {
       c.setOption({
         tooltip: { trigger: "axis", formatter: (p: { name: string; value: number }[]) => `${p[0]?.name}: ${fmt(p[0]?.value ?? 0, row.kind)} ${row.unit}<br><small>${row.definition}</small>` },
         grid: { left: this.wall ? 70 : 48, right: 16, top: 16, bottom: 30 },
-        xAxis: { type: "category", data: [d.i18nLastYear, d.i18nPrevMonth, d.i18nThisMonth], ...this.axis() },
+        xAxis: { type: "category", data: [`${d.i18nLastYear} ${shift(row.month, -12)}`, `${d.i18nPrevMonth} ${shift(row.month, -1)}`, row.month], ...this.axis() },
         yAxis: { type: "value", ...this.axis() },
         series: [{ type: "bar", data: [row.same_month_last_year, row.previous_month, row.value], itemStyle: { color: "#1f6f8b" }, barWidth: "45%" }],
       }, true);

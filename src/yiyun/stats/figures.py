@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.auth.policy import Scope
@@ -73,8 +73,12 @@ async def daily(
     *,
     institution_id: int | None = None,
     direct: bool = False,
+    by_institution: bool = True,
 ) -> Cells:
-    """(day, institution) → (value, n) for the period, within the scope."""
+    """(day, institution) → (value, n) for the period, within the scope.
+
+    `by_institution=False` sums the institutions (the key's institution is then 0).
+    """
     if direct:
         out: dict[tuple[date, int], list[float]] = defaultdict(lambda: [0.0, 0])
         for (day, inst, _d, _s), (value, n) in (await cells(session, measure, first, last)).items():
@@ -83,19 +87,20 @@ async def daily(
                 continue
             if institution_id is not None and inst != institution_id:
                 continue
-            cell = out[(day, inst)]
+            cell = out[(day, inst if by_institution else NONE)]
             cell[0] += value
             cell[1] += n
         return {k: (v[0], int(v[1])) for k, v in out.items()}
+    inst_col: Any = Rollup.institution_id if by_institution else literal(NONE)
     query = (
-        select(Rollup.day, Rollup.institution_id, func.sum(Rollup.value), func.sum(Rollup.n))
+        select(Rollup.day, inst_col, func.sum(Rollup.value), func.sum(Rollup.n))
         .where(
             Rollup.measure == measure.code,
             Rollup.day >= first,
             Rollup.day <= last,
             scope.where(Rollup.institution_id),
         )
-        .group_by(Rollup.day, Rollup.institution_id)
+        .group_by(Rollup.day, *([Rollup.institution_id] if by_institution else []))
     )
     if institution_id is not None:
         query = query.where(Rollup.institution_id == institution_id)
@@ -140,7 +145,14 @@ async def trend(
 ) -> list[Point]:
     check_period(first, last)
     data = await daily(
-        session, measure, first, last, scope, institution_id=institution_id, direct=direct
+        session,
+        measure,
+        first,
+        last,
+        scope,
+        institution_id=institution_id,
+        direct=direct,
+        by_institution=False,
     )
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
     for (day, _i), (value, n) in data.items():
@@ -185,7 +197,15 @@ async def total(
     institution_id: int | None = None,
 ) -> float:
     value, n = _fold(
-        await daily(session, measure, first, last, scope, institution_id=institution_id)
+        await daily(
+            session,
+            measure,
+            first,
+            last,
+            scope,
+            institution_id=institution_id,
+            by_institution=False,
+        )
     )
     return measure.figure(value, n)
 
