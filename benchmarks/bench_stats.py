@@ -81,9 +81,12 @@ async def load(url: str, per_day: float, days: int) -> dict[str, Any]:
             ended = start + timedelta(seconds=float(offsets[k]))
             rows.append((f"M{k:09d}", "m", "instant", "ended", 1, int(inst[k]), ended, 60, "",
                          True, False, True, ended - timedelta(minutes=40), ended))  # fmt: skip
-        sql = q("INSERT INTO meetings_meeting (code, title, kind, state, host_id, institution_id, "
-                "ended_at, duration_minutes, description, waiting_room, locked, allow_unmute, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", 14)  # fmt: skip
+        sql = q(
+            "INSERT INTO meetings_meeting (code, title, kind, state, host_id, institution_id, "
+            "ended_at, duration_minutes, description, waiting_room, locked, allow_unmute, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            14,
+        )
         for i in range(0, len(rows), 20_000):
             await conn.exec_driver_sql(sql, rows[i : i + 20_000])
     t = time.perf_counter()
@@ -163,7 +166,10 @@ async def main() -> None:
         url = f"{url}/{name}"
         try:
             await asyncio.to_thread(migrate.upgrade, url)
-            result["postgresql"] = {"load": await load(url, per_day, days), **await timed(url, repeat)}
+            result["postgresql"] = {
+                "load": await load(url, per_day, days),
+                **await timed(url, repeat),
+            }
             print("postgresql", result["postgresql"], flush=True)
         finally:
             conn = await asyncpg.connect(PG_ADMIN)

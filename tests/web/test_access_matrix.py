@@ -713,7 +713,7 @@ GROUPS: dict[str, list[Probe]] = {
             T,
             make=BY_INST,
             variant="one institution",
-        ),  # fmt: skip
+        ),
         Probe("GET", f"{API}/stats/map", STATS_OWN),
         Probe("GET", f"{API}/stats/geo", STATS_OWN),
         Probe("GET", f"{API}/stats/clusters", STATS_OWN),
@@ -886,7 +886,7 @@ GROUPS: dict[str, list[Probe]] = {
             T,
             variant="one institution",
             make=body(query={"table": "trend", "institution_id": INST_ID}),
-        ),  # fmt: skip
+        ),
         Probe("GET", "/stats/report.pdf", STATS_OWN, make=body(query={"month": "2026-01"})),
     ],
 }

@@ -6,6 +6,7 @@ import asyncio
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,7 +18,7 @@ def stats() -> None:
     """Statistics: daily rollups, the space-time cluster scan, the monthly report."""
 
 
-def _factory():  # type: ignore[no-untyped-def]
+def _factory() -> Any:
     from yiyun.core.db import create_engine, session_factory
     from yiyun.settings import get_settings
 

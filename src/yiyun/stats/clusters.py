@@ -37,7 +37,7 @@ METHOD = "stscan"
 @dataclass(frozen=True)
 class Sites:
     ids: list[int]
-    positions_km: np.ndarray  # type: ignore[type-arg]
+    positions_km: np.ndarray
 
 
 def positions(
@@ -98,13 +98,14 @@ async def run(
             ).where(DailyCount.on >= first, DailyCount.on <= as_of)
         )
     ).all()
-    tables: dict[str, np.ndarray] = {}  # type: ignore[type-arg]
+    tables: dict[str, np.ndarray] = {}
     for code, inst, on, count in rows:
         if inst not in index:
             continue
         table = tables.setdefault(code, np.zeros((len(sites.ids), cfg.scan_study_days)))
         table[index[inst], (on - first).days] += count
-    summary = ScanSummary(as_of=as_of, found=[])
+    found_rows: list[dict[str, Any]] = []
+    summary = ScanSummary(as_of=as_of, found=found_rows)
     await session.execute(delete(Cluster).where(Cluster.on == as_of))
     hits: list[alerts.Hit] = []
     stored: list[tuple[Cluster, alerts.Hit | None]] = []
@@ -169,10 +170,7 @@ async def run(
                     Signal.method == METHOD,
                 )
             )
-        assert summary.found is not None
-        summary.found.append(
-            {"syndrome": row.syndrome, "sites": len(row.site_ids), "p": row.p_value}
-        )
+        found_rows.append({"syndrome": row.syndrome, "sites": len(row.site_ids), "p": row.p_value})
     summary.seconds = round(timer.perf_counter() - started, 3)
     await audit.record(
         session=session,

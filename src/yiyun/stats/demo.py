@@ -87,7 +87,7 @@ def _history(
     )
     out: dict[str, list[dict[str, Any]]] = {}
 
-    def add(code: str, value: np.ndarray, n: np.ndarray, service: str) -> None:  # type: ignore[type-arg]
+    def add(code: str, value: np.ndarray, n: np.ndarray, service: str) -> None:
         di, si = np.nonzero(n)
         out[code] = [
             {"day": dates[d], "measure": code, "institution_id": sites[s][0],
@@ -126,7 +126,7 @@ async def bulk_insert(session: AsyncSession, cells: list[dict[str, Any]]) -> Non
         if dialect.paramstyle in ("numeric_dollar", "format") and dialect.name == "postgresql"
         else ", ".join("?" for _ in _COLUMNS)
     )
-    sql = f"INSERT INTO stats_rollup ({', '.join(_COLUMNS)}) VALUES ({marks})"
+    sql = f"INSERT INTO stats_rollup ({', '.join(_COLUMNS)}) VALUES ({marks})"  # noqa: S608
     rows = [tuple(c[k] for k in _COLUMNS) for c in cells]
     for i in range(0, len(rows), 50_000):
         await conn.exec_driver_sql(sql, rows[i : i + 50_000])
@@ -163,7 +163,7 @@ async def _cluster_counts(session: AsyncSession, yesterday: date) -> int:
 async def seed_stats(
     factory: async_sessionmaker[AsyncSession], config: StatsSettings | None = None
 ) -> dict[str, Any]:
-    """Idempotent: a second run finds the demo history and only refreshes recent days from the source tables."""
+    """Idempotent: a second run finds the history and refreshes recent days from the sources."""
     started = time.perf_counter()
     today = local_day(clock_now())
     out: dict[str, Any] = {}

@@ -23,9 +23,8 @@ class Table:
 
 def xlsx(table: Table) -> bytes:
     wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "data"
+    ws = wb.create_sheet("data", 0)
+    wb.remove(wb.worksheets[1])
     ws.append([table.title])
     ws["A1"].font = Font(bold=True, size=14)
     ws.append([table.note])

@@ -102,6 +102,7 @@ async def response_facts(session: AsyncSession, start: datetime, end: datetime) 
             round(max(0.0, (as_utc(responded) - as_utc(created)).total_seconds() / 60), 2),
         )
         for responded, created, inst in rows.all()
+        if responded is not None
     ]
 
 

@@ -138,7 +138,7 @@ def most_likely(
         centre=int(i),
         sites=members,
         days=int(w + 1),
-        observed=int(round(tail[members].sum())),
+        observed=round(float(tail[members].sum())),
         expected=float(mu[i, k, w]),
         llr=best,
         p_value=(1 + beaten) / (1 + replicates),
