@@ -13,6 +13,8 @@ PACKAGES=(
   coturn              # TURN relay
   r-base-core         # reference implementations for surveillance algorithms
   r-cran-surveillance
+  libpango-1.0-0      # WeasyPrint: the monthly statistics report (PDF)
+  libpangoft2-1.0-0
   iproute2            # network namespaces for media tests
   nftables            # TURN test: a client namespace with all UDP dropped
 )

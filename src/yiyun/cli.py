@@ -289,10 +289,12 @@ def storage_seal() -> None:
 def _mount() -> None:
     from yiyun.bench import bench
     from yiyun.demo.cli import demo
+    from yiyun.stats.cli import stats
     from yiyun.surveillance.cli import surveillance
     from yiyun.teaching.cli import teaching
 
     main.add_command(bench)
+    main.add_command(stats)
     main.add_command(demo)
     main.add_command(surveillance)
     main.add_command(teaching)

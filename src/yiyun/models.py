@@ -13,5 +13,6 @@ def import_all() -> None:
     from yiyun.notify import models as _notify  # noqa: F401
     from yiyun.org import models as _org  # noqa: F401
     from yiyun.records import models as _records  # noqa: F401
+    from yiyun.stats import models as _stats  # noqa: F401
     from yiyun.surveillance import models as _surveillance  # noqa: F401
     from yiyun.teaching import models as _teaching  # noqa: F401

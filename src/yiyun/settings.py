@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yiyun.core.sealed import BlobKeys
 from yiyun.meetings.config import MeetingSettings
+from yiyun.stats.config import StatsSettings
 from yiyun.surveillance.config import SurveillanceSettings
 from yiyun.teaching.config import TeachingSettings
 
@@ -149,6 +150,7 @@ class Settings(BaseSettings):
     surveillance: SurveillanceSettings = Field(default_factory=SurveillanceSettings)
     meetings: MeetingSettings = Field(default_factory=MeetingSettings)
     teaching: TeachingSettings = Field(default_factory=TeachingSettings)
+    stats: StatsSettings = Field(default_factory=StatsSettings)
 
 
 def check_production(settings: Settings) -> None:

@@ -28,12 +28,15 @@ PAGES: dict[str, list[str]] = {
                "/selftest"],
     "nurse": ["/", "/emergency/tasks"],
     "dispatcher": ["/"],
-    "authority": ["/", "/emergency", "/audit", "/terminals/attention"],
+    "authority": ["/", "/emergency", "/audit", "/terminals/attention", "/stats", "/stats/glossary"],
     "ops": ["/", "/calls/quality", "/terminals/attention"],
     "instadmin": ["/", "/audit", "/staff"],
     "admin": ["/", "/audit"],  # the consortium administrator (a test persona)
 }  # fmt: skip
-PHONE_PAGES = {"doctor": ["/", "/patients", "/meetings"], "authority": ["/emergency"]}
+PHONE_PAGES = {
+    "doctor": ["/", "/patients", "/meetings"],
+    "authority": ["/emergency", "/stats"],
+}
 
 
 @pytest.fixture(scope="module")

@@ -73,6 +73,9 @@ AUDIT_OWN, AUDIT_WIDE = roles(CA, AU, IA), roles(CA, AU)
 COMMAND = roles(CA, AU)  # the emergency command room
 RESPOND_OWN, RESPOND_OTHER = SITE_STAFF | COMMAND, COMMAND  # a site answers its tasks
 SURVEILLANCE = SITE_STAFF | COMMAND  # district for CA/AU, own site for the others
+# Statistics: the authority and the consortium administrator see every institution's
+# figures; an institution's administrator its own only.
+STATS_OWN, STATS_OTHER = roles(CA, AU, IA), roles(CA, AU)
 
 CLINICIAN = {"a": "alice", "b": "mallory"}  # who prepares a side's patient records
 SIDES = {
@@ -700,6 +703,33 @@ GROUPS: dict[str, list[Probe]] = {
         responder("POST", TASK_STEP, make=ACKNOWLEDGE_JSON),
         responder("POST", f"{EMG}/resources", ok=201, make=body(json=BEDS | SITE)),
     ],
+    "api-stats": [
+        Probe("GET", f"{API}/stats/measures", STATS_OWN),
+        Probe("GET", f"{API}/stats/trend", STATS_OWN, make=body(query={"measure": "meetings"})),
+        Probe(
+            "GET",
+            f"{API}/stats/trend",
+            STATS_OWN,
+            STATS_OTHER,
+            T,
+            make=body(query={"measure": "meetings", "institution_id": INST_ID}),
+            variant="one institution",
+        ),
+        Probe("GET", f"{API}/stats/ranking", STATS_OWN, make=body(query={"measure": "meetings"})),
+        Probe("GET", f"{API}/stats/compare", STATS_OWN),
+        Probe(
+            "GET",
+            f"{API}/stats/compare",
+            STATS_OWN,
+            STATS_OTHER,
+            T,
+            make=BY_INST,
+            variant="one institution",
+        ),
+        Probe("GET", f"{API}/stats/map", STATS_OWN),
+        Probe("GET", f"{API}/stats/geo", STATS_OWN),
+        Probe("GET", f"{API}/stats/clusters", STATS_OWN),
+    ],
     "fhir": [
         Probe("GET", f"{FHIR}/metadata", ALL, anon=200),
         Probe("GET", RES, LIST_PATIENTS, make=fhir("Patient")),
@@ -857,6 +887,22 @@ GROUPS: dict[str, list[Probe]] = {
         responder("POST", "/emergency/tasks/{task_id}/{action}", ok=303, make=ACKNOWLEDGE),
         # the form reports for the caller's own site
         Probe("POST", "/emergency/resources", RESPOND_OWN, ok=303, make=body(data=BEDS)),
+    ],
+    "pages-stats": [
+        Probe("GET", "/stats", STATS_OWN),
+        Probe("GET", "/stats", STATS_OWN, STATS_OTHER, T, make=BY_INST, variant="one institution"),
+        Probe("GET", "/stats/glossary", STATS_OWN),
+        Probe("GET", "/stats/export.xlsx", STATS_OWN, make=body(query={"table": "ranking"})),
+        Probe(
+            "GET",
+            "/stats/export.xlsx",
+            STATS_OWN,
+            STATS_OTHER,
+            T,
+            variant="one institution",
+            make=body(query={"table": "trend", "institution_id": INST_ID}),
+        ),
+        Probe("GET", "/stats/report.pdf", STATS_OWN, make=body(query={"month": "2026-01"})),
     ],
 }
 PROBES = [p for probes in GROUPS.values() for p in probes]

@@ -111,6 +111,10 @@ LABELS: dict[str, str] = {
     "surveillance.counts.replace": "Syndrome counts replaced",
     "surveillance.demo.seed": "Surveillance demo data loaded",
     "surveillance.run": "Detection run",
+    "stats.export": "Statistics exported",
+    "stats.rebuild": "Statistics rebuilt",
+    "stats.report": "Monthly statistics report made",
+    "stats.scan": "Space-time cluster scan",
     "terminal.create": "Terminal registered",
 }
 UNKNOWN = "Other action"

@@ -50,6 +50,7 @@ class Action(StrEnum):
     VIEW_TEACHING = "teaching.view"
     PUBLISH_TEACHING = "teaching.publish"
     MANAGE_TEACHING = "teaching.manage"
+    VIEW_STATS = "stats.view"
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,11 @@ RULES: dict[Action, Rule] = {
         _roles(R.CONSORTIUM_ADMIN), _roles_own(*CLINICAL, R.INSTITUTION_ADMIN)
     ),
     Action.MANAGE_TEACHING: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)),
+    # Statistics: the authority and the consortium admin see every institution's figures
+    # (and the district's own); an institution's administrator sees its own only.
+    Action.VIEW_STATS: _any_of(
+        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)
+    ),
 }
 
 
@@ -306,6 +312,8 @@ AUTHORITY_WRITES = frozenset(
         Action.REPORT_COUNTS,
         Action.MANAGE_ALERTS,
         Action.RESPOND_ALERT,
+        Action.PUBLISH_TEACHING,
+        Action.MANAGE_TEACHING,
     }
 )
 

@@ -24,6 +24,7 @@ async def _run(
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
     from yiyun.meetings.demo import seed_meetings
+    from yiyun.stats.demo import seed_stats
     from yiyun.surveillance.demo import seed_surveillance
     from yiyun.teaching.demo import seed_teaching
 
@@ -36,6 +37,7 @@ async def _run(
             await seed_boards(factory)
             await seed_surveillance(factory, settings)
             await seed_teaching(factory, settings)
+            await seed_stats(factory, settings.stats)
             return summary
         columns = (
             TextColumn("[bold]Seeding[/]"),
@@ -59,6 +61,8 @@ async def _run(
             await seed_surveillance(factory, settings)
             bar.update(task, description="teaching library (generated lectures)")
             await seed_teaching(factory, settings)
+            bar.update(task, description="statistics history (5 years)")
+            await seed_stats(factory, settings.stats)
             return summary
     finally:
         await engine.dispose()

@@ -66,6 +66,8 @@ async def board(*, session: AsyncSession, principal: Principal) -> dict[str, Any
                 "kind": s.kind.value,
                 "x": s.map_x,
                 "y": s.map_y,
+                "lon": s.lon,
+                "lat": s.lat,
                 "terminals": {
                     "online": terminals.get(s.id, {}).get(TerminalStatus.ONLINE, 0),
                     "total": sum(terminals.get(s.id, {}).values()),

@@ -41,6 +41,9 @@ class Institution(IdMixin, TimestampMixin, Base):
     # Position on the schematic district map, 0..1 in each axis.
     map_x: Mapped[float | None]
     map_y: Mapped[float | None]
+    # Where the site is (WGS 84 degrees): the district map and the space-time scan.
+    lon: Mapped[float | None]
+    lat: Mapped[float | None]
     active: Mapped[bool] = mapped_column(default=True)
 
     region: Mapped[Region] = relationship(lazy="raise")

@@ -33,6 +33,9 @@ from yiyun.meetings.room import RoomControl
 from yiyun.notify.channels import console_outbound
 from yiyun.records import break_glass
 from yiyun.settings import Settings, blob_keys, check_production, secret, with_secrets
+from yiyun.stats import jobs as stats_jobs
+from yiyun.stats import report as stats_report
+from yiyun.stats.config import stats_config
 from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
 from yiyun.teaching import worker as teaching_worker
@@ -108,7 +111,15 @@ def create_app(
             )
         )
         transcoder.start()
+        stats_runner = stats_jobs.Runner(
+            app.state.sessions,
+            app.state.bus,
+            stats_config(settings),
+            stats_report.maker(app.state.sessions, app.state.store, stats_config(settings)),
+        )
+        stats_runner.start()
         yield
+        await stats_runner.stop()
         await transcoder.stop()
         await reminder_runner.stop()
         await runner.stop()

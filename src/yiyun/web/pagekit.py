@@ -53,6 +53,7 @@ def page(
         "quality": allows(principal, Action.VIEW_CALL_QUALITY),
         "break_glass": allows(principal, Action.BREAK_GLASS, own),
         "command": allows(principal, Action.COMMAND_EMERGENCY),
+        "stats": allows(principal, Action.VIEW_STATS, own),
         "tasks": allows(principal, Action.RESPOND_EMERGENCY, own)
         and not allows(principal, Action.COMMAND_EMERGENCY),
     }

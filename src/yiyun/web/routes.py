@@ -26,6 +26,8 @@ from yiyun.org import api as org_api
 from yiyun.org import pages as org_pages
 from yiyun.records import api as records_api
 from yiyun.records import pages as records_pages
+from yiyun.stats import api as stats_api
+from yiyun.stats import pages as stats_pages
 from yiyun.surveillance import api as surveillance_api
 from yiyun.teaching import api as teaching_api
 from yiyun.teaching import pages as teaching_pages
@@ -50,6 +52,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(emergency_api.router, prefix=API, tags=["emergency"])
     app.include_router(surveillance_api.router, prefix=API, tags=["surveillance"])
     app.include_router(teaching_api.router, prefix=API, tags=["teaching"])
+    app.include_router(stats_api.router, prefix=API, tags=["statistics"])
     app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(auth_pages.router, include_in_schema=False)
     app.include_router(home.router, include_in_schema=False)
@@ -66,6 +69,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(emergency_pages.router, include_in_schema=False)
     app.include_router(teaching_pages.router, include_in_schema=False)
     app.include_router(collab_pages.router, include_in_schema=False)
+    app.include_router(stats_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
     app.include_router(collab_api.router)
