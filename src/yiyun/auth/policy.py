@@ -312,8 +312,6 @@ AUTHORITY_WRITES = frozenset(
         Action.REPORT_COUNTS,
         Action.MANAGE_ALERTS,
         Action.RESPOND_ALERT,
-        Action.PUBLISH_TEACHING,
-        Action.MANAGE_TEACHING,
     }
 )
 
@@ -342,6 +340,8 @@ WRITES = frozenset(
         Action.REPORT_COUNTS,
         Action.MANAGE_ALERTS,
         Action.RESPOND_ALERT,
+        Action.PUBLISH_TEACHING,
+        Action.MANAGE_TEACHING,
     }
 )
 
