@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yiyun.core.sealed import BlobKeys
 from yiyun.meetings.config import MeetingSettings
+from yiyun.ops.config import OpsSettings
 from yiyun.surveillance.config import SurveillanceSettings
 
 DEFAULT_DATA_DIR = Path("var")
@@ -147,6 +148,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     surveillance: SurveillanceSettings = Field(default_factory=SurveillanceSettings)
     meetings: MeetingSettings = Field(default_factory=MeetingSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
 
 
 def check_production(settings: Settings) -> None:

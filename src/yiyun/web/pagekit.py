@@ -51,6 +51,7 @@ def page(
         "patients": allows(principal, Action.LIST_PATIENTS, own),
         "audit": allows(principal, Action.VIEW_AUDIT, own),
         "quality": allows(principal, Action.VIEW_CALL_QUALITY),
+        "ops": allows(principal, Action.VIEW_OPERATIONS, own),
         "break_glass": allows(principal, Action.BREAK_GLASS, own),
         "command": allows(principal, Action.COMMAND_EMERGENCY),
         "tasks": allows(principal, Action.RESPOND_EMERGENCY, own)
@@ -91,6 +92,8 @@ FLASH = {
     "allowed_back": "They may join the meeting again.",
     "role": "Role changed.",
     "ended": "Emergency access ended.",
+    "credential_revoked": "The terminal's credential was revoked.",
+    "alarm": "Alarm updated.",
 }
 
 
