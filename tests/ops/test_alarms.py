@@ -14,7 +14,7 @@ from tests.ops.helpers import API, enrolled, send, terminal_id
 from yiyun.core import events
 from yiyun.core.clock import now
 from yiyun.core.jobs import JobClaim
-from yiyun.meetings.models import Meeting, QualitySample
+from yiyun.meetings.models import QualitySample
 from yiyun.notify.models import Notification
 from yiyun.ops import alarms, jobs
 from yiyun.ops.config import OpsSettings
@@ -176,7 +176,8 @@ async def test_alarms_are_scoped_and_only_operations_handle_them(
     url = f"{API}/ops/alarms/{terminal_alarm.id}"
     assert (await client.post(f"{url}/acknowledge", headers=world.auth("ines"))).status_code == 403
     [node_alarm] = await open_alarms(app, AlarmKind.APP_NOT_READY)
-    hidden = await client.post(f"{API}/ops/alarms/{node_alarm.id}/clear", headers=world.auth("ines"))
+    hidden_url = f"{API}/ops/alarms/{node_alarm.id}/clear"
+    hidden = await client.post(hidden_url, headers=world.auth("ines"))
     assert hidden.status_code == 404
     res = await client.post(f"{url}/acknowledge", headers=world.auth("otto"))
     assert res.status_code == 200 and res.json()["state"] == "acknowledged"
