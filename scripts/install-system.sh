@@ -15,6 +15,7 @@ PACKAGES=(
   r-cran-surveillance
   iproute2            # network namespaces for media tests
   nftables            # TURN test: a client namespace with all UDP dropped
+  prometheus          # promtool: the alerting rules in deploy/prometheus are unit-tested
 )
 
 missing=()
