@@ -111,6 +111,7 @@ def test_every_action_is_a_read_or_a_named_write() -> None:
         Action.VIEW_SURVEILLANCE_DISTRICT,
         Action.VIEW_SURVEILLANCE_SITE,
         Action.VIEW_DISPATCH,
+        Action.VIEW_OPERATIONS,
     }
     assert reads | policy.WRITES == set(Action)
     assert not reads & policy.WRITES

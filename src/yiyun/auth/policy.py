@@ -332,6 +332,7 @@ WRITES = frozenset(
         Action.REPORT_COUNTS,
         Action.MANAGE_ALERTS,
         Action.RESPOND_ALERT,
+        Action.MANAGE_ALARMS,
     }
 )
 

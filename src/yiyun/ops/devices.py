@@ -23,9 +23,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.audit import service as audit
@@ -236,6 +239,30 @@ async def authenticate(*, session: AsyncSession, credential: str | None) -> Devi
     return Device(credential_id=row.id, terminal=terminal, last_seq=row.last_seq)
 
 
+def _upsert_health(
+    session: AsyncSession, terminal_id: int, beat: Heartbeat, stamp: datetime, node: str
+) -> Any:
+    """One statement: insert the terminal's health row or update it in place."""
+    values = {
+        "seen_at": stamp,
+        "version": beat.version,
+        "camera": beat.camera,
+        "microphone": beat.microphone,
+        "screen": beat.screen,
+        "rtt_ms": beat.rtt_ms,
+        "loss_pct": beat.loss_pct,
+        "bandwidth_kbps": beat.bandwidth_kbps,
+        "node": node,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(TerminalHealth).values(terminal_id=terminal_id, heartbeats=1, **values)
+    return statement.on_conflict_do_update(
+        index_elements=[TerminalHealth.terminal_id],
+        set_={**values, "heartbeats": TerminalHealth.heartbeats + 1},
+    )
+
+
 def status_of(beat: Heartbeat) -> TerminalStatus:
     parts = (beat.camera, beat.microphone, beat.screen)
     return TerminalStatus.FAULT if Component.FAULT in parts else TerminalStatus.ONLINE
@@ -278,17 +305,7 @@ async def heartbeat(
         )
     stamp = now()
     terminal = device.terminal
-    health = await session.get(TerminalHealth, terminal.id)
-    if health is None:
-        health = TerminalHealth(terminal_id=terminal.id, heartbeats=0)
-        session.add(health)
-    health.seen_at = stamp
-    health.version = beat.version
-    health.camera, health.microphone, health.screen = beat.camera, beat.microphone, beat.screen
-    health.rtt_ms, health.loss_pct = beat.rtt_ms, beat.loss_pct
-    health.bandwidth_kbps = beat.bandwidth_kbps
-    health.heartbeats = (health.heartbeats or 0) + 1
-    health.node = node
+    await session.execute(_upsert_health(session, terminal.id, beat, stamp, node))
     status = status_of(beat)
     seen = terminal.last_seen_at
     stale = seen is None or (stamp - as_utc(seen)).total_seconds() > TERMINAL_REFRESH_SECONDS
