@@ -97,7 +97,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _timed(name: str, seconds: float, send: Any, fleet: Any, concurrency: int) -> dict[str, Any]:
+async def _timed(
+    name: str, seconds: float, send: Any, fleet: Any, concurrency: int
+) -> dict[str, Any]:
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
     cursor = 0
