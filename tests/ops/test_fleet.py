@@ -49,3 +49,20 @@ async def test_an_institution_sees_only_its_own_terminals(
     for bad in ("status=asleep", "site_id=0", "page=0", "size=1000"):
         res = await client.get(f"{API}/ops/terminals?{bad}", headers=world.auth("otto"))
         assert res.status_code == 422, bad
+
+
+async def test_page_filters_take_empty_as_any_and_refuse_unknown_values(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    html = world.auth("otto") | {"Accept": "text/html"}
+    for url, status in (
+        ("/ops/alarms?state=&kind=&days=30&p=1", 200),
+        ("/ops/terminals?status=&p=1", 200),
+        ("/ops/alarms?state=burning", 422),
+        ("/ops/alarms?days=400", 422),
+        ("/ops/terminals?status=asleep", 422),
+        ("/ops/terminals?p=0", 422),
+    ):
+        assert (await client.get(url, headers=html)).status_code == status, url
+    polled = await client.get("/ops/alarms?state=", headers=html | {"HX-Request": "true"})
+    assert polled.status_code == 200 and 'data-testid="alarms"' in polled.text

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from yiyun.auth import policy
 from yiyun.auth.policy import Action, Target
 from yiyun.auth.principal import Principal
+from yiyun.core.errors import InvalidInput
 from yiyun.ops import alarms, devices, fleet, workflow
 from yiyun.ops.config import config_from
 from yiyun.ops.models import AlarmKind, AlarmState
@@ -35,6 +37,23 @@ SEVERITY_LABELS = {"critical": "Critical", "major": "Major", "minor": "Minor"}
 COMPONENT_LABELS = {"ok": "OK", "fault": "Fault", "absent": "None"}
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(kind: type[E], value: str, field: str) -> E | None:
+    """A filter from a query string: empty is "any", anything else must be a member."""
+    if not value:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise InvalidInput(
+            "Some values are not valid; see the fields marked.",
+            code="invalid_input",
+            details={"field": field},
+        ) from None
+
+
 def _scope(principal: Principal) -> policy.Scope:
     scope = policy.scope(principal, Action.VIEW_OPERATIONS)
     if scope.nothing:
@@ -56,9 +75,10 @@ async def terminals(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-    status: TerminalStatus | None = None,
+    status_filter: Annotated[str, Query(alias="status", max_length=16)] = "",
     p: PageNo = 1,
 ) -> Response:
+    status = _choice(TerminalStatus, status_filter, "status")
     scope = _scope(principal)
     rows, total = await fleet.fleet(
         session=session,
@@ -121,11 +141,13 @@ async def alarm_list(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-    state: AlarmState | None = None,
-    kind: AlarmKind | None = None,
+    state_filter: Annotated[str, Query(alias="state", max_length=16)] = "",
+    kind_filter: Annotated[str, Query(alias="kind", max_length=24)] = "",
     days: Days = 30,
     p: PageNo = 1,
 ) -> Response:
+    state = _choice(AlarmState, state_filter, "state")
+    kind = _choice(AlarmKind, kind_filter, "kind")
     scope = _scope(principal)
     rows, total = await alarms.history(
         session=session,
