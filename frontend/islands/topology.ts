@@ -40,7 +40,7 @@ function layout(data: Topology, width: number, height: number) {
       y: ((i + 1) * height) / (nodes.length + 1),
       symbolSize: n.layer === "terminal" ? 8 : 16,
       itemStyle: { color: COLOURS[n.state] ?? COLOURS.idle },
-      label: { show: n.layer !== "terminal" || nodes.length <= 40, position: "right" as const, fontSize: 11 },
+      label: { show: nodes.length <= 30, position: "right" as const, fontSize: 11 },
       value: n.state,
       category: col,
     })),

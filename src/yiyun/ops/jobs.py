@@ -224,6 +224,7 @@ class Runner(jobs.Periodic):
         self.factory, self.bus, self.config = factory, bus, config
         self.probe, self.metrics, self.extra = probe, metrics, extra
         self.node = jobs.node_name()
+        self.companions: list[jobs.Periodic] = []  # loops started and stopped with it
         super().__init__(
             "ops-jobs",
             self._tick,
@@ -249,7 +250,14 @@ class Runner(jobs.Periodic):
             node=self.node,
         )
 
+    def start(self) -> None:
+        super().start()
+        for loop in self.companions:
+            loop.start()
+
     async def stop(self) -> None:
+        for loop in self.companions:
+            await loop.stop()
         await super().stop()
         if self.enabled:
             await leave(self.factory, self.node)

@@ -34,7 +34,7 @@ STATE_LABELS = {
     "cleared": "Cleared",
 }
 SEVERITY_LABELS = {"critical": "Critical", "major": "Major", "minor": "Minor"}
-COMPONENT_LABELS = {"ok": "OK", "fault": "Fault", "absent": "None"}
+COMPONENT_LABELS = {"ok": "Working", "fault": "Fault", "absent": "None"}
 
 
 E = TypeVar("E", bound=StrEnum)

@@ -128,9 +128,9 @@ class Fleet:
 
 class DemoBeats:
     """The demo's heartbeat source inside the app: enrols on first use, then a round of
-    heartbeats every `every_seconds` (called from the ops runner's tick)."""
+    heartbeats every `every_seconds` (called by its own loop, beside the ops runner)."""
 
-    def __init__(self, fleet: Fleet, every_seconds: float = 10.0) -> None:
+    def __init__(self, fleet: Fleet, every_seconds: float = 0.0) -> None:
         self.fleet, self.every = fleet, every_seconds
         self._last = 0.0
         self._ready = False

@@ -20,7 +20,7 @@ from yiyun.core import migrate
 from yiyun.core.bus import create_bus
 from yiyun.core.crypto import FieldCipher
 from yiyun.core.db import create_engine, session_factory
-from yiyun.core.jobs import node_name
+from yiyun.core.jobs import Periodic, node_name
 from yiyun.core.logging import configure_logging
 from yiyun.core.ratelimit import create_limiter
 from yiyun.core.storage import LocalStore
@@ -190,16 +190,17 @@ def _ops_runner(app: FastAPI, settings: Settings) -> ops_jobs.Runner:
         janus_urls=list(settings.media.janus_urls),
         turn_urls=list(settings.media.turn_urls),
     )
-    beats = None
-    if config.simulate or settings.env == "demo":
-        beats = ops_simulate.DemoBeats(
-            ops_simulate.Fleet(app.state.sessions, config, app.state.limiter)
-        )
-    return ops_jobs.Runner(
+    runner = ops_jobs.Runner(
         factory=app.state.sessions,
         bus=app.state.bus,
         config=config,
         probe=probe,
         metrics=app.state.ops_metrics,
-        extra=beats,
     )
+    if config.simulate or settings.env == "demo":
+        # The demo's simulated terminals beat on their own loop, beside the node report.
+        beats = ops_simulate.DemoBeats(
+            ops_simulate.Fleet(app.state.sessions, config, app.state.limiter)
+        )
+        runner.companions.append(Periodic("ops-demo-beats", beats, every_seconds=10.0))
+    return runner
