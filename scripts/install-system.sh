@@ -17,6 +17,7 @@ PACKAGES=(
   libpangoft2-1.0-0
   iproute2            # network namespaces for media tests
   nftables            # TURN test: a client namespace with all UDP dropped
+  prometheus          # promtool: the alerting rules in deploy/prometheus are unit-tested
 )
 
 missing=()

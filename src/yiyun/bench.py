@@ -161,3 +161,30 @@ def docs(
     if seconds is not None:
         args += ["--seconds", str(seconds)]
     run_runner("bench_docs.py", [*args, *runner_args])
+
+
+@bench.command("heartbeats", context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--db",
+    type=click.Choice(["sqlite", "postgresql"]),
+    default="sqlite",
+    show_default=True,
+    help="Database of the run (a fresh one with 2,000 enrolled terminals).",
+)
+@click.option("--seconds", type=float, default=None, help="Seconds per path (10).")
+@click.option("--terminals", type=int, default=None, help="Terminals in the fleet (2000).")
+@click.argument("runner_args", nargs=-1, type=click.UNPROCESSED)
+def heartbeats(
+    db: str, seconds: float | None, terminals: int | None, runner_args: tuple[str, ...]
+) -> None:
+    """Heartbeat ingestion per core: 2,000 terminals reporting every 10 s need 200/s.
+
+    Times POST /api/v1/devices/heartbeat through the app and the service path alone, in
+    one process, and prints heartbeats per CPU-second (benchmarks/bench_heartbeats.py).
+    """
+    args = ["--db", db]
+    if seconds is not None:
+        args += ["--seconds", str(seconds)]
+    if terminals is not None:
+        args += ["--terminals", str(terminals)]
+    run_runner("bench_heartbeats.py", [*args, *runner_args])

@@ -11,6 +11,7 @@ def import_all() -> None:
     from yiyun.emergency import models as _emergency  # noqa: F401
     from yiyun.meetings import models as _meetings  # noqa: F401
     from yiyun.notify import models as _notify  # noqa: F401
+    from yiyun.ops import models as _ops  # noqa: F401
     from yiyun.org import models as _org  # noqa: F401
     from yiyun.records import models as _records  # noqa: F401
     from yiyun.stats import models as _stats  # noqa: F401

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yiyun.core.sealed import BlobKeys
 from yiyun.meetings.config import MeetingSettings
+from yiyun.ops.config import OpsSettings
 from yiyun.stats.config import StatsSettings
 from yiyun.surveillance.config import SurveillanceSettings
 from yiyun.teaching.config import TeachingSettings
@@ -151,6 +152,7 @@ class Settings(BaseSettings):
     meetings: MeetingSettings = Field(default_factory=MeetingSettings)
     teaching: TeachingSettings = Field(default_factory=TeachingSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
 
 
 def check_production(settings: Settings) -> None:

@@ -113,6 +113,7 @@ def test_every_action_is_a_read_or_a_named_write() -> None:
         Action.VIEW_DISPATCH,
         Action.VIEW_STATS,
         Action.VIEW_TEACHING,
+        Action.VIEW_OPERATIONS,
     }
     assert reads | policy.WRITES == set(Action)
     assert not reads & policy.WRITES

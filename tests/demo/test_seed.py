@@ -91,10 +91,9 @@ async def test_every_site_has_departments_terminals_and_staff(app: Any, settings
         per_site[t.institution_id] = per_site.get(t.institution_id, 0) + 1
         assert t.code.startswith("T-DEMO-")
     assert all(1 <= per_site.get(i.id, 0) <= 3 for i in sites)
-    statuses = {t.status for t in terminals}
-    assert statuses == {TerminalStatus.ONLINE, TerminalStatus.OFFLINE, TerminalStatus.FAULT}
-    online = sum(t.status is TerminalStatus.ONLINE for t in terminals)
-    assert online > len(terminals) * 0.7
+    # Online and offline come from heartbeats (ops/simulate in the demo), never the seed.
+    assert {t.status for t in terminals} == {TerminalStatus.OFFLINE}
+    assert all(t.last_seen_at is None for t in terminals)
     staff_at = dict(staff)
     for site in sites:
         if site.kind is InstitutionKind.COMMUNITY_HEALTH_CENTRE:

@@ -18,6 +18,7 @@ import uvicorn
 from tests.factories import World, seed_world
 from tests.services import free_port
 from yiyun.core import migrate
+from yiyun.ops.config import OpsSettings
 from yiyun.settings import (
     DbSettings,
     MediaSettings,
@@ -53,7 +54,11 @@ class LiveServer:
 
 @contextlib.contextmanager
 def serve(
-    tmp: Path, media: MediaSettings | None = None, *, demo: bool = False
+    tmp: Path,
+    media: MediaSettings | None = None,
+    *,
+    demo: bool = False,
+    ops: OpsSettings | None = None,
 ) -> Iterator[LiveServer]:
     """A seeded app on 127.0.0.1 in a background thread, stopped on exit; `demo` adds
     the full demo consortium (`yiyun demo`: 94 sites and their staff)."""
@@ -66,6 +71,7 @@ def serve(
         db=DbSettings(url=url, migrate_on_start=False),
         storage=StorageSettings(path=tmp / "blobs"),
         media=media or MediaSettings(engine="fake"),
+        ops=ops or OpsSettings(),
         security=SecuritySettings(
             secret_key="e2e-secret-key-0123456789abcdef",
             data_key="e2e-data-key-0123456789abcdef",

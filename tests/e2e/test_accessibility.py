@@ -29,13 +29,15 @@ PAGES: dict[str, list[str]] = {
     "nurse": ["/", "/emergency/tasks"],
     "dispatcher": ["/"],
     "authority": ["/", "/emergency", "/audit", "/terminals/attention", "/stats", "/stats/glossary"],
-    "ops": ["/", "/calls/quality", "/terminals/attention"],
-    "instadmin": ["/", "/audit", "/staff"],
+    "ops": ["/", "/calls/quality", "/terminals/attention", "/ops/terminals", "/ops/alarms",
+            "/ops/topology"],
+    "instadmin": ["/", "/audit", "/staff", "/ops/terminals"],
     "admin": ["/", "/audit"],  # the consortium administrator (a test persona)
 }  # fmt: skip
 PHONE_PAGES = {
     "doctor": ["/", "/patients", "/meetings"],
     "authority": ["/emergency", "/stats"],
+    "ops": ["/ops/alarms", "/ops/terminals"],
 }
 
 
@@ -135,7 +137,8 @@ def test_the_signed_out_pages_pass_axe(demo_server: LiveServer, browser: Browser
     for viewport in (PC, PHONE):
         ctx = browser.new_context(viewport=viewport, locale="zh-CN")
         page = ctx.new_page()
-        page.goto(f"{demo_server.url}/login")
-        _scan(page, f"/login {viewport['width']}", problems)
+        for path in ("/login", "/kiosk"):  # the kiosk's sign-in form is a signed-out page too
+            page.goto(f"{demo_server.url}{path}")
+            _scan(page, f"{path} {viewport['width']}", problems)
         ctx.close()
     assert not problems, "\n".join(problems)

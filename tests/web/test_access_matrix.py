@@ -76,6 +76,9 @@ SURVEILLANCE = SITE_STAFF | COMMAND  # district for CA/AU, own site for the othe
 # Statistics: the authority and the consortium administrator see every institution's
 # figures; an institution's administrator its own only.
 STATS_OWN, STATS_OTHER = roles(CA, AU, IA), roles(CA, AU)
+# Operations pages: ops and the consortium administrator everywhere, an institution's
+# administrator for its own terminals (the rows are scoped: tests/ops/test_fleet.py).
+OPERATIONS = roles(CA, OP, IA)
 
 CLINICIAN = {"a": "alice", "b": "mallory"}  # who prepares a side's patient records
 SIDES = {
@@ -486,6 +489,7 @@ INCIDENT_ID = f"{EMG}/incidents/{{incident_id}}"
 TASK_STEP = f"{EMG}/tasks/{{task_id}}/{{action}}"
 
 SURV = f"{API}/surveillance"
+ENROL_CODE = body(json={"terminal_code": "T-NONE", "enrolment_code": "AAAAA-AAAAA"})
 COUNTS = body(
     json={"rows": [{"date": "2026-01-05", "site": "CHC-A", "syndrome": "ili", "count": 3}]}
 )
@@ -515,6 +519,10 @@ COVERED_ELSEWHERE = {
     ("GET", f"{API}/teaching/videos/{{video_id}}"),
     ("PUT", f"{API}/teaching/videos/{{video_id}}/progress"),
     ("POST", f"{API}/teaching/videos/{{video_id}}/{{action}}"),
+    # An alarm is scoped by its site (none for platform alarms); tests/ops/test_alarms.py
+    # checks ops, the consortium admin, an institution admin (own site only, 403 to act,
+    # 404 elsewhere) and staff without operations (403).
+    ("POST", f"{API}/ops/alarms/{{alarm_id}}/{{action}}"),
 }
 # Pages scoped the same way (tests/meetings/test_live_api.py).
 PAGES_COVERED_ELSEWHERE = {
@@ -526,6 +534,7 @@ PAGES_COVERED_ELSEWHERE = {
     ("POST", "/teaching/videos/{video_id}/{action}"),
     ("GET", "/teaching/videos/{video_id}/hls/{name:path}"),
     ("GET", "/teaching/videos/{video_id}/thumbnail.jpg"),
+    ("POST", "/ops/alarms/{alarm_id}/{action}"),  # the same service as the API (above)
 }
 
 # Each group runs on one world, in order; a call that ends sessions comes last.
@@ -881,6 +890,30 @@ GROUPS: dict[str, list[Probe]] = {
     ],
     "api-teaching": [Probe("GET", f"{API}/teaching/videos", ALL)],
     "pages-teaching": [Probe("GET", "/teaching", ALL)],
+    "api-ops": [
+        Probe("GET", f"{API}/ops/terminals", OPERATIONS),
+        Probe("GET", f"{API}/ops/alarms", OPERATIONS),
+        Probe("GET", f"{API}/ops/topology", OPERATIONS),
+        terminal_admin("POST", f"{API}/ops/terminals/{{terminal_id}}/enrolment", ok=201),
+        terminal_admin("POST", f"{API}/ops/terminals/{{terminal_id}}/revoke"),
+        # A device's own calls: no user; without a valid device credential or code, 401.
+        Probe("POST", f"{API}/devices/heartbeat", PUBLIC, ok=401, anon=401),
+        Probe("POST", f"{API}/devices/enrol", PUBLIC, ok=401, make=ENROL_CODE, anon=401),
+    ],
+    "pages-ops": [
+        Probe("GET", "/ops/terminals", OPERATIONS),
+        Probe("GET", "/ops/alarms", OPERATIONS),
+        Probe("GET", "/ops/topology", OPERATIONS),
+        terminal_admin("POST", "/ops/terminals/{terminal_id}/enrol"),
+        terminal_admin("POST", "/ops/terminals/{terminal_id}/revoke", ok=303),
+        # The kiosk answers a browser without a device credential the same, signed in or not.
+        Probe("GET", "/kiosk", PUBLIC, anon=200),
+        Probe("GET", "/kiosk/upcoming", PUBLIC, ok=303, anon=303),
+        Probe("POST", "/kiosk/sign-in", PUBLIC, ok=401, anon=401),
+        Probe("POST", "/kiosk/sign-out", PUBLIC, ok=303, anon=303),
+        Probe("GET", "/kiosk/meetings/{meeting_id}", PUBLIC, PUBLIC, T, ok=303, anon=303),
+        Probe("POST", "/kiosk/meetings/{meeting_id}/token", PUBLIC, PUBLIC, T, ok=401, anon=401),
+    ],
     "pages-emergency": [
         Probe("GET", "/emergency", COMMAND),
         Probe("GET", "/emergency/tasks", RESPOND_OWN),
@@ -975,6 +1008,11 @@ class Scene:
         host = min(HOSTS[key])
         body = {"title": "病例讨论", "invitees": sorted(MEMBERS[key] - {host})}
         return await self.create("/meetings", who=host, json=body)
+
+    async def fresh_terminal(self, side: str | None) -> int:
+        url = f"/institutions/{self.ids(side)['institution_id']}/terminals"
+        body = {"code": f"T-OPS-{self.serial()}", "name": "终端", "kind": "room_system"}
+        return await self.create(url, json=body)
 
     async def fresh_incident(self, side: str | None) -> int:
         body = {"title": "疫情处置", "site_ids": [self.ids(side)["institution_id"]]}
@@ -1101,7 +1139,7 @@ async def test_each_persona_gets_what_the_table_says(
     group: str, app: FastAPI, client: httpx.AsyncClient, world: World, settings: Settings
 ) -> None:
     scene = Scene(app=app, world=world, client=client)
-    for name in ("meeting", "incident"):  # one standing target of each per side
+    for name in ("meeting", "incident", "terminal"):  # one standing target of each per side
         make = getattr(scene, f"fresh_{name}")
         scene.standing[f"{name}_id"] = {side: await make(side) for side in SIDES}
     if group.startswith("pages"):
@@ -1116,6 +1154,7 @@ async def test_each_persona_gets_what_the_table_says(
 # in `AUTHORITY_WRITES` (the command room and surveillance), or something that is neither a
 # write nor on a patient's behalf. A new route open to the authority fails until named here.
 ACCOUNT, QUERY, PUBLIC_LINK = "its own account", "a query sent as POST", "a guest link"
+DEVICE = "a room terminal's own call (device credential, no user)"
 OWN_MEETING = "a meeting of its own (one about a patient needs WRITE_PATIENT)"
 AUTHORITY_NON_GET: dict[tuple[str, str], Action | str] = {
     ("POST", f"{SURV}/counts"): Action.REPORT_COUNTS,
@@ -1147,6 +1186,11 @@ AUTHORITY_NON_GET: dict[tuple[str, str], Action | str] = {
     ("POST", "/join/{link}"): PUBLIC_LINK,
     ("POST", "/join/{link}/token"): PUBLIC_LINK,
     ("POST", "/join/{link}/files"): PUBLIC_LINK,
+    ("POST", f"{API}/devices/enrol"): DEVICE,
+    ("POST", f"{API}/devices/heartbeat"): DEVICE,
+    ("POST", "/kiosk/sign-in"): DEVICE,
+    ("POST", "/kiosk/sign-out"): DEVICE,
+    ("POST", "/kiosk/meetings/{meeting_id}/token"): DEVICE,
 }
 
 

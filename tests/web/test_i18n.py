@@ -17,6 +17,7 @@ from yiyun.emergency import workflow as emergency_workflow
 from yiyun.media import signaling
 from yiyun.meetings import recording as meetings_recording
 from yiyun.meetings import workflow as meetings_workflow
+from yiyun.ops import workflow as ops_workflow
 from yiyun.org import enums as org_enums
 from yiyun.records import enums as records_enums
 from yiyun.settings import Settings
@@ -271,6 +272,7 @@ def _audit_actions() -> set[str]:
         emergency_workflow.TASK,
         surveillance_workflow.MACHINE,
         teaching_workflow.MACHINE,
+        ops_workflow.MACHINE,
     ):
         found.update(f"{machine.audit_prefix}.{a}" for a in machine.actions)
     found.update(f"surveillance.alert.{a.value}" for a in surveillance_workflow.AlertAction)

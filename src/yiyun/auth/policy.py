@@ -51,6 +51,8 @@ class Action(StrEnum):
     PUBLISH_TEACHING = "teaching.publish"
     MANAGE_TEACHING = "teaching.manage"
     VIEW_STATS = "stats.view"
+    VIEW_OPERATIONS = "ops.view"
+    MANAGE_ALARMS = "ops.manage_alarms"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,13 @@ RULES: dict[Action, Rule] = {
     Action.VIEW_CONSORTIUM: _roles(*STAFF),
     # Operations see every call's quality figures (no content, no patient data).
     Action.VIEW_CALL_QUALITY: _roles(R.OPS_ENGINEER, R.CONSORTIUM_ADMIN),
+    # The operations pages (terminal fleet, alarms, topology): operations and the consortium
+    # administrator for the whole platform, an institution's administrator for its own
+    # terminals (the `scope` of this action); acknowledging and clearing alarms is ops'.
+    Action.VIEW_OPERATIONS: _any_of(
+        _roles(R.OPS_ENGINEER, R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)
+    ),
+    Action.MANAGE_ALARMS: _roles(R.OPS_ENGINEER, R.CONSORTIUM_ADMIN),
     Action.MANAGE_INSTITUTION: _roles(R.CONSORTIUM_ADMIN),
     Action.VIEW_STAFF: _any_of(
         _roles(R.CONSORTIUM_ADMIN, R.AUTHORITY, R.DISPATCHER, R.OPS_ENGINEER),
@@ -342,6 +351,7 @@ WRITES = frozenset(
         Action.RESPOND_ALERT,
         Action.PUBLISH_TEACHING,
         Action.MANAGE_TEACHING,
+        Action.MANAGE_ALARMS,
     }
 )
 

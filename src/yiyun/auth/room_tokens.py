@@ -36,11 +36,14 @@ class RoomClaims:
     guest_id: int | None = None  # set for a guest from a one-time link (user_id is 0)
     meeting_id: int | None = None
     session_id: int | None = None  # the sign-in session it was issued under (staff)
+    terminal_id: int | None = None  # set for a room terminal joining as its site (user_id 0)
 
     @property
     def identity(self) -> str:
-        """Who this is across reconnects: `u<user id>` or `g<guest id>`."""
-        return f"g{self.guest_id}" if self.guest_id is not None else f"u{self.user_id}"
+        """Who this is across reconnects: `u<user id>`, `g<guest id>` or `t<terminal id>`."""
+        if self.guest_id is not None:
+            return f"g{self.guest_id}"
+        return f"t{self.terminal_id}" if self.terminal_id is not None else f"u{self.user_id}"
 
 
 def _key(secret_key: str) -> bytes:
@@ -66,6 +69,7 @@ def issue(
     guest_id: int | None = None,
     meeting_id: int | None = None,
     session_id: int | None = None,
+    terminal_id: int | None = None,
 ) -> str:
     claims: dict[str, object] = {
         "room": room,
@@ -81,6 +85,8 @@ def issue(
         claims["meeting"] = meeting_id
     if session_id is not None:
         claims["sid"] = session_id
+    if terminal_id is not None:
+        claims["term"] = terminal_id
     body = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
     sig = _b64(hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest())
     return f"{body}.{sig}"
@@ -107,6 +113,7 @@ def verify(secret_key: str, token: str, *, room: str | None = None) -> RoomClaim
             guest_id=int(claims["guest"]) if "guest" in claims else None,
             meeting_id=int(claims["meeting"]) if "meeting" in claims else None,
             session_id=int(claims["sid"]) if "sid" in claims else None,
+            terminal_id=int(claims["term"]) if "term" in claims else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise refused from exc

@@ -27,7 +27,7 @@ from yiyun.core.db import Base, transaction
 from yiyun.demo import data, people
 from yiyun.demo.data import SiteSpec
 from yiyun.demo.people import DemoLogin, PatientPlan, StaffPlan, TerminalPlan, demo_totp_secret
-from yiyun.org.enums import CLINICAL_ROLES
+from yiyun.org.enums import CLINICAL_ROLES, TerminalStatus
 from yiyun.org.models import Department, Institution, Region, Terminal, User, UserRole
 from yiyun.records import resident_id
 from yiyun.records.enums import ConsentPurpose
@@ -192,9 +192,11 @@ async def _terminals(
     new = [t for t in plans if t.code not in run.known.terminals]
     run.tally("terminals", len(new), len(plans) - len(new))
     run.known.terminals.update(t.code for t in new)
+    # Online and offline come from heartbeats (the demo's simulated terminals, ops/simulate),
+    # never from the seed: every terminal starts offline, never seen.
     await _bulk(session, Terminal, [
         {"institution_id": inst_id, "code": t.code, "name": t.name, "kind": t.kind,
-         "status": t.status, "last_seen_at": run.stamp - timedelta(minutes=t.minutes_since_seen)}
+         "status": TerminalStatus.OFFLINE, "last_seen_at": None}
         for t in new
     ])  # fmt: skip
 

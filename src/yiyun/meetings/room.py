@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -93,6 +94,8 @@ class RoomControl(EntryMixin, ChairMixin, MessagesMixin, RecordingMixin, RelayMi
         self.empty_end_seconds = empty_end_seconds  # 0: an empty meeting stays open
         self._empty_timers: dict[int, asyncio.Task[None]] = {}
         self.consent_check_seconds = CONSENT_CHECK_SECONDS
+        # Told each rated quality sample's MOS (the app counts them for Prometheus).
+        self.quality_observer: Callable[[float], None] | None = None
         hub.gone_listeners.append(self._on_gone)
 
     # --- opening and closing rooms ------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class RoomBase(abc.ABC):
     _by_session: dict[str, Occupant]
     _finishing: set[asyncio.Task[None]]
     empty_end_seconds: float
+    quality_observer: Callable[[float], None] | None
     _empty_timers: dict[int, asyncio.Task[None]]
     consent_check_seconds: float
 

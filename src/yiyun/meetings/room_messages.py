@@ -103,6 +103,8 @@ class MessagesMixin(RoomBase):
             return  # more often than useful: ignored, not an error
         occupant.last_stats = stamp
         rated = quality.rate(msg)
+        if self.quality_observer is not None:
+            self.quality_observer(float(rated["mos"]))
 
         async def store() -> None:
             async with self.sessions.begin() as db:

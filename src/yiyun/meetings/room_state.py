@@ -69,6 +69,8 @@ class Occupant:
     def actor(self) -> Actor:
         if self.claims.guest_id is not None:
             return Actor(user_id=None, username=f"guest:{self.claims.guest_id}")
+        if self.claims.terminal_id is not None:
+            return Actor(user_id=None, username=f"terminal:{self.claims.terminal_id}")
         return Actor(user_id=self.claims.user_id, username=f"user:{self.claims.user_id}")
 
     async def dismiss(self, type_: str, **fields: Any) -> None:

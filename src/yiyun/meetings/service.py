@@ -16,6 +16,7 @@ from yiyun.core.errors import NotFound, PermissionDenied
 from yiyun.meetings import notices, workflow
 from yiyun.meetings.models import Meeting, MeetingMember
 from yiyun.meetings.schemas import MeetingRead, MemberRead
+from yiyun.ops import ring as ops_ring
 from yiyun.org.models import User
 
 
@@ -46,6 +47,8 @@ async def ring(
         by=caller.display_name,
         urgent=True,
     )
+    # The rung people's sites' room terminals ring too (their kiosks show the call).
+    await ops_ring.ring_sites(session=session, bus=bus, meeting=meeting, user_ids=targets)
     return len(targets)
 
 

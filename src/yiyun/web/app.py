@@ -22,6 +22,7 @@ from yiyun.core import migrate
 from yiyun.core.bus import create_bus
 from yiyun.core.crypto import FieldCipher
 from yiyun.core.db import create_engine, session_factory
+from yiyun.core.jobs import Periodic, node_name
 from yiyun.core.logging import configure_logging
 from yiyun.core.ratelimit import create_limiter
 from yiyun.core.storage import LocalStore
@@ -31,6 +32,10 @@ from yiyun.meetings import access as meeting_access
 from yiyun.meetings import reminders as meeting_reminders
 from yiyun.meetings.room import RoomControl
 from yiyun.notify.channels import console_outbound
+from yiyun.ops import jobs as ops_jobs
+from yiyun.ops import simulate as ops_simulate
+from yiyun.ops.config import config_from as ops_config
+from yiyun.ops.metrics import OpsMetrics
 from yiyun.records import break_glass
 from yiyun.settings import Settings, blob_keys, check_production, secret, with_secrets
 from yiyun.stats import jobs as stats_jobs
@@ -118,7 +123,10 @@ def create_app(
             stats_report.maker(app.state.sessions, app.state.store, stats_config(settings)),
         )
         stats_runner.start()
+        ops_runner = _ops_runner(app, settings)
+        ops_runner.start()
         yield
+        await ops_runner.stop()
         await stats_runner.stop()
         await transcoder.stop()
         await reminder_runner.stop()
@@ -156,6 +164,7 @@ def create_app(
     app.state.store = LocalStore(settings.storage.path, blob_keys(settings.security))
     app.state.cipher = FieldCipher(secret(settings.security.data_key))
     app.state.metrics = metrics
+    app.state.ops_metrics = OpsMetrics(metrics.registry)
     app.state.outbound = console_outbound()  # SMS and e-mail (console until configured)
     app.state.hub = SignalHub(
         create_media_engine(settings.media), ice_servers=list(settings.media.ice_servers)
@@ -169,6 +178,8 @@ def create_app(
         empty_end_seconds=settings.meetings.empty_end_minutes * 60,
     )
     app.state.collab = RoomManager(app.state.sessions, app.state.bus)
+    mos = app.state.ops_metrics.mos.labels(settings.media.engine)
+    app.state.rooms.quality_observer = mos.observe
     app.state.static_url = "/static"
     errors.install(app)
     fhir_errors.install(app)  # OperationOutcome on /fhir/ paths
@@ -182,3 +193,47 @@ def create_app(
         RequestContextMiddleware, metrics=metrics, headers=security_headers(settings)
     )
     return app
+
+
+def _ops_runner(app: FastAPI, settings: Settings) -> ops_jobs.Runner:
+    """This node's report and the alarm evaluation; in the demo, simulated terminals."""
+    config = ops_config(settings)
+
+    async def ready() -> bool:
+        try:
+            async with app.state.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        except Exception:  # any failure means not ready
+            return False
+        return bool(await app.state.bus.ping())
+
+    async def load() -> dict[str, object]:
+        hub: SignalHub = app.state.hub
+        if not hub.started:
+            return {"engine": settings.media.engine, "rooms": {}, "people": {}}
+        found = await hub.engine.load()
+        nodes = found.nodes or {"embedded@" + node_name(): found.rooms}
+        people = {name: found.participants if len(nodes) == 1 else 0 for name in nodes}
+        return {"engine": settings.media.engine, "rooms": dict(nodes), "people": people}
+
+    probe = ops_jobs.Probe(
+        ready=ready,
+        load=load,
+        data_dir=settings.data_dir,
+        janus_urls=list(settings.media.janus_urls),
+        turn_urls=list(settings.media.turn_urls),
+    )
+    runner = ops_jobs.Runner(
+        factory=app.state.sessions,
+        bus=app.state.bus,
+        config=config,
+        probe=probe,
+        metrics=app.state.ops_metrics,
+    )
+    if config.simulate or settings.env == "demo":
+        # The demo's simulated terminals beat on their own loop, beside the node report.
+        beats = ops_simulate.DemoBeats(
+            ops_simulate.Fleet(app.state.sessions, config, app.state.limiter)
+        )
+        runner.companions.append(Periodic("ops-demo-beats", beats, every_seconds=10.0))
+    return runner

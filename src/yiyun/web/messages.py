@@ -21,6 +21,10 @@ FIELD_LABELS: dict[str, str] = {
     "position_s": "Position",
     "specialty": "Specialty",
     "tags": "Tags",
+    "back": "Return address",
+    "credential": "Device credential",
+    "enrolment_code": "Enrolment code",
+    "terminal_code": "Terminal code",
     "address": "Address",
     "alert_id": "Alert",
     "allow_unmute": "Participants may unmute themselves",
@@ -93,6 +97,10 @@ FIELD_LABELS: dict[str, str] = {
 
 # A label that differs by form: `Model.field` beats `field`.
 MODEL_FIELD_LABELS: dict[str, str] = {
+    "back": "Return address",
+    "credential": "Device credential",
+    "enrolment_code": "Enrolment code",
+    "terminal_code": "Terminal code",
     "PatientCreate.name": "Full name",
     "PatientUpdate.name": "Full name",
     "StaffCreate.title": "Professional title",
@@ -223,6 +231,16 @@ CODE_MESSAGES: dict[str, str] = {
     "media.no_bundle": "The browser's media description was not accepted.",
     "media.no_offer": "The media connection is out of step; it will start again.",
     "media.bad_candidate": "A network address from the browser was not accepted.",
+    "ops.unknown": "This device credential or enrolment code is not known.",
+    "ops.revoked": "This device credential was revoked; enrol the terminal again.",
+    "ops.replayed": "This was already received; a device cannot send it again.",
+    "ops.expired": "The enrolment code has expired; ask for a new one.",
+    "ops.flood": "Too many heartbeats from this device; it must slow down.",
+    "ops.enrol_limited": "Too many enrolment attempts; please wait and try again.",
+    "ops.alarm_not_found": "The alarm was not found.",
+    "ops.terminal_not_found": "The terminal was not found.",
+    "ops.illegal_transition": "This is not possible in the alarm's current state.",
+    "ops.alarm_denied": "Only operations can handle alarms.",
 }
 
 

@@ -51,6 +51,7 @@ def page(
         "patients": allows(principal, Action.LIST_PATIENTS, own),
         "audit": allows(principal, Action.VIEW_AUDIT, own),
         "quality": allows(principal, Action.VIEW_CALL_QUALITY),
+        "ops": allows(principal, Action.VIEW_OPERATIONS, own),
         "break_glass": allows(principal, Action.BREAK_GLASS, own),
         "command": allows(principal, Action.COMMAND_EMERGENCY),
         "stats": allows(principal, Action.VIEW_STATS, own),
@@ -95,6 +96,8 @@ FLASH = {
     "video_uploaded": "Video uploaded; it is being prepared for playback.",
     "video_withdraw": "The video was taken out of the library.",
     "video_republish": "The video is back in the library.",
+    "credential_revoked": "The terminal's credential was revoked.",
+    "alarm": "Alarm updated.",
 }
 
 

@@ -22,6 +22,9 @@ from yiyun.meetings import schedule_pages as meetings_schedule_pages
 from yiyun.meetings import selftest as meetings_selftest
 from yiyun.notify import api as notify_api
 from yiyun.notify import pages as notify_pages
+from yiyun.ops import api as ops_api
+from yiyun.ops import kiosk_pages as ops_kiosk_pages
+from yiyun.ops import pages as ops_pages
 from yiyun.org import api as org_api
 from yiyun.org import pages as org_pages
 from yiyun.records import api as records_api
@@ -53,6 +56,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(surveillance_api.router, prefix=API, tags=["surveillance"])
     app.include_router(teaching_api.router, prefix=API, tags=["teaching"])
     app.include_router(stats_api.router, prefix=API, tags=["statistics"])
+    app.include_router(ops_api.router, prefix=API, tags=["operations"])
     app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(auth_pages.router, include_in_schema=False)
     app.include_router(home.router, include_in_schema=False)
@@ -73,3 +77,8 @@ def mount(app: FastAPI) -> None:
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
     app.include_router(collab_api.router)
+    app.include_router(ops_pages.router, include_in_schema=False)
+    app.include_router(ops_kiosk_pages.router, include_in_schema=False)
+    app.include_router(ws_signal.router)
+    app.include_router(notify_api.ws_router)
+    app.include_router(ops_kiosk_pages.ws_router)

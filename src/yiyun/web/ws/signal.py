@@ -98,6 +98,7 @@ async def signal(ws: WebSocket) -> None:
                 claims, send, resume=first.resume, chat_after=first.chat_after, hangup=hangup
             )
         except YiyunError as exc:
+            ws.app.state.ops_metrics.join_failures.labels(exc.code).inc()
             await send(sig.server("error", code=exc.code, message=exc.message))
             await _close(ws, 1008, exc.code)
             return

@@ -1,0 +1,1 @@
+"""Operations (运维): terminal device credentials and heartbeats, alarms, topology, kiosk."""
