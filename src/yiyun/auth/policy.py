@@ -47,6 +47,9 @@ class Action(StrEnum):
     MANAGE_ALERTS = "surveillance.manage_alerts"
     RESPOND_ALERT = "surveillance.respond_alert"
     VIEW_CALL_QUALITY = "ops.call_quality"
+    HOLD_CLINIC = "clinic.hold"
+    BOOK_CLINIC = "clinic.book"
+    REFER = "referral.refer"
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,14 @@ RULES: dict[Action, Rule] = {
     Action.REPORT_COUNTS: _any_of(_roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(*SITE_STAFF)),
     Action.MANAGE_ALERTS: _roles(R.AUTHORITY),
     Action.RESPOND_ALERT: _any_of(_roles(R.AUTHORITY), _roles_own(*SITE_STAFF)),
+    # Remote clinics: a specialist holds sessions for their own institution; a community
+    # centre's doctors and nurses book their own patients, check them in and see them
+    # through the visit. What a specialist reads of the patient comes through the visit.
+    Action.HOLD_CLINIC: _roles_own(R.SPECIALIST),
+    Action.BOOK_CLINIC: _roles_own(R.COMMUNITY_DOCTOR, R.NURSE),
+    # Referrals: the sending institution's clinicians refer their own patients; the
+    # receiving institution's clinicians decide, receive and complete.
+    Action.REFER: _roles_own(*CLINICAL),
 }
 
 
@@ -323,6 +334,9 @@ WRITES = frozenset(
         Action.REPORT_COUNTS,
         Action.MANAGE_ALERTS,
         Action.RESPOND_ALERT,
+        Action.HOLD_CLINIC,
+        Action.BOOK_CLINIC,
+        Action.REFER,
     }
 )
 

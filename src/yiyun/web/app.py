@@ -16,6 +16,7 @@ from yiyun import __version__
 from yiyun.audit import service as audit
 from yiyun.auth import passwords, policy
 from yiyun.auth.live import LiveSessions
+from yiyun.clinics import access as clinic_access
 from yiyun.core import migrate
 from yiyun.core.bus import create_bus
 from yiyun.core.crypto import FieldCipher
@@ -30,6 +31,7 @@ from yiyun.meetings import reminders as meeting_reminders
 from yiyun.meetings.room import RoomControl
 from yiyun.notify.channels import console_outbound
 from yiyun.records import break_glass
+from yiyun.referrals import access as referral_access
 from yiyun.settings import Settings, blob_keys, check_production, secret, with_secrets
 from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
@@ -47,6 +49,8 @@ def register_relationships() -> None:
     """The workflow relationships that grant access to patients, all named here."""
     policy.register_relationship(meeting_access.MEETING_ABOUT_PATIENT)
     policy.register_relationship(break_glass.BREAK_GLASS)
+    policy.register_relationship(clinic_access.SPECIALIST_IN_VISIT)
+    policy.register_relationship(referral_access.REFERRED_TO_MY_INSTITUTION)
 
 
 def create_app(

@@ -53,6 +53,9 @@ def page(
         "quality": allows(principal, Action.VIEW_CALL_QUALITY),
         "break_glass": allows(principal, Action.BREAK_GLASS, own),
         "command": allows(principal, Action.COMMAND_EMERGENCY),
+        "clinics": allows(principal, Action.HOLD_CLINIC, own)
+        or allows(principal, Action.BOOK_CLINIC, own),
+        "referrals": allows(principal, Action.REFER, own),
         "tasks": allows(principal, Action.RESPOND_EMERGENCY, own)
         and not allows(principal, Action.COMMAND_EMERGENCY),
     }
@@ -91,6 +94,8 @@ FLASH = {
     "allowed_back": "They may join the meeting again.",
     "role": "Role changed.",
     "ended": "Emergency access ended.",
+    "booked": "Patient booked.",
+    "signed": "Prescription signed.",
 }
 
 
