@@ -82,9 +82,7 @@ async def _rows(session: AsyncSession, visits: list[ClinicVisit], at: datetime) 
                     Patient.id.in_({v.patient_id for v in visits})
                 )
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     sites = dict(
         (
@@ -93,9 +91,7 @@ async def _rows(session: AsyncSession, visits: list[ClinicVisit], at: datetime) 
                     Institution.id.in_({v.institution_id for v in visits})
                 )
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     people = dict(
         (
@@ -104,9 +100,7 @@ async def _rows(session: AsyncSession, visits: list[ClinicVisit], at: datetime) 
                     User.id.in_({v.specialist_id for v in visits})
                 )
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return [
         Row(
@@ -137,10 +131,9 @@ async def worklist(
         query = query.where(ClinicVisit.expected_at >= start, ClinicVisit.expected_at < end)
     elif day == "upcoming":
         query = query.where(ClinicVisit.expected_at >= day_bounds(at)[0])
-    count_rows = await session.execute(
-        select(ClinicVisit.state, func.count()).select_from(query.subquery()).group_by("state")
-    )
-    counts = {str(s): int(n) for s, n in count_rows.tuples().all()}
+    sub = query.subquery()
+    count_rows = await session.execute(select(sub.c.state, func.count()).group_by(sub.c.state))
+    counts = {str(s): int(n) for s, n in count_rows.all()}
     if state:
         query = query.where(ClinicVisit.state == state)
     visits = list(
@@ -180,9 +173,7 @@ async def upcoming_sessions(
                 .where(ClinicSlot.session_id.in_(ids), ClinicSlot.visit_id.is_(None))
                 .group_by(ClinicSlot.session_id)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     booked = dict(
         (
@@ -194,9 +185,7 @@ async def upcoming_sessions(
                 )
                 .group_by(ClinicVisit.session_id)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     people = dict(
         (
@@ -205,9 +194,7 @@ async def upcoming_sessions(
                     User.id.in_({c.specialist_id for c in clinics})
                 )
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return [
         SessionView(

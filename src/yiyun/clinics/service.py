@@ -23,7 +23,7 @@ from yiyun.clinics.models import (
 )
 from yiyun.clinics.schemas import BookingCreate, SessionCreate
 from yiyun.core.bus import EventBus
-from yiyun.core.clock import as_utc, district, now
+from yiyun.core.clock import as_utc, now
 from yiyun.core.errors import Conflict, InvalidInput, NotFound
 from yiyun.records import access as records_access
 from yiyun.records import service as records_service
@@ -32,6 +32,9 @@ from yiyun.records.models import Consent
 
 MAX_SLOTS = 96
 MAX_AHEAD = timedelta(days=120)
+MAX_LENGTH = timedelta(hours=12)
+# Patients check in at the centre on the day: from a few hours before the session.
+CHECK_IN_FROM = timedelta(hours=4)
 START_SLACK = timedelta(minutes=5)
 # Visits that hold their place in a session (a cancelled or missed one frees it).
 HOLDING = (VisitState.BOOKED, VisitState.CHECKED_IN, VisitState.IN_VISIT, VisitState.COMPLETED)
@@ -70,8 +73,8 @@ async def publish(
         raise _bad("starts_at", "the start time is too far ahead", "clinic.too_far")
     if ends <= starts:
         raise _bad("ends_at", "the end must be after the start", "clinic.end_before_start")
-    if district(starts).date() != district(ends - timedelta(seconds=1)).date():
-        raise _bad("ends_at", "a clinic session ends on the day it starts", "clinic.overnight")
+    if ends - starts > MAX_LENGTH:
+        raise _bad("ends_at", "a clinic session lasts at most 12 hours", "clinic.too_long")
     times = slot_times(starts, ends, data.slot_minutes)
     if not times and data.walk_in_capacity == 0:
         raise _bad("slot_minutes", "the session has no room for a slot", "clinic.no_slots")
@@ -341,7 +344,8 @@ async def step_visit(
         raise workflow.VISIT.illegal(visit.state, action)
     if action == "check_in":
         clinic = await get_session(session=session, session_id=visit.session_id)
-        if district(clinic.starts_at).date() != district(now()).date():
+        at = now()
+        if not as_utc(clinic.starts_at) - CHECK_IN_FROM <= at <= as_utc(clinic.ends_at):
             raise Conflict("patients check in on the day of the clinic", code="clinic.not_today")
     await workflow.step_visit(
         session=session,

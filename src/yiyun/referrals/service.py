@@ -265,10 +265,9 @@ async def worklist(
         )
     if direction in ("up", "down"):
         query = query.where(Referral.direction == direction)
-    counted = await session.execute(
-        select(Referral.state, func.count()).select_from(query.subquery()).group_by("state")
-    )
-    counts = {str(s): int(n) for s, n in counted.tuples().all()}
+    sub = query.subquery()
+    counted = await session.execute(select(sub.c.state, func.count()).group_by(sub.c.state))
+    counts = {str(s): int(n) for s, n in counted.all()}
     if state:
         query = query.where(Referral.state == state)
     rows = list(await session.scalars(query.order_by(Referral.created_at.desc()).limit(limit)))
@@ -282,9 +281,7 @@ async def worklist(
                         Patient.id.in_({r.patient_id for r in rows})
                     )
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         ids = {r.from_institution_id for r in rows} | {r.to_institution_id for r in rows}
         sites = dict(
@@ -292,9 +289,7 @@ async def worklist(
                 await session.execute(
                     select(Institution.id, Institution.name).where(Institution.id.in_(ids))
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     return Worklist(
         rows=[

@@ -168,6 +168,7 @@ def upgrade() -> None:
         sa.Column("session_id", sa.Integer(), nullable=False),
         sa.Column("slot_id", sa.Integer(), nullable=True),
         sa.Column("patient_id", sa.Integer(), nullable=False),
+        sa.Column("specialist_id", sa.Integer(), nullable=False),
         sa.Column("institution_id", sa.Integer(), nullable=False),
         sa.Column("booked_by_id", sa.Integer(), nullable=False),
         sa.Column("consent_id", sa.Integer(), nullable=False),
@@ -217,6 +218,11 @@ def upgrade() -> None:
             name=op.f("fk_clinic_visit_session_id_clinic_session"),
         ),
         sa.ForeignKeyConstraint(
+            ["specialist_id"],
+            ["org_user.id"],
+            name=op.f("fk_clinic_visit_specialist_id_org_user"),
+        ),
+        sa.ForeignKeyConstraint(
             ["slot_id"], ["clinic_slot.id"], name=op.f("fk_clinic_visit_slot_id_clinic_slot")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_clinic_visit")),
@@ -230,6 +236,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_clinic_visit_session_id"), ["session_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_clinic_visit_specialist_id"), ["specialist_id"], unique=False
         )
         batch_op.create_index(
             "ix_clinic_visit_session_state", ["session_id", "state"], unique=False
@@ -276,6 +285,7 @@ def downgrade() -> None:
     op.drop_table("clinic_prescription")
     with op.batch_alter_table("clinic_visit", schema=None) as batch_op:
         batch_op.drop_index("ix_clinic_visit_session_state")
+        batch_op.drop_index(batch_op.f("ix_clinic_visit_specialist_id"))
         batch_op.drop_index(batch_op.f("ix_clinic_visit_session_id"))
         batch_op.drop_index(batch_op.f("ix_clinic_visit_patient_id"))
         batch_op.drop_index(batch_op.f("ix_clinic_visit_institution_id"))
