@@ -82,8 +82,10 @@ async def test_only_specialists_publish_and_only_community_staff_book(
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({"starts_at": "2020-01-01T09:00:00+08:00", "ends_at": "2020-01-01T10:00:00+08:00"},
-         "clinic.start_in_past"),
+        (
+            {"starts_at": "2020-01-01T09:00:00+08:00", "ends_at": "2020-01-01T10:00:00+08:00"},
+            "clinic.start_in_past",
+        ),
         ({"starts_at": "2030-01-01T09:00:00", "ends_at": "2030-01-01T10:00:00+08:00"}, None),
         ({"slot_minutes": 3}, None),
         ({"ends_at_before": True}, "clinic.end_before_start"),
@@ -146,7 +148,9 @@ async def test_the_whole_visit_from_check_in_to_signed_advice(
         .order_by(AuditEvent.id.desc())
     )
     assert read is not None
-    assert encode_institutions(frozenset({world.inst["chc_a"].id})) in (read.subject_institutions or "")
+    assert encode_institutions(frozenset({world.inst["chc_a"].id})) in (
+        read.subject_institutions or ""
+    )
     # The visit note, then advice: a psychotropic drug is refused, an ordinary one signed.
     no_note = await client.post(
         f"{API}/clinics/visits/{visit['id']}/complete", headers=world.auth("bob")
@@ -174,7 +178,9 @@ async def test_the_whole_visit_from_check_in_to_signed_advice(
     assert rx.status_code == 201, rx.text
     rx_id = rx.json()["id"]
     bad = await client.post(
-        f"{API}/clinics/prescriptions/{rx_id}/sign", headers=world.auth("bob"), json={"code": "000000"}
+        f"{API}/clinics/prescriptions/{rx_id}/sign",
+        headers=world.auth("bob"),
+        json={"code": "000000"},
     )
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "auth.step_up_failed"
     open_draft = await client.post(
@@ -194,7 +200,9 @@ async def test_the_whole_visit_from_check_in_to_signed_advice(
         json={"code": world.code("bob")},
     )
     assert twice.status_code == 409
-    done = await client.post(f"{API}/clinics/visits/{visit['id']}/complete", headers=world.auth("bob"))
+    done = await client.post(
+        f"{API}/clinics/visits/{visit['id']}/complete", headers=world.auth("bob")
+    )
     assert done.status_code == 200 and done.json()["state"] == "completed"
     # After the visit the grant has lapsed.
     assert (await client.get(f"{API}/patients/{pa}", headers=world.auth("bob"))).status_code == 404
@@ -213,7 +221,12 @@ async def test_an_urgent_case_moves_up_and_no_shows_free_the_slot(
     # pb (CHC B) holds the earlier slot; pa (CHC A) the later one, then marked urgent.
     early = (
         await book(
-            client, world, clinic["id"], slot_id=clinic["slots"][0]["id"], who="mallory", patient="pb"
+            client,
+            world,
+            clinic["id"],
+            slot_id=clinic["slots"][0]["id"],
+            who="mallory",
+            patient="pb",
         )
     ).json()
     late = (await book(client, world, clinic["id"], slot_id=clinic["slots"][2]["id"])).json()
@@ -225,13 +238,13 @@ async def test_an_urgent_case_moves_up_and_no_shows_free_the_slot(
     )
     assert called.json()["id"] == late["id"]
     # One visit at a time.
-    busy = await client.post(
-        f"{API}/clinics/visits/{early['id']}/call", headers=world.auth("bob")
-    )
+    busy = await client.post(f"{API}/clinics/visits/{early['id']}/call", headers=world.auth("bob"))
     assert busy.status_code == 409 and busy.json()["error"]["code"] == "clinic.visit_in_progress"
     gone = await step(client, world, early["id"], "no_show", who="bob")
     assert gone.status_code == 200 and gone.json()["state"] == "no_show"
-    slots = (await client.get(f"{API}/clinics/sessions/{clinic['id']}", headers=world.auth("bob"))).json()
+    slots = (
+        await client.get(f"{API}/clinics/sessions/{clinic['id']}", headers=world.auth("bob"))
+    ).json()
     assert slots["slots"][0]["free"] is True
     # CHC A sees its own booking, not CHC B's.
     mine = await client.get(f"{API}/clinics/visits", headers=world.auth("alice"))
@@ -257,9 +270,7 @@ async def test_the_waiting_board_shows_masked_names_only(
     scene = Scene(app=app, world=world, client=client)  # type: ignore[arg-type]
     await scene.sign_in_all(app.state.settings)  # type: ignore[attr-defined]
     token, _csrf = scene.cookies["alice"]
-    res = await client.get(
-        "/clinics/waiting?kiosk=1", headers={"Cookie": f"yiyun_session={token}"}
-    )
+    res = await client.get("/clinics/waiting?kiosk=1", headers={"Cookie": f"yiyun_session={token}"})
     assert res.status_code == 200, res.text[:300]
     name = world.patients["pa"].name
     assert mask_name(name) in res.text and name not in res.text

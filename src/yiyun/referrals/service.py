@@ -213,7 +213,7 @@ async def decide(
     if action == "accept" and data.appointment_at is not None:
         _future(data.appointment_at, now())
         referral.appointment_at = as_utc(data.appointment_at)
-    if action == "accept" and referral.appointment_at is None:
+    if action == "accept" and referral.direction is Direction.UP and not referral.appointment_at:
         raise _bad("appointment_at", "book the appointment when accepting", "referral.no_time")
     await workflow.step(
         session=session,
