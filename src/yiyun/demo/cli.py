@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 async def _run(
     settings: Settings, *, quiet: bool, per_centre: int, console: Console
 ) -> DemoSummary:
+    from yiyun.clinics.demo import seed_clinics
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
     from yiyun.meetings.demo import seed_meetings
@@ -31,6 +32,7 @@ async def _run(
         if quiet:
             summary = await seed(factory, settings, patients_per_centre=per_centre)
             await seed_meetings(factory)
+            await seed_clinics(factory)
             await seed_surveillance(factory, settings)
             return summary
         columns = (
@@ -50,6 +52,7 @@ async def _run(
                 factory, settings, progress=progress, patients_per_centre=per_centre
             )
             await seed_meetings(factory)
+            await seed_clinics(factory)
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
             return summary
