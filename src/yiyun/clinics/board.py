@@ -214,7 +214,19 @@ async def session_queue(
     visits = await session.scalars(
         select(ClinicVisit).where(ClinicVisit.session_id == clinic.id, visible(principal))
     )
-    return await _rows(session, queue_order(visits), now())
+    ordered = sorted(queue_order(visits), key=lambda v: SHOWN_FIRST.index(v.state))
+    return await _rows(session, ordered, now())
+
+
+# A session's page lists who is being seen, who waits, who is still to come, then the rest.
+SHOWN_FIRST = (
+    VisitState.IN_VISIT,
+    VisitState.CHECKED_IN,
+    VisitState.BOOKED,
+    VisitState.COMPLETED,
+    VisitState.NO_SHOW,
+    VisitState.CANCELLED,
+)
 
 
 @dataclass(frozen=True)
