@@ -294,3 +294,28 @@ async def test_two_bookings_of_one_slot_race_and_exactly_one_wins(
     assert codes == [201, 409], [r.text for r in results]
     loser = next(r for r in results if r.status_code == 409)
     assert loser.json()["error"]["code"] == "clinic.slot_taken"
+
+
+async def test_reminders_go_out_once_before_the_visit_in_each_readers_language(
+    client: httpx.AsyncClient, world: World, app: object
+) -> None:
+    from datetime import timedelta
+
+    from yiyun.clinics import reminders
+
+    await consent(client, world)
+    clinic = await publish(client, world, start=20)
+    visit = (await book(client, world, clinic["id"], slot_id=clinic["slots"][0]["id"])).json()
+    factory = app.state.sessions  # type: ignore[attr-defined]
+    bus = app.state.bus  # type: ignore[attr-defined]
+    far = soon(20) - timedelta(minutes=45)
+    async with factory.begin() as s:
+        assert await reminders.remind_due(s, bus, at=far) == 0  # not yet
+    async with factory.begin() as s:
+        assert await reminders.remind_due(s, bus, at=soon(0)) == 1
+    async with factory.begin() as s:
+        assert await reminders.remind_due(s, bus, at=soon(1)) == 0  # once
+    inbox = (await client.get(f"{API}/notifications", headers=world.auth("alice"))).json()
+    mine = [n for n in inbox["items"] if n["kind"] == "clinic.reminder"]
+    assert len(mine) == 1 and mine[0]["link"] == f"/clinics/visits/{visit['id']}"
+    assert "远程门诊就诊提醒" in mine[0]["title"]

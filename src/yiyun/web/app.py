@@ -17,6 +17,7 @@ from yiyun.audit import service as audit
 from yiyun.auth import passwords, policy
 from yiyun.auth.live import LiveSessions
 from yiyun.clinics import access as clinic_access
+from yiyun.clinics import reminders as clinic_reminders
 from yiyun.core import migrate
 from yiyun.core.bus import create_bus
 from yiyun.core.crypto import FieldCipher
@@ -93,7 +94,12 @@ def create_app(
             )
         )
         reminder_runner.start()
+        clinic_runner = clinic_reminders.Runner(
+            app.state.sessions, app.state.bus, enabled=settings.meetings.jobs_enabled
+        )
+        clinic_runner.start()
         yield
+        await clinic_runner.stop()
         await reminder_runner.stop()
         await runner.stop()
         await app.state.rooms.close()
