@@ -25,7 +25,12 @@ PAGES: dict[str, list[str]] = {
     "doctor": ["/", "/patients", "first:/patients a[href^='/patients/']", "/meetings",
                "/consortium", "first:/consortium a[href^='/institutions/']", "/staff",
                "first:/staff a[href^='/staff/']", "/notifications", "/emergency/tasks",
-               "/selftest"],
+               "/selftest", "/clinics", "first:/clinics a[href^='/clinics/sessions/']",
+               "first:/clinics a[href^='/clinics/visits/']", "/clinics/waiting",
+               "/clinics/waiting?kiosk=1", "/referrals", "first:/referrals a[href^='/referrals/']",
+               "/referrals/new?direction=up"],
+    "specialist": ["/clinics", "first:/clinics a[href^='/clinics/sessions/']",
+                   "/referrals?box=in", "/referrals/new?direction=down"],
     "nurse": ["/", "/emergency/tasks"],
     "dispatcher": ["/"],
     "authority": ["/", "/emergency", "/audit", "/terminals/attention"],
@@ -33,7 +38,10 @@ PAGES: dict[str, list[str]] = {
     "instadmin": ["/", "/audit", "/staff"],
     "admin": ["/", "/audit"],  # the consortium administrator (a test persona)
 }  # fmt: skip
-PHONE_PAGES = {"doctor": ["/", "/patients", "/meetings"], "authority": ["/emergency"]}
+PHONE_PAGES = {
+    "doctor": ["/", "/patients", "/meetings", "/clinics", "/referrals"],
+    "authority": ["/emergency"],
+}
 
 
 @pytest.fixture(scope="module")

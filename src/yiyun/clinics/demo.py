@@ -185,8 +185,11 @@ async def seed_clinics(factory: async_sessionmaker[AsyncSession]) -> int:
         other = await _other_specialist(db, specialist.institution_id) or specialist
         mine = await _patients(db, doctor.institution_id, 8, doctor.id)
         theirs = await _patients(db, doctor2.institution_id, 4, doctor2.id)
-        if len(mine) < 8 or len(theirs) < 4:
+        if not mine or not theirs:
             return 0
+        # A small demo (few patients per centre) repeats patients rather than show nothing.
+        mine = [mine[n % len(mine)] for n in range(8)]
+        theirs = [theirs[n % len(theirs)] for n in range(4)]
         stamp = now().replace(second=0, microsecond=0)
         start = stamp.replace(minute=0) - timedelta(hours=1)
         created = 0
