@@ -86,9 +86,11 @@ def serve(
             return await seed_world(s, settings.security, app.state.cipher)
 
     async def seed_demo() -> dict[str, str]:
+        from yiyun.clinics.demo import seed_clinics
         from yiyun.demo.seed import seed as demo_seed
 
         summary = await demo_seed(app.state.sessions, settings, patients_per_centre=2)
+        await seed_clinics(app.state.sessions)
         return {login.username: login.totp_secret for login in summary.logins}
 
     # Own thread: Playwright's sync API may already run an event loop in this one.

@@ -25,7 +25,12 @@ PAGES: dict[str, list[str]] = {
     "doctor": ["/", "/patients", "first:/patients a[href^='/patients/']", "/meetings",
                "/consortium", "first:/consortium a[href^='/institutions/']", "/staff",
                "first:/staff a[href^='/staff/']", "/notifications", "/emergency/tasks",
-               "/selftest"],
+               "/selftest", "/clinics", "first:/clinics a[href^='/clinics/sessions/']",
+               "first:/clinics a[href^='/clinics/visits/']", "/clinics/waiting",
+               "/clinics/waiting?kiosk=1", "/referrals", "first:/referrals a[href^='/referrals/']",
+               "/referrals/new?direction=up"],
+    "specialist": ["/clinics", "first:/clinics a[href^='/clinics/sessions/']",
+                   "/referrals?box=in", "/referrals/new?direction=down"],
     "nurse": ["/", "/emergency/tasks"],
     "dispatcher": ["/"],
     "authority": ["/", "/emergency", "/audit", "/terminals/attention", "/stats", "/stats/glossary"],
@@ -35,7 +40,7 @@ PAGES: dict[str, list[str]] = {
     "admin": ["/", "/audit"],  # the consortium administrator (a test persona)
 }  # fmt: skip
 PHONE_PAGES = {
-    "doctor": ["/", "/patients", "/meetings"],
+    "doctor": ["/", "/patients", "/meetings", "/clinics", "/referrals"],
     "authority": ["/emergency", "/stats"],
     "ops": ["/ops/alarms", "/ops/terminals"],
 }

@@ -36,6 +36,7 @@ from tests.factories import PASSWORD, PERSONAS, World
 from yiyun.auth import policy
 from yiyun.auth import service as auth_service
 from yiyun.auth.policy import Action
+from yiyun.core.clock import DISTRICT_TZ
 from yiyun.core.ratelimit import MemoryLimiter
 from yiyun.meetings import guest_access, guests, removals
 from yiyun.meetings.models import MeetingGuest
@@ -442,6 +443,48 @@ async def consent_body(scene: Scene, _who: str | None, side: str | None) -> Req:
     return Req(json={"purpose": "telemedicine"})
 
 
+CLINIC_DAY = 3  # days ahead: sessions made here never clash with "now"
+
+
+def clinic_times(n: int) -> dict[str, str]:
+    start = (datetime.now(UTC) + timedelta(days=CLINIC_DAY)).replace(
+        hour=1, minute=0, second=0, microsecond=0
+    ) + timedelta(hours=n % 200)
+    return {"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()}
+
+
+async def clinic_session(scene: Scene, _who: str | None, _side: str | None) -> Req:
+    return Req(
+        json={"title": "心内科远程门诊", "walk_in_capacity": 2} | clinic_times(scene.serial())
+    )
+
+
+async def clinic_form(scene: Scene, _who: str | None, _side: str | None) -> Req:
+    times = clinic_times(scene.serial())
+    start = datetime.fromisoformat(times["starts_at"]).astimezone(DISTRICT_TZ)
+    return Req(
+        data={
+            "title": "心内科远程门诊",
+            "day": start.date().isoformat(),
+            "start": start.strftime("%H:%M"),
+            "end": (start + timedelta(minutes=60)).strftime("%H:%M"),
+        }
+    )
+
+
+async def booking(scene: Scene, _who: str | None, side: str | None) -> Req:
+    """A walk-in booking of the side's patient into a fresh session (consent on record)."""
+    await scene.fresh_consent(side)
+    return Req(
+        path={"session_id": await scene.fresh_session(side)},
+        json={"patient_id": scene.ids(side)["patient_id"]},
+    )
+
+
+async def closing(scene: Scene, _who: str | None, side: str | None) -> Req:
+    return Req(path={"session_id": await scene.fresh_session(side), "action": "close"})
+
+
 # --- the routes --------------------------------------------------------------------------
 
 API, FHIR = "/api/v1", "/fhir/r4"
@@ -450,6 +493,24 @@ T = True
 # meeting "b" is mallory's. Members see it; only the host manages it.
 HOSTS = {"a": frozenset({"alice"}), "b": frozenset({"mallory"})}
 MEMBERS = {"a": frozenset({"alice", "bob"}), "b": frozenset({"mallory"})}
+# A clinic visit is seen by the session's specialist and the booking centre's staff.
+VISIT_PEOPLE = {"a": frozenset({"bob", "alice", "nina"}), "b": frozenset({"bob", "mallory"})}
+
+
+def standing_as(name: str) -> Maker:
+    async def make(scene: Scene, _who: str | None, side: str | None) -> Req:
+        return Req(path={"resource_id": scene.ids(side)[name]})
+
+    return make
+
+
+async def slots_query(scene: Scene, _who: str | None, side: str | None) -> Req:
+    return Req(query={"schedule": f"Schedule/{scene.ids(side)['session_id']}"})
+
+
+async def standing_slot(scene: Scene, _who: str | None, side: str | None) -> Req:
+    made = await scene.setup("GET", f"/clinics/sessions/{scene.ids(side)['session_id']}")
+    return Req(path={"resource_id": made["slots"][0]["id"]})
 
 
 def patient_read(method: str, path: str, **kw: Any) -> Probe:
@@ -523,6 +584,23 @@ COVERED_ELSEWHERE = {
     # checks ops, the consortium admin, an institution admin (own site only, 403 to act,
     # 404 elsewhere) and staff without operations (403).
     ("POST", f"{API}/ops/alarms/{{alarm_id}}/{{action}}"),
+    # A visit's and a prescription's steps are scoped by the visit (its specialist, the
+    # booking centre); tests/clinics/test_workflow.py checks each rule against the wrong
+    # people and tests/clinics/test_service.py the outsiders (404).
+    ("POST", f"{API}/clinics/visits/{{visit_id}}/call"),
+    ("POST", f"{API}/clinics/visits/{{visit_id}}/note"),
+    ("POST", f"{API}/clinics/visits/{{visit_id}}/complete"),
+    ("POST", f"{API}/clinics/visits/{{visit_id}}/prescriptions"),
+    ("POST", f"{API}/clinics/visits/{{visit_id}}/{{action}}"),
+    ("POST", f"{API}/clinics/prescriptions/{{prescription_id}}/sign"),
+    ("POST", f"{API}/clinics/prescriptions/{{prescription_id}}/withdraw"),
+    # A referral is scoped by its two institutions; tests/referrals/ check the sender, the
+    # receiver, another centre and the dispatcher (404), and FHIR reads in test_fhir_clinical.
+    ("POST", f"{API}/referrals/up"),
+    ("POST", f"{API}/referrals/down"),
+    ("GET", f"{API}/referrals/{{referral_id}}"),
+    ("POST", f"{API}/referrals/{{referral_id}}/{{action}}"),
+    ("GET", f"{FHIR}/ServiceRequest/{{resource_id}}"),
 }
 # Pages scoped the same way (tests/meetings/test_live_api.py).
 PAGES_COVERED_ELSEWHERE = {
@@ -535,6 +613,17 @@ PAGES_COVERED_ELSEWHERE = {
     ("GET", "/teaching/videos/{video_id}/hls/{name:path}"),
     ("GET", "/teaching/videos/{video_id}/thumbnail.jpg"),
     ("POST", "/ops/alarms/{alarm_id}/{action}"),  # the same service as the API (above)
+    # Clinic visits and referrals (pages over the same services; tests/e2e/test_clinic_referral.py).
+    ("POST", "/clinics/sessions/{session_id}/book"),
+    ("POST", "/clinics/sessions/{session_id}/call-next"),
+    ("GET", "/clinics/visits/{visit_id}"),
+    ("POST", "/clinics/visits/{visit_id}/note"),
+    ("POST", "/clinics/visits/{visit_id}/prescriptions"),
+    ("POST", "/clinics/visits/{visit_id}/{action}"),
+    ("POST", "/clinics/prescriptions/{prescription_id}/sign"),
+    ("POST", "/referrals"),
+    ("GET", "/referrals/{referral_id}"),
+    ("POST", "/referrals/{referral_id}/{action}"),
 }
 
 # Each group runs on one world, in order; a call that ends sessions comes last.
@@ -914,6 +1003,45 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", "/kiosk/meetings/{meeting_id}", PUBLIC, PUBLIC, T, ok=303, anon=303),
         Probe("POST", "/kiosk/meetings/{meeting_id}/token", PUBLIC, PUBLIC, T, ok=401, anon=401),
     ],
+    "api-clinics": [
+        Probe("GET", f"{API}/clinics/sessions", ALL),
+        Probe("POST", f"{API}/clinics/sessions", roles(SP), ok=201, make=clinic_session),
+        Probe("GET", f"{API}/clinics/sessions/{{session_id}}", ALL),
+        # A community centre books its own patients; elsewhere the patient is not found.
+        Probe(
+            "POST",
+            f"{API}/clinics/sessions/{{session_id}}/bookings",
+            roles(CD, NU),
+            targeted=T,
+            ok=201,
+            deny_elsewhere=404,
+            make=booking,
+        ),
+        # Only the session's specialist gets past the door (an empty queue: 409).
+        Probe("POST", f"{API}/clinics/sessions/{{session_id}}/call-next", roles(SP), ok=409),
+        Probe("POST", f"{API}/clinics/sessions/{{session_id}}/{{action}}", roles(SP), make=closing),
+        Probe("GET", f"{API}/clinics/visits", ALL),
+        meeting("GET", f"{API}/clinics/visits/{{visit_id}}", VISIT_PEOPLE),
+        Probe("GET", f"{API}/clinics/drugs", ALL),
+        Probe("GET", f"{API}/referrals", ALL),
+        Probe("GET", f"{FHIR}/Schedule", ALL),
+        Probe("GET", f"{FHIR}/Schedule/{{resource_id}}", ALL, make=standing_as("session_id")),
+        Probe("GET", f"{FHIR}/Slot", ALL, make=slots_query),
+        Probe("GET", f"{FHIR}/Slot/{{resource_id}}", ALL, make=standing_slot),
+        Probe("GET", f"{FHIR}/Appointment", ALL),
+        meeting(
+            "GET", f"{FHIR}/Appointment/{{resource_id}}", VISIT_PEOPLE, make=standing_as("visit_id")
+        ),
+        Probe("GET", f"{FHIR}/ServiceRequest", ALL),
+    ],
+    "pages-clinics": [
+        Probe("GET", "/clinics", roles(CD, NU, SP)),
+        Probe("POST", "/clinics/sessions", roles(SP), ok=303, make=clinic_form),
+        Probe("GET", "/clinics/sessions/{session_id}", ALL),
+        Probe("GET", "/clinics/waiting", roles(CD, NU)),
+        Probe("GET", "/referrals", roles(CD, NU, SP)),
+        Probe("GET", "/referrals/new", roles(CD, NU, SP)),
+    ],
     "pages-emergency": [
         Probe("GET", "/emergency", COMMAND),
         Probe("GET", "/emergency/tasks", RESPOND_OWN),
@@ -1022,6 +1150,19 @@ class Scene:
         url = f"/emergency/incidents/{await self.fresh_incident(side)}/tasks"
         task = {"title": "转运", "site_ids": [self.ids(side)["institution_id"]]}
         return await self.create(url, json=task)
+
+    async def fresh_session(self, _side: str | None) -> int:
+        return await self.create(
+            "/clinics/sessions",
+            who="bob",
+            json={"title": "远程门诊", "walk_in_capacity": 5} | clinic_times(self.serial()),
+        )
+
+    async def fresh_visit(self, side: str | None) -> int:
+        await self.fresh_consent(side)
+        url = f"/clinics/sessions/{await self.fresh_session(side)}/bookings"
+        body = {"patient_id": self.ids(side)["patient_id"]}
+        return await self.create(url, who=CLINICIAN[side or "a"], json=body)
 
     async def sign_in_all(self, settings: Settings) -> None:
         """A signed-in browser session per persona (first factor real, second marked passed)."""
@@ -1139,7 +1280,12 @@ async def test_each_persona_gets_what_the_table_says(
     group: str, app: FastAPI, client: httpx.AsyncClient, world: World, settings: Settings
 ) -> None:
     scene = Scene(app=app, world=world, client=client)
-    for name in ("meeting", "incident", "terminal"):  # one standing target of each per side
+    standing = (
+        ("meeting", "incident", "terminal", "session", "visit")
+        if "clinics" in group
+        else ("meeting", "incident", "terminal")
+    )
+    for name in standing:  # one standing target of each per side
         make = getattr(scene, f"fresh_{name}")
         scene.standing[f"{name}_id"] = {side: await make(side) for side in SIDES}
     if group.startswith("pages"):

@@ -13,6 +13,7 @@ from babel.messages.pofile import read_po
 
 from yiyun import i18n
 from yiyun.audit import actions as audit_actions
+from yiyun.clinics import workflow as clinics_workflow
 from yiyun.emergency import workflow as emergency_workflow
 from yiyun.media import signaling
 from yiyun.meetings import recording as meetings_recording
@@ -20,6 +21,7 @@ from yiyun.meetings import workflow as meetings_workflow
 from yiyun.ops import workflow as ops_workflow
 from yiyun.org import enums as org_enums
 from yiyun.records import enums as records_enums
+from yiyun.referrals import workflow as referrals_workflow
 from yiyun.settings import Settings
 from yiyun.surveillance import workflow as surveillance_workflow
 from yiyun.teaching import workflow as teaching_workflow
@@ -273,6 +275,10 @@ def _audit_actions() -> set[str]:
         surveillance_workflow.MACHINE,
         teaching_workflow.MACHINE,
         ops_workflow.MACHINE,
+        clinics_workflow.SESSION,
+        clinics_workflow.VISIT,
+        clinics_workflow.PRESCRIPTION,
+        referrals_workflow.MACHINE,
     ):
         found.update(f"{machine.audit_prefix}.{a}" for a in machine.actions)
     found.update(f"surveillance.alert.{a.value}" for a in surveillance_workflow.AlertAction)

@@ -53,6 +53,9 @@ class Action(StrEnum):
     VIEW_STATS = "stats.view"
     VIEW_OPERATIONS = "ops.view"
     MANAGE_ALARMS = "ops.manage_alarms"
+    HOLD_CLINIC = "clinic.hold"
+    BOOK_CLINIC = "clinic.book"
+    REFER = "referral.refer"
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,14 @@ RULES: dict[Action, Rule] = {
     Action.VIEW_STATS: _any_of(
         _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)
     ),
+    # Remote clinics: a specialist holds sessions for their own institution; a community
+    # centre's doctors and nurses book their own patients, check them in and see them
+    # through the visit. What a specialist reads of the patient comes through the visit.
+    Action.HOLD_CLINIC: _roles_own(R.SPECIALIST),
+    Action.BOOK_CLINIC: _roles_own(R.COMMUNITY_DOCTOR, R.NURSE),
+    # Referrals: the sending institution's clinicians refer their own patients; the
+    # receiving institution's clinicians decide, receive and complete.
+    Action.REFER: _roles_own(*CLINICAL),
 }
 
 
@@ -352,6 +363,9 @@ WRITES = frozenset(
         Action.PUBLISH_TEACHING,
         Action.MANAGE_TEACHING,
         Action.MANAGE_ALARMS,
+        Action.HOLD_CLINIC,
+        Action.BOOK_CLINIC,
+        Action.REFER,
     }
 )
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 async def _run(
     settings: Settings, *, quiet: bool, per_centre: int, console: Console
 ) -> DemoSummary:
+    from yiyun.clinics.demo import seed_clinics
     from yiyun.collab.demo import seed_boards
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
@@ -35,6 +36,7 @@ async def _run(
             summary = await seed(factory, settings, patients_per_centre=per_centre)
             await seed_meetings(factory)
             await seed_boards(factory)
+            await seed_clinics(factory)
             await seed_surveillance(factory, settings)
             await seed_teaching(factory, settings)
             await seed_stats(factory, settings.stats)
@@ -57,6 +59,7 @@ async def _run(
             )
             await seed_meetings(factory)
             await seed_boards(factory)
+            await seed_clinics(factory)
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
             bar.update(task, description="teaching library (generated lectures)")

@@ -16,6 +16,8 @@ from yiyun import __version__
 from yiyun.audit import service as audit
 from yiyun.auth import passwords, policy
 from yiyun.auth.live import LiveSessions
+from yiyun.clinics import access as clinic_access
+from yiyun.clinics import reminders as clinic_reminders
 from yiyun.collab.meeting_docs import register_meeting_documents
 from yiyun.collab.rooms import RoomManager
 from yiyun.core import migrate
@@ -37,6 +39,7 @@ from yiyun.ops import simulate as ops_simulate
 from yiyun.ops.config import config_from as ops_config
 from yiyun.ops.metrics import OpsMetrics
 from yiyun.records import break_glass
+from yiyun.referrals import access as referral_access
 from yiyun.settings import Settings, blob_keys, check_production, secret, with_secrets
 from yiyun.stats import jobs as stats_jobs
 from yiyun.stats import report as stats_report
@@ -58,6 +61,8 @@ def register_relationships() -> None:
     """The workflow relationships that grant access to patients, all named here."""
     policy.register_relationship(meeting_access.MEETING_ABOUT_PATIENT)
     policy.register_relationship(break_glass.BREAK_GLASS)
+    policy.register_relationship(clinic_access.SPECIALIST_IN_VISIT)
+    policy.register_relationship(referral_access.REFERRED_TO_MY_INSTITUTION)
 
 
 def register_document_types() -> None:
@@ -125,7 +130,12 @@ def create_app(
         stats_runner.start()
         ops_runner = _ops_runner(app, settings)
         ops_runner.start()
+        clinic_runner = clinic_reminders.Runner(
+            app.state.sessions, app.state.bus, enabled=settings.meetings.jobs_enabled
+        )
+        clinic_runner.start()
         yield
+        await clinic_runner.stop()
         await ops_runner.stop()
         await stats_runner.stop()
         await transcoder.stop()

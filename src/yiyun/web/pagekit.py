@@ -55,6 +55,9 @@ def page(
         "break_glass": allows(principal, Action.BREAK_GLASS, own),
         "command": allows(principal, Action.COMMAND_EMERGENCY),
         "stats": allows(principal, Action.VIEW_STATS, own),
+        "clinics": allows(principal, Action.HOLD_CLINIC, own)
+        or allows(principal, Action.BOOK_CLINIC, own),
+        "referrals": allows(principal, Action.REFER, own),
         "tasks": allows(principal, Action.RESPOND_EMERGENCY, own)
         and not allows(principal, Action.COMMAND_EMERGENCY),
     }
@@ -98,6 +101,8 @@ FLASH = {
     "video_republish": "The video is back in the library.",
     "credential_revoked": "The terminal's credential was revoked.",
     "alarm": "Alarm updated.",
+    "booked": "Patient booked.",
+    "signed": "Prescription signed.",
 }
 
 

@@ -8,6 +8,8 @@ from yiyun.audit import api as audit_api
 from yiyun.audit import pages as audit_pages
 from yiyun.auth import api as auth_api
 from yiyun.auth import pages as auth_pages
+from yiyun.clinics import api as clinics_api
+from yiyun.clinics import pages as clinics_pages
 from yiyun.collab import api as collab_api
 from yiyun.collab import pages as collab_pages
 from yiyun.emergency import api as emergency_api
@@ -29,12 +31,15 @@ from yiyun.org import api as org_api
 from yiyun.org import pages as org_pages
 from yiyun.records import api as records_api
 from yiyun.records import pages as records_pages
+from yiyun.referrals import api as referrals_api
+from yiyun.referrals import pages as referrals_pages
 from yiyun.stats import api as stats_api
 from yiyun.stats import pages as stats_pages
 from yiyun.surveillance import api as surveillance_api
 from yiyun.teaching import api as teaching_api
 from yiyun.teaching import pages as teaching_pages
 from yiyun.web import apidocs, home, ops
+from yiyun.web.fhir import clinical as fhir_clinical
 from yiyun.web.fhir import router as fhir_router
 from yiyun.web.ws import signal as ws_signal
 
@@ -57,6 +62,9 @@ def mount(app: FastAPI) -> None:
     app.include_router(teaching_api.router, prefix=API, tags=["teaching"])
     app.include_router(stats_api.router, prefix=API, tags=["statistics"])
     app.include_router(ops_api.router, prefix=API, tags=["operations"])
+    app.include_router(clinics_api.router, prefix=API, tags=["clinics"])
+    app.include_router(referrals_api.router, prefix=API, tags=["referrals"])
+    app.include_router(fhir_clinical.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(auth_pages.router, include_in_schema=False)
     app.include_router(home.router, include_in_schema=False)
@@ -74,6 +82,8 @@ def mount(app: FastAPI) -> None:
     app.include_router(teaching_pages.router, include_in_schema=False)
     app.include_router(collab_pages.router, include_in_schema=False)
     app.include_router(stats_pages.router, include_in_schema=False)
+    app.include_router(clinics_pages.router, include_in_schema=False)
+    app.include_router(referrals_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
     app.include_router(collab_api.router)

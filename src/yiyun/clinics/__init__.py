@@ -1,0 +1,1 @@
+"""Remote outpatient clinics (远程门诊): sessions, slots, queue, visits, prescriptions."""
