@@ -15,6 +15,8 @@ PACKAGES=(
   r-cran-surveillance
   iproute2            # network namespaces for media tests
   nftables            # TURN test: a client namespace with all UDP dropped
+  orthanc             # the PACS imaging tests and the rendering benchmark talk to
+  orthanc-dicomweb    # Orthanc's DICOMweb plugin (QIDO-RS, WADO-RS, STOW-RS)
 )
 
 missing=()
