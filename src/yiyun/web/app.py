@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yiyun import __version__
+from yiyun.imaging.dicom import FrameCache
 from yiyun.audit import service as audit
 from yiyun.auth import passwords, policy
 from yiyun.auth.live import LiveSessions
@@ -123,6 +124,7 @@ def create_app(
     app.state.audit_writer = audit.GroupWriter(app.state.sessions)
     app.state.store = LocalStore(settings.storage.path, blob_keys(settings.security))
     app.state.cipher = FieldCipher(secret(settings.security.data_key))
+    app.state.frames = FrameCache()  # decoded DICOM frames the viewer renders from
     app.state.metrics = metrics
     app.state.outbound = console_outbound()  # SMS and e-mail (console until configured)
     app.state.hub = SignalHub(

@@ -49,6 +49,8 @@ def page(
     own = Target.of(principal.institution_id)
     nav = {
         "patients": allows(principal, Action.LIST_PATIENTS, own),
+        "imaging": allows(principal, Action.READ_PATIENT, own)
+        or allows(principal, Action.READ_PATIENT, Target()),
         "audit": allows(principal, Action.VIEW_AUDIT, own),
         "quality": allows(principal, Action.VIEW_CALL_QUALITY),
         "break_glass": allows(principal, Action.BREAK_GLASS, own),
@@ -91,6 +93,8 @@ FLASH = {
     "allowed_back": "They may join the meeting again.",
     "role": "Role changed.",
     "ended": "Emergency access ended.",
+    "linked": "Study linked to the patient.",
+    "imaged": "Images stored.",
 }
 
 

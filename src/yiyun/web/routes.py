@@ -10,6 +10,8 @@ from yiyun.auth import api as auth_api
 from yiyun.auth import pages as auth_pages
 from yiyun.emergency import api as emergency_api
 from yiyun.emergency import pages as emergency_pages
+from yiyun.imaging import api as imaging_api
+from yiyun.imaging import pages as imaging_pages
 from yiyun.meetings import api as meetings_api
 from yiyun.meetings import guest_pages as meetings_guest_pages
 from yiyun.meetings import live_api as meetings_live_api
@@ -26,6 +28,7 @@ from yiyun.records import api as records_api
 from yiyun.records import pages as records_pages
 from yiyun.surveillance import api as surveillance_api
 from yiyun.web import apidocs, home, ops
+from yiyun.web.dicomweb import router as dicomweb_router
 from yiyun.web.fhir import router as fhir_router
 from yiyun.web.ws import signal as ws_signal
 
@@ -45,7 +48,9 @@ def mount(app: FastAPI) -> None:
     app.include_router(notify_api.router, prefix=API, tags=["notifications"])
     app.include_router(emergency_api.router, prefix=API, tags=["emergency"])
     app.include_router(surveillance_api.router, prefix=API, tags=["surveillance"])
+    app.include_router(imaging_api.router, prefix=API, tags=["imaging"])
     app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
+    app.include_router(dicomweb_router.router, prefix="/dicomweb", tags=["dicomweb"])
     app.include_router(auth_pages.router, include_in_schema=False)
     app.include_router(home.router, include_in_schema=False)
     app.include_router(org_pages.router, include_in_schema=False)
@@ -59,5 +64,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(meetings_selftest.router, include_in_schema=False)
     app.include_router(notify_pages.router, include_in_schema=False)
     app.include_router(emergency_pages.router, include_in_schema=False)
+    app.include_router(imaging_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
+    app.include_router(imaging_api.ws_router)
