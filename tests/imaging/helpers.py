@@ -43,5 +43,9 @@ async def upload(
 
 def ct(patient_id: str, *, slices: int = 3, size: int = 64, **kw: object) -> list[bytes]:
     return synthetic.ct_series(
-        patient_id=patient_id, patient_name="Test^Patient", slices=slices, size=size, **kw  # type: ignore[arg-type]
+        patient_id=patient_id,
+        patient_name="Test^Patient",
+        slices=slices,
+        size=size,
+        **kw,  # type: ignore[arg-type]
     )

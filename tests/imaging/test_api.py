@@ -19,7 +19,9 @@ from yiyun.audit.models import AuditEvent
 pytestmark = pytest.mark.asyncio
 
 
-async def _study(client: httpx.AsyncClient, world: World, who: str, study_id: int) -> httpx.Response:
+async def _study(
+    client: httpx.AsyncClient, world: World, who: str, study_id: int
+) -> httpx.Response:
     return await client.get(f"{API}/imaging/studies/{study_id}", headers=world.auth(who))
 
 
@@ -36,7 +38,8 @@ async def test_a_zip_of_a_series_is_linked_to_the_patient_its_record_number_name
     [series] = detail["series"]
     assert [i["instance_number"] for i in series["instances"]] == [1, 2, 3]
     listed = await client.get(
-        f"{API}/imaging/studies", params={"patient_id": world.patients["pa"].id},
+        f"{API}/imaging/studies",
+        params={"patient_id": world.patients["pa"].id},
         headers=world.auth("alice"),
     )
     assert [s["id"] for s in listed.json()] == [study["id"]]
@@ -55,7 +58,11 @@ async def test_outsiders_get_not_found_and_the_reads_are_audited(
     mine = await client.get(f"{API}/imaging/studies", headers=world.auth("mallory"))
     assert mine.json() == []
     async with app.state.sessions() as s:  # type: ignore[attr-defined]
-        rows = (await s.scalars(select(AuditEvent).where(AuditEvent.entity_type.in_(["imaging_study", "patient"])))).all()
+        rows = (
+            await s.scalars(
+                select(AuditEvent).where(AuditEvent.entity_type.in_(["imaging_study", "patient"]))
+            )
+        ).all()
     outcomes = {(e.actor, e.action, e.outcome) for e in rows}
     assert ("mallory", "patient.read", "denied") in outcomes
     assert ("hana", "imaging.study.read", "success") in outcomes
@@ -71,22 +78,27 @@ async def test_disagreeing_identifiers_wait_for_reconciliation(
     assert study["patient_id"] is None and study["match"] == "unmatched"
     queue = await client.get(f"{API}/imaging/unmatched", headers=world.auth("alice"))
     assert [s["id"] for s in queue.json()] == [study["id"]]
-    assert (await client.get(f"{API}/imaging/unmatched", headers=world.auth("mallory"))).json() == []
+    assert (
+        await client.get(f"{API}/imaging/unmatched", headers=world.auth("mallory"))
+    ).json() == []
     assert (await _study(client, world, "mallory", study["id"])).status_code == 404
     # Someone else's patient cannot be the answer.
     bad = await client.post(
-        f"{API}/imaging/studies/{study['id']}/link", json={"patient_id": world.patients["pb"].id},
+        f"{API}/imaging/studies/{study['id']}/link",
+        json={"patient_id": world.patients["pb"].id},
         headers=world.auth("alice"),
     )
     assert bad.status_code == 404
     ok = await client.post(
-        f"{API}/imaging/studies/{study['id']}/link", json={"patient_id": world.patients["pa"].id},
+        f"{API}/imaging/studies/{study['id']}/link",
+        json={"patient_id": world.patients["pa"].id},
         headers=world.auth("alice"),
     )
     assert ok.status_code == 200 and ok.json()["match"] == "linked"
     assert (await client.get(f"{API}/imaging/unmatched", headers=world.auth("alice"))).json() == []
     again = await client.post(
-        f"{API}/imaging/studies/{study['id']}/link", json={"patient_id": world.patients["pa"].id},
+        f"{API}/imaging/studies/{study['id']}/link",
+        json={"patient_id": world.patients["pa"].id},
         headers=world.auth("alice"),
     )
     assert again.status_code == 422
@@ -134,7 +146,9 @@ async def test_frames_render_with_window_presets(client: httpx.AsyncClient, worl
     assert a.shape == (128, 128)
     # In the lung window the lungs (-850 HU) are grey, in soft tissue black.
     assert a[64, 42] > 40 and b[64, 42] == 0
-    jpeg = await client.get(url, params={"window": "bone", "format": "jpeg"}, headers=world.auth("alice"))
+    jpeg = await client.get(
+        url, params={"window": "bone", "format": "jpeg"}, headers=world.auth("alice")
+    )
     assert jpeg.content[:2] == b"\xff\xd8"
     bad = await client.get(url, params={"window": "wide"}, headers=world.auth("alice"))
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "imaging.bad_window"
@@ -144,7 +158,12 @@ async def test_frames_render_with_window_presets(client: httpx.AsyncClient, worl
 
 @pytest.mark.parametrize(
     "name",
-    ["MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_RLE.dcm", "SC_rgb_jpeg_dcmtk.dcm"],
+    [
+        "MR_small_jp2klossless.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "MR_small_RLE.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+    ],
 )
 async def test_compressed_transfer_syntaxes_render(
     client: httpx.AsyncClient, world: World, name: str
@@ -169,7 +188,9 @@ async def test_compressed_transfer_syntaxes_render(
     assert img.shape == (inst["rows"], inst["columns"]) and img.std() > 5
 
 
-async def test_a_multi_frame_object_renders_each_frame(client: httpx.AsyncClient, world: World) -> None:
+async def test_a_multi_frame_object_renders_each_frame(
+    client: httpx.AsyncClient, world: World
+) -> None:
     import pydicom
 
     path = get_testdata_file("SC_rgb_rle_2frame.dcm")
@@ -190,14 +211,17 @@ async def test_a_multi_frame_object_renders_each_frame(client: httpx.AsyncClient
     assert three.status_code == 422
 
 
-async def test_marks_are_measured_with_their_author(client: httpx.AsyncClient, world: World) -> None:
+async def test_marks_are_measured_with_their_author(
+    client: httpx.AsyncClient, world: World
+) -> None:
     [study] = (await upload(client, world, "alice", ct("R11", slices=1, size=128))).json()
     inst = (await _study(client, world, "alice", study["id"])).json()["series"][0]["instances"][0]
     url = f"{API}/imaging/studies/{study['id']}/marks"
     sop = inst["sop_uid"]
     # 350 mm field of view over 128 pixels: 2.734 mm a pixel; 100 pixels across.
     length = await client.post(
-        url, json={"kind": "length", "sop_uid": sop, "points": [[10, 64], [110, 64]]},
+        url,
+        json={"kind": "length", "sop_uid": sop, "points": [[10, 64], [110, 64]]},
         headers=world.auth("alice"),
     )
     assert length.status_code == 201, length.text
@@ -205,32 +229,46 @@ async def test_marks_are_measured_with_their_author(client: httpx.AsyncClient, w
     assert length.json()["author"] == world.users["alice"].display_name
     # An ellipse in the soft tissue between the lungs: about 40 HU, noise SD about 8.
     roi = await client.post(
-        url, json={"kind": "ellipse", "sop_uid": sop, "points": [[59, 40], [69, 60]]},
+        url,
+        json={"kind": "ellipse", "sop_uid": sop, "points": [[59, 40], [69, 60]]},
         headers=world.auth("alice"),
     )
     m = roi.json()["measurement"]
     assert m["mean"] == pytest.approx(40, abs=6) and 4 < m["sd"] < 14
     assert m["area_mm2"] == pytest.approx(3.14159 * 5 * 10 * 2.734**2, rel=0.01)
     lung = await client.post(
-        url, json={"kind": "polygon", "sop_uid": sop, "points": [[37, 64], [47, 64], [47, 74], [37, 74]]},
+        url,
+        json={
+            "kind": "polygon",
+            "sop_uid": sop,
+            "points": [[37, 64], [47, 64], [47, 74], [37, 74]],
+        },
         headers=world.auth("alice"),
     )
     assert lung.json()["measurement"]["mean"] == pytest.approx(-850, abs=10)
     text = await client.post(
-        url, json={"kind": "text", "sop_uid": sop, "points": [[5, 5]], "text": "结节"},
+        url,
+        json={"kind": "text", "sop_uid": sop, "points": [[5, 5]], "text": "结节"},
         headers=world.auth("alice"),
     )
     assert text.status_code == 201
     listed = (await client.get(url, headers=world.auth("nina"))).json()
     assert [m["kind"] for m in listed] == ["length", "ellipse", "polygon", "text"]
     # The authority reads but does not mark; an outsider sees nothing; only the author removes.
-    assert (await client.post(url, json={"kind": "arrow", "sop_uid": sop, "points": [[1, 1], [5, 5]]},
-                              headers=world.auth("hana"))).status_code == 403
+    assert (
+        await client.post(
+            url,
+            json={"kind": "arrow", "sop_uid": sop, "points": [[1, 1], [5, 5]]},
+            headers=world.auth("hana"),
+        )
+    ).status_code == 403
     assert (await client.get(url, headers=world.auth("mallory"))).status_code == 404
     mark_id = length.json()["id"]
     assert (await client.delete(f"{url}/{mark_id}", headers=world.auth("nina"))).status_code == 403
     assert (await client.delete(f"{url}/{mark_id}", headers=world.auth("alice"))).status_code == 204
     outside = await client.post(
-        url, json={"kind": "arrow", "sop_uid": sop, "points": [[1, 1], [500, 5]]}, headers=world.auth("alice")
+        url,
+        json={"kind": "arrow", "sop_uid": sop, "points": [[1, 1], [500, 5]]},
+        headers=world.auth("alice"),
     )
     assert outside.status_code == 422

@@ -69,7 +69,11 @@ def test_dicomweb_client_stores_searches_and_retrieves(server: LiveServer) -> No
     assert np.array_equal(raw, datasets[1].pixel_array)
 
     png = alice.retrieve_instance_rendered(
-        study_uid, series_uid, sop, media_types=("image/png",), params={"window": "-600,1500,linear"}
+        study_uid,
+        series_uid,
+        sop,
+        media_types=("image/png",),
+        params={"window": "-600,1500,linear"},
     )
     assert Image.open(io.BytesIO(png)).size == (64, 64)
     jpeg = alice.retrieve_instance_frames_rendered(

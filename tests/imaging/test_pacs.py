@@ -50,9 +50,12 @@ def _peer(pacs: Any) -> DicomWebPeer:
     return DicomWebPeer(pacs.dicomweb_url, username=pacs.username, password=pacs.password)
 
 
-async def _pull(client: httpx.AsyncClient, world: World, study_uid: str, via: str) -> dict[str, Any]:
+async def _pull(
+    client: httpx.AsyncClient, world: World, study_uid: str, via: str
+) -> dict[str, Any]:
     r = await client.post(
-        f"{API}/imaging/pacs/pull", json={"study_uid": study_uid, "via": via},
+        f"{API}/imaging/pacs/pull",
+        json={"study_uid": study_uid, "via": via},
         headers=world.auth("alice"),
     )
     assert r.status_code == 201, r.text
@@ -70,14 +73,17 @@ async def test_a_study_is_found_and_pulled_by_dicomweb_and_by_dimse(
     uid_dimse = pydicom.dcmread(io.BytesIO(dimse_files[0])).StudyInstanceUID
     for via in ("dicomweb", "dimse"):
         found = await client.get(
-            f"{API}/imaging/pacs/studies", params={"patient_id": "R11", "via": via},
+            f"{API}/imaging/pacs/studies",
+            params={"patient_id": "R11", "via": via},
             headers=world.auth("alice"),
         )
         assert found.status_code == 200, found.text
         assert {uid_web, uid_dimse} <= {s["study_uid"] for s in found.json()}, via
     web = await _pull(client, world, uid_web, "dicomweb")
     assert (web["patient_id"], web["instance_count"], web["source"]) == (
-        world.patients["pa"].id, 2, "pacs",
+        world.patients["pa"].id,
+        2,
+        "pacs",
     )
     moved = await _pull(client, world, uid_dimse, "dimse")
     assert (moved["patient_id"], moved["instance_count"]) == (world.patients["pa"].id, 3)
@@ -95,7 +101,9 @@ async def test_marks_round_trip_through_the_pacs_as_gsps_and_sr(
     await _peer(pacs).store(files)
     uid = pydicom.dcmread(io.BytesIO(files[0])).StudyInstanceUID
     study = await _pull(client, world, uid, "dicomweb")
-    detail = (await client.get(f"{API}/imaging/studies/{study['id']}", headers=world.auth("alice"))).json()
+    detail = (
+        await client.get(f"{API}/imaging/studies/{study['id']}", headers=world.auth("alice"))
+    ).json()
     sop = detail["series"][0]["instances"][0]["sop_uid"]
     url = f"{API}/imaging/studies/{study['id']}/marks"
     drawn = [
@@ -108,13 +116,18 @@ async def test_marks_round_trip_through_the_pacs_as_gsps_and_sr(
     for who, body in drawn:
         r = await client.post(url, json={**body, "sop_uid": sop}, headers=world.auth(who))
         assert r.status_code == 201, r.text
-    saved = await client.post(f"{API}/imaging/studies/{study['id']}/save-to-pacs", headers=world.auth("nina"))
+    saved = await client.post(
+        f"{API}/imaging/studies/{study['id']}/save-to-pacs", headers=world.auth("nina")
+    )
     assert saved.status_code == 200, saved.text
     pr_uid, sr_uid = saved.json()["presentation_state_uid"], saved.json()["report_uid"]
 
     # Orthanc lists both objects in the study and returns them.
     peer = _peer(pacs)
-    listed = {i["00080018"]["Value"][0]: i["00080016"]["Value"][0] for i in await peer.search_instances(uid)}
+    listed = {
+        i["00080018"]["Value"][0]: i["00080016"]["Value"][0]
+        for i in await peer.search_instances(uid)
+    }
     assert listed[pr_uid] == "1.2.840.10008.5.1.4.1.1.11.1"  # Grayscale Softcopy PS
     assert listed[sr_uid] == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR
     whole = await peer.retrieve_study(uid)
@@ -129,7 +142,9 @@ async def test_marks_round_trip_through_the_pacs_as_gsps_and_sr(
     groups = sr.content.get_planar_roi_measurement_groups()
     assert len(groups) == 3  # length, ellipse, polygon
     values = sorted(
-        round(float(m.value), 1) for g in groups for m in g.get_measurements()
+        round(float(m.value), 1)
+        for g in groups
+        for m in g.get_measurements()
         if m.name == pydicom.sr.codedict.codes.SCT.Length
     )
     assert values == [pytest.approx(273.4, abs=0.2)]
@@ -145,10 +160,15 @@ async def test_marks_round_trip_through_the_pacs_as_gsps_and_sr(
     assert roi["measurement"]["mean"] == pytest.approx(-850, abs=10)
 
     # One more mark and a second save: the new presentation state keeps all six.
-    r = await client.post(url, json={"kind": "arrow", "sop_uid": sop, "points": [[5, 5], [15, 15]]},
-                          headers=world.auth("alice"))
+    r = await client.post(
+        url,
+        json={"kind": "arrow", "sop_uid": sop, "points": [[5, 5], [15, 15]]},
+        headers=world.auth("alice"),
+    )
     assert r.status_code == 201
-    again = await client.post(f"{API}/imaging/studies/{study['id']}/save-to-pacs", headers=world.auth("alice"))
+    again = await client.post(
+        f"{API}/imaging/studies/{study['id']}/save-to-pacs", headers=world.auth("alice")
+    )
     assert again.status_code == 200
     marks = (await client.get(url, headers=world.auth("alice"))).json()
     assert len(marks) == 6 and {m["source"] for m in marks} == {"pacs"}

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from starlette.websockets import WebSocketDisconnect
 
 from yiyun.core.errors import InvalidInput, YiyunError
-from yiyun.imaging import annotations, dicom, pacs, service
+from yiyun.imaging import dicom, marks, pacs, service
 from yiyun.imaging.live import CLIENT_TYPES, BusCoReading, clean_viewport, room_name
 from yiyun.imaging.models import Study
 from yiyun.imaging.schemas import (
@@ -99,7 +99,10 @@ async def upload(
     settings: AppSettings,
     file: Annotated[
         UploadFile,
-        File(description="a DICOM file or a zip of a folder of them", json_schema_extra={"minLength": 1}),
+        File(
+            description="a DICOM file or a zip of a folder of them",
+            json_schema_extra={"minLength": 1},
+        ),
     ],
     patient_id: Annotated[int | None, Form(gt=0, le=2**31 - 1)] = None,
 ) -> list[StudyRead]:
@@ -133,7 +136,9 @@ async def unmatched(session: DbSession, ctx: PatientCtx) -> list[StudyRead]:
 
 @router.post("/imaging/studies/{study_id}/link", response_model=StudyRead)
 async def link(study_id: Id, data: LinkCreate, session: DbSession, ctx: PatientCtx) -> StudyRead:
-    study = await service.link(session=session, ctx=ctx, study_id=study_id, patient_id=data.patient_id)
+    study = await service.link(
+        session=session, ctx=ctx, study_id=study_id, patient_id=data.patient_id
+    )
     return (await study_reads(session, [study]))[0]
 
 
@@ -151,7 +156,7 @@ async def render(
     store: Store,
     frame: Annotated[int, Query(ge=1, le=100000)] = 1,
     window: Annotated[str | None, Query(max_length=40)] = None,
-    format: Annotated[str, Query(pattern="^(png|jpeg)$")] = "png",  # noqa: A002
+    format: Annotated[str, Query(pattern="^(png|jpeg)$")] = "png",
 ) -> Response:
     """One frame rendered with a window (preset name or centre,width), PNG or JPEG."""
     study, _ = await service.load_study(
@@ -165,9 +170,11 @@ async def rendered(
     request: Request, store: Store, instance: Any, frame: int, window: str | None, fmt: str
 ) -> Response:
     centre, width = dicom.parse_window(window)
-    frames = await annotations.frames_of(store, frames_cache(request), instance)
+    frames = await marks.frames_of(store, frames_cache(request), instance)
     body = await asyncio.to_thread(dicom.render, frames, frame - 1, centre, width, fmt)
-    return Response(body, media_type=FORMATS[fmt], headers={"Cache-Control": "private, max-age=600"})
+    return Response(
+        body, media_type=FORMATS[fmt], headers={"Cache-Control": "private, max-age=600"}
+    )
 
 
 @router.get("/imaging/studies/{study_id}/marks")
@@ -178,7 +185,7 @@ async def list_marks(
     study, _ = await service.load_study(
         session=session, ctx=ctx, study_id=study_id, audit_as="imaging.mark.list"
     )
-    return await annotations.view_marks(
+    return await marks.view_marks(
         session=session, ctx=ctx, store=store, cache=frames_cache(request), study=study
     )
 
@@ -192,7 +199,7 @@ async def add_mark(
     ctx: PatientCtx,
     store: Store,
 ) -> dict[str, Any]:
-    mark = await annotations.add_mark(
+    mark = await marks.add_mark(
         session=session,
         ctx=ctx,
         store=store,
@@ -206,7 +213,7 @@ async def add_mark(
         points=list(data.points),
         text=data.text,
     )
-    return annotations.to_dict(mark)
+    return marks.to_dict(mark)
 
 
 @router.delete("/imaging/studies/{study_id}/marks/{mark_id}", status_code=204)
@@ -218,7 +225,7 @@ async def remove_mark(
     ctx: PatientCtx,
     meeting_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
 ) -> Response:
-    await annotations.remove_mark(
+    await marks.remove_mark(
         session=session,
         ctx=ctx,
         bus=request.app.state.bus,
@@ -241,7 +248,7 @@ async def save_to_pacs(
     """Save the marks to the PACS as a GSPS and a TID 1500 SR, and read them back."""
     peer = pacs.DicomWebPeer.from_settings(settings.imaging)
     site = await session.get(Institution, ctx.principal.institution_id)
-    pr, sr = await annotations.save_to_pacs(
+    pr, sr = await marks.save_to_pacs(
         session=session,
         ctx=ctx,
         store=store,
@@ -267,7 +274,9 @@ async def search_pacs(
 
     policy.require(ctx.principal, Action.WRITE_PATIENT, policy.own(ctx.principal))
     if via == "dimse":
-        found = await pacs.c_find_studies(pacs.DimsePeer.from_settings(settings.imaging), patient_id)
+        found = await pacs.c_find_studies(
+            pacs.DimsePeer.from_settings(settings.imaging), patient_id
+        )
         return [
             {
                 "study_uid": str(d.get("StudyInstanceUID", "")),
@@ -316,7 +325,12 @@ async def pull(
     if not files:
         raise InvalidInput("the PACS has no such study", code="imaging.pacs_no_study")
     done = await service.ingest_many(
-        session=session, ctx=ctx, store=store, files=files, patient_id=data.patient_id, source="pacs"
+        session=session,
+        ctx=ctx,
+        store=store,
+        files=files,
+        patient_id=data.patient_id,
+        source="pacs",
     )
     return await study_reads(session, list({d.study.id: d.study for d in done}.values()))
 

@@ -75,7 +75,9 @@ def decode(data: bytes) -> Frames:
         ds = pydicom.dcmread(io.BytesIO(data))
         arr = ds.pixel_array
     except (InvalidDicomError, AttributeError, ValueError, RuntimeError, NotImplementedError) as e:
-        raise InvalidInput("this DICOM object has no image to show", code="imaging.no_pixels") from e
+        raise InvalidInput(
+            "this DICOM object has no image to show", code="imaging.no_pixels"
+        ) from e
     if int(ds.get("SamplesPerPixel", 1)) != 1:
         arr = arr.mean(axis=-1)  # colour: show its luminance
     frames = int(ds.get("NumberOfFrames", 1) or 1)
@@ -102,8 +104,10 @@ def window(values: np.ndarray, centre: float, width: float, *, invert: bool = Fa
     width = max(float(width), 1.0)
     low = centre - 0.5 - (width - 1) / 2
     scale = np.float32(255.0 / (width - 1)) if width > 1 else np.float32(255.0)
-    out = np.clip((values - np.float32(low)) * scale, 0, 255).astype(np.uint8)
-    return 255 - out if invert else out
+    out: np.ndarray = np.clip((values - np.float32(low)) * scale, 0, 255).astype(np.uint8)
+    if invert:
+        out = np.subtract(np.uint8(255), out)
+    return out
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -135,7 +139,9 @@ def encode(grey: np.ndarray, fmt: str, *, quality: int = 90) -> bytes:
     return out.getvalue()
 
 
-def render(frames: Frames, index: int, centre: float | None, width: float | None, fmt: str) -> bytes:
+def render(
+    frames: Frames, index: int, centre: float | None, width: float | None, fmt: str
+) -> bytes:
     if not 0 <= index < frames.count:
         raise InvalidInput(
             "no such frame", code="imaging.no_frame", details={"frames": frames.count}
@@ -182,9 +188,7 @@ def parse_window(text: str | None) -> tuple[float | None, float | None]:
     try:
         centre, width = float(parts[0]), float(parts[1])
     except (IndexError, ValueError) as exc:
-        raise InvalidInput(
-            "the window must be centre,width", code="imaging.bad_window"
-        ) from exc
+        raise InvalidInput("the window must be centre,width", code="imaging.bad_window") from exc
     if width < 1:
         raise InvalidInput("the window must be centre,width", code="imaging.bad_window")
     return centre, width

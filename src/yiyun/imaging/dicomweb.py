@@ -40,7 +40,7 @@ def parse_multipart(body: bytes, content_type: str) -> list[bytes]:
     for chunk in body.split(delimiter)[1:]:
         if chunk.startswith(b"--"):
             break
-        head, sep, rest = chunk.partition(b"\r\n\r\n")
+        _head, sep, rest = chunk.partition(b"\r\n\r\n")
         if not sep:
             continue
         parts.append(rest[:-2] if rest.endswith(b"\r\n") else rest)

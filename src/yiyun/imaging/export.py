@@ -62,20 +62,29 @@ def label(mark: MarkData) -> str:
 
 def _graphic(mark: MarkData, index: int) -> hd.pr.GraphicObject:
     pts = np.array(mark.points, dtype=np.float64)
-    tracking = {"tracking_id": f"{mark.kind}:{index}", "tracking_uid": generate_uid()}
+    tid, tuid = f"{mark.kind}:{index}", generate_uid()
     if mark.kind == "ellipse":
         (x0, y0), (x1, y1) = mark.points[0], mark.points[-1]
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         pts = np.array(
             [[x0, cy], [x1, cy], [cx, y0], [cx, y1]], dtype=np.float64
         )  # major axis then minor axis end points (PS3.3 C.10.5.1.2)
-        return hd.pr.GraphicObject(hd.pr.GraphicTypeValues.ELLIPSE, pts, "PIXEL", **tracking)
+        return hd.pr.GraphicObject(
+            hd.pr.GraphicTypeValues.ELLIPSE, pts, "PIXEL", tracking_id=tid, tracking_uid=tuid
+        )
     if mark.kind == "polygon":
         pts = np.vstack([pts, pts[:1]])  # closed polyline
     if mark.kind == "text":
-        return hd.pr.GraphicObject(hd.pr.GraphicTypeValues.POINT, pts[:1], "PIXEL", **tracking)
-    return hd.pr.GraphicObject(hd.pr.GraphicTypeValues.POLYLINE, pts[:2] if mark.kind in (
-        "arrow", "length") else pts, "PIXEL", **tracking)
+        return hd.pr.GraphicObject(
+            hd.pr.GraphicTypeValues.POINT, pts[:1], "PIXEL", tracking_id=tid, tracking_uid=tuid
+        )
+    return hd.pr.GraphicObject(
+        hd.pr.GraphicTypeValues.POLYLINE,
+        pts[:2] if mark.kind in ("arrow", "length") else pts,
+        "PIXEL",
+        tracking_id=tid,
+        tracking_uid=tuid,
+    )
 
 
 def _layer_name(n: int) -> str:

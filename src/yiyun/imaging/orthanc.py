@@ -103,7 +103,7 @@ def start(
     root: Path,
     *,
     username: str = "yiyun",
-    password: str = "yiyun-pacs",
+    password: str = "yiyun-pacs",  # noqa: S107 - local test/demo PACS, loopback only
     http_port: int | None = None,
     dicom_port: int | None = None,
     peer_port: int = 11113,
@@ -114,13 +114,17 @@ def start(
     http_port = http_port or free_port()
     dicom_port = dicom_port or free_port()
     cfg = config(
-        root, http_port=http_port, dicom_port=dicom_port, username=username,
-        password=password, peer_port=peer_port,
+        root,
+        http_port=http_port,
+        dicom_port=dicom_port,
+        username=username,
+        password=password,
+        peer_port=peer_port,
     )
     path = root / "orthanc.json"
     path.write_text(json.dumps(cfg, indent=2), encoding="utf-8")
     log = (root / "orthanc.log").open("wb")
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
         [BINARY, f"--logdir={root}", str(path)], stdout=log, stderr=subprocess.STDOUT
     )
     orthanc = OrthancProcess(process, root, http_port, dicom_port, username, password)

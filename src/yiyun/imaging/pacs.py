@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
+from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelMove,
 )
-from pynetdicom.presentation import AllStoragePresentationContexts
 
 from yiyun.core.errors import InvalidInput, Upstream
 from yiyun.imaging import dicomweb
@@ -55,7 +55,9 @@ class DicomWebPeer:
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, auth=self.auth, timeout=TIMEOUT)
 
-    async def _get(self, path: str, accept: str, params: dict[str, str] | None = None) -> httpx.Response:
+    async def _get(
+        self, path: str, accept: str, params: dict[str, str] | None = None
+    ) -> httpx.Response:
         try:
             async with self._client() as client:
                 response = await client.get(path, params=params, headers={"Accept": accept})
@@ -130,7 +132,9 @@ class DimsePeer:
         if not settings.pacs_dicom_port:
             raise InvalidInput("no PACS is configured", code="imaging.no_pacs")
         return cls(
-            settings.pacs_ae_title, settings.pacs_host, settings.pacs_dicom_port,
+            settings.pacs_ae_title,
+            settings.pacs_host,
+            settings.pacs_dicom_port,
             settings.our_ae_title,
         )
 
@@ -156,7 +160,9 @@ def _find(peer: DimsePeer, query: Dataset) -> list[Dataset]:
     return found
 
 
-async def c_find_studies(peer: DimsePeer, patient_id: str = "", study_uid: str = "") -> list[Dataset]:
+async def c_find_studies(
+    peer: DimsePeer, patient_id: str = "", study_uid: str = ""
+) -> list[Dataset]:
     """C-FIND at study level (Study Root)."""
     query = Dataset()
     query.QueryRetrieveLevel = "STUDY"
@@ -194,7 +200,8 @@ def storage_scp(ae_title: str, port: int, received: list[bytes]) -> Iterator[Non
     try:
         yield
     finally:
-        server.shutdown()
+        if server is not None:
+            server.shutdown()
 
 
 _MOVE_LOCK = threading.Lock()  # one receiver port: one move at a time

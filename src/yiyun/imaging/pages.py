@@ -72,7 +72,10 @@ async def upload(
     limit = settings.imaging.max_upload_bytes
     data = await file.read(limit + 1)
     files = service.unpack(
-        file.filename or "upload", data, max_bytes=limit, max_files=settings.imaging.max_files_per_zip
+        file.filename or "upload",
+        data,
+        max_bytes=limit,
+        max_files=settings.imaging.max_files_per_zip,
     )
     done = await service.ingest_many(
         session=session, ctx=ctx, store=store, files=files, patient_id=patient_id
@@ -93,9 +96,7 @@ async def viewer(
 ) -> Response:
     study, patient = await service.load_study(session=session, ctx=ctx, study_id=study_id)
     info = await detail(session, study)
-    images = [
-        s for s in info.series if any(i.rows > 0 for i in s.instances)
-    ]
+    images = [s for s in info.series if any(i.rows > 0 for i in s.instances)]
     return page(
         request,
         ctx.principal,
@@ -109,8 +110,12 @@ async def viewer(
                     {
                         "series_uid": s.series_uid,
                         "instances": [
-                            {"sop_uid": i.sop_uid, "frames": i.frames, "rows": i.rows,
-                             "columns": i.columns}
+                            {
+                                "sop_uid": i.sop_uid,
+                                "frames": i.frames,
+                                "rows": i.rows,
+                                "columns": i.columns,
+                            }
                             for i in s.instances
                             if i.rows > 0
                         ],

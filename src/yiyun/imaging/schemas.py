@@ -6,10 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from yiyun.imaging.export import KINDS
-
 MarkKind = Literal["arrow", "text", "length", "ellipse", "polygon"]
-assert set(KINDS) == {"arrow", "text", "length", "ellipse", "polygon"}
 
 
 class InstanceRead(BaseModel):

@@ -13,7 +13,6 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yiyun import __version__
-from yiyun.imaging.dicom import FrameCache
 from yiyun.audit import service as audit
 from yiyun.auth import passwords, policy
 from yiyun.auth.live import LiveSessions
@@ -24,6 +23,7 @@ from yiyun.core.db import create_engine, session_factory
 from yiyun.core.logging import configure_logging
 from yiyun.core.ratelimit import create_limiter
 from yiyun.core.storage import LocalStore
+from yiyun.imaging.dicom import FrameCache
 from yiyun.media.hub import SignalHub
 from yiyun.media.registry import create_engine as create_media_engine
 from yiyun.meetings import access as meeting_access

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "b7e4a2c91d05"
 down_revision: str | None = "7c3d9e1f2a40"
 branch_labels: str | Sequence[str] | None = None

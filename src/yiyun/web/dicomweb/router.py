@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from yiyun.core.errors import InvalidInput, NotFound
-from yiyun.imaging import annotations, dicom, dicomweb, service
+from yiyun.imaging import dicom, dicomweb, marks, service
 from yiyun.imaging.models import Instance, Study
 from yiyun.web.deps import DbSession, PatientCtx, Store
 
@@ -217,7 +217,9 @@ def _frame_numbers(text: str, count: int) -> list[int]:
     try:
         numbers = [int(n) for n in text.split(",")]
     except ValueError as exc:
-        raise InvalidInput("frame numbers are a comma-separated list", code="dicomweb.bad_frames") from exc
+        raise InvalidInput(
+            "frame numbers are a comma-separated list", code="dicomweb.bad_frames"
+        ) from exc
     if not numbers or any(n < 1 or n > count for n in numbers):
         raise InvalidInput("no such frame", code="imaging.no_frame", details={"frames": count})
     return numbers
@@ -274,12 +276,12 @@ async def rendered_instance(
     window: Annotated[str | None, Query(max_length=60)] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    return await _rendered(request, session, ctx, store, study_uid, series_uid, sop_uid, 1, window, accept)
+    return await _rendered(
+        request, session, ctx, store, study_uid, series_uid, sop_uid, 1, window, accept
+    )
 
 
-@router.get(
-    "/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/frames/{frame}/rendered"
-)
+@router.get("/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/frames/{frame}/rendered")
 async def rendered_frame(
     request: Request,
     study_uid: Uid,
@@ -315,7 +317,7 @@ async def _rendered(
     instance = await service.instance_of(session, study, sop_uid, series_uid)
     fmt = _format(accept)
     centre, width = dicom.parse_window(",".join((window or "").split(",")[:2]) or None)
-    frames = await annotations.frames_of(store, request.app.state.frames, instance)
+    frames = await marks.frames_of(store, request.app.state.frames, instance)
     body = await asyncio.to_thread(dicom.render, frames, frame - 1, centre, width, fmt)
     return Response(body, media_type="image/jpeg" if fmt == "jpeg" else "image/png")
 
@@ -342,7 +344,9 @@ async def store_instances(
     parts = dicomweb.parse_multipart(bytes(body), content_type)
     if not parts:
         raise InvalidInput("the request holds no DICOM object", code="dicomweb.empty")
-    done = await service.ingest_many(session=session, ctx=ctx, store=store, files=parts, source="stow")
+    done = await service.ingest_many(
+        session=session, ctx=ctx, store=store, files=parts, source="stow"
+    )
     base = _base(request)
     refs = [
         {

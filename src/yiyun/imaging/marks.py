@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.auth.policy import CLINICAL
+from yiyun.core.bus import EventBus
 from yiyun.core.errors import InvalidInput, NotFound, PermissionDenied
 from yiyun.core.events import publish_after_commit
-from yiyun.core.bus import EventBus
 from yiyun.core.storage import BlobStore
 from yiyun.imaging import dicom, export, measure, service
 from yiyun.imaging.export import MarkData
@@ -62,7 +62,9 @@ def _check_points(kind: str, points: list[tuple[float, float]], rows: int, cols:
             raise InvalidInput("a point lies outside the image", code="imaging.bad_mark")
 
 
-def measured(kind: str, points: list[tuple[float, float]], frames: dicom.Frames, frame: int) -> dict[str, float]:
+def measured(
+    kind: str, points: list[tuple[float, float]], frames: dicom.Frames, frame: int
+) -> dict[str, float]:
     if kind == "length":
         value = measure.length(points, frames.spacing)
         return {"length_mm" if frames.spacing else "length_px": round(value, 2)}
@@ -103,9 +105,7 @@ async def add_mark(
     text: str,
 ) -> Mark:
     _require_marker(ctx)
-    study, _ = await service.load_study(
-        session=session, ctx=ctx, study_id=study_id, audit_as=None
-    )
+    study, _ = await service.load_study(session=session, ctx=ctx, study_id=study_id, audit_as=None)
     instance = await service.instance_of(session, study, sop_uid)
     _check_points(kind, points, instance.rows, instance.columns)
     if not 1 <= frame <= instance.frames:
@@ -134,7 +134,12 @@ async def add_mark(
 
 
 async def remove_mark(
-    *, session: AsyncSession, ctx: Ctx, bus: EventBus, study_id: int, mark_id: int,
+    *,
+    session: AsyncSession,
+    ctx: Ctx,
+    bus: EventBus,
+    study_id: int,
+    mark_id: int,
     meeting_id: int | None,
 ) -> None:
     """Authors remove their own unsaved marks."""
@@ -184,8 +189,14 @@ async def view_marks(
         if instance is not None and m.kind in ("length", "ellipse", "polygon"):
             values = measured(m.kind, m.points, await frames_of(store, cache, instance), m.frame)
         out.append(
-            {**asdict(m), "id": f"pr{n}", "measurement": values, "source": "pacs",
-             "saved": True, "points": [list(p) for p in m.points]}
+            {
+                **asdict(m),
+                "id": f"pr{n}",
+                "measurement": values,
+                "source": "pacs",
+                "saved": True,
+                "points": [list(p) for p in m.points],
+            }
         )
     drafts = await session.scalars(
         select(Mark).where(Mark.study_id == study.id, Mark.saved.is_(False)).order_by(Mark.id)
@@ -210,9 +221,13 @@ async def save_to_pacs(
     _require_marker(ctx)
     study, _ = await service.load_study(session=session, ctx=ctx, study_id=study_id, audit_as=None)
     drafts = list(
-        (await session.scalars(
-            select(Mark).where(Mark.study_id == study.id, Mark.saved.is_(False)).order_by(Mark.id)
-        )).all()
+        (
+            await session.scalars(
+                select(Mark)
+                .where(Mark.study_id == study.id, Mark.saved.is_(False))
+                .order_by(Mark.id)
+            )
+        ).all()
     )
     previous = await _pacs_marks(store, study, await _latest_pr(session, study))
     if not drafts and not previous:
@@ -226,7 +241,11 @@ async def save_to_pacs(
     for d in drafts:
         marks.append(
             MarkData(
-                kind=d.kind, sop_uid=d.sop_uid, frame=d.frame, author=d.author_name, text=d.text,
+                kind=d.kind,
+                sop_uid=d.sop_uid,
+                frame=d.frame,
+                author=d.author_name,
+                text=d.text,
                 points=[(float(x), float(y)) for x, y in json.loads(d.points)],
                 measurement=json.loads(d.measurement),
             )
@@ -235,7 +254,10 @@ async def save_to_pacs(
     for sop in {m.sop_uid for m in marks}:
         images[sop] = pydicom.dcmread(io.BytesIO(await store.get(by_sop[sop].blob_key)))
     pr = export.presentation_state(
-        marks, images, series_uid=generate_uid(), creator=ctx.principal.display_name,
+        marks,
+        images,
+        series_uid=generate_uid(),
+        creator=ctx.principal.display_name,
         institution=institution_name,
     )
     sr = export.measurement_report(
@@ -252,13 +274,17 @@ async def save_to_pacs(
         data = await peer.retrieve_instance(
             study.study_uid, str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
         )
-        await service.ingest(session=session, ctx=ctx, store=store, data=data, source="pacs", authorised=True
+        await service.ingest(
+            session=session, ctx=ctx, store=store, data=data, source="pacs", authorised=True
         )
     for d in drafts:
         d.saved = True
     await session.flush()
     await service.audit_study(
-        session, ctx, "imaging.export", study,
+        session,
+        ctx,
+        "imaging.export",
+        study,
         details={"marks": len(marks), "pr": str(pr.SOPInstanceUID)},
     )
     return str(pr.SOPInstanceUID), str(sr.SOPInstanceUID) if sr is not None else None
