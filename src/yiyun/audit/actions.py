@@ -7,6 +7,17 @@ Actions stay stable machine codes in the chain (`patient.read`); people read the
 from __future__ import annotations
 
 LABELS: dict[str, str] = {
+    "imaging.co_reading.join": "Joined co-reading",
+    "imaging.export": "Image marks saved to the PACS",
+    "imaging.frame.read": "Image frame viewed",
+    "imaging.instance.store": "DICOM object stored",
+    "imaging.mark.add": "Image mark added",
+    "imaging.mark.list": "Image marks viewed",
+    "imaging.mark.remove": "Image mark removed",
+    "imaging.study.link": "Imaging study linked to a patient",
+    "imaging.study.list": "Imaging studies listed",
+    "imaging.study.read": "Imaging study viewed",
+    "imaging.study.search": "Imaging studies searched (DICOMweb)",
     "auth.login": "Signed in (password)",
     "auth.logout": "Signed out",
     "auth.mfa": "Second factor checked",

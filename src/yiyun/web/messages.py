@@ -17,6 +17,13 @@ from yiyun.core.clock import DISTRICT_TZ
 
 # Field name (as in forms and JSON bodies) → the label users see next to it.
 FIELD_LABELS: dict[str, str] = {
+    "frame": "Frame",
+    "meeting_id": "Meeting",
+    "number": "Patient or record number",
+    "points": "Points",
+    "sop_uid": "Image (SOP instance UID)",
+    "study_uid": "Study instance UID",
+    "via": "Pull through",
     "address": "Address",
     "alert_id": "Alert",
     "allow_unmute": "Participants may unmute themselves",
