@@ -246,14 +246,13 @@ async def save_to_pacs(
     settings: AppSettings,
 ) -> ExportRead:
     """Save the marks to the PACS as a GSPS and a TID 1500 SR, and read them back."""
-    peer = pacs.DicomWebPeer.from_settings(settings.imaging)
     site = await session.get(Institution, ctx.principal.institution_id)
     pr, sr = await marks.save_to_pacs(
         session=session,
         ctx=ctx,
         store=store,
         cache=frames_cache(request),
-        peer=peer,
+        settings=settings.imaging,
         study_id=study_id,
         institution_name=site.name if site else "",
     )

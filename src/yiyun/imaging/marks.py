@@ -30,6 +30,7 @@ from yiyun.imaging.live import room_name
 from yiyun.imaging.models import Instance, Mark, Study
 from yiyun.imaging.pacs import DicomWebPeer
 from yiyun.records.access import Ctx
+from yiyun.settings import ImagingSettings
 
 PR_CLASS = "1.2.840.10008.5.1.4.1.1.11.1"
 MAX_POINTS = 64
@@ -104,8 +105,8 @@ async def add_mark(
     points: list[tuple[float, float]],
     text: str,
 ) -> Mark:
-    _require_marker(ctx)
     study, _ = await service.load_study(session=session, ctx=ctx, study_id=study_id, audit_as=None)
+    _require_marker(ctx)
     instance = await service.instance_of(session, study, sop_uid)
     _check_points(kind, points, instance.rows, instance.columns)
     if not 1 <= frame <= instance.frames:
@@ -143,8 +144,8 @@ async def remove_mark(
     meeting_id: int | None,
 ) -> None:
     """Authors remove their own unsaved marks."""
-    _require_marker(ctx)
     study, _ = await service.load_study(session=session, ctx=ctx, study_id=study_id, audit_as=None)
+    _require_marker(ctx)
     mark = await session.get(Mark, mark_id)
     if mark is None or mark.study_id != study.id or mark.saved:
         raise NotFound("mark not found", code="imaging.mark_not_found")
@@ -211,15 +212,15 @@ async def save_to_pacs(
     ctx: Ctx,
     store: BlobStore,
     cache: dicom.FrameCache,
-    peer: DicomWebPeer,
+    settings: ImagingSettings,
     study_id: int,
     institution_name: str,
 ) -> tuple[str, str | None]:
     """Write the marks as a GSPS (every mark) and a TID 1500 SR (the measured ones), send
     both to the PACS, read them back from it and file them under the study. Returns the
     SOP instance UIDs (presentation state, report)."""
-    _require_marker(ctx)
     study, _ = await service.load_study(session=session, ctx=ctx, study_id=study_id, audit_as=None)
+    _require_marker(ctx)
     drafts = list(
         (
             await session.scalars(
@@ -232,6 +233,7 @@ async def save_to_pacs(
     previous = await _pacs_marks(store, study, await _latest_pr(session, study))
     if not drafts and not previous:
         raise InvalidInput("there are no marks to save", code="imaging.no_marks")
+    peer = DicomWebPeer.from_settings(settings)
     by_sop = {i.sop_uid: i for i in await service.instances(session, study)}
     marks: list[MarkData] = []
     for m in previous:

@@ -8,15 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import exists, or_
 
 from yiyun.auth import policy
 from yiyun.auth.policy import CLINICAL, Action
-from yiyun.core.errors import InvalidInput
 from yiyun.imaging import dicom, service
 from yiyun.imaging.api import detail, study_reads
 from yiyun.records import access as records_access
-from yiyun.records.models import Patient, PatientRecordNo
+from yiyun.records.models import Patient
 from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
 from yiyun.web.pagekit import page, see_other
 from yiyun.web.params import Id
@@ -154,17 +152,7 @@ async def link(
     number: Annotated[str, Form(min_length=1, max_length=32)],
 ) -> Response:
     """Link by the patient's MPI or record number at the caller's institution."""
-    number = number.strip()
-    by_record_no = exists().where(
-        PatientRecordNo.patient_id == Patient.id,
-        PatientRecordNo.institution_id == ctx.principal.institution_id,
-        PatientRecordNo.record_no == number,
-    )
-    query = records_access.visible_query(ctx.principal, Action.WRITE_PATIENT).where(
-        or_(Patient.mpi == number, by_record_no)
-    )
-    patient = await session.scalar(query.limit(1))
-    if patient is None:
-        raise InvalidInput("no patient with this number", code="imaging.no_such_patient")
+    await service.linkable(session=session, ctx=ctx, study_id=study_id)
+    patient = await service.patient_by_number(session=session, ctx=ctx, number=number.strip())
     await service.link(session=session, ctx=ctx, study_id=study_id, patient_id=patient.id)
     return see_other("/imaging/unmatched?done=linked")

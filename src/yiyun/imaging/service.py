@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yiyun.audit import service as audit
 from yiyun.auth import policy
 from yiyun.auth.policy import Action, Target
-from yiyun.core.errors import InvalidInput, NotFound, PermissionDenied
+from yiyun.core.errors import InvalidInput, NotFound
 from yiyun.core.storage import BlobStore
 from yiyun.imaging import dicom
 from yiyun.imaging.models import Instance, Study, StudyMatch
@@ -429,13 +429,37 @@ async def unmatched(*, session: AsyncSession, ctx: Ctx) -> list[Study]:
     return list((await session.scalars(query)).all())
 
 
+async def linkable(*, session: AsyncSession, ctx: Ctx, study_id: int) -> Study:
+    """A study the caller's institution brought in, for its clinicians to reconcile."""
+    study = await session.get(Study, study_id)
+    if (
+        study is None
+        or study.institution_id != ctx.principal.institution_id
+        or not policy.allows(ctx.principal, Action.WRITE_PATIENT, Target.of(study.institution_id))
+    ):
+        raise _not_found()
+    return study
+
+
+async def patient_by_number(*, session: AsyncSession, ctx: Ctx, number: str) -> Patient:
+    """A patient the caller may write, by MPI or record number at its institution."""
+    by_record_no = exists().where(
+        PatientRecordNo.patient_id == Patient.id,
+        PatientRecordNo.institution_id == ctx.principal.institution_id,
+        PatientRecordNo.record_no == number,
+    )
+    query = records_access.visible_query(ctx.principal, Action.WRITE_PATIENT).where(
+        or_(Patient.mpi == number, by_record_no)
+    )
+    patient = await session.scalar(query.limit(1))
+    if patient is None:
+        raise InvalidInput("no patient with this number", code="imaging.no_such_patient")
+    return patient
+
+
 async def link(*, session: AsyncSession, ctx: Ctx, study_id: int, patient_id: int) -> Study:
     """File an unmatched study under a patient the caller may write (audited on both)."""
-    study = await session.get(Study, study_id)
-    if study is None or study.institution_id != ctx.principal.institution_id:
-        raise _not_found()
-    if not policy.allows(ctx.principal, Action.WRITE_PATIENT, Target.of(study.institution_id)):
-        raise PermissionDenied("you are not allowed to do this", code="access.denied")
+    study = await linkable(session=session, ctx=ctx, study_id=study_id)
     if study.patient_id is not None:
         raise InvalidInput("this study is already linked", code="imaging.already_linked")
     patient = await records_access.load_patient(

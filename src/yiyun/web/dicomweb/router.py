@@ -25,8 +25,7 @@ JSON_TYPE = dicomweb.DICOM_JSON
 
 
 def _json(items: list[dict[str, Any]]) -> Response:
-    if not items:
-        return Response(status_code=204)
+    """A QIDO answer; no match is an empty array (200), which every client reads."""
     return JSONResponse(items, media_type=JSON_TYPE)
 
 
