@@ -451,7 +451,7 @@ async def patient_by_number(*, session: AsyncSession, ctx: Ctx, number: str) -> 
     query = records_access.visible_query(ctx.principal, Action.WRITE_PATIENT).where(
         or_(Patient.mpi == number, by_record_no)
     )
-    patient = await session.scalar(query.limit(1))
+    patient: Patient | None = await session.scalar(query.limit(1))
     if patient is None:
         raise InvalidInput("no patient with this number", code="imaging.no_such_patient")
     return patient
