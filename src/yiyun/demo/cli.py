@@ -22,6 +22,7 @@ async def _run(
 ) -> DemoSummary:
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
+    from yiyun.imaging.demo import seed_imaging
     from yiyun.meetings.demo import seed_meetings
     from yiyun.surveillance.demo import seed_surveillance
 
@@ -31,6 +32,7 @@ async def _run(
         if quiet:
             summary = await seed(factory, settings, patients_per_centre=per_centre)
             await seed_meetings(factory)
+            await seed_imaging(factory, settings)
             await seed_surveillance(factory, settings)
             return summary
         columns = (
@@ -50,6 +52,8 @@ async def _run(
                 factory, settings, progress=progress, patients_per_centre=per_centre
             )
             await seed_meetings(factory)
+            bar.update(task, description="imaging (a CT study for the demo meeting)")
+            await seed_imaging(factory, settings)
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
             return summary

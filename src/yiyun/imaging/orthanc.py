@@ -141,3 +141,26 @@ def start(
         time.sleep(0.1)
     orthanc.stop()
     raise RuntimeError("Orthanc did not start in time")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m yiyun.imaging.orthanc DIR HTTP_PORT DICOM_PORT`: run the demo PACS in
+    the foreground (scripts/run.sh starts it beside the app)."""
+    import signal
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3 or not available():
+        print("usage: python -m yiyun.imaging.orthanc DIR HTTP_PORT DICOM_PORT (needs orthanc)")
+        return 2
+    proc = start(Path(args[0]), http_port=int(args[1]), dicom_port=int(args[2]))
+    signal.signal(signal.SIGTERM, lambda *_: proc.stop())
+    try:
+        return proc.process.wait()
+    except KeyboardInterrupt:
+        proc.stop()
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -28,6 +28,7 @@ async def studies(
     session: DbSession,
     ctx: PatientCtx,
     patient_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
+    meeting: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
 ) -> Response:
     patient = None
     if patient_id is not None:
@@ -54,6 +55,7 @@ async def studies(
             "names": names,
             "patient": patient,
             "can_upload": can_upload,
+            "meeting_id": meeting,
         },
     )
 
