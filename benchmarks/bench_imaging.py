@@ -68,13 +68,17 @@ async def timed(c: httpx.AsyncClient, path: str, params: dict[str, str], accept:
     return elapsed
 
 
-async def latency(target: Target, path: str, params: dict[str, str], accept: str, n: int) -> list[float]:
+async def latency(
+    target: Target, path: str, params: dict[str, str], accept: str, n: int
+) -> list[float]:
     async with target.client() as c:
         await timed(c, path, params, accept)  # warm (decode, cache, connection)
         return [await timed(c, path, params, accept) for _ in range(n)]
 
 
-async def throughput(target: Target, path: str, params: dict[str, str], accept: str, seconds: float) -> float:
+async def throughput(
+    target: Target, path: str, params: dict[str, str], accept: str, seconds: float
+) -> float:
     done = 0
     end = time.perf_counter() + seconds
 
@@ -104,15 +108,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     with tempfile.TemporaryDirectory(prefix="yiyun-bench-pacs-") as tmp:
         pacs = orthanc.start(Path(tmp))
-        server = subprocess.Popen(
+        server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
             [sys.executable, str(ROOT / "benchmarks" / "imaging_server.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             assert server.stdout is not None
             info = json.loads(server.stdout.readline())
             targets = [
-                Target("yiyun", info["url"] + "/dicomweb", headers={"Authorization": f"Bearer {info['token']}"}),
+                Target(
+                    "yiyun",
+                    info["url"] + "/dicomweb",
+                    headers={"Authorization": f"Bearer {info['token']}"},
+                ),
                 Target("orthanc", pacs.dicomweb_url, auth=(pacs.username, pacs.password)),
             ]
             for t in targets:
@@ -125,8 +135,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     rounds = 4
                     for _ in range(rounds):
                         for t in targets:
-                            samples[t.name] += await latency(t, path, params, accept, args.requests // rounds)
-                    rates = {t.name: await throughput(t, path, params, accept, args.seconds) for t in targets}
+                            samples[t.name] += await latency(
+                                t, path, params, accept, args.requests // rounds
+                            )
+                    rates = {
+                        t.name: await throughput(t, path, params, accept, args.seconds)
+                        for t in targets
+                    }
                     case = {"window": wname, "format": fmt}
                     for t in targets:
                         case[t.name] = {

@@ -16,7 +16,10 @@ from tests.e2e.conftest import serve  # noqa: E402
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="yiyun-bench-imaging-") as tmp, serve(Path(tmp)) as live:
+    with (
+        tempfile.TemporaryDirectory(prefix="yiyun-bench-imaging-") as tmp,
+        serve(Path(tmp)) as live,
+    ):
         print(json.dumps({"url": live.url, "token": live.world.tokens["alice"]}), flush=True)
         sys.stdin.read()
 

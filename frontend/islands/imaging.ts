@@ -29,7 +29,7 @@ function start(root: HTMLElement): void {
   const me = Number(root.dataset.me);
   const canMark = root.dataset.canMark === "true";
   const series = JSON.parse(root.dataset.series ?? "[]") as Series[];
-  const t = JSON.parse(root.dataset.i18n ?? "{}") as Record<string, string>;
+  const t = JSON.parse(root.dataset.i18n ?? "{}") as Record<string, string> & { kinds?: Record<string, string> };
   const csrf = document.querySelector<HTMLMetaElement>("meta[name=csrf-token]")?.content ?? "";
   const canvas = root.querySelector<HTMLCanvasElement>("[data-canvas]")!;
   const ctx2d = canvas.getContext("2d")!;
@@ -162,7 +162,7 @@ function start(root: HTMLElement): void {
     markList.replaceChildren(...marks.map((m) => {
       const li = document.createElement("li");
       li.dataset.markId = String(m.id);
-      li.textContent = `${m.kind} · ${label(m) || ""} · ${(t.by ?? "{name}").replace("{name}", m.author)}${m.source === "pacs" ? ` · ${t.frompacs}` : ""}`;
+      li.textContent = `${t.kinds?.[m.kind] ?? m.kind} · ${label(m) || ""} · ${(t.by ?? "{name}").replace("{name}", m.author)}${m.source === "pacs" ? ` · ${t.frompacs}` : ""}`;
       if (m.author_id === me && m.source === "draft") {
         const b = document.createElement("button");
         b.type = "button"; b.className = "link"; b.textContent = t.remove ?? "Remove";

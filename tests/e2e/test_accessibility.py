@@ -25,7 +25,7 @@ PAGES: dict[str, list[str]] = {
     "doctor": ["/", "/patients", "first:/patients a[href^='/patients/']", "/meetings",
                "/consortium", "first:/consortium a[href^='/institutions/']", "/staff",
                "first:/staff a[href^='/staff/']", "/notifications", "/emergency/tasks",
-               "/selftest"],
+               "/selftest", "/imaging", "/imaging/unmatched"],
     "nurse": ["/", "/emergency/tasks"],
     "dispatcher": ["/"],
     "authority": ["/", "/emergency", "/audit", "/terminals/attention"],
@@ -33,7 +33,7 @@ PAGES: dict[str, list[str]] = {
     "instadmin": ["/", "/audit", "/staff"],
     "admin": ["/", "/audit"],  # the consortium administrator (a test persona)
 }  # fmt: skip
-PHONE_PAGES = {"doctor": ["/", "/patients", "/meetings"], "authority": ["/emergency"]}
+PHONE_PAGES = {"doctor": ["/", "/patients", "/meetings", "/imaging"], "authority": ["/emergency"]}
 
 
 @pytest.fixture(scope="module")
