@@ -18,6 +18,8 @@ PACKAGES=(
   iproute2            # network namespaces for media tests
   nftables            # TURN test: a client namespace with all UDP dropped
   prometheus          # promtool: the alerting rules in deploy/prometheus are unit-tested
+  orthanc             # the PACS imaging tests and the rendering benchmark talk to
+  orthanc-dicomweb    # Orthanc's DICOMweb plugin (QIDO-RS, WADO-RS, STOW-RS)
 )
 
 missing=()

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def port_open(host: str, port: int) -> bool:
@@ -125,3 +126,17 @@ def redis() -> Service:
             break
         time.sleep(0.1)
     return Service(f"redis://127.0.0.1:{port}/0", [["kill", str(proc.pid)]], tmp)
+
+
+def orthanc(peer_port: int) -> tuple[Any, Service]:
+    """Orthanc from Debian with the project's configuration, in a temporary directory
+    (DICOMweb plugin on, C-MOVE destination YIYUN at `peer_port`)."""
+    from pathlib import Path
+
+    from yiyun.imaging import orthanc as orthanc_process
+
+    if not orthanc_process.available():
+        raise RuntimeError("Orthanc is not installed: bash scripts/install-system.sh")
+    tmp = tempfile.mkdtemp(prefix="yiyun-orthanc-")
+    proc = orthanc_process.start(Path(tmp), peer_port=peer_port)
+    return proc, Service(proc.url, [["kill", str(proc.process.pid)]], tmp)

@@ -188,3 +188,13 @@ def heartbeats(
     if terminals is not None:
         args += ["--terminals", str(terminals)]
     run_runner("bench_heartbeats.py", [*args, *runner_args])
+
+
+@bench.command("imaging", context_settings={"ignore_unknown_options": True})
+@click.option("--requests", "requests_", type=int, default=200, help="Requests per case.")
+@click.option("--seconds", type=float, default=3.0, help="Throughput run per case.")
+@click.argument("runner_args", nargs=-1, type=click.UNPROCESSED)
+def imaging(requests_: int, seconds: float, runner_args: tuple[str, ...]) -> None:
+    """Render a 512x512 CT slice: ours against Orthanc's /rendered (needs orthanc)."""
+    args = ["--requests", str(requests_), "--seconds", str(seconds)]
+    run_runner("bench_imaging.py", [*args, *runner_args])

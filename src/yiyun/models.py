@@ -10,6 +10,7 @@ def import_all() -> None:
     from yiyun.collab import models as _collab  # noqa: F401
     from yiyun.core import jobs as _jobs  # noqa: F401
     from yiyun.emergency import models as _emergency  # noqa: F401
+    from yiyun.imaging import models as _imaging  # noqa: F401
     from yiyun.meetings import models as _meetings  # noqa: F401
     from yiyun.notify import models as _notify  # noqa: F401
     from yiyun.ops import models as _ops  # noqa: F401

@@ -83,6 +83,23 @@ class StorageSettings(BaseModel):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
 
 
+class ImagingSettings(BaseModel):
+    """The hospital PACS peer (DICOMweb base URL, e.g. Orthanc's `/dicom-web`, and for
+    DIMSE its AE title, host and port) and the limits of an upload."""
+
+    pacs_url: str | None = None
+    pacs_username: str | None = None
+    pacs_password: SecretStr | None = None
+    pacs_ae_title: str = "ORTHANC"
+    pacs_host: str = "127.0.0.1"
+    pacs_dicom_port: int | None = None
+    our_ae_title: str = "YIYUN"
+    # Where our C-STORE receiver listens during a C-MOVE (the PACS must know it).
+    our_dicom_port: int = 11113
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    max_files_per_zip: int = Field(default=2000, gt=0)
+
+
 class SecuritySettings(BaseModel):
     """Secrets and the identity policy."""
 
@@ -153,6 +170,7 @@ class Settings(BaseSettings):
     teaching: TeachingSettings = Field(default_factory=TeachingSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    imaging: ImagingSettings = Field(default_factory=ImagingSettings)
 
 
 def check_production(settings: Settings) -> None:

@@ -28,7 +28,7 @@ PAGES: dict[str, list[str]] = {
                "/selftest", "/clinics", "first:/clinics a[href^='/clinics/sessions/']",
                "first:/clinics a[href^='/clinics/visits/']", "/clinics/waiting",
                "/clinics/waiting?kiosk=1", "/referrals", "first:/referrals a[href^='/referrals/']",
-               "/referrals/new?direction=up"],
+               "/referrals/new?direction=up", "/imaging", "/imaging/unmatched"],
     "specialist": ["/clinics", "first:/clinics a[href^='/clinics/sessions/']",
                    "/referrals?box=in", "/referrals/new?direction=down"],
     "nurse": ["/", "/emergency/tasks"],
@@ -40,7 +40,7 @@ PAGES: dict[str, list[str]] = {
     "admin": ["/", "/audit"],  # the consortium administrator (a test persona)
 }  # fmt: skip
 PHONE_PAGES = {
-    "doctor": ["/", "/patients", "/meetings", "/clinics", "/referrals"],
+    "doctor": ["/", "/patients", "/meetings", "/clinics", "/referrals", "/imaging"],
     "authority": ["/emergency", "/stats"],
     "ops": ["/ops/alarms", "/ops/terminals"],
 }

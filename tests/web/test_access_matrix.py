@@ -97,6 +97,7 @@ class Req:
     query: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     cookie: str | None = None  # sent besides the persona's own session (a guest's browser)
+    content: bytes | None = None  # a raw body (DICOMweb STOW-RS)
 
 
 Maker = Callable[["Scene", str | None, str | None], Awaitable[Req]]
@@ -128,7 +129,7 @@ class Probe:
 
     @property
     def page(self) -> bool:
-        return not self.path.startswith(("/api/", "/fhir/"))
+        return not self.path.startswith(("/api/", "/fhir/", "/dicomweb/"))
 
     @property
     def id(self) -> str:
@@ -192,6 +193,86 @@ async def mfa_form(scene: Scene, who: str | None, _side: str | None) -> Req:
 
 async def lookup_form(_scene: Scene, _who: str | None, side: str | None) -> Req:
     return Req(data={"id_number": ID_NUMBERS[SIDES[side or "a"]["patient"]]})
+
+
+# --- imaging: a small CT on a side's patient (linked), or one nobody matched -------------
+
+
+def _dicom(patient_id: str) -> bytes:
+    from yiyun.imaging import synthetic
+
+    return synthetic.ct_series(
+        patient_id=patient_id, patient_name="Matrix^Test", slices=1, size=16
+    )[0]
+
+
+def study(**parts: Any) -> Maker:
+    """The side's standing study (uploaded once by its clinician): its id and UIDs."""
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        req = await body(**parts)(scene, who, side)
+        req.path.update(await scene.standing_study(side))
+        return req
+
+    return make
+
+
+async def unmatched_study(scene: Scene, _who: str | None, side: str | None) -> Req:
+    """A new study of the side's institution whose Patient ID names nobody, to link."""
+    n, key = scene.serial(), side or "a"
+    files = {"file": ("x.dcm", _dicom(f"NOBODY{n}"), "application/dicom")}
+    made = await scene.setup("POST", "/imaging/studies", who=CLINICIAN[key], files=files)
+    patient = scene.world.patients[SIDES[key]["patient"]]
+    return Req(path={"study_id": made[0]["id"]}, json={"patient_id": patient.id})
+
+
+async def unmatched_form(scene: Scene, who: str | None, side: str | None) -> Req:
+    req = await unmatched_study(scene, who, side)
+    patient = scene.world.patients[SIDES[side or "a"]["patient"]]
+    return Req(path=req.path, data={"number": patient.mpi})
+
+
+async def text_mark(scene: Scene, _who: str | None, side: str | None) -> Req:
+    ids = await scene.standing_study(side)
+    mark = {"kind": "text", "sop_uid": ids["sop_uid"], "points": [[2, 2]], "text": "x"}
+    return Req(path=dict(ids), json=mark)
+
+
+def own_mark() -> Maker:
+    """A mark on the side's study, drawn by the caller where it may (only its author
+    removes a mark), else by the side's clinician."""
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        key = side or "a"
+        ids = await scene.standing_study(side)
+        author = CLINICIAN[key]
+        if who is not None:
+            inst, role = PERSONAS[who]
+            if inst == SIDES[key]["inst"] and role in PATIENT_STAFF:
+                author = who
+        mark = {"kind": "arrow", "sop_uid": ids["sop_uid"], "points": [[1, 1], [8, 8]]}
+        made = await scene.setup(
+            "POST", f"/imaging/studies/{ids['study_id']}/marks", who=author, json=mark
+        )
+        return Req(path={**ids, "mark_id": made["id"]})
+
+    return make
+
+
+def stow() -> Maker:
+    async def make(scene: Scene, _who: str | None, _side: str | None) -> Req:
+        from yiyun.imaging import dicomweb
+
+        payload, content_type = dicomweb.multipart([_dicom(f"STOW{scene.serial()}")])
+        return Req(
+            json=None,
+            headers={"Content-Type": content_type},
+            data=None,
+            files=None,
+            content=payload,
+        )
+
+    return make
 
 
 def fresh(what: str, **parts: Any) -> Maker:
@@ -627,7 +708,100 @@ PAGES_COVERED_ELSEWHERE = {
 }
 
 # Each group runs on one world, in order; a call that ends sessions comes last.
+IMG = f"{API}/imaging"
+STUDY = f"{IMG}/studies/{{study_id}}"
+DW = "/dicomweb/studies"
+DW_STUDY = f"{DW}/{{study_uid}}"
+DW_SERIES = f"{DW_STUDY}/series/{{series_uid}}"
+DW_INSTANCE = f"{DW_SERIES}/instances/{{sop_uid}}"
+
+
+def dicom_upload() -> Maker:
+    async def make(scene: Scene, _who: str | None, _side: str | None) -> Req:
+        files = {"file": ("ct.dcm", _dicom(f"UP{scene.serial()}"), "application/dicom")}
+        return Req(files=files)
+
+    return make
+
+
+def study_read(method: str, path: str, **kw: Any) -> Probe:
+    return patient_read(method, path, make=study(**kw.pop("parts", {})), **kw)
+
+
+# Marking needs a clinical role and a read of the patient: here the own institution's
+# clinicians (a meeting about the patient would add its invited clinicians elsewhere);
+# the health authority reads but does not mark (403), others get "not found".
+def study_mark(method: str, path: str, make: Maker, **kw: Any) -> Probe:
+    return Probe(method, path, PATIENT_STAFF, NOBODY, T, deny=404, deny_reader=403, make=make, **kw)
+
+
 GROUPS: dict[str, list[Probe]] = {
+    "api-imaging": [
+        Probe("GET", f"{IMG}/studies", ALL),
+        Probe("POST", f"{IMG}/studies", PATIENT_STAFF, ok=201, make=dicom_upload()),
+        study_read("GET", STUDY),
+        Probe("GET", f"{IMG}/unmatched", PATIENT_STAFF),
+        # Only the clinicians of the institution that brought a study in link it.
+        Probe("POST", f"{STUDY}/link", WRITE_OWN, NOBODY, T, deny=404, make=unmatched_study),
+        study_read("GET", f"{STUDY}/instances/{{sop_uid}}/render"),
+        study_read("GET", f"{STUDY}/marks"),
+        study_mark(
+            "POST",
+            f"{STUDY}/marks",
+            ok=201,
+            make=text_mark,
+        ),
+        study_mark("DELETE", f"{STUDY}/marks/{{mark_id}}", ok=204, make=own_mark()),
+        # No PACS is configured here: allowed callers learn that (422), others nothing.
+        study_mark("POST", f"{STUDY}/save-to-pacs", ok=422, make=own_mark()),
+        Probe(
+            "GET",
+            f"{IMG}/pacs/studies",
+            PATIENT_STAFF,
+            ok=422,
+            make=body(query={"patient_id": "R1"}),
+        ),
+        Probe(
+            "POST",
+            f"{IMG}/pacs/pull",
+            PATIENT_STAFF,
+            ok=422,
+            make=body(json={"study_uid": "1.2.3"}),
+        ),
+    ],
+    "api-dicomweb": [
+        Probe("GET", DW, ALL),
+        Probe("POST", DW, PATIENT_STAFF, make=stow()),
+        study_read("GET", DW_STUDY),
+        study_read("GET", f"{DW_STUDY}/metadata"),
+        study_read("GET", f"{DW_STUDY}/series"),
+        study_read("GET", f"{DW_STUDY}/instances"),
+        study_read("GET", DW_SERIES),
+        study_read("GET", f"{DW_SERIES}/metadata"),
+        study_read("GET", f"{DW_SERIES}/instances"),
+        study_read("GET", DW_INSTANCE),
+        study_read("GET", f"{DW_INSTANCE}/rendered"),
+        study_read("GET", f"{DW_INSTANCE}/frames/{{frames}}", parts={"path": {"frames": "1"}}),
+        study_read(
+            "GET", f"{DW_INSTANCE}/frames/{{frame}}/rendered", parts={"path": {"frame": "1"}}
+        ),
+    ],
+    "pages-imaging": [
+        Probe("GET", "/imaging", ALL),
+        Probe("POST", "/imaging/upload", PATIENT_STAFF, ok=303, make=dicom_upload()),
+        study_read("GET", "/imaging/studies/{study_id}"),
+        Probe("GET", "/imaging/unmatched", PATIENT_STAFF),
+        Probe(
+            "POST",
+            "/imaging/studies/{study_id}/link",
+            WRITE_OWN,
+            NOBODY,
+            T,
+            deny=404,
+            ok=303,
+            make=unmatched_form,
+        ),
+    ],
     "api-surveillance": [
         Probe("GET", f"{SURV}/counts", SURVEILLANCE),
         Probe("POST", f"{SURV}/counts", SURVEILLANCE, make=COUNTS),
@@ -1087,6 +1261,7 @@ class Scene:
     client: httpx.AsyncClient
     cookies: dict[str, tuple[str, str]] = field(default_factory=dict)  # session, CSRF token
     standing: dict[str, dict[str, int]] = field(default_factory=dict)  # id name -> side -> id
+    studies: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> ids, UIDs
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def serial(self) -> int:
@@ -1141,6 +1316,29 @@ class Scene:
         url = f"/institutions/{self.ids(side)['institution_id']}/terminals"
         body = {"code": f"T-OPS-{self.serial()}", "name": "终端", "kind": "room_system"}
         return await self.create(url, json=body)
+
+    async def standing_study(self, side: str | None) -> dict[str, Any]:
+        key = side or "a"
+        if key not in self.studies:
+            patient = self.world.patients[SIDES[key]["patient"]]
+            data = _dicom(patient.record_numbers[0].record_no)
+            files = {"file": ("ct.dcm", data, "application/dicom")}
+            [made] = await self.setup(
+                "POST",
+                "/imaging/studies",
+                who=CLINICIAN[key],
+                files=files,
+                data={"patient_id": str(patient.id)},
+            )
+            detail = await self.setup("GET", f"/imaging/studies/{made['id']}", who=CLINICIAN[key])
+            series = detail["series"][0]
+            self.studies[key] = {
+                "study_id": made["id"],
+                "study_uid": detail["study_uid"],
+                "series_uid": series["series_uid"],
+                "sop_uid": series["instances"][0]["sop_uid"],
+            }
+        return self.studies[key]
 
     async def fresh_incident(self, side: str | None) -> int:
         body = {"title": "疫情处置", "site_ids": [self.ids(side)["institution_id"]]}
@@ -1197,6 +1395,8 @@ class Scene:
             headers["Cookie"] = "; ".join(filter(None, [headers.get("Cookie"), req.cookie]))
         self.client.cookies.clear()  # only the session named above, none set by a response
         parts = {"params": req.query, "json": req.json, "data": data, "files": req.files}
+        if req.content is not None:
+            parts = {"params": req.query, "content": req.content}
         return await self.client.request(probe.method, url, headers=headers, **parts)
 
 

@@ -24,6 +24,7 @@ async def _run(
     from yiyun.collab.demo import seed_boards
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
+    from yiyun.imaging.demo import seed_imaging
     from yiyun.meetings.demo import seed_meetings
     from yiyun.stats.demo import seed_stats
     from yiyun.surveillance.demo import seed_surveillance
@@ -37,6 +38,7 @@ async def _run(
             await seed_meetings(factory)
             await seed_boards(factory)
             await seed_clinics(factory)
+            await seed_imaging(factory, settings)
             await seed_surveillance(factory, settings)
             await seed_teaching(factory, settings)
             await seed_stats(factory, settings.stats)
@@ -60,6 +62,8 @@ async def _run(
             await seed_meetings(factory)
             await seed_boards(factory)
             await seed_clinics(factory)
+            bar.update(task, description="imaging (a CT study for the demo meeting)")
+            await seed_imaging(factory, settings)
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
             bar.update(task, description="teaching library (generated lectures)")

@@ -28,6 +28,7 @@ from yiyun.core.jobs import Periodic, node_name
 from yiyun.core.logging import configure_logging
 from yiyun.core.ratelimit import create_limiter
 from yiyun.core.storage import LocalStore
+from yiyun.imaging.dicom import FrameCache
 from yiyun.media.hub import SignalHub
 from yiyun.media.registry import create_engine as create_media_engine
 from yiyun.meetings import access as meeting_access
@@ -173,6 +174,7 @@ def create_app(
     app.state.audit_writer = audit.GroupWriter(app.state.sessions)
     app.state.store = LocalStore(settings.storage.path, blob_keys(settings.security))
     app.state.cipher = FieldCipher(secret(settings.security.data_key))
+    app.state.frames = FrameCache()  # decoded DICOM frames the viewer renders from
     app.state.metrics = metrics
     app.state.ops_metrics = OpsMetrics(metrics.registry)
     app.state.outbound = console_outbound()  # SMS and e-mail (console until configured)

@@ -49,6 +49,8 @@ def page(
     own = Target.of(principal.institution_id)
     nav = {
         "patients": allows(principal, Action.LIST_PATIENTS, own),
+        "imaging": allows(principal, Action.READ_PATIENT, own)
+        or allows(principal, Action.READ_PATIENT, Target()),
         "audit": allows(principal, Action.VIEW_AUDIT, own),
         "quality": allows(principal, Action.VIEW_CALL_QUALITY),
         "ops": allows(principal, Action.VIEW_OPERATIONS, own),
@@ -103,6 +105,8 @@ FLASH = {
     "alarm": "Alarm updated.",
     "booked": "Patient booked.",
     "signed": "Prescription signed.",
+    "linked": "Study linked to the patient.",
+    "imaged": "Images stored.",
 }
 
 

@@ -14,6 +14,8 @@ from yiyun.collab import api as collab_api
 from yiyun.collab import pages as collab_pages
 from yiyun.emergency import api as emergency_api
 from yiyun.emergency import pages as emergency_pages
+from yiyun.imaging import api as imaging_api
+from yiyun.imaging import pages as imaging_pages
 from yiyun.meetings import api as meetings_api
 from yiyun.meetings import guest_pages as meetings_guest_pages
 from yiyun.meetings import live_api as meetings_live_api
@@ -39,6 +41,7 @@ from yiyun.surveillance import api as surveillance_api
 from yiyun.teaching import api as teaching_api
 from yiyun.teaching import pages as teaching_pages
 from yiyun.web import apidocs, home, ops
+from yiyun.web.dicomweb import router as dicomweb_router
 from yiyun.web.fhir import clinical as fhir_clinical
 from yiyun.web.fhir import router as fhir_router
 from yiyun.web.ws import signal as ws_signal
@@ -65,7 +68,9 @@ def mount(app: FastAPI) -> None:
     app.include_router(clinics_api.router, prefix=API, tags=["clinics"])
     app.include_router(referrals_api.router, prefix=API, tags=["referrals"])
     app.include_router(fhir_clinical.router, prefix="/fhir/r4", tags=["fhir"])
+    app.include_router(imaging_api.router, prefix=API, tags=["imaging"])
     app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
+    app.include_router(dicomweb_router.router, prefix="/dicomweb", tags=["dicomweb"])
     app.include_router(auth_pages.router, include_in_schema=False)
     app.include_router(home.router, include_in_schema=False)
     app.include_router(org_pages.router, include_in_schema=False)
@@ -89,6 +94,6 @@ def mount(app: FastAPI) -> None:
     app.include_router(collab_api.router)
     app.include_router(ops_pages.router, include_in_schema=False)
     app.include_router(ops_kiosk_pages.router, include_in_schema=False)
-    app.include_router(ws_signal.router)
-    app.include_router(notify_api.ws_router)
     app.include_router(ops_kiosk_pages.ws_router)
+    app.include_router(imaging_pages.router, include_in_schema=False)
+    app.include_router(imaging_api.ws_router)

@@ -1,0 +1,1 @@
+"""DICOMweb (PS3.18) over our studies: QIDO-RS, WADO-RS, STOW-RS."""
