@@ -8,8 +8,10 @@ def import_all() -> None:
     from yiyun.auth import models as _auth  # noqa: F401
     from yiyun.core import jobs as _jobs  # noqa: F401
     from yiyun.emergency import models as _emergency  # noqa: F401
+    from yiyun.inquiry import models as _inquiry  # noqa: F401
     from yiyun.meetings import models as _meetings  # noqa: F401
     from yiyun.notify import models as _notify  # noqa: F401
     from yiyun.org import models as _org  # noqa: F401
     from yiyun.records import models as _records  # noqa: F401
+    from yiyun.resident import models as _resident  # noqa: F401
     from yiyun.surveillance import models as _surveillance  # noqa: F401

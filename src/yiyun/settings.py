@@ -18,7 +18,9 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yiyun.core.sealed import BlobKeys
+from yiyun.inquiry.config import InquirySettings
 from yiyun.meetings.config import MeetingSettings
+from yiyun.resident.config import ResidentSettings
 from yiyun.surveillance.config import SurveillanceSettings
 
 DEFAULT_DATA_DIR = Path("var")
@@ -147,6 +149,8 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     surveillance: SurveillanceSettings = Field(default_factory=SurveillanceSettings)
     meetings: MeetingSettings = Field(default_factory=MeetingSettings)
+    residents: ResidentSettings = Field(default_factory=ResidentSettings)
+    inquiry: InquirySettings = Field(default_factory=InquirySettings)
 
 
 def check_production(settings: Settings) -> None:

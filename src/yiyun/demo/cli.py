@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 async def _run(
     settings: Settings, *, quiet: bool, per_centre: int, console: Console
 ) -> DemoSummary:
+    from yiyun.auth.service import cipher
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
+    from yiyun.inquiry.demo import seed_inquiries
     from yiyun.meetings.demo import seed_meetings
     from yiyun.surveillance.demo import seed_surveillance
 
@@ -31,6 +33,9 @@ async def _run(
         if quiet:
             summary = await seed(factory, settings, patients_per_centre=per_centre)
             await seed_meetings(factory)
+            summary.residents = await seed_inquiries(
+                factory, cipher(settings.security), reply_hours=settings.inquiry.reply_hours
+            )
             await seed_surveillance(factory, settings)
             return summary
         columns = (
@@ -50,6 +55,9 @@ async def _run(
                 factory, settings, progress=progress, patients_per_centre=per_centre
             )
             await seed_meetings(factory)
+            summary.residents = await seed_inquiries(
+                factory, cipher(settings.security), reply_hours=settings.inquiry.reply_hours
+            )
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
             return summary
@@ -110,3 +118,14 @@ def demo(quiet: bool, patients_per_centre: int) -> None:
     console.print("Enrol an authenticator app with the TOTP secret above, or from its otpauth URI:")
     for login in summary.logins:
         click.echo(f"  {login.username:<11} {login.totp_uri}")
+    if summary.residents:
+        residents = Table(title="Demo residents (resident portal /resident/login)")
+        for heading in ("mobile number", "name", "community centre"):
+            residents.add_column(heading, no_wrap=True)
+        for r in summary.residents:
+            residents.add_row(r.phone, r.name, r.institution)
+        console.print(residents)
+        console.print(
+            "Residents sign in with an SMS code: outside production the console SMS channel "
+            'writes it to the server log (look for "sms to 139****01").'
+        )

@@ -10,6 +10,7 @@ from yiyun.auth import api as auth_api
 from yiyun.auth import pages as auth_pages
 from yiyun.emergency import api as emergency_api
 from yiyun.emergency import pages as emergency_pages
+from yiyun.inquiry import pages as inquiry_pages
 from yiyun.meetings import api as meetings_api
 from yiyun.meetings import guest_pages as meetings_guest_pages
 from yiyun.meetings import live_api as meetings_live_api
@@ -24,6 +25,7 @@ from yiyun.org import api as org_api
 from yiyun.org import pages as org_pages
 from yiyun.records import api as records_api
 from yiyun.records import pages as records_pages
+from yiyun.resident import pages as resident_pages
 from yiyun.surveillance import api as surveillance_api
 from yiyun.web import apidocs, home, ops
 from yiyun.web.fhir import router as fhir_router
@@ -59,5 +61,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(meetings_selftest.router, include_in_schema=False)
     app.include_router(notify_pages.router, include_in_schema=False)
     app.include_router(emergency_pages.router, include_in_schema=False)
+    app.include_router(inquiry_pages.router, include_in_schema=False)
+    app.include_router(resident_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
