@@ -85,5 +85,7 @@ async def make_inquiry(
         seed(inquiry, state)
         s.add(inquiry)
         await s.flush()
-        s.add(InquiryMessage(inquiry_id=inquiry.id, from_resident=True, body="早上145", created_at=AT))
+        s.add(
+            InquiryMessage(inquiry_id=inquiry.id, from_resident=True, body="早上145", created_at=AT)
+        )
         return inquiry.id

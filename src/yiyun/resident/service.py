@@ -215,6 +215,7 @@ async def check_code(
         )
         .order_by(SmsCode.created_at.desc())
         .limit(1)
+        .execution_options(populate_existing=True)  # attempts counted by UPDATEs
     )
     if row is None or row.expires_at <= at or row.attempts >= cfg.code_max_attempts:
         raise wrong
