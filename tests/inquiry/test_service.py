@@ -27,6 +27,7 @@ from yiyun.records.service import Ctx
 
 S = InquiryState
 CFG = InquirySettings(max_photo_bytes=256 * 1024)
+PDF = b"%PDF-1.4\n%%EOF\n"
 
 
 def staff(world: World, name: str) -> Any:
@@ -154,7 +155,7 @@ async def test_answer_follow_up_and_rate(app: Any, session: AsyncSession, world:
     alice, bus, store = staff(world, "alice"), app.state.bus, app.state.store
     await service.reply(
         session=session, bus=bus, store=store, cfg=CFG, principal=alice, actor=alice.actor(),
-        inquiry_id=inquiry_id, body="多休息", uploads=[service.Upload("plan.pdf", b"%PDF-1.4\n%%EOF\n")],
+        inquiry_id=inquiry_id, body="多休息", uploads=[service.Upload("plan.pdf", PDF)],
     )  # fmt: skip
     inquiry = await session.get(Inquiry, inquiry_id)
     assert inquiry is not None and inquiry.state is S.ANSWERED and inquiry.answered_at
