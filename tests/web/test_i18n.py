@@ -14,6 +14,7 @@ from babel.messages.pofile import read_po
 from yiyun import i18n
 from yiyun.audit import actions as audit_actions
 from yiyun.emergency import workflow as emergency_workflow
+from yiyun.inquiry import workflow as inquiry_workflow
 from yiyun.media import signaling
 from yiyun.meetings import recording as meetings_recording
 from yiyun.meetings import workflow as meetings_workflow
@@ -269,6 +270,7 @@ def _audit_actions() -> set[str]:
         emergency_workflow.INCIDENT,
         emergency_workflow.TASK,
         surveillance_workflow.MACHINE,
+        inquiry_workflow.MACHINE,
     ):
         found.update(f"{machine.audit_prefix}.{a}" for a in machine.actions)
     found.update(f"surveillance.alert.{a.value}" for a in surveillance_workflow.AlertAction)

@@ -58,12 +58,17 @@ def check_file(
     if checked.content_type in PHOTO_TYPES:
         cleaned = strip_metadata(data, checked)
         return CheckedFile(checked.filename, checked.content_type, len(cleaned)), cleaned
-    if photos_only or checked.content_type != "application/pdf":
+    details = {"detected": checked.content_type, "file": checked.filename}
+    if photos_only:
         raise InvalidInput(
-            "only photos (JPEG, PNG or WebP) can be attached here"
-            if photos_only
-            else "only photos or PDF files can be attached here",
+            "only photos (JPEG, PNG or WebP) can be attached here",
             code="inquiry.file_type",
-            details={"detected": checked.content_type, "file": checked.filename},
+            details=details,
+        )
+    if checked.content_type != "application/pdf":
+        raise InvalidInput(
+            "only photos or PDF files can be attached here",
+            code="inquiry.file_type",
+            details=details,
         )
     return checked, data
