@@ -89,3 +89,40 @@ async def make_inquiry(
             InquiryMessage(inquiry_id=inquiry.id, from_resident=True, body="早上145", created_at=AT)
         )
         return inquiry.id
+
+
+async def add_file(app: Any, inquiry_id: int) -> int:
+    """A stored photo on the inquiry's first message."""
+    from sqlalchemy import select
+
+    from yiyun.inquiry.models import InquiryFile
+
+    async with app.state.sessions() as s, s.begin():
+        message_id = await s.scalar(
+            select(InquiryMessage.id).where(InquiryMessage.inquiry_id == inquiry_id).limit(1)
+        )
+        key = f"inquiry/{inquiry_id}/test{next(_serial)}"
+        await app.state.store.put(key, b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
+        row = InquiryFile(
+            inquiry_id=inquiry_id,
+            message_id=message_id,
+            blob_key=key,
+            filename="photo.png",
+            content_type="image/png",
+            size_bytes=24,
+            sha256="0" * 64,
+            created_at=AT,
+        )
+        s.add(row)
+        await s.flush()
+        return row.id
+
+
+async def resident_session(app: Any, principal: ResidentPrincipal) -> tuple[str, str]:
+    """A signed-in session for the resident: (cookie token, CSRF token)."""
+    async with app.state.sessions() as s, s.begin():
+        resident = await s.get(Resident, principal.resident_id)
+        issued = await resident_service.start_session(
+            session=s, cfg=app.state.settings.residents, resident=resident
+        )
+        return issued.token, issued.session.csrf_token

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from yiyun.core.clock import now
-from yiyun.core.errors import InvalidInput
+from yiyun.core.errors import InvalidInput, PermissionDenied
 from yiyun.inquiry import service, workflow
 from yiyun.inquiry.models import InquiryState
 from yiyun.web.blobs import blob_response
@@ -56,8 +56,10 @@ async def worklist(
     state: str = "",
     department_id: int | None = None,
 ) -> Response:
-    doctor = principal.has(*workflow.DOCTOR_ROLES)
-    view = view or (service.POOL if doctor else service.MINE)
+    if not principal.has(*workflow.DOCTOR_ROLES):
+        raise PermissionDenied("only doctors see the question pool", code="inquiry.pool_only")
+    doctor = True
+    view = view or service.POOL
     rows = await service.worklist(
         session=session,
         principal=principal,
