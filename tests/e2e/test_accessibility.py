@@ -25,7 +25,7 @@ PAGES: dict[str, list[str]] = {
     "doctor": ["/", "/patients", "first:/patients a[href^='/patients/']", "/meetings",
                "/consortium", "first:/consortium a[href^='/institutions/']", "/staff",
                "first:/staff a[href^='/staff/']", "/notifications", "/emergency/tasks",
-               "/selftest"],
+               "/selftest", "/inquiries", "/inquiries?view=mine"],
     "nurse": ["/", "/emergency/tasks"],
     "dispatcher": ["/"],
     "authority": ["/", "/emergency", "/audit", "/terminals/attention"],
@@ -33,7 +33,10 @@ PAGES: dict[str, list[str]] = {
     "instadmin": ["/", "/audit", "/staff"],
     "admin": ["/", "/audit"],  # the consortium administrator (a test persona)
 }  # fmt: skip
-PHONE_PAGES = {"doctor": ["/", "/patients", "/meetings"], "authority": ["/emergency"]}
+PHONE_PAGES = {
+    "doctor": ["/", "/patients", "/meetings", "/inquiries"],
+    "authority": ["/emergency"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +135,8 @@ def test_the_signed_out_pages_pass_axe(demo_server: LiveServer, browser: Browser
     for viewport in (PC, PHONE):
         ctx = browser.new_context(viewport=viewport, locale="zh-CN")
         page = ctx.new_page()
-        page.goto(f"{demo_server.url}/login")
-        _scan(page, f"/login {viewport['width']}", problems)
+        for path in ("/login", "/resident/login", "/resident/register"):
+            page.goto(f"{demo_server.url}{path}")
+            _scan(page, f"{path} {viewport['width']}", problems)
         ctx.close()
     assert not problems, "\n".join(problems)

@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.axe import describe, violations
 from tests.e2e.conftest import LiveServer, shot, sign_in
 from tests.inquiry.photos import photo_with_location
 from yiyun.records import resident_id
@@ -45,7 +46,9 @@ def test_a_resident_asks_from_a_phone_and_rates_the_answer(
         phone.locator("form[action='/resident/register'] button.wide").click()
         phone.wait_for_url("**/resident?done=registered")
 
+        found = violations(phone)  # the portal's pages pass axe, on the phone
         phone.get_by_test_id("ask").click()
+        found += violations(phone)
         phone.select_option("#pool", str(centre.id))
         phone.fill("#title", "手腕起红疹")
         phone.fill("#body", "右手腕起红疹三天，有点痒，没有发烧。")
@@ -78,6 +81,8 @@ def test_a_resident_asks_from_a_phone_and_rates_the_answer(
         phone.locator("label[for=star5]").click()
         phone.fill("#comment", "回复很快，谢谢")
         shot(phone, "inquiry-phone-answer")
+        found += violations(phone)
+        assert not found, describe(found)
         phone.get_by_test_id("rate").locator("button[type=submit]").click()
         expect(phone.get_by_test_id("rating")).to_contain_text("5")
         expect(phone.get_by_test_id("state")).to_contain_text("已结束")

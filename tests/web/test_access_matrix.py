@@ -464,6 +464,19 @@ def inquiry(
     return make
 
 
+def communication() -> Maker:
+    """FHIR read of a fresh question of the side (a Communication)."""
+    made = inquiry()
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        req = await made(scene, who, side)
+        req.path = {"resource_type": "Communication", "resource_id": req.path["inquiry_id"]}
+        return req
+
+    make.variant = "Communication"  # type: ignore[attr-defined]  # names the probe
+    return make
+
+
 CLAIMERS = {"a": "alice", "b": "mallory"}
 CLAIMER_PEOPLE = {side: frozenset({name}) for side, name in CLAIMERS.items()}
 DOCTORS = roles(CD, SP)
@@ -727,6 +740,8 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", RES, LIST_PATIENTS, make=fhir("Patient")),
         Probe("GET", RES, ALL, make=fhir("Organization")),
         Probe("GET", RES, ALL, make=fhir("Practitioner")),
+        Probe("GET", RES, ALL, make=fhir("Communication")),  # what each may open (or none)
+        Probe("GET", RES_ID, roles(CD), NOBODY, T, deny=404, make=communication()),
         Probe("POST", SEARCH, LIST_PATIENTS, make=fhir("Patient", data=NAME)),
         patient_read("GET", RES_ID, make=fhir("Patient", read=T)),
         Probe("GET", RES_ID, ALL, ALL, T, make=fhir("Organization", read=T)),

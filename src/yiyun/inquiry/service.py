@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.audit import service as audit
@@ -290,7 +290,15 @@ def staff_may_see(principal: Principal, inquiry: Inquiry) -> bool:
     return workflow.in_pool(principal, inquiry) or principal.user_id == inquiry.claimed_by_id
 
 
-async def _audit_staff_read(
+def staff_query(principal: Principal) -> Select[Inquiry]:
+    """Inquiries a staff member may open: their pool's (doctors) or claimed by them."""
+    mine = Inquiry.claimed_by_id == principal.user_id
+    if principal.has(*workflow.DOCTOR_ROLES):
+        return select(Inquiry).where(mine | (Inquiry.institution_id == principal.institution_id))
+    return select(Inquiry).where(mine)
+
+
+async def audit_staff_read(
     session: AsyncSession, actor: Actor, inquiry: Inquiry, action: str = "inquiry.read"
 ) -> None:
     patient = await session.get(Patient, inquiry.patient_id) if inquiry.patient_id else None
@@ -314,7 +322,7 @@ async def for_staff(
     inquiry = await _load(session, inquiry_id)
     if not staff_may_see(principal, inquiry):
         raise NotFound(NOT_FOUND, code="inquiry.not_found")
-    await _audit_staff_read(session, actor, inquiry)
+    await audit_staff_read(session, actor, inquiry)
     return inquiry
 
 
