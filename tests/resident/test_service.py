@@ -4,6 +4,7 @@ and per address), the real-name check and the link to the patient record, sessio
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -36,7 +37,9 @@ class Box:
         self.limiter = MemoryLimiter()
 
     def last_code(self) -> str:
-        return self.sms.sent[-1].body.split("code is ")[1][:6]
+        found = re.search(r"\b(\d{6})\b", self.sms.sent[-1].body)
+        assert found, self.sms.sent[-1].body
+        return found.group(1)
 
 
 async def send(
