@@ -104,6 +104,8 @@ function connect(): void {
       return;
     }
     if (note.type !== "notification") return;
+    // Worklists listen for this (htmx `hx-trigger="yiyun:notification from:body"`).
+    document.body.dispatchEvent(new CustomEvent("yiyun:notification", { detail: note }));
     setUnread(unread + 1);
     if (note.urgent && note.kind === "meeting.ring") incomingCall(note);
     else toast(note);

@@ -11,12 +11,14 @@ def import_all() -> None:
     from yiyun.core import jobs as _jobs  # noqa: F401
     from yiyun.emergency import models as _emergency  # noqa: F401
     from yiyun.imaging import models as _imaging  # noqa: F401
+    from yiyun.inquiry import models as _inquiry  # noqa: F401
     from yiyun.meetings import models as _meetings  # noqa: F401
     from yiyun.notify import models as _notify  # noqa: F401
     from yiyun.ops import models as _ops  # noqa: F401
     from yiyun.org import models as _org  # noqa: F401
     from yiyun.records import models as _records  # noqa: F401
     from yiyun.referrals import models as _referrals  # noqa: F401
+    from yiyun.resident import models as _resident  # noqa: F401
     from yiyun.stats import models as _stats  # noqa: F401
     from yiyun.surveillance import models as _surveillance  # noqa: F401
     from yiyun.teaching import models as _teaching  # noqa: F401

@@ -18,8 +18,10 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yiyun.core.sealed import BlobKeys
+from yiyun.inquiry.config import InquirySettings
 from yiyun.meetings.config import MeetingSettings
 from yiyun.ops.config import OpsSettings
+from yiyun.resident.config import ResidentSettings
 from yiyun.stats.config import StatsSettings
 from yiyun.surveillance.config import SurveillanceSettings
 from yiyun.teaching.config import TeachingSettings
@@ -171,6 +173,8 @@ class Settings(BaseSettings):
     stats: StatsSettings = Field(default_factory=StatsSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     imaging: ImagingSettings = Field(default_factory=ImagingSettings)
+    residents: ResidentSettings = Field(default_factory=ResidentSettings)
+    inquiry: InquirySettings = Field(default_factory=InquirySettings)
 
 
 def check_production(settings: Settings) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -50,6 +51,7 @@ class LiveServer:
     world: World
     settings: Settings
     demo_totp: dict[str, str] = field(default_factory=dict)  # demo logins, when seeded
+    app: Any = None  # the served app (its console SMS channel keeps what it "sent")
 
 
 @contextlib.contextmanager
@@ -111,7 +113,11 @@ def serve(
         time.sleep(0.05)
     try:
         yield LiveServer(
-            url=f"http://127.0.0.1:{port}", world=world, settings=settings, demo_totp=demo_totp
+            url=f"http://127.0.0.1:{port}",
+            world=world,
+            settings=settings,
+            demo_totp=demo_totp,
+            app=app,
         )
     finally:
         server.should_exit = True

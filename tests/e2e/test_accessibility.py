@@ -28,7 +28,8 @@ PAGES: dict[str, list[str]] = {
                "/selftest", "/clinics", "first:/clinics a[href^='/clinics/sessions/']",
                "first:/clinics a[href^='/clinics/visits/']", "/clinics/waiting",
                "/clinics/waiting?kiosk=1", "/referrals", "first:/referrals a[href^='/referrals/']",
-               "/referrals/new?direction=up", "/imaging", "/imaging/unmatched"],
+               "/referrals/new?direction=up", "/imaging", "/imaging/unmatched", "/inquiries",
+               "/inquiries?view=mine"],
     "specialist": ["/clinics", "first:/clinics a[href^='/clinics/sessions/']",
                    "/referrals?box=in", "/referrals/new?direction=down"],
     "nurse": ["/", "/emergency/tasks"],
@@ -40,7 +41,7 @@ PAGES: dict[str, list[str]] = {
     "admin": ["/", "/audit"],  # the consortium administrator (a test persona)
 }  # fmt: skip
 PHONE_PAGES = {
-    "doctor": ["/", "/patients", "/meetings", "/clinics", "/referrals", "/imaging"],
+    "doctor": ["/", "/patients", "/meetings", "/clinics", "/referrals", "/imaging", "/inquiries"],
     "authority": ["/emergency", "/stats"],
     "ops": ["/ops/alarms", "/ops/terminals"],
 }
@@ -142,7 +143,8 @@ def test_the_signed_out_pages_pass_axe(demo_server: LiveServer, browser: Browser
     for viewport in (PC, PHONE):
         ctx = browser.new_context(viewport=viewport, locale="zh-CN")
         page = ctx.new_page()
-        for path in ("/login", "/kiosk"):  # the kiosk's sign-in form is a signed-out page too
+        # the kiosk's and the residents' sign-in forms are signed-out pages too
+        for path in ("/login", "/kiosk", "/resident/login", "/resident/register"):
             page.goto(f"{demo_server.url}{path}")
             _scan(page, f"{path} {viewport['width']}", problems)
         ctx.close()

@@ -33,17 +33,19 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from tests.factories import PASSWORD, PERSONAS, World
+from tests.inquiry.helpers import add_file, make_inquiry, make_resident, resident_session
 from yiyun.auth import policy
 from yiyun.auth import service as auth_service
 from yiyun.auth.policy import Action
 from yiyun.core.clock import DISTRICT_TZ
 from yiyun.core.ratelimit import MemoryLimiter
+from yiyun.inquiry.models import InquiryState
 from yiyun.meetings import guest_access, guests, removals
 from yiyun.meetings.models import MeetingGuest
 from yiyun.org.enums import Role
 from yiyun.records import resident_id
 from yiyun.settings import Settings
-from yiyun.web.deps import SESSION_COOKIE
+from yiyun.web.deps import RESIDENT_COOKIE, SESSION_COOKIE
 
 CA, IA = Role.CONSORTIUM_ADMIN, Role.INSTITUTION_ADMIN
 CD, SP = Role.COMMUNITY_DOCTOR, Role.SPECIALIST
@@ -566,6 +568,51 @@ async def closing(scene: Scene, _who: str | None, side: str | None) -> Req:
     return Req(path={"session_id": await scene.fresh_session(side), "action": "close"})
 
 
+# --- light consultation: each side's centre has a resident (the side's patient) asking -----
+
+
+def inquiry(
+    state: InquiryState = InquiryState.OPEN, *, claimed: bool = False, file: bool = False,
+    **parts: Any,
+) -> Maker:  # fmt: skip
+    """A fresh question in the side's centre pool, asked by the side's resident; claimed
+    by the side's community doctor (alice, mallory) when `claimed`; with a photo."""
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        key = side or "a"
+        resident = await scene.resident(key)
+        inquiry_id = await make_inquiry(
+            scene.app, scene.world, resident, state, pool=SIDES[key]["inst"],
+            claimer=CLAIMERS[key] if claimed else None,
+        )  # fmt: skip
+        req = await body(**parts)(scene, who, side)
+        req.path["inquiry_id"] = inquiry_id
+        if file:
+            req.path["file_id"] = await add_file(scene.app, inquiry_id)
+        return req
+
+    return make
+
+
+def communication() -> Maker:
+    """FHIR read of a fresh question of the side (a Communication)."""
+    made = inquiry()
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        req = await made(scene, who, side)
+        req.path = {"resource_type": "Communication", "resource_id": req.path["inquiry_id"]}
+        return req
+
+    make.variant = "Communication"  # type: ignore[attr-defined]  # names the probe
+    return make
+
+
+CLAIMERS = {"a": "alice", "b": "mallory"}
+CLAIMER_PEOPLE = {side: frozenset({name}) for side, name in CLAIMERS.items()}
+DOCTORS = roles(CD, SP)
+CLAIMED = InquiryState.CLAIMED
+RESIDENT_ONLY = "the resident portal: a staff session is as good as none there"
+
 # --- the routes --------------------------------------------------------------------------
 
 API, FHIR = "/api/v1", "/fhir/r4"
@@ -1007,6 +1054,8 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", RES, LIST_PATIENTS, make=fhir("Patient")),
         Probe("GET", RES, ALL, make=fhir("Organization")),
         Probe("GET", RES, ALL, make=fhir("Practitioner")),
+        Probe("GET", RES, ALL, make=fhir("Communication")),  # what each may open (or none)
+        Probe("GET", RES_ID, roles(CD), NOBODY, T, deny=404, make=communication()),
         Probe("POST", SEARCH, LIST_PATIENTS, make=fhir("Patient", data=NAME)),
         patient_read("GET", RES_ID, make=fhir("Patient", read=T)),
         Probe("GET", RES_ID, ALL, ALL, T, make=fhir("Organization", read=T)),
@@ -1216,6 +1265,139 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", "/referrals", roles(CD, NU, SP)),
         Probe("GET", "/referrals/new", roles(CD, NU, SP)),
     ],
+    "pages-inquiry": [
+        Probe("GET", "/inquiries", DOCTORS),
+        Probe("GET", "/inquiries/{inquiry_id}", roles(CD), NOBODY, T, deny=404, make=inquiry()),
+        Probe(
+            "GET",
+            "/inquiries/{inquiry_id}/files/{file_id}",
+            roles(CD),
+            NOBODY,
+            T,
+            deny=404,
+            make=inquiry(file=True),
+        ),
+        Probe(
+            "POST",
+            "/inquiries/{inquiry_id}/claim",
+            roles(CD),
+            NOBODY,
+            T,
+            ok=303,
+            deny=404,
+            make=inquiry(),
+        ),
+        Probe(
+            "POST",
+            "/inquiries/{inquiry_id}/reply",
+            NOBODY,
+            NOBODY,
+            T,
+            ok=303,
+            deny=404,
+            people=CLAIMER_PEOPLE,
+            make=inquiry(CLAIMED, claimed=True, data={"body": "多休息"}),
+        ),
+        Probe(
+            "POST",
+            "/inquiries/{inquiry_id}/release",
+            NOBODY,
+            NOBODY,
+            T,
+            ok=303,
+            deny=404,
+            people=CLAIMER_PEOPLE,
+            make=inquiry(CLAIMED, claimed=True),
+        ),
+        Probe(
+            "POST",
+            "/inquiries/{inquiry_id}/video",
+            NOBODY,
+            NOBODY,
+            T,
+            ok=303,
+            deny=404,
+            people=CLAIMER_PEOPLE,
+            make=inquiry(CLAIMED, claimed=True),
+        ),
+    ],
+    # The portal's public forms answer everyone alike (bad input: 422); its other pages
+    # open only with a resident's own session, so a staff session gets what no session
+    # gets: a GET goes to the portal's sign-in, a post is 401 (tested with residents in
+    # test_residents_reach_only_their_own_questions).
+    "pages-resident": [
+        Probe("GET", "/resident/login", PUBLIC, anon=200),
+        Probe("GET", "/resident/register", PUBLIC, anon=200),
+        Probe("POST", "/resident/code", PUBLIC, ok=422, anon=422, make=body(data={"phone": "123"})),
+        Probe(
+            "POST",
+            "/resident/login",
+            PUBLIC,
+            ok=422,
+            anon=422,
+            make=body(data={"phone": "13800000000", "code": "000000"}),
+        ),
+        Probe(
+            "POST",
+            "/resident/register",
+            PUBLIC,
+            ok=422,
+            anon=422,
+            make=body(
+                data={
+                    "phone": "138",
+                    "code": "1",
+                    "name": "x",
+                    "id_number": "1",
+                    "institution_id": "x",
+                }
+            ),
+        ),
+        Probe("GET", "/resident", PUBLIC, ok=303, anon=303),
+        Probe("GET", "/resident/ask", PUBLIC, ok=303, anon=303),
+        Probe(
+            "POST",
+            "/resident/ask",
+            PUBLIC,
+            ok=401,
+            anon=401,
+            make=body(data={"pool": "1", "title": "t", "body": "b"}),
+        ),
+        Probe("GET", "/resident/inquiries/{inquiry_id}", PUBLIC, ok=303, anon=303, make=inquiry()),
+        Probe(
+            "GET",
+            "/resident/inquiries/{inquiry_id}/files/{file_id}",
+            PUBLIC,
+            ok=303,
+            anon=303,
+            make=inquiry(file=True),
+        ),
+        Probe(
+            "POST",
+            "/resident/inquiries/{inquiry_id}/messages",
+            PUBLIC,
+            ok=401,
+            anon=401,
+            make=inquiry(data={"body": "补充"}),
+        ),
+        Probe(
+            "POST",
+            "/resident/inquiries/{inquiry_id}/withdraw",
+            PUBLIC,
+            ok=401,
+            anon=401,
+            make=inquiry(),
+        ),
+        Probe(
+            "POST",
+            "/resident/inquiries/{inquiry_id}/close",
+            PUBLIC,
+            ok=401,
+            anon=401,
+            make=inquiry(InquiryState.ANSWERED, claimed=True, data={"rating": "5"}),
+        ),
+        Probe("POST", "/resident/logout", PUBLIC, ok=401, anon=401),
+    ],
     "pages-emergency": [
         Probe("GET", "/emergency", COMMAND),
         Probe("GET", "/emergency/tasks", RESPOND_OWN),
@@ -1262,6 +1444,8 @@ class Scene:
     cookies: dict[str, tuple[str, str]] = field(default_factory=dict)  # session, CSRF token
     standing: dict[str, dict[str, int]] = field(default_factory=dict)  # id name -> side -> id
     studies: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> ids, UIDs
+    residents: dict[str, Any] = field(default_factory=dict)  # side -> the side's resident
+    resident_cookie: str | None = None  # sent as the caller "resident" (a resident's session)
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def serial(self) -> int:
@@ -1283,6 +1467,14 @@ class Scene:
     async def create(self, url: str, who: str = "admin", **kw: Any) -> int:
         made = await self.setup("POST", url, who=who, **kw)
         return int((made[0] if isinstance(made, list) else made)["id"])
+
+    async def resident(self, side: str) -> Any:
+        """The side's resident: the same person as the side's patient (pa, pb)."""
+        if side not in self.residents:
+            self.residents[side] = await make_resident(
+                self.app, self.world, centre=SIDES[side]["inst"], patient=SIDES[side]["patient"]
+            )
+        return self.residents[side]
 
     async def fresh_user(self, side: str | None) -> int:
         n, inst = self.serial(), self.ids(side)["institution_id"]
@@ -1377,11 +1569,15 @@ class Scene:
                 self.cookies[name] = (issued.token, issued.session.csrf_token)
 
     async def call(self, probe: Probe, who: str | None, side: str | None) -> httpx.Response:
-        req = await probe.make(self, who, side)
+        req = await probe.make(self, None if who == "resident" else who, side)
         url = probe.path.format(**{**self.ids(side), **req.path})
         headers: dict[str, str] = {}
         data = req.data
-        if probe.page:
+        if who == "resident":  # a resident's own session, and nothing else
+            if probe.page:
+                headers["Accept"] = "text/html"
+            headers["Cookie"] = f"{RESIDENT_COOKIE}={self.resident_cookie}"
+        elif probe.page:
             headers["Accept"] = "text/html"
             if who is not None:
                 token, csrf = self.cookies[who]
@@ -1449,6 +1645,8 @@ def leaks(world: World, who: str | None, body: str) -> list[str]:
 
 async def check(probe: Probe, scene: Scene, who: str | None, side: str | None) -> str:
     res = await scene.call(probe, who, side)
+    if who == "resident":  # a resident's session opens nothing of the staff's
+        who = None
     status, problems = expected(probe, who, side), []
     signed_out = who is None and probe.anon is None
     if res.status_code != status:
@@ -1461,13 +1659,16 @@ async def check(probe: Probe, scene: Scene, who: str | None, side: str | None) -
         problems.append(f"error {res.json()}")
     if found := leaks(scene.world, who, res.text):
         problems.append(f"leaks {found}")
-    label = f"{probe.id}: {who or 'anonymous'} -> {side or '-'}: "
+    label = f"{probe.id}: {who or 'anonymous or resident'} -> {side or '-'}: "
     return label + "; ".join(problems) if problems else ""
 
 
 async def run(probe: Probe, scene: Scene) -> list[str]:
     sides: list[str | None] = ["a", "b"] if probe.targeted else [None]
     calls = [(who, side) for who in PERSONAS for side in sides] + [(None, sides[0])]
+    # public routes answer everyone alike; the portal's own are tested with residents below
+    if scene.resident_cookie and probe.anon is None and not probe.path.startswith("/resident"):
+        calls.append(("resident", sides[0]))
     return [f for who, side in calls if (f := await check(probe, scene, who, side))]
 
 
@@ -1490,6 +1691,8 @@ async def test_each_persona_gets_what_the_table_says(
         scene.standing[f"{name}_id"] = {side: await make(side) for side in SIDES}
     if group.startswith("pages"):
         await scene.sign_in_all(settings)
+    # a resident (side a's patient) signed in to the portal calls every staff route too
+    scene.resident_cookie, _ = await resident_session(app, await scene.resident("a"))
     failures = [f for probe in GROUPS[group] for f in await run(probe, scene)]
     assert not failures, "\n  ".join(["", *failures])
 
@@ -1537,6 +1740,14 @@ AUTHORITY_NON_GET: dict[tuple[str, str], Action | str] = {
     ("POST", "/kiosk/sign-in"): DEVICE,
     ("POST", "/kiosk/sign-out"): DEVICE,
     ("POST", "/kiosk/meetings/{meeting_id}/token"): DEVICE,
+    ("POST", "/resident/code"): RESIDENT_ONLY,
+    ("POST", "/resident/login"): RESIDENT_ONLY,
+    ("POST", "/resident/register"): RESIDENT_ONLY,
+    ("POST", "/resident/ask"): RESIDENT_ONLY,
+    ("POST", "/resident/inquiries/{inquiry_id}/messages"): RESIDENT_ONLY,
+    ("POST", "/resident/inquiries/{inquiry_id}/withdraw"): RESIDENT_ONLY,
+    ("POST", "/resident/inquiries/{inquiry_id}/close"): RESIDENT_ONLY,
+    ("POST", "/resident/logout"): RESIDENT_ONLY,
 }
 
 
@@ -1592,3 +1803,77 @@ def test_page_routes_are_found_in_the_app(app: FastAPI) -> None:
     """The enumeration itself works: it finds the routes of every pages module."""
     paths = {path for _m, path in page_routes(app)}
     assert {"/", "/login", "/consortium", "/staff", "/patients", "/audit"} <= paths
+
+
+# --- residents: their own questions only, nothing of the staff's ---------------------------
+
+# (method, path, state of the owner's question or None, form, owner's status, another
+# resident's status). Another resident of the same centre is the outsider here.
+ANS = InquiryState.ANSWERED
+RESIDENT_ROUTES: list[tuple[str, str, InquiryState | None, dict[str, str], int, int]] = [
+    ("GET", "/resident", None, {}, 200, 200),
+    ("GET", "/resident/ask", None, {}, 200, 200),
+    ("POST", "/resident/ask", None, {"title": "头痛", "body": "两天了"}, 303, 303),
+    ("GET", "/resident/inquiries/{inquiry_id}", InquiryState.OPEN, {}, 200, 404),
+    ("GET", "/resident/inquiries/{inquiry_id}/files/{file_id}", InquiryState.OPEN, {}, 200, 404),
+    ("POST", "/resident/inquiries/{inquiry_id}/messages", CLAIMED, {"body": "补充"}, 303, 404),
+    ("POST", "/resident/inquiries/{inquiry_id}/withdraw", InquiryState.OPEN, {}, 303, 404),
+    ("POST", "/resident/inquiries/{inquiry_id}/close", ANS, {"rating": "5"}, 303, 404),
+    # staff pages and the API: as without any session
+    ("GET", "/inquiries/{inquiry_id}", InquiryState.OPEN, {}, 303, 303),
+    ("GET", "/patients/{patient_id}", None, {}, 303, 303),
+    ("GET", "/api/v1/patients/{patient_id}", None, {}, 401, 401),
+]
+
+
+async def test_residents_reach_only_their_own_questions(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    owner = await make_resident(app, world, patient="pa")  # the same person as patient pa
+    other = await make_resident(app, world)
+    sessions = {
+        "owner": await resident_session(app, owner),
+        "other": await resident_session(app, other),
+    }
+    failures = []
+    for method, path, state, data, owner_status, other_status in RESIDENT_ROUTES:
+        for who, status in (("owner", owner_status), ("other", other_status)):
+            ids: dict[str, Any] = {"patient_id": world.patients["pa"].id}
+            if state is not None:
+                claimer = "alice" if state in (CLAIMED, ANS) else None
+                ids["inquiry_id"] = await make_inquiry(app, world, owner, state, claimer=claimer)
+                ids["file_id"] = await add_file(app, ids["inquiry_id"])
+            token, csrf = sessions[who]
+            form = data | {"pool": str(world.inst["chc_a"].id)} if path == "/resident/ask" else data
+            client.cookies.clear()
+            res = await client.request(
+                method,
+                path.format(**ids),
+                headers={"Cookie": f"{RESIDENT_COOKIE}={token}", "Accept": "text/html"},
+                data=(form | {"csrf_token": csrf}) if method == "POST" else None,
+            )
+            problems = []
+            if res.status_code != status:
+                problems.append(f"status {res.status_code}, expected {status}")
+            if who == "other" and world.patients["pa"].name in res.text:
+                problems.append("shows the owner's name")
+            staff_page = status == 303 and path.startswith(("/inquiries", "/patients"))
+            if staff_page and not res.headers["location"].startswith("/login"):
+                problems.append(f"redirected to {res.headers['location']}")
+            if problems:
+                failures.append(f"{method} {path} as {who}: " + "; ".join(problems))
+    assert not failures, "\n  ".join(["", *failures])
+
+
+async def test_a_resident_form_without_its_csrf_token_is_refused(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    resident = await make_resident(app, world)
+    token, _csrf = await resident_session(app, resident)
+    inquiry_id = await make_inquiry(app, world, resident)
+    res = await client.post(
+        f"/resident/inquiries/{inquiry_id}/withdraw",
+        headers={"Cookie": f"{RESIDENT_COOKIE}={token}", "Accept": "text/html"},
+        data={"csrf_token": "forged"},
+    )
+    assert res.status_code == 403

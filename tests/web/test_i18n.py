@@ -15,6 +15,7 @@ from yiyun import i18n
 from yiyun.audit import actions as audit_actions
 from yiyun.clinics import workflow as clinics_workflow
 from yiyun.emergency import workflow as emergency_workflow
+from yiyun.inquiry import workflow as inquiry_workflow
 from yiyun.media import signaling
 from yiyun.meetings import recording as meetings_recording
 from yiyun.meetings import workflow as meetings_workflow
@@ -279,6 +280,7 @@ def _audit_actions() -> set[str]:
         clinics_workflow.VISIT,
         clinics_workflow.PRESCRIPTION,
         referrals_workflow.MACHINE,
+        inquiry_workflow.MACHINE,
     ):
         found.update(f"{machine.audit_prefix}.{a}" for a in machine.actions)
     found.update(f"surveillance.alert.{a.value}" for a in surveillance_workflow.AlertAction)

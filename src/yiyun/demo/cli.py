@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 async def _run(
     settings: Settings, *, quiet: bool, per_centre: int, console: Console
 ) -> DemoSummary:
+    from yiyun.auth.service import cipher
     from yiyun.clinics.demo import seed_clinics
     from yiyun.collab.demo import seed_boards
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
     from yiyun.imaging.demo import seed_imaging
+    from yiyun.inquiry.demo import seed_inquiries
     from yiyun.meetings.demo import seed_meetings
     from yiyun.stats.demo import seed_stats
     from yiyun.surveillance.demo import seed_surveillance
@@ -39,6 +41,9 @@ async def _run(
             await seed_boards(factory)
             await seed_clinics(factory)
             await seed_imaging(factory, settings)
+            summary.residents = await seed_inquiries(
+                factory, cipher(settings.security), reply_hours=settings.inquiry.reply_hours
+            )
             await seed_surveillance(factory, settings)
             await seed_teaching(factory, settings)
             await seed_stats(factory, settings.stats)
@@ -64,6 +69,9 @@ async def _run(
             await seed_clinics(factory)
             bar.update(task, description="imaging (a CT study for the demo meeting)")
             await seed_imaging(factory, settings)
+            summary.residents = await seed_inquiries(
+                factory, cipher(settings.security), reply_hours=settings.inquiry.reply_hours
+            )
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
             bar.update(task, description="teaching library (generated lectures)")
@@ -128,3 +136,14 @@ def demo(quiet: bool, patients_per_centre: int) -> None:
     console.print("Enrol an authenticator app with the TOTP secret above, or from its otpauth URI:")
     for login in summary.logins:
         click.echo(f"  {login.username:<11} {login.totp_uri}")
+    if summary.residents:
+        residents = Table(title="Demo residents (resident portal /resident/login)")
+        for heading in ("mobile number", "name", "community centre"):
+            residents.add_column(heading, no_wrap=True)
+        for r in summary.residents:
+            residents.add_row(r.phone, r.name, r.institution)
+        console.print(residents)
+        console.print(
+            "Residents sign in with an SMS code: outside production the console SMS channel "
+            'writes it to the server log (look for "sms to 139****01").'
+        )

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -49,6 +50,7 @@ class DemoSummary:
     existing: Counter[str] = field(default_factory=Counter)
     logins: list[DemoLogin] = field(default_factory=list)
     seconds: float = 0.0
+    residents: list[Any] = field(default_factory=list)  # inquiry.demo.DemoResident
 
 
 @dataclass

@@ -29,12 +29,13 @@ from yiyun.core.logging import configure_logging
 from yiyun.core.ratelimit import create_limiter
 from yiyun.core.storage import LocalStore
 from yiyun.imaging.dicom import FrameCache
+from yiyun.inquiry import jobs as inquiry_jobs
 from yiyun.media.hub import SignalHub
 from yiyun.media.registry import create_engine as create_media_engine
 from yiyun.meetings import access as meeting_access
 from yiyun.meetings import reminders as meeting_reminders
 from yiyun.meetings.room import RoomControl
-from yiyun.notify.channels import console_outbound
+from yiyun.notify.channels import Outbound, console_outbound, sms_channel
 from yiyun.ops import jobs as ops_jobs
 from yiyun.ops import simulate as ops_simulate
 from yiyun.ops.config import config_from as ops_config
@@ -135,7 +136,12 @@ def create_app(
             app.state.sessions, app.state.bus, enabled=settings.meetings.jobs_enabled
         )
         clinic_runner.start()
+        inquiry_runner = inquiry_jobs.Runner(
+            inquiry_jobs.Context(app.state.sessions, app.state.bus, settings.inquiry)
+        )
+        inquiry_runner.start()
         yield
+        await inquiry_runner.stop()
         await clinic_runner.stop()
         await ops_runner.stop()
         await stats_runner.stop()
@@ -177,7 +183,19 @@ def create_app(
     app.state.frames = FrameCache()  # decoded DICOM frames the viewer renders from
     app.state.metrics = metrics
     app.state.ops_metrics = OpsMetrics(metrics.registry)
-    app.state.outbound = console_outbound()  # SMS and e-mail (console until configured)
+    # SMS and e-mail (console until configured; the SMS gateway by `residents.sms_backend`)
+    residents = settings.residents
+    token = residents.sms_gateway_token
+    app.state.outbound = Outbound(
+        sms=sms_channel(
+            residents.sms_backend,
+            url=residents.sms_gateway_url,
+            token=token.get_secret_value() if token else None,
+            timeout=residents.sms_gateway_timeout_seconds,
+            show_body=settings.env in ("dev", "demo"),
+        ),
+        email=console_outbound().email,
+    )
     app.state.hub = SignalHub(
         create_media_engine(settings.media), ice_servers=list(settings.media.ice_servers)
     )

@@ -19,6 +19,8 @@ from yiyun.core.errors import NotAuthenticated, PermissionDenied, YiyunError
 from yiyun.core.logging import user_id_var
 from yiyun.core.storage import BlobStore
 from yiyun.records.service import Ctx
+from yiyun.resident import service as resident_service
+from yiyun.resident.service import ResidentPrincipal
 from yiyun.settings import Settings
 from yiyun.web.security import SESSION_COOKIE as SESSION_COOKIE
 from yiyun.web.security import forwarded_client
@@ -157,3 +159,53 @@ def get_store(request: Request) -> BlobStore:
 
 
 Store = Annotated[BlobStore, Depends(get_store)]
+
+
+# --- residents (the public portal): their own cookie, never a staff session ----------------
+
+RESIDENT_COOKIE = "yiyun_resident"
+RESIDENT_PATH = "/resident"
+
+
+async def get_resident(request: Request, session: DbSession) -> ResidentPrincipal:
+    """The signed-in resident (cookie `yiyun_resident`, sent only to /resident pages);
+    forms carry the session's CSRF token. A staff session is not a resident's."""
+    token = request.cookies.get(RESIDENT_COOKIE)
+    if not token:
+        raise NotAuthenticated("sign in required", code="resident.required")
+    principal = await resident_service.authenticate(session=session, token=token)
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get("x-csrf-token")
+        if sent is None:
+            form_type = request.headers.get("content-type", "")
+            if form_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+                value = (await request.form()).get("csrf_token")
+                sent = value if isinstance(value, str) else None
+        if not sent or not secrets.compare_digest(sent, principal.csrf_token):
+            raise PermissionDenied("missing or wrong CSRF token", code="auth.csrf")
+    request.state.resident = principal
+    request.state.csrf_token = principal.csrf_token
+    return principal
+
+
+CurrentResident = Annotated[ResidentPrincipal, Depends(get_resident)]
+
+
+def resident_actor(request: Request, resident: CurrentResident) -> Actor:
+    return resident.actor(
+        ip=client_ip(request), request_id=getattr(request.state, "request_id", None)
+    )
+
+
+ResidentActor = Annotated[Actor, Depends(resident_actor)]
+
+
+def resident_keys(request: Request) -> resident_service.Keys:
+    settings: Settings = request.app.state.settings
+    key = settings.security.secret_key
+    return resident_service.Keys(
+        cipher=get_cipher(request), secret_key=key.get_secret_value() if key else ""
+    )
+
+
+ResidentKeys = Annotated[resident_service.Keys, Depends(resident_keys)]

@@ -94,6 +94,8 @@ async def _render(
 
     htmx = bool(request.headers.get("hx-request"))
     if status == 401 and request.method == "GET" and not htmx:
+        if request.url.path.startswith("/resident"):  # the portal has its own sign-in
+            return RedirectResponse("/resident/login", status_code=303)
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     if not htmx:
         await _signed_in(request)

@@ -12,6 +12,7 @@ from yiyun import i18n
 from yiyun.auth.policy import Action, Target, allows
 from yiyun.auth.principal import Principal
 from yiyun.core.errors import InvalidInput
+from yiyun.org.enums import Role
 from yiyun.web.messages import clean_validation
 from yiyun.web.templating import locale_of, render
 
@@ -60,6 +61,7 @@ def page(
         "clinics": allows(principal, Action.HOLD_CLINIC, own)
         or allows(principal, Action.BOOK_CLINIC, own),
         "referrals": allows(principal, Action.REFER, own),
+        "inquiries": principal.has(Role.COMMUNITY_DOCTOR, Role.SPECIALIST),
         "tasks": allows(principal, Action.RESPOND_EMERGENCY, own)
         and not allows(principal, Action.COMMAND_EMERGENCY),
     }

@@ -16,6 +16,7 @@ from yiyun.emergency import api as emergency_api
 from yiyun.emergency import pages as emergency_pages
 from yiyun.imaging import api as imaging_api
 from yiyun.imaging import pages as imaging_pages
+from yiyun.inquiry import pages as inquiry_pages
 from yiyun.meetings import api as meetings_api
 from yiyun.meetings import guest_pages as meetings_guest_pages
 from yiyun.meetings import live_api as meetings_live_api
@@ -35,6 +36,7 @@ from yiyun.records import api as records_api
 from yiyun.records import pages as records_pages
 from yiyun.referrals import api as referrals_api
 from yiyun.referrals import pages as referrals_pages
+from yiyun.resident import pages as resident_pages
 from yiyun.stats import api as stats_api
 from yiyun.stats import pages as stats_pages
 from yiyun.surveillance import api as surveillance_api
@@ -89,6 +91,8 @@ def mount(app: FastAPI) -> None:
     app.include_router(stats_pages.router, include_in_schema=False)
     app.include_router(clinics_pages.router, include_in_schema=False)
     app.include_router(referrals_pages.router, include_in_schema=False)
+    app.include_router(inquiry_pages.router, include_in_schema=False)
+    app.include_router(resident_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
     app.include_router(collab_api.router)

@@ -118,6 +118,11 @@ SEARCH_PARAMS: dict[str, dict[str, SearchParam]] = {
         "specialty": SearchParam("token", "specialty text, exact"),
         "active": SearchParam("token", "true or false"),
     },
+    "Communication": {
+        "_id": _ID,
+        "subject": SearchParam("reference", "the patient record it is linked to", "Patient"),
+        "status": SearchParam("token", "in-progress, completed or stopped"),
+    },
     "Patient": {
         "_id": _ID,
         "name": _NAME,

@@ -23,6 +23,9 @@ from yiyun.audit import service as audit
 from yiyun.auth.policy import Action, Target, own, require
 from yiyun.core.clock import now
 from yiyun.core.errors import NotFound
+from yiyun.inquiry import fhir as inquiry_fhir
+from yiyun.inquiry import service as inquiry_service
+from yiyun.inquiry.models import Inquiry
 from yiyun.org import service as org_service
 from yiyun.org.models import Department, Terminal, User
 from yiyun.records import resident_id
@@ -182,7 +185,44 @@ async def _read_practitioner_role(session: AsyncSession, ctx: Ctx, rid: str) -> 
     return res.practitioner_role(await _read_staff(session, ctx, rid))
 
 
+async def _read_communication(session: AsyncSession, ctx: Ctx, rid: str) -> Resource:
+    inquiry = await inquiry_service.for_staff(
+        session=session,
+        principal=ctx.principal,
+        actor=ctx.actor,
+        inquiry_id=_number(rid, "inquiry"),
+    )
+    return inquiry_fhir.communication(await inquiry_service.thread(session, inquiry))
+
+
+async def _search_communications(
+    session: AsyncSession, ctx: Ctx, request: SearchRequest
+) -> tuple[list[Resource], int]:
+    """Questions the caller may open (their pool's, or claimed by them); each returned
+    one is audited as a read (of patient data when linked)."""
+    query = inquiry_service.staff_query(ctx.principal)
+    for crit in request.criteria:
+        if crit.name == "_id":
+            ids = [parse_id(v) for v in crit.values]
+            query = query.where(Inquiry.id.in_([i for i in ids if i is not None]))
+        elif crit.name == "subject":
+            ids = [parse_id(v.rsplit("/", 1)[-1]) for v in crit.values]
+            query = query.where(Inquiry.patient_id.in_([i for i in ids if i is not None]))
+        elif crit.name == "status":
+            states = [s for v in crit.values for s in inquiry_fhir.STATES.get(v, [])]
+            query = query.where(Inquiry.state.in_(states))
+    total = await count(session, query)
+    page = query.order_by(Inquiry.id).offset(request.paging.offset).limit(request.paging.count)
+    rows = list((await session.scalars(page)).all())
+    found: list[Resource] = []
+    for row in rows:
+        await inquiry_service.audit_staff_read(session, ctx.actor, row)
+        found.append(inquiry_fhir.communication(await inquiry_service.thread(session, row)))
+    return found, total
+
+
 READERS: dict[str, Callable[[AsyncSession, Ctx, str], Awaitable[Resource]]] = {
+    "Communication": _read_communication,
     "Organization": _read_organization,
     "Location": _read_location,
     "Practitioner": _read_practitioner,
@@ -242,6 +282,8 @@ async def _search(
     wanted = parse_search(items, res.SEARCH_PARAMS[rtype], strict=strict)
     if rtype == "Patient":
         found, total, wanted = await _search_patients(session, ctx, wanted)
+    elif rtype == "Communication":
+        found, total = await _search_communications(session, ctx, wanted)
     else:
         action, tables = TABLES[rtype]
         if action is not None:

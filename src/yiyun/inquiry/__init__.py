@@ -1,0 +1,1 @@
+"""Light consultation (轻问诊): a resident asks, a doctor of the pool claims and answers."""
