@@ -6,6 +6,7 @@ from __future__ import annotations
 def import_all() -> None:
     from yiyun.audit import models as _audit  # noqa: F401
     from yiyun.auth import models as _auth  # noqa: F401
+    from yiyun.consult import models as _consult  # noqa: F401
     from yiyun.core import jobs as _jobs  # noqa: F401
     from yiyun.emergency import models as _emergency  # noqa: F401
     from yiyun.meetings import models as _meetings  # noqa: F401

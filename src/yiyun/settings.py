@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from yiyun.consult.config import ConsultSettings
 from yiyun.core.sealed import BlobKeys
 from yiyun.meetings.config import MeetingSettings
 from yiyun.surveillance.config import SurveillanceSettings
@@ -147,6 +148,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     surveillance: SurveillanceSettings = Field(default_factory=SurveillanceSettings)
     meetings: MeetingSettings = Field(default_factory=MeetingSettings)
+    consult: ConsultSettings = Field(default_factory=ConsultSettings)
 
 
 def check_production(settings: Settings) -> None:

@@ -16,6 +16,8 @@ from yiyun import __version__
 from yiyun.audit import service as audit
 from yiyun.auth import passwords, policy
 from yiyun.auth.live import LiveSessions
+from yiyun.consult import access as consult_access
+from yiyun.consult import sla as consult_sla
 from yiyun.core import migrate
 from yiyun.core.bus import create_bus
 from yiyun.core.crypto import FieldCipher
@@ -47,6 +49,7 @@ def register_relationships() -> None:
     """The workflow relationships that grant access to patients, all named here."""
     policy.register_relationship(meeting_access.MEETING_ABOUT_PATIENT)
     policy.register_relationship(break_glass.BREAK_GLASS)
+    policy.register_relationship(consult_access.EXPERT_OF_OPEN_CONSULTATION)
 
 
 def create_app(
@@ -89,7 +92,12 @@ def create_app(
             )
         )
         reminder_runner.start()
+        sla_runner = consult_sla.Runner(
+            consult_sla.Context(app.state.sessions, app.state.bus, settings.consult)
+        )
+        sla_runner.start()
         yield
+        await sla_runner.stop()
         await reminder_runner.stop()
         await runner.stop()
         await app.state.rooms.close()

@@ -8,6 +8,8 @@ from yiyun.audit import api as audit_api
 from yiyun.audit import pages as audit_pages
 from yiyun.auth import api as auth_api
 from yiyun.auth import pages as auth_pages
+from yiyun.consult import api as consult_api
+from yiyun.consult import pages as consult_pages
 from yiyun.emergency import api as emergency_api
 from yiyun.emergency import pages as emergency_pages
 from yiyun.meetings import api as meetings_api
@@ -44,6 +46,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(meetings_selftest.api_router, prefix=API, tags=["self-test"])
     app.include_router(notify_api.router, prefix=API, tags=["notifications"])
     app.include_router(emergency_api.router, prefix=API, tags=["emergency"])
+    app.include_router(consult_api.router, prefix=API, tags=["consultations"])
     app.include_router(surveillance_api.router, prefix=API, tags=["surveillance"])
     app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(auth_pages.router, include_in_schema=False)
@@ -59,5 +62,6 @@ def mount(app: FastAPI) -> None:
     app.include_router(meetings_selftest.router, include_in_schema=False)
     app.include_router(notify_pages.router, include_in_schema=False)
     app.include_router(emergency_pages.router, include_in_schema=False)
+    app.include_router(consult_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
