@@ -318,8 +318,7 @@ async def confirm_enrolment(
     user.totp_enrolled_at = now()
     codes = await replace_recovery_codes(session=session, user=user)
     auth.mfa_passed = True
-    if method == "totp":
-        auth.strong_auth_at = now()
+    auth.strong_auth_at = now()
     await audit.record(
         session=session,
         actor=Actor(user.id, user.username, user.institution_id, ip=ip),
