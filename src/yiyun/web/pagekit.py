@@ -12,6 +12,7 @@ from yiyun import i18n
 from yiyun.auth.policy import Action, Target, allows
 from yiyun.auth.principal import Principal
 from yiyun.core.errors import InvalidInput
+from yiyun.org.enums import Role
 from yiyun.web.messages import clean_validation
 from yiyun.web.templating import locale_of, render
 
@@ -53,6 +54,9 @@ def page(
         "quality": allows(principal, Action.VIEW_CALL_QUALITY),
         "break_glass": allows(principal, Action.BREAK_GLASS, own),
         "command": allows(principal, Action.COMMAND_EMERGENCY),
+        "consults": principal.has(
+            Role.COMMUNITY_DOCTOR, Role.SPECIALIST, Role.NURSE, Role.DISPATCHER, Role.AUTHORITY
+        ),
         "tasks": allows(principal, Action.RESPOND_EMERGENCY, own)
         and not allows(principal, Action.COMMAND_EMERGENCY),
     }
@@ -91,6 +95,7 @@ FLASH = {
     "allowed_back": "They may join the meeting again.",
     "role": "Role changed.",
     "ended": "Emergency access ended.",
+    "signed": "The opinion is signed; both institutions hold the PDF.",
 }
 
 
