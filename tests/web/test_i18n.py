@@ -13,6 +13,7 @@ from babel.messages.pofile import read_po
 
 from yiyun import i18n
 from yiyun.audit import actions as audit_actions
+from yiyun.consult import workflow as consult_workflow
 from yiyun.emergency import workflow as emergency_workflow
 from yiyun.media import signaling
 from yiyun.meetings import recording as meetings_recording
@@ -269,6 +270,7 @@ def _audit_actions() -> set[str]:
         emergency_workflow.INCIDENT,
         emergency_workflow.TASK,
         surveillance_workflow.MACHINE,
+        consult_workflow.MACHINE,
     ):
         found.update(f"{machine.audit_prefix}.{a}" for a in machine.actions)
     found.update(f"surveillance.alert.{a.value}" for a in surveillance_workflow.AlertAction)
