@@ -300,12 +300,7 @@ async def record_panel(consult_id: Id, session: DbSession, ctx: PatientCtx) -> d
     """The patient summary and attached documents beside the video (audited)."""
     p = await opinion.panel(session=session, ctx=ctx, consult_id=consult_id)
     return {
-        "patient": {
-            "name": p.patient_masked,
-            "sex": p.patient_sex,
-            "age": p.patient_age,
-            "mpi": p.mpi,
-        },
+        "patient": {"name": p.patient_masked, "sex": p.patient_sex, "age": p.patient_age},
         "summary": p.summary,
         "documents": [
             {

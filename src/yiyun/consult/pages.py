@@ -16,7 +16,7 @@ from yiyun.auth.policy import Action
 from yiyun.consult import icd10, opinion, service, workflow
 from yiyun.consult.models import Consult, Urgency
 from yiyun.consult.schemas import Amend, Assign, ConsultCreate, Diagnosis, OpinionDraft
-from yiyun.core.errors import InvalidInput
+from yiyun.core.errors import InvalidInput, NotFound, PermissionDenied
 from yiyun.meetings.schedule_pages import local_input, parse_local
 from yiyun.org import specialties
 from yiyun.org.enums import Role
@@ -104,7 +104,7 @@ async def worklist(
 ) -> Response:
     principal = ctx.principal
     if not service.views_for(principal):
-        raise InvalidInput("consultations are not part of your work", code="consult.no_view")
+        raise NotFound("no such list", code="consult.no_view")
     state = state if state in {*STATE_LABELS, "active"} else None
     urgency = urgency if urgency in URGENCY_LABELS else None
     found = await service.worklist(
@@ -136,7 +136,9 @@ async def new_form(
 ) -> Response:
     principal = ctx.principal
     if not principal.has(Role.COMMUNITY_DOCTOR, Role.SPECIALIST):
-        raise InvalidInput("only a doctor can request a consultation", code="consult.doctor_only")
+        raise PermissionDenied(
+            "only a doctor can request a consultation", code="consult.doctor_only"
+        )
     patients = list(
         (
             await session.scalars(

@@ -16,6 +16,7 @@ from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.audit import service as audit
+from yiyun.auth import service as auth_service
 from yiyun.auth import step_up
 from yiyun.auth.policy import Action
 from yiyun.auth.principal import Principal
@@ -841,9 +842,15 @@ async def start(
             },
         )
     participants = [consult.requester_id, *sorted(consult.accepted_ids)]
+    # The inviting doctor hosts the meeting about their patient, whoever clicks (the
+    # audit names who did); an expert may read the patient, not open meetings about them.
+    requester = await session.get(User, consult.requester_id)
+    if requester is None:  # pragma: no cover - a foreign key
+        raise NotFound("user not found", code="user.not_found")
+    host = Ctx(principal=auth_service.principal_of(requester), actor=ctx.actor, cipher=ctx.cipher)
     meeting = await meetings_schedule.create(
         session=session,
-        ctx=ctx,
+        ctx=host,
         data=MeetingCreate(
             title=f"远程会诊 {number(consult)}",
             patient_id=consult.patient_id,
@@ -852,7 +859,7 @@ async def start(
         ),
         bus=bus,
         subject=Subject(type=SUBJECT, id=consult.id),
-        invitee_ids=[u for u in participants if u != ctx.principal.user_id],
+        invitee_ids=[u for u in participants if u != consult.requester_id],
     )
     consult.meeting_id = meeting.id
     await workflow.step(
