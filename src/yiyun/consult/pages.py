@@ -16,6 +16,7 @@ from yiyun.auth.policy import Action
 from yiyun.consult import icd10, opinion, service, workflow
 from yiyun.consult.models import Consult, Urgency
 from yiyun.consult.schemas import Amend, Assign, ConsultCreate, Diagnosis, OpinionDraft
+from yiyun.core.clock import now
 from yiyun.core.errors import InvalidInput, NotFound, PermissionDenied
 from yiyun.meetings.schedule_pages import local_input, parse_local
 from yiyun.org import specialties
@@ -117,7 +118,7 @@ async def worklist(
         "urgency": urgency or "",
         "names": await _names(session, found.items),
         "may_request": principal.has(Role.COMMUNITY_DOCTOR, Role.SPECIALIST),
-        "now": service.now(),
+        "now": now(),
     }
     template = (
         "consult/_worklist.html"
@@ -193,11 +194,11 @@ async def create(
             patient_id=patient_id,
             reason=reason,
             specialty=specialty,
-            urgency=urgency,  # type: ignore[arg-type]
-            kind=kind,  # type: ignore[arg-type]
+            urgency=urgency,
+            kind=kind,
             purpose=purpose,
             summary=summary.replace("\r\n", "\n"),
-            min_title=min_title or None,  # type: ignore[arg-type]
+            min_title=min_title or None,
             document_ids=document_ids or [],
         )
     except ValidationError as exc:
@@ -251,7 +252,7 @@ async def _detail(session: DbSession, ctx: Ctx, consult_id: int) -> dict[str, An
         "candidates": candidates,
         "fresh": await step_up.is_recent(session, principal),
         "starts_local": local_input(consult.scheduled_at)
-        or local_input(service.now().replace(second=0, microsecond=0)),
+        or local_input(now().replace(second=0, microsecond=0)),
         "final": consult.state in workflow.FINAL_STATES,
         "inviting": names["institutions"].get(consult.institution_id),
     }

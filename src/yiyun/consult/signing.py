@@ -223,7 +223,9 @@ def sign_pdf_sync(pdf: bytes, signer: KeyPair, ca_cert_pem: bytes, *, reason: st
     simple = signers.SimpleSigner(
         signing_cert=_asn1_cert(signer.cert_pem),
         signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
-        cert_registry=SimpleCertificateStore.from_certs([_asn1_cert(ca_cert_pem)]),
+        cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+            [_asn1_cert(ca_cert_pem)]
+        ),
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     meta = signers.PdfSignatureMetadata(

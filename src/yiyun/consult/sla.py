@@ -26,7 +26,7 @@ from yiyun.consult.config import ConsultSettings
 from yiyun.consult.models import Answer, Consult, ConsultExpert, ConsultState
 from yiyun.core import jobs
 from yiyun.core.bus import EventBus
-from yiyun.core.clock import as_utc
+from yiyun.core.clock import as_utc, district
 from yiyun.core.clock import now as clock_now
 from yiyun.core.db import transaction
 from yiyun.i18n.text import Text
@@ -95,7 +95,7 @@ async def _act(ctx: Context, consult_id: int, kind: str, at: datetime) -> bool:
             )
             body = Text(
                 "Answer by {when} (Beijing time)",
-                when=f"{service.district(as_utc(consult.due_at or at)):%Y-%m-%d %H:%M}",
+                when=f"{district(as_utc(consult.due_at or at)):%Y-%m-%d %H:%M}",
             )
         await service._tell(
             session,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 async def _run(
     settings: Settings, *, quiet: bool, per_centre: int, console: Console
 ) -> DemoSummary:
+    from yiyun.consult.demo import seed_consults
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
     from yiyun.meetings.demo import seed_meetings
@@ -31,6 +32,7 @@ async def _run(
         if quiet:
             summary = await seed(factory, settings, patients_per_centre=per_centre)
             await seed_meetings(factory)
+            await seed_consults(factory, settings)
             await seed_surveillance(factory, settings)
             return summary
         columns = (
@@ -50,6 +52,8 @@ async def _run(
                 factory, settings, progress=progress, patients_per_centre=per_centre
             )
             await seed_meetings(factory)
+            bar.update(task, description="remote consultations in every state")
+            await seed_consults(factory, settings)
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
             return summary
