@@ -138,7 +138,11 @@ async def send_due(ctx: Context, *, at: datetime | None = None) -> dict[str, int
     for consult in waiting:
         if consult.escalated_at is None and as_utc(consult.due_at or at) <= at:
             out["escalated"] += await _act(ctx, consult.id, "escalate", at)
-        elif consult.reminded_at is None and remind_from(consult, ctx.config) <= at:
+        elif (
+            consult.reminded_at is None
+            and consult.escalated_at is None
+            and remind_from(consult, ctx.config) <= at
+        ):
             out["reminded"] += await _act(ctx, consult.id, "remind", at)
     return out
 
