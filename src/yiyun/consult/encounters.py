@@ -16,6 +16,7 @@ from yiyun.audit.service import Actor
 from yiyun.consult.models import Consult, Opinion
 from yiyun.core.clock import DISTRICT_TZ, district
 from yiyun.surveillance import ingest, syndromes
+from yiyun.surveillance.models import IngestResult
 
 
 async def encounters(session: AsyncSession, start: date, end: date) -> list[syndromes.Encounter]:
@@ -48,7 +49,7 @@ async def encounters(session: AsyncSession, start: date, end: date) -> list[synd
 
 async def store_counts(
     *, session: AsyncSession, actor: Actor, start: date, end: date
-) -> ingest.IngestResult:
+) -> IngestResult:
     """Classify the consultations of [start, end] and store them as derived counts."""
     found = await encounters(session, start, end)
     definitions = await syndromes.load_definitions(session)
