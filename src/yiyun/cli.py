@@ -288,10 +288,12 @@ def storage_seal() -> None:
 
 def _mount() -> None:
     from yiyun.bench import bench
+    from yiyun.consult.cli import consult
     from yiyun.demo.cli import demo
     from yiyun.surveillance.cli import surveillance
 
     main.add_command(bench)
+    main.add_command(consult)
     main.add_command(demo)
     main.add_command(surveillance)
 
