@@ -5,7 +5,9 @@ set -euo pipefail
 
 PACKAGES=(
   chromium            # browser tests (Playwright drives /usr/bin/chromium)
-  fonts-noto-cjk      # Chinese glyphs in the browser
+  fonts-noto-cjk      # Chinese glyphs in the browser and in signed opinion PDFs
+  libpango-1.0-0      # WeasyPrint (consultation opinion PDFs)
+  libpangoft2-1.0-0
   ffmpeg              # media tooling
   wrk                 # HTTP load generator (yiyun bench api)
   janus               # Janus WebRTC server (media engine "janus")

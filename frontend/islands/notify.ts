@@ -107,6 +107,9 @@ function connect(): void {
     // Worklists listen for this (htmx `hx-trigger="yiyun:notification from:body"`).
     document.body.dispatchEvent(new CustomEvent("yiyun:notification", { detail: note }));
     setUnread(unread + 1);
+    // Pages listening for their domain refresh themselves (hx-trigger="yiyun:consult from:body").
+    const domain = (note.kind ?? "").split(".")[0];
+    if (domain) document.body.dispatchEvent(new CustomEvent(`yiyun:${domain}`, { detail: note }));
     if (note.urgent && note.kind === "meeting.ring") incomingCall(note);
     else toast(note);
   };

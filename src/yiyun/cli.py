@@ -288,6 +288,7 @@ def storage_seal() -> None:
 
 def _mount() -> None:
     from yiyun.bench import bench
+    from yiyun.consult.cli import consult
     from yiyun.demo.cli import demo
     from yiyun.stats.cli import stats
     from yiyun.surveillance.cli import surveillance
@@ -295,6 +296,7 @@ def _mount() -> None:
 
     main.add_command(bench)
     main.add_command(stats)
+    main.add_command(consult)
     main.add_command(demo)
     main.add_command(surveillance)
     main.add_command(teaching)

@@ -8,6 +8,7 @@ def import_all() -> None:
     from yiyun.auth import models as _auth  # noqa: F401
     from yiyun.clinics import models as _clinics  # noqa: F401
     from yiyun.collab import models as _collab  # noqa: F401
+    from yiyun.consult import models as _consult  # noqa: F401
     from yiyun.core import jobs as _jobs  # noqa: F401
     from yiyun.emergency import models as _emergency  # noqa: F401
     from yiyun.imaging import models as _imaging  # noqa: F401

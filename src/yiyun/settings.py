@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from yiyun.consult.config import ConsultSettings
 from yiyun.core.sealed import BlobKeys
 from yiyun.inquiry.config import InquirySettings
 from yiyun.meetings.config import MeetingSettings
@@ -175,6 +176,7 @@ class Settings(BaseSettings):
     imaging: ImagingSettings = Field(default_factory=ImagingSettings)
     residents: ResidentSettings = Field(default_factory=ResidentSettings)
     inquiry: InquirySettings = Field(default_factory=InquirySettings)
+    consult: ConsultSettings = Field(default_factory=ConsultSettings)
 
 
 def check_production(settings: Settings) -> None:

@@ -34,6 +34,7 @@ from fastapi.routing import iter_route_contexts
 
 from tests.factories import PASSWORD, PERSONAS, World
 from tests.inquiry.helpers import add_file, make_inquiry, make_resident, resident_session
+from tests.web import access_consult as ac
 from yiyun.auth import policy
 from yiyun.auth import service as auth_service
 from yiyun.auth.policy import Action
@@ -128,6 +129,7 @@ class Probe:
     variant: str = ""
     anon: int | None = None  # public route: the status without credentials
     people: dict[str, frozenset[str]] | None = None  # by name instead of role (meetings)
+    readers: dict[str, frozenset[str]] | None = None  # by name: who is refused 403, not 404
 
     @property
     def page(self) -> bool:
@@ -666,6 +668,48 @@ def meeting(method: str, path: str, people: dict[str, frozenset[str]], **kw: Any
     return Probe(method, path, NOBODY, NOBODY, T, deny=404, people=people, **kw)
 
 
+def consult(
+    method: str,
+    path: str,
+    people: dict[str, frozenset[str]],
+    readers: dict[str, frozenset[str]] | None = None,
+    **kw: Any,
+) -> Probe:
+    """A consultation route: by name (who takes part); viewers refused 403, others 404."""
+    return Probe(
+        method,
+        path,
+        NOBODY,
+        NOBODY,
+        T,
+        deny=404,
+        deny_reader=403,
+        people=people,
+        readers=readers or people,
+        **kw,
+    )
+
+
+def both(*maps: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    return {k: frozenset().union(*(m[k] for m in maps)) for k in maps[0]}
+
+
+async def consult_create(scene: Scene, _who: str | None, side: str | None) -> Req:
+    key = side or "a"
+    await scene.fresh_consent(key)
+    return Req(
+        json={
+            "patient_id": scene.ids(side)["patient_id"],
+            "reason": f"胸闷待查{scene.serial()}",
+            "specialty": "03.04",
+        }
+    )
+
+
+CON = f"{API}/consults/{{consult_id}}"
+AMEND = {"amend_reason": "补充随访"}
+PAGE_OPINION = {"findings": "血压控制不佳", "diagnoses": "I10", "recommendations": "调整降压方案"}
+PAGE_AMEND = PAGE_OPINION | AMEND
 PAT, PAGE_PAT = f"{API}/patients/{{patient_id}}", "/patients/{patient_id}"
 CONSENT, PAGE_CONSENT = f"{PAT}/consents/{{consent_id}}", f"{PAGE_PAT}/consents/{{consent_id}}"
 INST, PAGE_INST = f"{API}/institutions/{{institution_id}}", "/institutions/{institution_id}"
@@ -859,6 +903,185 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", f"{SURV}/kpi", SURVEILLANCE),
         Probe("GET", f"{SURV}/alerts", SURVEILLANCE),
         Probe("POST", f"{SURV}/run", roles(AU), make=body(json={"lookback_days": 1})),
+    ],
+    "api-consult": [
+        Probe("POST", f"{API}/auth/step-up", ALL, ok=204, make=ac.step_up_make),
+        Probe("GET", f"{API}/consults", roles(CD, SP, NU, DI, AU), deny=404),
+        Probe(
+            "POST",
+            f"{API}/consults",
+            roles(CD, SP),
+            NOBODY,
+            T,
+            ok=201,
+            deny_elsewhere=404,
+            make=consult_create,
+        ),
+        consult("GET", CON, ac.VIEW, make=ac.consult_for("requested")),
+        consult(
+            "POST", f"{CON}/submit", ac.REQ, ac.VIEW, make=ac.consult_for("draft", allowed=ac.REQ)
+        ),
+        consult("GET", f"{CON}/candidates", ac.CAROL, ac.VIEW, make=ac.consult_for("requested")),
+        consult("POST", f"{CON}/assign", ac.CAROL, ac.VIEW, make=ac.assign_request(page=False)),
+        consult(
+            "POST",
+            f"{CON}/answer",
+            ac.BOB,
+            ac.WITH_BOB,
+            make=ac.consult_for("assigned", allowed=ac.BOB, json={"accept": True}),
+        ),
+        consult(
+            "POST",
+            f"{CON}/cancel",
+            both(ac.REQ, ac.CAROL),
+            ac.VIEW,
+            make=ac.consult_for(
+                "requested", "cancel", allowed=both(ac.REQ, ac.CAROL), json={"reason": "患者已转院"}
+            ),
+        ),
+        consult(
+            "POST",
+            f"{CON}/start",
+            both(ac.REQ, ac.BOB),
+            ac.WITH_BOB,
+            make=ac.consult_for("accepted", "start", allowed=both(ac.REQ, ac.BOB)),
+        ),
+        consult("GET", f"{CON}/record", ac.CLINICAL, ac.CLINICAL, make=ac.consult_for("accepted")),
+        consult(
+            "PUT",
+            f"{CON}/opinion",
+            ac.BOB,
+            ac.WITH_BOB,
+            make=ac.consult_for("in_session", "opinion-draft", json=ac.OPINION),
+        ),
+        consult(
+            "POST",
+            f"{CON}/sign",
+            ac.BOB,
+            ac.WITH_BOB,
+            make=ac.consult_for("in_session", "sign"),
+        ),
+        consult(
+            "POST",
+            f"{CON}/amend",
+            ac.BOB,
+            ac.WITH_BOB,
+            make=ac.consult_for("reported", "report", json=ac.OPINION | AMEND),
+        ),
+        consult(
+            "GET",
+            f"{CON}/opinions/{{opinion_id}}/pdf",
+            ac.CLINICAL,
+            ac.CLINICAL,
+            make=ac.consult_for("reported", "report"),
+        ),
+        consult(
+            "POST",
+            f"{CON}/decide",
+            ac.REQ,
+            ac.WITH_BOB,
+            make=ac.consult_for("reported", "decide", json={"decision": "转诊"}),
+        ),
+        Probe("GET", f"{API}/icd10", ALL, make=body(query={"q": "I10"})),
+    ],
+    "pages-consult": [
+        Probe("GET", "/consults", roles(CD, SP, NU, DI, AU), deny=404),
+        Probe("GET", "/consults/new", roles(CD, SP)),
+        Probe(
+            "POST",
+            "/consults",
+            roles(CD, SP),
+            NOBODY,
+            T,
+            ok=303,
+            deny_elsewhere=404,
+            make=form(consult_create),
+        ),
+        consult("GET", "/consults/{consult_id}", ac.VIEW, make=ac.consult_for("requested")),
+        consult(
+            "POST",
+            "/consults/{consult_id}/submit",
+            ac.REQ,
+            ac.VIEW,
+            ok=303,
+            make=ac.consult_for("draft", "page-submit", allowed=ac.REQ),
+        ),
+        consult(
+            "POST",
+            "/consults/{consult_id}/assign",
+            ac.CAROL,
+            ac.VIEW,
+            ok=303,
+            make=ac.assign_request(page=True),
+        ),
+        consult(
+            "POST",
+            "/consults/{consult_id}/answer",
+            ac.BOB,
+            ac.WITH_BOB,
+            ok=303,
+            make=ac.consult_for("assigned", "page-answer", allowed=ac.BOB, data={"accept": "yes"}),
+        ),
+        consult(
+            "POST",
+            "/consults/{consult_id}/cancel",
+            both(ac.REQ, ac.CAROL),
+            ac.VIEW,
+            ok=303,
+            make=ac.consult_for(
+                "requested",
+                "page-cancel",
+                allowed=both(ac.REQ, ac.CAROL),
+                data={"reason": "患者已转院"},
+            ),
+        ),
+        consult(
+            "POST",
+            "/consults/{consult_id}/start",
+            both(ac.REQ, ac.BOB),
+            ac.WITH_BOB,
+            ok=303,
+            make=ac.consult_for("accepted", "page-start", allowed=both(ac.REQ, ac.BOB)),
+        ),
+        consult(
+            "POST",
+            "/consults/{consult_id}/opinion",
+            ac.BOB,
+            ac.WITH_BOB,
+            ok=303,
+            make=ac.consult_for("in_session", "page-draft", data=PAGE_OPINION),
+        ),
+        consult(
+            "POST",
+            "/consults/{consult_id}/amend",
+            ac.BOB,
+            ac.WITH_BOB,
+            ok=303,
+            make=ac.consult_for("reported", "page-report", data=PAGE_AMEND),
+        ),
+        consult(
+            "GET",
+            "/consults/{consult_id}/opinions/{opinion_id}.pdf",
+            ac.CLINICAL,
+            ac.CLINICAL,
+            make=ac.consult_for("reported", "page-report"),
+        ),
+        consult(
+            "POST",
+            "/consults/{consult_id}/decide",
+            ac.REQ,
+            ac.WITH_BOB,
+            ok=303,
+            make=ac.consult_for("reported", "page-decide", data={"decision": "转诊"}),
+        ),
+        consult(
+            "GET",
+            "/consults/{consult_id}/documents/{document_id}",
+            ac.CLINICAL,
+            ac.CLINICAL,
+            make=ac.consult_for("accepted", "file", with_file=True),
+        ),
+        Probe("GET", "/consults-icd10", ALL),
     ],
     "api-auth": [
         Probe("POST", f"{API}/auth/token", ALL, make=token_body, anon=200),
@@ -1606,7 +1829,7 @@ def expected(probe: Probe, who: str | None, side: str | None) -> int:
     own = side is None or SIDES[side]["inst"] == inst
     if probe.people is not None and side is not None:
         allowed = who in probe.people[side]
-        reader = who in MEMBERS[side]
+        reader = who in (probe.readers or MEMBERS)[side]
     else:
         allowed = role in (probe.own if own else probe.other)
         reader = role in (READ_OWN if own else READ_OTHER)
@@ -1720,6 +1943,7 @@ AUTHORITY_NON_GET: dict[tuple[str, str], Action | str] = {
     ("POST", "/emergency/tasks/{task_id}/{action}"): Action.RESPOND_EMERGENCY,
     ("POST", "/emergency/resources"): Action.RESPOND_EMERGENCY,
     ("POST", f"{API}/auth/token"): ACCOUNT,
+    ("POST", f"{API}/auth/step-up"): ACCOUNT,
     ("POST", f"{API}/auth/logout"): ACCOUNT,
     ("POST", f"{API}/notifications/read"): ACCOUNT,
     ("POST", f"{API}/selftest/payload"): ACCOUNT,

@@ -14,6 +14,7 @@ from babel.messages.pofile import read_po
 from yiyun import i18n
 from yiyun.audit import actions as audit_actions
 from yiyun.clinics import workflow as clinics_workflow
+from yiyun.consult import workflow as consult_workflow
 from yiyun.emergency import workflow as emergency_workflow
 from yiyun.inquiry import workflow as inquiry_workflow
 from yiyun.media import signaling
@@ -281,6 +282,7 @@ def _audit_actions() -> set[str]:
         clinics_workflow.PRESCRIPTION,
         referrals_workflow.MACHINE,
         inquiry_workflow.MACHINE,
+        consult_workflow.MACHINE,
     ):
         found.update(f"{machine.audit_prefix}.{a}" for a in machine.actions)
     found.update(f"surveillance.alert.{a.value}" for a in surveillance_workflow.AlertAction)

@@ -25,6 +25,8 @@ class AuthSession(IdMixin, Base):
     csrf_token: Mapped[str] = mapped_column(String(64), default="")
     # False until the second factor is passed (cookie sessions only).
     mfa_passed: Mapped[bool] = mapped_column(default=False)
+    # When a TOTP code was last checked on this session (sign-in or step-up, auth.step_up).
+    strong_auth_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]

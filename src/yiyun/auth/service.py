@@ -262,6 +262,8 @@ async def verify_second_factor(
         method = "recovery_code"
     await _succeed(attempt, cfg, user.username)
     auth.mfa_passed = True
+    if method == "totp":
+        auth.strong_auth_at = now()
     await audit.record(
         session=session, actor=actor, action="auth.login", details={"method": method}
     )
@@ -316,6 +318,7 @@ async def confirm_enrolment(
     user.totp_enrolled_at = now()
     codes = await replace_recovery_codes(session=session, user=user)
     auth.mfa_passed = True
+    auth.strong_auth_at = now()
     await audit.record(
         session=session,
         actor=Actor(user.id, user.username, user.institution_id, ip=ip),

@@ -23,6 +23,7 @@ async def _run(
     from yiyun.auth.service import cipher
     from yiyun.clinics.demo import seed_clinics
     from yiyun.collab.demo import seed_boards
+    from yiyun.consult.demo import seed_consults
     from yiyun.core.db import create_engine, session_factory
     from yiyun.demo.seed import seed
     from yiyun.imaging.demo import seed_imaging
@@ -44,6 +45,7 @@ async def _run(
             summary.residents = await seed_inquiries(
                 factory, cipher(settings.security), reply_hours=settings.inquiry.reply_hours
             )
+            await seed_consults(factory, settings)
             await seed_surveillance(factory, settings)
             await seed_teaching(factory, settings)
             await seed_stats(factory, settings.stats)
@@ -72,6 +74,8 @@ async def _run(
             summary.residents = await seed_inquiries(
                 factory, cipher(settings.security), reply_hours=settings.inquiry.reply_hours
             )
+            bar.update(task, description="remote consultations in every state")
+            await seed_consults(factory, settings)
             bar.update(task, description="surveillance history (3 years, 94 sites)")
             await seed_surveillance(factory, settings)
             bar.update(task, description="teaching library (generated lectures)")

@@ -20,6 +20,8 @@ from yiyun.clinics import access as clinic_access
 from yiyun.clinics import reminders as clinic_reminders
 from yiyun.collab.meeting_docs import register_meeting_documents
 from yiyun.collab.rooms import RoomManager
+from yiyun.consult import access as consult_access
+from yiyun.consult import sla as consult_sla
 from yiyun.core import migrate
 from yiyun.core.bus import create_bus
 from yiyun.core.crypto import FieldCipher
@@ -70,6 +72,7 @@ def register_relationships() -> None:
 def register_document_types() -> None:
     """The real-time document types (`collab.docs`), each with its access rule."""
     register_meeting_documents()
+    policy.register_relationship(consult_access.EXPERT_OF_OPEN_CONSULTATION)
 
 
 def create_app(
@@ -140,7 +143,12 @@ def create_app(
             inquiry_jobs.Context(app.state.sessions, app.state.bus, settings.inquiry)
         )
         inquiry_runner.start()
+        sla_runner = consult_sla.Runner(
+            consult_sla.Context(app.state.sessions, app.state.bus, settings.consult)
+        )
+        sla_runner.start()
         yield
+        await sla_runner.stop()
         await inquiry_runner.stop()
         await clinic_runner.stop()
         await ops_runner.stop()

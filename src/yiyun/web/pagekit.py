@@ -62,6 +62,9 @@ def page(
         or allows(principal, Action.BOOK_CLINIC, own),
         "referrals": allows(principal, Action.REFER, own),
         "inquiries": principal.has(Role.COMMUNITY_DOCTOR, Role.SPECIALIST),
+        "consults": principal.has(
+            Role.COMMUNITY_DOCTOR, Role.SPECIALIST, Role.NURSE, Role.DISPATCHER, Role.AUTHORITY
+        ),
         "tasks": allows(principal, Action.RESPOND_EMERGENCY, own)
         and not allows(principal, Action.COMMAND_EMERGENCY),
     }
@@ -109,6 +112,7 @@ FLASH = {
     "signed": "Prescription signed.",
     "linked": "Study linked to the patient.",
     "imaged": "Images stored.",
+    "opinion_signed": "The opinion is signed; both institutions hold the PDF.",
 }
 
 

@@ -12,6 +12,8 @@ from yiyun.clinics import api as clinics_api
 from yiyun.clinics import pages as clinics_pages
 from yiyun.collab import api as collab_api
 from yiyun.collab import pages as collab_pages
+from yiyun.consult import api as consult_api
+from yiyun.consult import pages as consult_pages
 from yiyun.emergency import api as emergency_api
 from yiyun.emergency import pages as emergency_pages
 from yiyun.imaging import api as imaging_api
@@ -63,6 +65,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(meetings_selftest.api_router, prefix=API, tags=["self-test"])
     app.include_router(notify_api.router, prefix=API, tags=["notifications"])
     app.include_router(emergency_api.router, prefix=API, tags=["emergency"])
+    app.include_router(consult_api.router, prefix=API, tags=["consultations"])
     app.include_router(surveillance_api.router, prefix=API, tags=["surveillance"])
     app.include_router(teaching_api.router, prefix=API, tags=["teaching"])
     app.include_router(stats_api.router, prefix=API, tags=["statistics"])
@@ -93,6 +96,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(referrals_pages.router, include_in_schema=False)
     app.include_router(inquiry_pages.router, include_in_schema=False)
     app.include_router(resident_pages.router, include_in_schema=False)
+    app.include_router(consult_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
     app.include_router(collab_api.router)
