@@ -27,6 +27,7 @@ from yiyun.records import pages as records_pages
 from yiyun.surveillance import api as surveillance_api
 from yiyun.web import apidocs, home, ops
 from yiyun.web.fhir import router as fhir_router
+from yiyun.web.routeindex import index_routers
 from yiyun.web.ws import signal as ws_signal
 
 API = "/api/v1"
@@ -61,3 +62,4 @@ def mount(app: FastAPI) -> None:
     app.include_router(emergency_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
+    index_routers(app)  # last: every router is known
