@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from yiyun.core import sqlite
 from yiyun.core.clock import as_utc, now
 
 T = TypeVar("T")
@@ -102,6 +103,11 @@ def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine; SQLite gets foreign keys and WAL."""
+    if url.startswith("sqlite+aiosqlite"):
+        # One trip to aiosqlite's thread per statement (see core/sqlite.py).
+        engine = create_async_engine(url, echo=echo, module=sqlite.dbapi())
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
