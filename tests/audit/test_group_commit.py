@@ -14,6 +14,7 @@ from sqlalchemy import event, func, select
 from tests.factories import World
 from yiyun.audit import service as audit
 from yiyun.audit.models import AuditEvent
+from yiyun.auth import service as auth_service
 
 # Several tasks (sockets, background writers) use the database at once.
 pytestmark = pytest.mark.commits
@@ -73,4 +74,33 @@ async def test_a_request_that_writes_commits_its_entry_with_the_change(
     async with app.state.sessions() as s:
         row = await s.scalar(select(AuditEvent).where(AuditEvent.action == "patient.update"))
         assert row is not None and row.patient_id == patient
+        assert (await audit.verify(session=s)).ok
+
+
+async def test_reads_while_other_callers_sign_in_never_fail_nor_lose_an_entry(
+    app: Any, client: httpx.AsyncClient, world: World
+) -> None:
+    """Concurrent audited reads while other requests write (a token's first use stamps
+    its session): the grouped audit commit and the writers must not wait on each other
+    (on SQLite this ended in `database is locked` and a 500 for the whole batch)."""
+    patient = world.patients["pa"].id
+    fresh: list[str] = []
+    async with app.state.sessions() as s, s.begin():
+        for n in range(12):
+            issued = await auth_service.create_api_token(
+                session=s, username="alice", name=f"burst {n}"
+            )
+            fresh.append(issued.token)
+    warm = world.auth("alice")
+    assert (await client.get(f"/api/v1/patients/{patient}", headers=warm)).status_code == 200
+
+    async def read(headers: dict[str, str]) -> int:
+        res = await client.get(f"/api/v1/patients/{patient}", headers=headers)
+        return res.status_code
+
+    callers = [warm] * 20 + [{"Authorization": f"Bearer {t}"} for t in fresh]
+    statuses = await asyncio.wait_for(asyncio.gather(*(read(h) for h in callers)), 30)
+    assert statuses == [200] * len(callers)
+    assert await _count(app, "patient.read") == len(callers) + 1
+    async with app.state.sessions() as s:
         assert (await audit.verify(session=s)).ok

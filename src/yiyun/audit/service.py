@@ -6,32 +6,35 @@ the change it describes. The entry joins the chain as the transaction commits (a
 chain head read, the entry numbered and hashed and the row inserted. Appends are
 serialised so the chain never forks, from that point to the end of the transaction
 rather than for the whole request: PostgreSQL takes a transaction-scoped advisory lock;
-SQLite (one process, the embedded default) holds an in-process lock until the session's
-transaction ends.
+SQLite takes the database's write lock (which it holds to the end of the transaction)
+before it reads the head. On SQLite that is the only lock: a transaction that has
+written already holds it, and waiting for a second, in-process lock while holding it
+deadlocked against an append waiting for the write lock (`database is locked`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
-from sqlalchemy.util import await_only
 
 from yiyun.audit.chain import GENESIS, encode_institutions, hashed_fields, row_hash
 from yiyun.audit.models import AuditEvent
 from yiyun.core.clock import now
+from yiyun.core.db import retry_when_locked
 
 _PG_LOCK_KEY = 0x7969_7975_6E41  # "yiyunA"
-_sqlite_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
-_HELD = "yiyun_audit_lock"
+# A write that changes nothing: on SQLite it takes the database's write lock (waiting up
+# to the busy timeout), or finds it held already by this transaction.
+_SQLITE_WRITE_LOCK = text("UPDATE audit_event SET seq = seq WHERE 1 = 0")
 _PENDING = "yiyun_audit_pending"
 _WROTE = "yiyun_wrote"
 _CONNECTIONS = "yiyun_connections"
@@ -52,24 +55,13 @@ class Actor:
 SYSTEM = Actor(user_id=None, username="system")
 
 
-def _release(session: Session) -> None:
-    lock: asyncio.Lock | None = session.info.pop(_HELD, None)
-    if lock is not None and lock.locked():
-        lock.release()
-
-
 def _serialise(session: Session) -> None:
     """Hold the chain for the rest of this transaction (runs inside the commit hook)."""
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
         return
-    if _HELD in session.info:
-        return
-    engine_key = bind.engine if hasattr(bind, "engine") else bind
-    lock = _sqlite_locks.setdefault(engine_key, asyncio.Lock())
-    await_only(lock.acquire())
-    session.info[_HELD] = lock
+    session.execute(_SQLITE_WRITE_LOCK)
 
 
 @event.listens_for(Session, "before_commit")
@@ -99,7 +91,6 @@ def _after_transaction_end(session: Session, transaction: Any) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
         session.info.pop(_CONNECTIONS, None)
-        _release(session)
 
 
 @event.listens_for(Session, "after_begin")
@@ -159,12 +150,11 @@ class GroupWriter:
     async def _drain(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []
+            entries = [entry for queued, _ in batch for entry in queued]
             try:
-                async with self._factory() as session:
-                    pending = session.sync_session.info.setdefault(_PENDING, [])
-                    for entries, _ in batch:
-                        pending.extend(entries)
-                    await session.commit()
+                # A batch that found the database busy is written again, whole: its
+                # entries are numbered afresh as it commits (SQLite; no-op elsewhere).
+                await retry_when_locked(partial(self._commit, entries))
             except Exception as exc:
                 for _, done in batch:
                     if not done.done():
@@ -173,6 +163,11 @@ class GroupWriter:
                 for _, done in batch:
                     if not done.done():
                         done.set_result(None)
+
+    async def _commit(self, entries: list[AuditEvent]) -> None:
+        async with self._factory() as session:
+            session.sync_session.info[_PENDING] = list(entries)
+            await session.commit()
 
 
 def fields_of(row: AuditEvent) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from yiyun.web import apidocs, home, ops
 from yiyun.web.dicomweb import router as dicomweb_router
 from yiyun.web.fhir import clinical as fhir_clinical
 from yiyun.web.fhir import router as fhir_router
+from yiyun.web.routeindex import index_routers
 from yiyun.web.ws import signal as ws_signal
 
 API = "/api/v1"
@@ -105,3 +106,4 @@ def mount(app: FastAPI) -> None:
     app.include_router(ops_kiosk_pages.ws_router)
     app.include_router(imaging_pages.router, include_in_schema=False)
     app.include_router(imaging_api.ws_router)
+    index_routers(app)  # last: every router is known
