@@ -209,7 +209,11 @@ class Annotator {
       banner.append(box);
     }
     const n = this.marks().length;
-    box.querySelector<HTMLElement>("[data-annotate-count]")!.textContent = t(this.cfg, "marks").replace("{count}", String(n));
+    const count = box.querySelector<HTMLElement>("[data-annotate-count]")!;
+    const text = t(this.cfg, "marks").replace("{count}", String(n));
+    // Only a change is written: the call's MutationObserver calls back here, and writing
+    // the same text again would be a mutation too (an endless loop on the main thread).
+    if (count.textContent !== text) count.textContent = text;
   }
 
   private paint(): void {

@@ -6,6 +6,7 @@ cleo  cardiology, licence expired               dan  cardiology, 2 years of prac
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -68,6 +69,11 @@ async def _add_specialist(
 
 @pytest.fixture
 async def cw(app: Any, world: World) -> CW:
+    # A copy: the personas' world is shared by the worker's tests; these specialists
+    # exist only in this test's database.
+    world = dataclasses.replace(
+        world, users=dict(world.users), totp=dict(world.totp), tokens=dict(world.tokens)
+    )
     async with app.state.sessions() as s, s.begin():
         bob = await s.get(User, world.users["bob"].id)
         bob.title, bob.years_of_practice = StaffTitle.CHIEF_PHYSICIAN, 10

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
-from tests.factories import World
+from tests.factories import PERSONAS, World
 from tests.teaching.clips import make_clip
 from yiyun.audit.models import AuditEvent
 from yiyun.audit.service import SYSTEM
@@ -170,7 +170,7 @@ async def test_each_persona_gets_what_the_library_allows(
 ) -> None:
     video_id = await ready_video(app, client, world, clip)
     page = f"/teaching/videos/{video_id}"
-    for who in world.users:
+    for who in PERSONAS:
         auth = world.auth(who)
         res = await upload(client, world, who, clip)
         assert res.status_code == (202 if who in UPLOADERS else 403), (who, res.text)
@@ -184,7 +184,7 @@ async def test_each_persona_gets_what_the_library_allows(
     # A form post is a page route: the same rule, then back to the video.
     res = await client.post(f"{page}/withdraw", headers=world.auth("ines"))
     assert res.status_code == 303 and res.headers["location"].startswith(page)
-    for who in world.users:  # withdrawn: only those who may manage it still see it
+    for who in PERSONAS:  # withdrawn: only those who may manage it still see it
         seen = (await client.get(f"{API}/{video_id}", headers=world.auth(who))).status_code
         assert seen == (200 if who in WITHDRAWERS else 404), who
         assert (await client.get(page)).status_code in (303, 401)  # never without a session
