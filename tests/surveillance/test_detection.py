@@ -264,7 +264,10 @@ async def test_jobs_run_once_when_due_whichever_node_claims_them(
 
 async def test_the_runner_ticks_in_the_background_and_stops(app: object, world: World) -> None:
     factory: async_sessionmaker[AsyncSession] = app.state.sessions  # type: ignore[attr-defined]
-    runner = jobs.Runner(factory, InProcessBus(), SurveillanceSettings(tick_seconds=0.05))
+    # The daily run at 00:00 district time is always due today (at the default 06:00 it
+    # is not, between midnight and six in the district).
+    cfg = SurveillanceSettings(tick_seconds=0.05, daily_at=time(0, 0))
+    runner = jobs.Runner(factory, InProcessBus(), cfg)
     runner.start()
     for _ in range(100):
         await asyncio.sleep(0.05)
