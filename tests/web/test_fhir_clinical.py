@@ -97,3 +97,17 @@ async def test_referrals_are_service_requests(client: httpx.AsyncClient, world: 
         ).text
     )
     assert bundle.total == 1
+
+
+async def test_ids_that_only_look_like_numbers_are_refused_not_crashed_on(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """'¹' and '²' are digits to `str.isdigit()` but not to `int()`: a 4xx, never a 500."""
+    for rtype in ("Appointment", "Slot", "Schedule", "ServiceRequest"):
+        for raw in ("¹", "²3", "٣"):
+            res = await client.get(f"/fhir/r4/{rtype}/{raw}", headers=world.auth("alice"))
+            assert 400 <= res.status_code < 500, (rtype, raw, res.status_code)
+        res = await client.get(
+            f"/fhir/r4/{rtype}", headers=world.auth("alice"), params={"_id": "¹"}
+        )
+        assert res.status_code < 500, (rtype, res.status_code)

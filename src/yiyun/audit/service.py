@@ -291,11 +291,11 @@ async def verify(*, session: AsyncSession, anchor: str | None = None) -> VerifyR
     head = VerifyResult(True, checked, head_seq=expected_seq - 1, head_hash=prev)
     if anchor is not None:
         seq, _, digest = anchor.partition(":")
-        if not seq.isdigit() or int(seq) > head.head_seq:
+        if not seq.isdecimal() or int(seq) > head.head_seq:
             return VerifyResult(
                 False,
                 checked,
-                int(seq) if seq.isdigit() else None,
+                int(seq) if seq.isdecimal() else None,
                 None,
                 "anchored entry is missing: the log was truncated",
                 head.head_seq,

@@ -42,7 +42,7 @@ def match_step(
     A step at or before `last_step` is refused, so a code cannot be replayed.
     """
     code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
+    if not (code.isdecimal() and len(code) == 6):
         return None
     totp = pyotp.TOTP(secret)
     now = at if at is not None else time.time()

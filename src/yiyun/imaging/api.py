@@ -344,7 +344,7 @@ async def co_reading(ws: WebSocket, study_id: int) -> None:
     token = ws.cookies.get(SESSION_COOKIE) or ws.query_params.get("token")
     meeting_raw = ws.query_params.get("meeting") or "0"
     await ws.accept()
-    if not token or not meeting_raw.isdigit():
+    if not token or not meeting_raw.isdecimal():
         await ws.close(code=1008, reason="auth.required")
         return
     meeting_id = int(meeting_raw) or None

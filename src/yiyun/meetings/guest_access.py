@@ -62,7 +62,7 @@ def cookie_value(secret_key: str, guest_id: int, nonce: str) -> str:
 def parse_cookie(secret_key: str, value: str | None) -> tuple[int, str] | None:
     """(guest id, nonce) from a cookie this app signed; None for anything else."""
     parts = (value or "").split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 10:
+    if len(parts) != 3 or not parts[0].isdecimal() or len(parts[0]) > 10:
         return None
     expected = _sign(secret_key, "yiyun-guest-cookie", f"{parts[0]}.{parts[1]}")
     if not hmac.compare_digest(expected, parts[2]):

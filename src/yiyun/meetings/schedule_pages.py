@@ -99,7 +99,7 @@ async def schedule_meeting(
         data = MeetingCreate(
             title=title,
             starts_at=starts_at,
-            duration_minutes=int(duration_minutes) if duration_minutes.isdigit() else 0,
+            duration_minutes=int(duration_minutes) if duration_minutes.isdecimal() else 0,
             description=description.replace("\r\n", "\n"),
             invitees=names(invitees),
             observers=names(observers),
@@ -189,7 +189,7 @@ async def edit(
     meeting = await service.get(session=session, principal=ctx.principal, meeting_id=meeting_id)
     fields: dict[str, Any] = {
         "title": title,
-        "duration_minutes": int(duration_minutes) if duration_minutes.isdigit() else 0,
+        "duration_minutes": int(duration_minutes) if duration_minutes.isdecimal() else 0,
         "description": description.replace("\r\n", "\n"),
         "waiting_room": bool(waiting_room),
         "allow_unmute": bool(allow_unmute),

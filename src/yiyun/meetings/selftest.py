@@ -131,7 +131,7 @@ async def upload(request: Request) -> PayloadReceived:
         "the payload is larger than 4 MiB", details={"max_bytes": MAX_PAYLOAD_BYTES}
     )
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_PAYLOAD_BYTES:
+    if declared.isdecimal() and int(declared) > MAX_PAYLOAD_BYTES:
         raise too_large
     received = 0
     async for chunk in request.stream():

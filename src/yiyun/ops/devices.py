@@ -202,7 +202,7 @@ async def exchange(
 
 def parse(credential: str | None) -> tuple[int, str] | None:
     parts = (credential or "").strip().split(".")
-    if len(parts) != 3 or parts[0] != PREFIX or not parts[1].isdigit() or len(parts[1]) > 10:
+    if len(parts) != 3 or parts[0] != PREFIX or not parts[1].isdecimal() or len(parts[1]) > 10:
         return None
     if not 20 <= len(parts[2]) <= 100:
         return None

@@ -200,14 +200,14 @@ async def create_staff(
             institution_id=institution_id,
             roles=roles,
             password=password,
-            department_id=int(department_id) if department_id.isdigit() else None,
+            department_id=int(department_id) if department_id.isdecimal() else None,
             title=StaffTitle(title) if title else None,
             licence_no=licence_no or None,
             licence_valid_until=date.fromisoformat(licence_valid_until)
             if licence_valid_until
             else None,
             specialties=[s.strip() for s in specialties.replace("，", ",").split(",") if s.strip()],
-            years_of_practice=int(years_of_practice) if years_of_practice.isdigit() else None,
+            years_of_practice=int(years_of_practice) if years_of_practice.isdecimal() else None,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError too
         raise invalid(exc) from None

@@ -132,7 +132,7 @@ async def create(
 ) -> Response:
     require(ctx.principal, Action.REFER, own(ctx.principal))
     bus = request.app.state.bus
-    parent = int(parent_id) if parent_id.strip().isdigit() else None
+    parent = int(parent_id) if parent_id.strip().isdecimal() else None
     if parent is not None:
         found = await service.get(session=session, principal=ctx.principal, referral_id=parent)
         patient_id = found.patient_id
@@ -148,7 +148,7 @@ async def create(
                     "patient_id": patient_id,
                     "to_institution_id": to_institution_id,
                     "to_department_id": int(to_department_id)
-                    if to_department_id.strip().isdigit()
+                    if to_department_id.strip().isdecimal()
                     else None,
                     "reason": reason,
                     "summary": summary,

@@ -189,7 +189,7 @@ async def register(
 ) -> Response:
     form = {"phone": phone, "name": name, "id_number": id_number, "institution_id": institution_id}
     try:
-        if not institution_id.isdigit():
+        if not institution_id.isdecimal():
             raise InvalidInput(
                 "choose your community health centre",
                 code="resident.bad_centre",
@@ -271,7 +271,7 @@ async def _ask_context(
 def _int_or_none(value: str, field: str) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or len(value) > 9:
+    if not value.isdecimal() or len(value) > 9:
         raise InvalidInput(
             "a field has an invalid value", code="form.invalid", details={"field": field}
         )

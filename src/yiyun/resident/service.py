@@ -80,7 +80,7 @@ class Keys:
 
 def _check_phone(phone: str) -> str:
     phone = phone.strip().replace(" ", "").replace("-", "")
-    if len(phone) != 11 or not phone.isascii() or not phone.isdigit() or phone[:2] < "13":
+    if len(phone) != 11 or not phone.isascii() or not phone.isdecimal() or phone[:2] < "13":
         raise InvalidInput(
             "enter an 11-digit mainland mobile number",
             code="resident.bad_phone",

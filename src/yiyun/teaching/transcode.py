@@ -155,7 +155,7 @@ async def transcode(
     try:
         async for raw in proc.stdout:
             key, _, value = raw.decode(errors="replace").strip().partition("=")
-            if key == "out_time_us" and value.isdigit():
+            if key == "out_time_us" and value.isdecimal():
                 await progress(min(1.0, int(value) / 1e6 / source.duration_s))
         code = await proc.wait()
     except BaseException:

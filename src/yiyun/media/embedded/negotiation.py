@@ -152,7 +152,7 @@ def parse_sections(sdp: str) -> list[Section]:
             sec.codecs[pt] = Codec(codec.name, codec.clock_rate, codec.channels, params)
             if codec.name.lower() == "rtx":
                 apt = dict(params).get("apt")
-                if apt is not None and apt.isdigit():
+                if apt is not None and apt.isdecimal():
                     sec.rtx[pt] = int(apt)
     return sections
 

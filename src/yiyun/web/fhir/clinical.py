@@ -62,7 +62,7 @@ def _ref(rtype: str, ident: int) -> dict[str, str]:
 
 
 def _id(raw: str, what: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) < 2**31:
+    if not raw.isdecimal() or not 0 < int(raw) < 2**31:
         raise NotFound(f"{what} not found", code="fhir.not_found")
     return int(raw)
 
@@ -71,7 +71,7 @@ def _ref_id(raw: str | None, rtype: str) -> int | None:
     if raw is None:
         return None
     value = raw.removeprefix(f"{rtype}/")
-    if not value.isdigit() or not 0 < int(value) < 2**31:
+    if not value.isdecimal() or not 0 < int(value) < 2**31:
         raise InvalidInput(
             "a search parameter has an invalid value",
             code="fhir.bad_parameter",
