@@ -60,7 +60,8 @@ async def test_bad_resources_get_an_operation_outcome_with_the_path(
             "Patient.birthDate",
         ),
         (
-            b'{"resourceType": "Patient", "name": [{"text": ""}], "gender": "male", "birthDate": "1990-02-03"}',
+            b'{"resourceType": "Patient", "name": [{"text": ""}], "gender": "male",'
+            b' "birthDate": "1990-02-03"}',
             "Patient.name.0.text",
         ),
     ]
