@@ -60,9 +60,9 @@ def test_the_consortium_registers_a_partner_and_its_institution_sees_it(
     expect(page.locator("h1")).to_contain_text("社康 HIS")
     expect(page.locator("form[action$='/suspend']")).to_have_count(0)  # the consortium's
     expect(page.locator("form[action$='/keys/add']")).to_have_count(1)  # key rotation: its own
+    shot(page, "partners-detail-390")
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390, width
-    shot(page, "partners-detail-390")
     assert violations(page) == [], describe(violations(page))
     phone.close()
 
