@@ -156,7 +156,8 @@ def _ref(value: str | None, rtype: str, path: str) -> int:
 async def create_service_request(request: Request, session: DbSession, ctx: FhirCtx) -> Response:
     """An upward referral from the caller's institution (201 with its Location)."""
     body = await _body(request, FhirServiceRequest, "ServiceRequest")
-    patient_id = _ref(body.subject.reference, "Patient", "ServiceRequest.subject")
+    subject = body.subject.reference if body.subject else None
+    patient_id = _ref(subject, "Patient", "ServiceRequest.subject")
     requester_id = _ref(
         body.requester.reference if body.requester else None,
         "Practitioner",
