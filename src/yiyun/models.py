@@ -17,6 +17,7 @@ def import_all() -> None:
     from yiyun.notify import models as _notify  # noqa: F401
     from yiyun.ops import models as _ops  # noqa: F401
     from yiyun.org import models as _org  # noqa: F401
+    from yiyun.partners import models as _partners  # noqa: F401
     from yiyun.records import models as _records  # noqa: F401
     from yiyun.referrals import models as _referrals  # noqa: F401
     from yiyun.resident import models as _resident  # noqa: F401

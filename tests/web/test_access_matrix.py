@@ -18,6 +18,7 @@ without a row in the table.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import secrets
 import time
@@ -31,9 +32,11 @@ import pyotp
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
+from sqlalchemy import select
 
 from tests.factories import PASSWORD, PERSONAS, World
 from tests.inquiry.helpers import add_file, make_inquiry, make_resident, resident_session
+from tests.partners.helpers import make_partner, new_key
 from tests.web import access_consult as ac
 from yiyun.auth import policy
 from yiyun.auth import service as auth_service
@@ -44,6 +47,7 @@ from yiyun.inquiry.models import InquiryState
 from yiyun.meetings import guest_access, guests, removals
 from yiyun.meetings.models import MeetingGuest
 from yiyun.org.enums import Role
+from yiyun.partners.models import DeliveryState, PartnerDelivery, PartnerKey, PartnerWebhook
 from yiyun.records import resident_id
 from yiyun.settings import Settings
 from yiyun.web.deps import RESIDENT_COOKIE, SESSION_COOKIE
@@ -133,7 +137,9 @@ class Probe:
 
     @property
     def page(self) -> bool:
-        return not self.path.startswith(("/api/", "/fhir/", "/dicomweb/"))
+        return not self.path.startswith(
+            ("/api/", "/fhir/", "/dicomweb/", "/oauth/", "/.well-known/")
+        )
 
     @property
     def id(self) -> str:
@@ -301,6 +307,50 @@ def fhir(rtype: str, *, read: bool = False, **parts: Any) -> Maker:
 
     make.variant = rtype  # type: ignore[attr-defined]  # names the probe
     return make
+
+
+FHIR_PATIENT = body(
+    json={
+        "resourceType": "Patient",
+        "name": [{"text": "测试"}],
+        "gender": "female",
+        "birthDate": "1980-01-01",
+    }
+)
+
+
+async def service_request(scene: Scene, who: str | None, side: str | None) -> Req:
+    """An upward referral of the side's patient to the lead hospital, by the caller."""
+    when = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
+    requester = scene.world.users[who].id if who else 1
+    return Req(
+        json={
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": f"Patient/{scene.ids(side)['patient_id']}"},
+            "requester": {"reference": f"Practitioner/{requester}"},
+            "performer": [{"reference": f"Organization/{scene.world.inst['lead'].id}"}],
+            "reasonCode": [{"text": "胸痛待查"}],
+            "note": [{"text": "反复胸闷 2 周。"}],
+            "occurrenceDateTime": when,
+        }
+    )
+
+
+def partner_of_side(**parts: Any) -> Maker:
+    """A new partner system of the side's institution per call (with a key and a delivery)."""
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        req = await body(**parts)(scene, who, side)
+        req.path |= await scene.fresh_partner(side)
+        return req
+
+    return make
+
+
+def partner_key() -> dict[str, str]:
+    return {"jwk": json.dumps(new_key("ES384")[1])}
 
 
 INSTITUTION = body(
@@ -616,6 +666,67 @@ CLAIMED = InquiryState.CLAIMED
 RESIDENT_ONLY = "the resident portal: a staff session is as good as none there"
 
 # --- the routes --------------------------------------------------------------------------
+
+# Partner systems: the consortium administrator manages every one; the owning
+# institution's administrator (ines for side "a") sees its own, rotates its keys and
+# replays its deliveries, and is refused (403) what only the consortium may change.
+PARTNER = "/partners/{partner_id}"
+PARTNER_ADMIN = {"a": frozenset({"admin"}), "b": frozenset({"admin"})}
+PARTNER_VIEW = {"a": frozenset({"admin", "ines"}), "b": frozenset({"admin"})}
+
+
+async def partner_form(scene: Scene, _who: str | None, _side: str | None) -> Req:
+    return Req(
+        data={
+            "name": "药房系统",
+            "institution_id": str(scene.world.inst["chc_a"].id),
+            "contact_name": "王工",
+            "contact_email": "it@example.org",
+            "scopes": "system/Patient.rs",
+            "jwks_url": "https://his.example.org/jwks.json",
+        }
+    )
+
+
+REFERRERS = {"a": frozenset({"alice", "nina"}), "b": frozenset({"mallory"})}
+OTHER_SITES = {"a": frozenset({"mallory"}), "b": frozenset({"alice", "nina"})}
+WEBHOOK_FORM = {"url": "https://his.example.org/hook", "events": "referral.requested"}
+
+
+def partner_page(
+    method: str,
+    path: str,
+    people: dict[str, frozenset[str]],
+    *,
+    ok: int = 200,
+    action: str | None = None,
+    data: Any = None,
+) -> Probe:
+    """A partner's page: by name; those who see the partner but may not act get 403."""
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        req = await partner_of_side()(scene, who, side)
+        if action:
+            req.path["action"] = action
+        if data is not None:
+            req.data = data() if callable(data) else dict(data)
+        return req
+
+    maker = form(make) if method == "POST" else make
+    return Probe(
+        method,
+        path,
+        NOBODY,
+        NOBODY,
+        T,
+        ok=ok,
+        deny=404,
+        deny_reader=403,
+        people=people,
+        readers=PARTNER_VIEW,
+        make=maker,
+    )
+
 
 API, FHIR = "/api/v1", "/fhir/r4"
 T = True
@@ -1284,6 +1395,38 @@ GROUPS: dict[str, list[Probe]] = {
         Probe("GET", RES_ID, ALL, ALL, T, make=fhir("Organization", read=T)),
         Probe("GET", RES_ID, ALL, WIDE, T, make=fhir("Practitioner", read=T)),
     ],
+    "partners": [
+        Probe("GET", "/.well-known/smart-configuration", PUBLIC, anon=200),
+        Probe("POST", "/oauth/token", PUBLIC, ok=400, anon=400),  # no assertion: refused alike
+        Probe("POST", f"{FHIR}/Patient", PATIENT_STAFF, ok=201, make=FHIR_PATIENT),
+        # A referral by the side's clinicians; those without referrals (or who read the
+        # patient through an earlier referral to their hospital) 403, other sites' 404.
+        Probe(
+            "POST",
+            f"{FHIR}/ServiceRequest",
+            NOBODY,
+            NOBODY,
+            T,
+            ok=201,
+            deny=404,
+            deny_reader=403,
+            people=REFERRERS,
+            readers={k: frozenset(PERSONAS) - v for k, v in OTHER_SITES.items()},
+            make=service_request,
+        ),
+    ],
+    "pages-partners": [
+        Probe("GET", "/partners", roles(CA, IA)),
+        Probe("POST", "/partners", roles(CA), ok=303, make=partner_form),
+        partner_page("GET", "/partners/{partner_id}", PARTNER_VIEW),
+        partner_page(
+            "POST", "/partners/{partner_id}/{action}", PARTNER_ADMIN, ok=303, action="suspend"
+        ),
+        partner_page("POST", f"{PARTNER}/keys/add", PARTNER_VIEW, ok=303, data=partner_key),
+        partner_page("POST", f"{PARTNER}/keys/{{key_id}}/revoke", PARTNER_VIEW, ok=303),
+        partner_page("POST", f"{PARTNER}/webhooks/add", PARTNER_ADMIN, data=WEBHOOK_FORM),
+        partner_page("POST", f"{PARTNER}/deliveries/{{delivery_id}}/replay", PARTNER_VIEW, ok=303),
+    ],
     "pages-auth": [
         Probe("GET", "/login", ALL, anon=200),
         Probe("POST", "/login", ALL, ok=303, make=login_form, anon=303),
@@ -1727,6 +1870,37 @@ class Scene:
         body = {"title": "病例讨论", "invitees": sorted(MEMBERS[key] - {host})}
         return await self.create("/meetings", who=host, json=body)
 
+    async def fresh_partner(self, side: str | None) -> dict[str, int]:
+        """A partner of the side's institution, its uploaded key and one delivery."""
+        made = await make_partner(self.app, self.world, institution=SIDES[side or "a"]["inst"])
+        async with self.app.state.sessions() as session:
+            key_id = await session.scalar(
+                select(PartnerKey.id).where(PartnerKey.partner_id == made.partner_id)
+            )
+            hook = PartnerWebhook(
+                partner_id=made.partner_id,
+                url="https://his.example.org/hook",
+                events=["referral.requested"],
+                secret_enc=self.app.state.cipher.encrypt("whsec_t", context="partner-webhook"),
+                active=True,
+                created_at=datetime.now(UTC),
+            )
+            session.add(hook)
+            await session.flush()
+            delivery = PartnerDelivery(
+                webhook_id=hook.id,
+                event_id="evt_t",
+                event_type="referral.requested",
+                subject="referral/1",
+                payload={},
+                status=DeliveryState.DELIVERED,
+                attempts=1,
+                created_at=datetime.now(UTC),
+            )
+            session.add(delivery)
+            await session.commit()
+            return {"partner_id": made.partner_id, "key_id": key_id, "delivery_id": delivery.id}
+
     async def fresh_terminal(self, side: str | None) -> int:
         url = f"/institutions/{self.ids(side)['institution_id']}/terminals"
         body = {"code": f"T-OPS-{self.serial()}", "name": "终端", "kind": "room_system"}
@@ -1943,6 +2117,7 @@ AUTHORITY_NON_GET: dict[tuple[str, str], Action | str] = {
     ("POST", "/emergency/tasks/{task_id}/{action}"): Action.RESPOND_EMERGENCY,
     ("POST", "/emergency/resources"): Action.RESPOND_EMERGENCY,
     ("POST", f"{API}/auth/token"): ACCOUNT,
+    ("POST", "/oauth/token"): "a partner system's token request (its own credentials)",
     ("POST", f"{API}/auth/step-up"): ACCOUNT,
     ("POST", f"{API}/auth/logout"): ACCOUNT,
     ("POST", f"{API}/notifications/read"): ACCOUNT,

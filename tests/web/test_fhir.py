@@ -94,10 +94,16 @@ async def test_metadata_is_a_capability_statement_without_sign_in(
     rest = statement.rest[0]
     assert rest.mode == "server"
     served = {r.type: r for r in rest.resource}
-    assert set(served) == set(res.SEARCH_PARAMS)
+    assert set(served) == set(res.SEARCH_PARAMS) | {"ServiceRequest"}
+    writable = {"Patient", "ServiceRequest"}  # created by clinicians and partner systems
     for rtype, resource in served.items():
-        assert {i.code for i in resource.interaction} == {"read", "search-type"}
-        assert {p.name for p in resource.searchParam} == set(res.SEARCH_PARAMS[rtype])
+        wanted = {"read", "search-type"} | ({"create"} if rtype in writable else set())
+        assert {i.code for i in resource.interaction} == wanted
+        if rtype in res.SEARCH_PARAMS:
+            assert {p.name for p in resource.searchParam} == set(res.SEARCH_PARAMS[rtype])
+    assert served["Patient"].conditionalCreate is True
+    oauth = rest.security.extension[0].extension[0]
+    assert (oauth.url, oauth.valueUri) == ("token", "http://testserver/oauth/token")
 
 
 def test_every_search_parameter_has_a_filter() -> None:

@@ -7,6 +7,15 @@ Actions stay stable machine codes in the chain (`patient.read`); people read the
 from __future__ import annotations
 
 LABELS: dict[str, str] = {
+    "partner.register": "Partner system registered",
+    "partner.scopes": "Partner scopes changed",
+    "partner.suspend": "Partner system suspended",
+    "partner.reactivate": "Partner system reactivated",
+    "partner.key_add": "Partner key added",
+    "partner.key_revoke": "Partner key revoked",
+    "partner.webhook_add": "Partner webhook added",
+    "partner.replay": "Webhook delivery replayed",
+    "partner.token": "Partner access token requested",
     "clinic.session.publish": "Clinic session published",
     "clinic.session.close": "Clinic session closed",
     "clinic.session.cancel": "Clinic session cancelled",

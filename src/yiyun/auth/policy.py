@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yiyun.auth.principal import Principal
 from yiyun.core.errors import NotFound, PermissionDenied
 from yiyun.org.enums import Role
+from yiyun.partners import scopes
 
 R = Role
 
@@ -56,6 +57,9 @@ class Action(StrEnum):
     HOLD_CLINIC = "clinic.hold"
     BOOK_CLINIC = "clinic.book"
     REFER = "referral.refer"
+    MANAGE_PARTNERS = "partner.manage"
+    VIEW_PARTNER = "partner.view"
+    OPERATE_PARTNER = "partner.operate"
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,53 @@ RULES: dict[Action, Rule] = {
     # Referrals: the sending institution's clinicians refer their own patients; the
     # receiving institution's clinicians decide, receive and complete.
     Action.REFER: _roles_own(*CLINICAL),
+    # Partner systems (the third-party service portal): the consortium administrator
+    # registers, changes and suspends them; the owning institution's administrator sees
+    # its partners' usage and deliveries and rotates their keys and replays deliveries.
+    Action.MANAGE_PARTNERS: _roles(R.CONSORTIUM_ADMIN),
+    Action.VIEW_PARTNER: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)),
+    Action.OPERATE_PARTNER: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)),
 }
+
+# --- partner systems: SMART v2 system scopes instead of roles -------------------------
+
+# What a partner's action needs: a scope on a resource type with any of the permission
+# letters given, and whether the target must be the partner's own institution (patient
+# data, its referrals and bookings) or may be anywhere (the consortium's directory). The
+# FHIR layer checks the exact interaction (`require_scope`); every other action is
+# refused to a partner.
+PARTNER_RULES: dict[Action, tuple[str, str, bool]] = {
+    Action.LIST_PATIENTS: ("Patient", "s", True),
+    Action.READ_PATIENT: ("Patient", "r", True),
+    Action.REGISTER_PATIENT: ("Patient", "c", True),
+    Action.WRITE_PATIENT: ("Patient", "u", True),
+    Action.REFER: ("ServiceRequest", "crs", True),
+    Action.BOOK_CLINIC: ("Appointment", "rs", True),
+    Action.VIEW_CONSORTIUM: ("Organization", "rs", False),
+    Action.VIEW_STAFF: ("Practitioner", "rs", True),
+    Action.VIEW_TERMINALS: ("Location", "rs", True),
+}
+
+
+def _partner_allows(principal: Principal, action: Action, target: Target) -> bool:
+    rule = PARTNER_RULES.get(action)
+    if rule is None:
+        return False
+    resource, letters, own_only = rule
+    if not any(scopes.allows(principal.scopes, resource, letter) for letter in letters):
+        return False
+    return not own_only or _own(principal, target)
+
+
+def require_scope(principal: Principal, resource: str, interaction: str) -> None:
+    """A partner's token must carry a scope for this interaction (c r u d s) on this
+    resource type (403 otherwise); staff are governed by the rules table alone."""
+    if principal.is_partner and not scopes.allows(principal.scopes, resource, interaction):
+        raise PermissionDenied(
+            "the access token's scopes do not allow this",
+            code="partner.scope",
+            details={"resource": resource, "interaction": interaction},
+        )
 
 
 # The actions on one patient that a relationship may grant.
@@ -195,6 +245,8 @@ PATIENT_ACTIONS = frozenset({Action.READ_PATIENT, Action.WRITE_PATIENT, Action.A
 
 def allows(principal: Principal, action: Action, target: Target = ANY) -> bool:
     """True when the policy grants `action` on `target`; unknown actions are denied."""
+    if principal.is_partner:
+        return _partner_allows(principal, action, target)
     rule = RULES.get(action)
     return rule is not None and rule(principal, target)
 
@@ -261,7 +313,11 @@ def scope(principal: Principal, action: Action) -> Scope:
     Patient actions add the relationships registered for them, so a list query built
     from the scope shows exactly the rows a single-object check would allow.
     """
-    related = tuple(r.patients(principal) for r in relationships_for(action))
+    related = (
+        ()
+        if principal.is_partner  # a system takes part in no workflow as a person
+        else tuple(r.patients(principal) for r in relationships_for(action))
+    )
     if allows(principal, action, ANY):
         return Scope(None, related)
     if allows(principal, action, Target.of(principal.institution_id)):
@@ -366,6 +422,8 @@ WRITES = frozenset(
         Action.HOLD_CLINIC,
         Action.BOOK_CLINIC,
         Action.REFER,
+        Action.MANAGE_PARTNERS,
+        Action.OPERATE_PARTNER,
     }
 )
 
@@ -411,6 +469,8 @@ async def related_to_patient(
     session: AsyncSession, principal: Principal, patient_id: int, action: Action
 ) -> bool:
     """Whether a registered relationship grants `action` on this patient now."""
+    if principal.is_partner:
+        return False
     for relationship in relationships_for(action):
         query = relationship.patients(principal).subquery()
         found = await session.scalar(select(literal(1)).where(query.c[0] == patient_id).limit(1))

@@ -235,7 +235,7 @@ async def register(*, session: AsyncSession, ctx: Ctx, data: PatientCreate) -> P
         home_institution_id=inst_id,
         guardian_id=data.guardian_id,
         guardian_relation=data.guardian_relation if data.guardian_id else None,
-        created_by_id=ctx.principal.user_id,
+        created_by_id=None if ctx.principal.is_partner else ctx.principal.user_id,
         **id_fields,
         phone_enc=ctx.cipher.encrypt(data.phone, context=PHONE_CONTEXT) if data.phone else None,
     )

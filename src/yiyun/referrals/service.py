@@ -85,10 +85,16 @@ async def _create(
 
 
 async def refer_up(
-    *, session: AsyncSession, bus: EventBus, ctx: records_service.Ctx, data: ReferralUp
+    *,
+    session: AsyncSession,
+    bus: EventBus,
+    ctx: records_service.Ctx,
+    data: ReferralUp,
+    requested_by_id: int | None = None,
 ) -> Referral:
     """A community centre refers its patient to a hospital department, with a booked
-    appointment and the clinical summary."""
+    appointment and the clinical summary. A partner system (the centre's HIS) names the
+    requesting practitioner of its institution (`requested_by_id`)."""
     principal, at = ctx.principal, now()
     require(principal, Action.REFER, own(principal))
     patient = await records_service.load_patient(
@@ -120,7 +126,7 @@ async def refer_up(
             summary=data.summary,
             appointment_at=as_utc(data.appointment_at),
             state=ReferralState.REQUESTED,
-            requested_by_id=principal.user_id,
+            requested_by_id=requested_by_id or principal.user_id,
             created_at=at,
         ),
     )

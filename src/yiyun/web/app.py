@@ -42,6 +42,7 @@ from yiyun.ops import jobs as ops_jobs
 from yiyun.ops import simulate as ops_simulate
 from yiyun.ops.config import config_from as ops_config
 from yiyun.ops.metrics import OpsMetrics
+from yiyun.partners import webhooks as partner_webhooks
 from yiyun.records import break_glass
 from yiyun.referrals import access as referral_access
 from yiyun.settings import Settings, blob_keys, check_production, secret, with_secrets
@@ -86,6 +87,7 @@ def create_app(
     settings = with_secrets(settings)
     check_production(settings)
     register_relationships()
+    partner_webhooks.install()
     register_document_types()
     passwords.configure(
         time_cost=settings.security.argon2_time_cost, memory_kib=settings.security.argon2_memory_kib
@@ -147,7 +149,13 @@ def create_app(
             consult_sla.Context(app.state.sessions, app.state.bus, settings.consult)
         )
         sla_runner.start()
+        webhook_runner = partner_webhooks.Runner(
+            partner_webhooks.Context(app.state.sessions, app.state.cipher),
+            enabled=settings.meetings.jobs_enabled,
+        )
+        webhook_runner.start()
         yield
+        await webhook_runner.stop()
         await sla_runner.stop()
         await inquiry_runner.stop()
         await clinic_runner.stop()

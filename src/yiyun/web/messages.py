@@ -17,6 +17,18 @@ from yiyun.core.clock import DISTRICT_TZ
 
 # Field name (as in forms and JSON bodies) → the label users see next to it.
 FIELD_LABELS: dict[str, str] = {
+    "client_assertion": "Client assertion",
+    "client_assertion_type": "Client assertion type",
+    "contact_email": "Email",
+    "contact_name": "Contact",
+    "contact_phone": "Phone",
+    "events": "Event types",
+    "grant_type": "Grant type",
+    "jwk": "Public key (JWK)",
+    "jwks_url": "JWKS URL",
+    "scope": "Scopes",
+    "scopes": "Allowed scopes",
+    "url": "Endpoint URL",
     "played": "Played spans",
     "position_s": "Position",
     "specialty": "Specialty",
@@ -214,6 +226,7 @@ PATTERNS: dict[str, str] = {
 
 # Codes whose sentence is built at run time or shared by many raise sites.
 CODE_MESSAGES: dict[str, str] = {
+    "fhir.invalid_resource": "The FHIR resource is not valid; see the element named.",
     "teaching.no_file": "There is no such file.",
     "teaching.no_video": "The file holds no video that can be played.",
     "teaching.not_ready": "The video is not ready to play yet.",

@@ -61,6 +61,7 @@ def page(
         "clinics": allows(principal, Action.HOLD_CLINIC, own)
         or allows(principal, Action.BOOK_CLINIC, own),
         "referrals": allows(principal, Action.REFER, own),
+        "partners": allows(principal, Action.VIEW_PARTNER, own),
         "inquiries": principal.has(Role.COMMUNITY_DOCTOR, Role.SPECIALIST),
         "consults": principal.has(
             Role.COMMUNITY_DOCTOR, Role.SPECIALIST, Role.NURSE, Role.DISPATCHER, Role.AUTHORITY
@@ -113,6 +114,7 @@ FLASH = {
     "linked": "Study linked to the patient.",
     "imaged": "Images stored.",
     "opinion_signed": "The opinion is signed; both institutions hold the PDF.",
+    "replayed": "The delivery is queued to be sent again.",
 }
 
 

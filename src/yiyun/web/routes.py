@@ -34,6 +34,8 @@ from yiyun.ops import kiosk_pages as ops_kiosk_pages
 from yiyun.ops import pages as ops_pages
 from yiyun.org import api as org_api
 from yiyun.org import pages as org_pages
+from yiyun.partners import api as partners_api
+from yiyun.partners import pages as partners_pages
 from yiyun.records import api as records_api
 from yiyun.records import pages as records_pages
 from yiyun.referrals import api as referrals_api
@@ -48,6 +50,7 @@ from yiyun.web import apidocs, home, ops
 from yiyun.web.dicomweb import router as dicomweb_router
 from yiyun.web.fhir import clinical as fhir_clinical
 from yiyun.web.fhir import router as fhir_router
+from yiyun.web.fhir import write as fhir_write
 from yiyun.web.routeindex import index_routers
 from yiyun.web.ws import signal as ws_signal
 
@@ -73,6 +76,8 @@ def mount(app: FastAPI) -> None:
     app.include_router(ops_api.router, prefix=API, tags=["operations"])
     app.include_router(clinics_api.router, prefix=API, tags=["clinics"])
     app.include_router(referrals_api.router, prefix=API, tags=["referrals"])
+    app.include_router(partners_api.router, tags=["partners"])
+    app.include_router(fhir_write.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(fhir_clinical.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(imaging_api.router, prefix=API, tags=["imaging"])
     app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
@@ -98,6 +103,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(inquiry_pages.router, include_in_schema=False)
     app.include_router(resident_pages.router, include_in_schema=False)
     app.include_router(consult_pages.router, include_in_schema=False)
+    app.include_router(partners_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
     app.include_router(collab_api.router)

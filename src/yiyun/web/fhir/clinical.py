@@ -29,9 +29,10 @@ from yiyun.records import access as records_access
 from yiyun.records.models import Patient
 from yiyun.referrals import service as referral_service
 from yiyun.referrals.models import Referral
-from yiyun.web.deps import DbSession, PatientCtx
+from yiyun.web.deps import DbSession
 from yiyun.web.fhir import resources as res
 from yiyun.web.fhir.bundle import searchset
+from yiyun.web.fhir.caller import FhirCtx
 
 router = APIRouter()
 SYS_VISIT_STATE = "urn:yiyun:clinic-visit-state"
@@ -167,7 +168,7 @@ def _bundle(request: Request, rtype: str, found: list[Any]) -> Response:
 
 
 @router.get("/Schedule/{resource_id}")
-async def read_schedule(resource_id: str, session: DbSession, ctx: PatientCtx) -> Response:
+async def read_schedule(resource_id: str, session: DbSession, ctx: FhirCtx) -> Response:
     clinic = await session.get(ClinicSession, _id(resource_id, "Schedule"))
     if clinic is None:
         raise NotFound("Schedule not found", code="fhir.not_found")
@@ -176,7 +177,7 @@ async def read_schedule(resource_id: str, session: DbSession, ctx: PatientCtx) -
 
 @router.get("/Schedule")
 async def search_schedule(
-    request: Request, session: DbSession, ctx: PatientCtx, actor: str | None = None
+    request: Request, session: DbSession, ctx: FhirCtx, actor: str | None = None
 ) -> Response:
     """Clinic sessions; `actor=Practitioner/<id>` for one specialist's."""
     query = select(ClinicSession).order_by(ClinicSession.starts_at.desc()).limit(MAX)
@@ -186,7 +187,7 @@ async def search_schedule(
 
 
 @router.get("/Slot/{resource_id}")
-async def read_slot(resource_id: str, session: DbSession, ctx: PatientCtx) -> Response:
+async def read_slot(resource_id: str, session: DbSession, ctx: FhirCtx) -> Response:
     row = await session.get(ClinicSlot, _id(resource_id, "Slot"))
     if row is None:
         raise NotFound("Slot not found", code="fhir.not_found")
@@ -197,7 +198,7 @@ async def read_slot(resource_id: str, session: DbSession, ctx: PatientCtx) -> Re
 async def search_slot(
     request: Request,
     session: DbSession,
-    ctx: PatientCtx,
+    ctx: FhirCtx,
     schedule: str | None = None,
     status: str | None = None,
 ) -> Response:
@@ -216,7 +217,7 @@ async def search_slot(
 
 
 @router.get("/Appointment/{resource_id}")
-async def read_appointment(resource_id: str, session: DbSession, ctx: PatientCtx) -> Response:
+async def read_appointment(resource_id: str, session: DbSession, ctx: FhirCtx) -> Response:
     visit = await session.get(ClinicVisit, _id(resource_id, "Appointment"))
     if visit is None or not board.visible_to(ctx.principal, visit):
         raise NotFound("Appointment not found", code="fhir.not_found")
@@ -237,7 +238,7 @@ async def read_appointment(resource_id: str, session: DbSession, ctx: PatientCtx
 async def search_appointment(
     request: Request,
     session: DbSession,
-    ctx: PatientCtx,
+    ctx: FhirCtx,
     patient: str | None = None,
     status: str | None = None,
 ) -> Response:
@@ -259,7 +260,7 @@ async def search_appointment(
 
 
 @router.get("/ServiceRequest/{resource_id}")
-async def read_service_request(resource_id: str, session: DbSession, ctx: PatientCtx) -> Response:
+async def read_service_request(resource_id: str, session: DbSession, ctx: FhirCtx) -> Response:
     try:
         referral = await referral_service.read_with_audit(
             session=session, ctx=ctx, referral_id=_id(resource_id, "ServiceRequest")
@@ -273,7 +274,7 @@ async def read_service_request(resource_id: str, session: DbSession, ctx: Patien
 async def search_service_request(
     request: Request,
     session: DbSession,
-    ctx: PatientCtx,
+    ctx: FhirCtx,
     patient: str | None = None,
     status: str | None = None,
 ) -> Response:

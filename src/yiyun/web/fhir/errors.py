@@ -40,20 +40,25 @@ Handler = Callable[[Request, Exception], Response | Awaitable[Response]]
 
 
 def outcome(
-    status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    expression: str | None = None,
 ) -> Response:
-    """An OperationOutcome response with one error issue; `code` is our stable error code."""
+    """An OperationOutcome response with one error issue; `code` is our stable error code,
+    `expression` the FHIRPath of the element at fault (a refused resource's)."""
     issue = ISSUE_BY_CODE.get(code) or ISSUE_BY_STATUS.get(status, "exception")
-    body = OperationOutcome(
-        issue=[
-            {
-                "severity": "error",
-                "code": issue,
-                "details": {"coding": [{"system": SYS_ERROR, "code": code}], "text": message},
-                "diagnostics": message,
-            }
-        ]
-    )
+    entry: dict[str, object] = {
+        "severity": "error",
+        "code": issue,
+        "details": {"coding": [{"system": SYS_ERROR, "code": code}], "text": message},
+        "diagnostics": message,
+    }
+    if expression:
+        entry["expression"] = [expression]
+    body = OperationOutcome(issue=[entry])
     all_headers = dict(headers or {})
     if status == 401:
         all_headers.setdefault("WWW-Authenticate", "Bearer")
@@ -68,7 +73,10 @@ def outcome(
 def to_outcome(exc: Exception) -> Response:
     """The OperationOutcome for a domain, validation or HTTP error."""
     if isinstance(exc, YiyunError):
-        return outcome(exc.status, exc.code, exc.message)
+        path = exc.details.get("path")
+        return outcome(
+            exc.status, exc.code, exc.message, expression=path if isinstance(path, str) else None
+        )
     if isinstance(exc, RequestValidationError):
         where = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
         return outcome(400, "invalid_input", f"the request is not valid: {', '.join(where)}")

@@ -322,6 +322,23 @@ def capability_statement(*, base_url: str, version: str, today: date) -> Capabil
         }
         for rtype, params in SEARCH_PARAMS.items()
     ]
+    for entry in resources:  # partner systems (and clinicians) register patients
+        if entry["type"] == "Patient":
+            entry["interaction"] = [{"code": "create"}, *entry["interaction"]]  # type: ignore[misc]
+            entry["conditionalCreate"] = True
+    resources.append(
+        {
+            "type": "ServiceRequest",
+            "profile": "http://hl7.org/fhir/StructureDefinition/ServiceRequest",
+            "interaction": [{"code": "create"}, {"code": "read"}, {"code": "search-type"}],
+            "versioning": "no-version",
+            "searchParam": [
+                {"name": "patient", "type": "reference", "documentation": "Patient/<id>"},
+                {"name": "status", "type": "token", "documentation": "FHIR request status"},
+            ],
+        }
+    )
+    origin = base_url.removesuffix("/fhir/r4")
     return CapabilityStatement(
         status="active",
         date=today.isoformat(),
@@ -338,9 +355,29 @@ def capability_statement(*, base_url: str, version: str, today: date) -> Capabil
                 "Unknown parameters are ignored unless Prefer: handling=strict.",
                 "security": {
                     "cors": False,
-                    "description": "Bearer token (Authorization: Bearer <token>); results are "
-                    "scoped to the caller's institution and every patient read "
-                    "or search is audited.",
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/"
+                                    "restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
+                    "extension": [
+                        {
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/"
+                            "oauth-uris",
+                            "extension": [{"url": "token", "valueUri": f"{origin}/oauth/token"}],
+                        }
+                    ],
+                    "description": "Bearer token (Authorization: Bearer <token>): a staff "
+                    "token, or a partner system's SMART Backend Services token "
+                    "(/.well-known/smart-configuration) limited to its scopes and "
+                    "institution. Results are scoped to the caller's institution and "
+                    "every patient read or search is audited.",
                 },
                 "resource": resources,
             }

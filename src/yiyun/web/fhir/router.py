@@ -32,7 +32,7 @@ from yiyun.records import resident_id
 from yiyun.records import service as records_service
 from yiyun.records.models import Patient
 from yiyun.records.service import Ctx
-from yiyun.web.deps import DbSession, PatientCtx
+from yiyun.web.deps import DbSession
 from yiyun.web.fhir import resources as res
 from yiyun.web.fhir.bundle import (
     SearchRequest,
@@ -42,6 +42,7 @@ from yiyun.web.fhir.bundle import (
     parse_token,
     searchset,
 )
+from yiyun.web.fhir.caller import FhirCtx
 from yiyun.web.fhir.search import PATIENT, TABLES, clauses, count, institution_codes, search_tables
 
 router = APIRouter()
@@ -298,7 +299,7 @@ async def _search(
 
 @router.get("/{resource_type}")
 async def search_type(
-    resource_type: str, request: Request, session: DbSession, ctx: PatientCtx
+    resource_type: str, request: Request, session: DbSession, ctx: FhirCtx
 ) -> Response:
     """Search one resource type; the result is a searchset Bundle."""
     return await _search(resource_type, request.query_params.multi_items(), request, session, ctx)
@@ -306,7 +307,7 @@ async def search_type(
 
 @router.post("/{resource_type}/_search")
 async def search_type_post(
-    resource_type: str, request: Request, session: DbSession, ctx: PatientCtx
+    resource_type: str, request: Request, session: DbSession, ctx: FhirCtx
 ) -> Response:
     """Search with the parameters in a form body: keeps identifiers out of URLs and logs."""
     form = await request.form()
@@ -318,7 +319,7 @@ async def search_type_post(
 
 @router.get("/{resource_type}/{resource_id}")
 async def read(
-    resource_type: str, resource_id: str, request: Request, session: DbSession, ctx: PatientCtx
+    resource_type: str, resource_id: str, request: Request, session: DbSession, ctx: FhirCtx
 ) -> Response:
     """Read one resource by its logical id."""
     _check_format(request)
