@@ -17,6 +17,11 @@ from yiyun.core.clock import DISTRICT_TZ
 
 # Field name (as in forms and JSON bodies) → the label users see next to it.
 FIELD_LABELS: dict[str, str] = {
+    "anonymous": "Anonymous",
+    "choices": "Choices",
+    "multiple": "Allow several choices",
+    "options": "Options",
+    "question": "Question",
     "played": "Played spans",
     "position_s": "Position",
     "specialty": "Specialty",

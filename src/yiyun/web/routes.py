@@ -20,6 +20,7 @@ from yiyun.imaging import api as imaging_api
 from yiyun.imaging import pages as imaging_pages
 from yiyun.inquiry import pages as inquiry_pages
 from yiyun.meetings import api as meetings_api
+from yiyun.meetings import engage_api as meetings_engage_api
 from yiyun.meetings import guest_pages as meetings_guest_pages
 from yiyun.meetings import live_api as meetings_live_api
 from yiyun.meetings import pages as meetings_pages
@@ -63,6 +64,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(audit_api.router, prefix=API, tags=["audit"])
     app.include_router(meetings_api.router, prefix=API, tags=["meetings"])
     app.include_router(meetings_live_api.router, prefix=API, tags=["meetings"])
+    app.include_router(meetings_engage_api.router, prefix=API, tags=["meetings"])
     app.include_router(meetings_selftest.api_router, prefix=API, tags=["self-test"])
     app.include_router(notify_api.router, prefix=API, tags=["notifications"])
     app.include_router(emergency_api.router, prefix=API, tags=["emergency"])
