@@ -128,7 +128,7 @@ class Engage {
     const canVote = this.voter && p.state === "open" && !p.voted;
     const tags = [p.state === "open" ? this.t("open") : this.t("closed"), p.multiple ? this.t("multiple") : this.t("single"), p.anonymous ? this.t("anonymous") : this.t("named")];
     const head = el("div", { class: "poll-head" }, el("strong", {}, p.question), el("span", { class: "muted small-print" }, tags.join(" · ")));
-    const form = el("form", { class: "poll-body", "data-poll": String(p.id) });
+    const form = el("form", { class: "poll-body", "data-poll": String(p.id), "hx-boost": "false" });
     const total = Math.max(1, p.ballots);
     p.options.forEach((o, i) => {
       const pct = Math.round((o.votes / total) * 100);
