@@ -1016,6 +1016,14 @@ GROUPS: dict[str, list[Probe]] = {
             make=form(consult_create),
         ),
         consult("GET", "/consults/{consult_id}", ac.VIEW, make=ac.consult_for("requested")),
+        # the case-discussion workspace: the clinical side and the accepted expert (the
+        # authority reads); the dispatcher and outsiders get nothing
+        consult(
+            "GET",
+            "/consults/{consult_id}/discussion",
+            ac.CLINICAL,
+            make=ac.consult_for("accepted"),
+        ),
         consult(
             "POST",
             "/consults/{consult_id}/submit",

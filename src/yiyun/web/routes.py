@@ -13,6 +13,7 @@ from yiyun.clinics import pages as clinics_pages
 from yiyun.collab import api as collab_api
 from yiyun.collab import pages as collab_pages
 from yiyun.consult import api as consult_api
+from yiyun.consult import casework_pages as consult_casework_pages
 from yiyun.consult import pages as consult_pages
 from yiyun.emergency import api as emergency_api
 from yiyun.emergency import pages as emergency_pages
@@ -100,6 +101,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(inquiry_pages.router, include_in_schema=False)
     app.include_router(resident_pages.router, include_in_schema=False)
     app.include_router(consult_pages.router, include_in_schema=False)
+    app.include_router(consult_casework_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
     app.include_router(collab_api.router)
