@@ -468,6 +468,21 @@ def guest(**parts: Any) -> Maker:
     return make
 
 
+def meeting_item(kind: str, **parts: Any) -> Maker:
+    """A fresh poll or question in the side's standing meeting, made by its host."""
+
+    async def make(scene: Scene, who: str | None, side: str | None) -> Req:
+        key = side or "a"
+        req = await body(**parts)(scene, who, side)
+        meeting_id = scene.ids(side)["meeting_id"]
+        item = POLL if kind == "poll" else {"text": "需要复查吗？"}
+        url = f"/meetings/{meeting_id}/{kind}s"
+        req.path[f"{kind}_id"] = await scene.create(url, who=min(HOSTS[key]), json=item)
+        return req
+
+    return make
+
+
 def guest_link(*, code: bool = False, **parts: Any) -> Maker:
     """A fresh guest link (and its code in the form when `code`), for the public pages."""
 
@@ -826,6 +841,7 @@ CONSENT, PAGE_CONSENT = f"{PAT}/consents/{{consent_id}}", f"{PAGE_PAT}/consents/
 INST, PAGE_INST = f"{API}/institutions/{{institution_id}}", "/institutions/{institution_id}"
 STAFF_ID = f"{API}/staff/{{user_id}}"
 MEET = f"{API}/meetings/{{meeting_id}}"
+POLL = {"question": "是否转诊？", "options": ["是", "否"]}
 RES = f"{FHIR}/{{resource_type}}"
 RES_ID, SEARCH = f"{RES}/{{resource_id}}", f"{RES}/_search"
 EMG = f"{API}/emergency"
@@ -857,6 +873,8 @@ COVERED_ELSEWHERE = {
     ("GET", f"{MEET}/quality"),
     ("GET", f"{MEET}/recordings"),
     ("GET", f"{MEET}/recordings/{{recording_id}}/parts/{{n}}"),
+    # Upvoting is refused to the question's author (tests/meetings/test_polls.py).
+    ("POST", f"{MEET}/questions/{{question_id}}/upvote"),
     # A library video is its uploader's and its institution's; tests/teaching/
     # test_library.py::test_each_persona_gets_what_the_library_allows checks every persona.
     ("POST", f"{API}/teaching/videos"),
@@ -1109,6 +1127,14 @@ GROUPS: dict[str, list[Probe]] = {
             make=form(consult_create),
         ),
         consult("GET", "/consults/{consult_id}", ac.VIEW, make=ac.consult_for("requested")),
+        # the case-discussion workspace: the clinical side and the accepted expert (the
+        # authority reads); the dispatcher and outsiders get nothing
+        consult(
+            "GET",
+            "/consults/{consult_id}/discussion",
+            ac.CLINICAL,
+            make=ac.consult_for("accepted"),
+        ),
         consult(
             "POST",
             "/consults/{consult_id}/submit",
@@ -1336,6 +1362,45 @@ GROUPS: dict[str, list[Probe]] = {
             deny_reader=403,
             make=kept_out(),
         ),
+        # polls and Q&A: members read, the chair launches, closes, moderates and exports,
+        # members vote and ask (observers are refused: tests/meetings/test_polls.py)
+        meeting("GET", f"{MEET}/polls", MEMBERS),
+        meeting("POST", f"{MEET}/polls", HOSTS, ok=201, deny_reader=403, make=body(json=POLL)),
+        meeting(
+            "POST",
+            f"{MEET}/polls/{{poll_id}}/vote",
+            MEMBERS,
+            ok=204,
+            make=meeting_item("poll", json={"choices": [0]}),
+        ),
+        meeting(
+            "POST",
+            f"{MEET}/polls/{{poll_id}}/close",
+            HOSTS,
+            ok=204,
+            deny_reader=403,
+            make=meeting_item("poll"),
+        ),
+        meeting("GET", f"{MEET}/polls.csv", HOSTS, deny_reader=403),
+        meeting("GET", f"{MEET}/questions", MEMBERS),
+        meeting("POST", f"{MEET}/questions", MEMBERS, ok=201, make=body(json={"text": "问题{n}"})),
+        meeting(
+            "POST",
+            f"{MEET}/questions/{{question_id}}/answer",
+            HOSTS,
+            ok=204,
+            deny_reader=403,
+            make=meeting_item("question"),
+        ),
+        meeting(
+            "POST",
+            f"{MEET}/questions/{{question_id}}/hide",
+            HOSTS,
+            ok=204,
+            deny_reader=403,
+            make=meeting_item("question"),
+        ),
+        meeting("GET", f"{MEET}/questions.csv", HOSTS, deny_reader=403),
         # everyone's own inbox
         Probe("GET", f"{API}/notifications", ALL),
         Probe("POST", f"{API}/notifications/read", ALL, make=body(json={"ids": None})),

@@ -6,7 +6,7 @@ import { LocalMedia, canChooseSpeaker, type DeviceKind } from "./local";
 import type { Meeting } from "./meeting";
 import type { Kind } from "./types";
 
-type Panel = "chat" | "people" | "settings" | "board";
+type Panel = "chat" | "people" | "settings" | "board" | "engage";
 
 export class Controls {
   readonly local = new LocalMedia();
@@ -39,6 +39,7 @@ export class Controls {
     on("people", () => this.open("people"));
     on("settings", () => this.open("settings"));
     on("board", () => this.open("board"));
+    on("engage", () => this.open("engage"));
     on("rollcall-ack", () => {
       this.m.send({ type: "rollcall_ack", id: this.rollcallId });
       this.q("[data-rollcall]")!.hidden = true;
@@ -100,7 +101,7 @@ export class Controls {
   open(panel: Panel | null): void {
     this.panel = this.panel === panel ? null : panel;
     for (const el of this.m.root.querySelectorAll<HTMLElement>("[data-panel]")) el.hidden = el.dataset.panel !== this.panel;
-    for (const name of ["chat", "people", "settings", "board"]) this.button(name)?.setAttribute("aria-expanded", String(this.panel === name));
+    for (const name of ["chat", "people", "settings", "board", "engage"]) this.button(name)?.setAttribute("aria-expanded", String(this.panel === name));
     this.m.root.dataset.openPanel = this.panel ?? "";
     this.m.chat.setOpen(this.panel === "chat");
     if (this.panel === "people") this.button("people")?.classList.remove("attention");

@@ -212,6 +212,11 @@ export class Meeting {
         return this.onQuality(msg);
       case "recording":
         return this.onRecording(msg);
+      case "polls":
+      case "questions":
+        // Polls and Q&A live in their own island (engage.ts): tell it what changed.
+        this.root.dispatchEvent(new CustomEvent("call:engage", { detail: msg.type }));
+        return;
       case "error":
         return this.onError(String(msg.code ?? ""), String(msg.message ?? ""));
     }

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from yiyun.auth import service as auth_service
 from yiyun.auth import step_up
 from yiyun.auth.policy import Action
-from yiyun.consult import icd10, opinion, service, workflow
+from yiyun.collab.docs import Access
+from yiyun.consult import casework, icd10, opinion, service, workflow
 from yiyun.consult.models import Consult, Urgency
 from yiyun.consult.schemas import Amend, Assign, ConsultCreate, Diagnosis, OpinionDraft
 from yiyun.core.clock import now
@@ -250,6 +251,7 @@ async def _detail(session: DbSession, ctx: Ctx, consult_id: int) -> dict[str, An
         "draft": draft,
         "signed": signed,
         "candidates": candidates,
+        "discussion": casework.access_of(principal, consult, experts) > Access.NONE,
         "fresh": await step_up.is_recent(session, principal),
         "starts_local": local_input(consult.scheduled_at)
         or local_input(now().replace(second=0, microsecond=0)),

@@ -212,3 +212,83 @@ class ChairHold(IdMixin, Base):
     video_held: Mapped[bool] = mapped_column(Boolean, default=False)
     recording_excluded: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime]
+
+
+class PollState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Poll(IdMixin, Base):
+    """A question the chair puts to the meeting, with 2–10 options; single or multiple
+    choice; anonymous polls store ballots without their voter (see `PollBallot`)."""
+
+    __tablename__ = "meetings_poll"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), index=True
+    )
+    question: Mapped[str] = mapped_column(String(300))
+    options: Mapped[list[str]] = mapped_column(JSON)
+    multiple: Mapped[bool] = mapped_column(Boolean, default=False)
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[PollState] = mapped_column(state_type(PollState), default=PollState.OPEN)
+    created_by: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class PollVoter(IdMixin, Base):
+    """Who has voted in a poll (once each); kept apart from the ballots."""
+
+    __tablename__ = "meetings_poll_voter"
+    __table_args__ = (UniqueConstraint("poll_id", "user_id"),)
+
+    poll_id: Mapped[int] = mapped_column(ForeignKey("meetings_poll.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+
+
+class PollBallot(IdMixin, Base):
+    """The choices of one vote (option indexes). `user_id` is empty in an anonymous
+    poll, so nothing stored links a voter to their choices."""
+
+    __tablename__ = "meetings_poll_ballot"
+
+    poll_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_poll.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("org_user.id"))
+    choices: Mapped[list[int]] = mapped_column(JSON)
+
+
+class QuestionState(StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+    HIDDEN = "hidden"
+
+
+class Question(IdMixin, Base):
+    """A question asked in a meeting's Q&A; others upvote it, the chair marks it
+    answered or hides it."""
+
+    __tablename__ = "meetings_question"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+    body: Mapped[str] = mapped_column(String(1000))
+    state: Mapped[QuestionState] = mapped_column(
+        state_type(QuestionState), default=QuestionState.OPEN
+    )
+    votes: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+
+
+class QuestionVote(IdMixin, Base):
+    __tablename__ = "meetings_question_vote"
+    __table_args__ = (UniqueConstraint("question_id", "user_id"),)
+
+    question_id: Mapped[int] = mapped_column(ForeignKey("meetings_question.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))

@@ -90,5 +90,6 @@ async def call(
         "board": await meeting_docs.board_context(session, principal, meeting),
         "annotate": {"ws": "/ws/docs/screen-annotation", "key": meeting.code},
         "board_url": f"/meetings/{meeting.id}/board",
+        "engage": {"polls_url": f"{api}/polls", "questions_url": f"{api}/questions"},
     }
     return page(request, principal, "meetings/call.html", {"m": m, "call": call_context})

@@ -21,6 +21,7 @@ from yiyun.clinics import reminders as clinic_reminders
 from yiyun.collab.meeting_docs import register_meeting_documents
 from yiyun.collab.rooms import RoomManager
 from yiyun.consult import access as consult_access
+from yiyun.consult import casework
 from yiyun.consult import sla as consult_sla
 from yiyun.core import migrate
 from yiyun.core.bus import create_bus
@@ -73,6 +74,7 @@ def register_relationships() -> None:
 def register_document_types() -> None:
     """The real-time document types (`collab.docs`), each with its access rule."""
     register_meeting_documents()
+    casework.register_case_documents()
     policy.register_relationship(consult_access.EXPERT_OF_OPEN_CONSULTATION)
 
 

@@ -13,6 +13,7 @@ from yiyun.clinics import pages as clinics_pages
 from yiyun.collab import api as collab_api
 from yiyun.collab import pages as collab_pages
 from yiyun.consult import api as consult_api
+from yiyun.consult import casework_pages as consult_casework_pages
 from yiyun.consult import pages as consult_pages
 from yiyun.emergency import api as emergency_api
 from yiyun.emergency import pages as emergency_pages
@@ -20,6 +21,7 @@ from yiyun.imaging import api as imaging_api
 from yiyun.imaging import pages as imaging_pages
 from yiyun.inquiry import pages as inquiry_pages
 from yiyun.meetings import api as meetings_api
+from yiyun.meetings import engage_api as meetings_engage_api
 from yiyun.meetings import guest_pages as meetings_guest_pages
 from yiyun.meetings import live_api as meetings_live_api
 from yiyun.meetings import pages as meetings_pages
@@ -66,6 +68,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(audit_api.router, prefix=API, tags=["audit"])
     app.include_router(meetings_api.router, prefix=API, tags=["meetings"])
     app.include_router(meetings_live_api.router, prefix=API, tags=["meetings"])
+    app.include_router(meetings_engage_api.router, prefix=API, tags=["meetings"])
     app.include_router(meetings_selftest.api_router, prefix=API, tags=["self-test"])
     app.include_router(notify_api.router, prefix=API, tags=["notifications"])
     app.include_router(emergency_api.router, prefix=API, tags=["emergency"])
@@ -104,6 +107,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(resident_pages.router, include_in_schema=False)
     app.include_router(consult_pages.router, include_in_schema=False)
     app.include_router(partners_pages.router, include_in_schema=False)
+    app.include_router(consult_casework_pages.router, include_in_schema=False)
     app.include_router(ws_signal.router)
     app.include_router(notify_api.ws_router)
     app.include_router(collab_api.router)
