@@ -296,3 +296,17 @@ def test_every_audit_action_has_a_translated_label() -> None:
     assert sorted(a for a in actions if a not in audit_actions.LABELS) == []
     labels = set(audit_actions.LABELS.values()) | {audit_actions.UNKNOWN}
     assert sorted(m for m in labels if not zh.get(m) or m not in en) == []
+
+
+# Words that were mistranslated once and came back through a catalogue merge: a document's
+# or a meeting's title is not a professional rank, and a person's name is not a thing's.
+SETTLED = {
+    "Title": "标题",
+    "Professional title": "职称",
+    "Full name": "姓名",
+}
+
+
+@pytest.mark.parametrize("msgid", sorted(SETTLED))
+def test_words_with_a_settled_chinese_translation_keep_it(msgid: str) -> None:
+    assert _catalogue("zh_CN")[msgid] == SETTLED[msgid]
