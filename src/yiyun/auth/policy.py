@@ -56,6 +56,8 @@ class Action(StrEnum):
     HOLD_CLINIC = "clinic.hold"
     BOOK_CLINIC = "clinic.book"
     REFER = "referral.refer"
+    VIEW_SUPERVISION = "supervision.view"
+    REVIEW_SUPERVISION = "supervision.review"
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,14 @@ RULES: dict[Action, Rule] = {
     # Referrals: the sending institution's clinicians refer their own patients; the
     # receiving institution's clinicians decide, receive and complete.
     Action.REFER: _roles_own(*CLINICAL),
+    # Supervision (远程医疗监管): the health authority and the consortium administrator see
+    # every institution's rule checks and sampling reviews; an institution's administrator
+    # its own (its violations, its review verdicts and comments). Only the authority draws
+    # samples and records verdicts: its one write here, on its own review records.
+    Action.VIEW_SUPERVISION: _any_of(
+        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)
+    ),
+    Action.REVIEW_SUPERVISION: _roles(R.AUTHORITY),
 }
 
 
@@ -332,6 +342,7 @@ AUTHORITY_WRITES = frozenset(
         Action.REPORT_COUNTS,
         Action.MANAGE_ALERTS,
         Action.RESPOND_ALERT,
+        Action.REVIEW_SUPERVISION,
     }
 )
 
@@ -366,6 +377,7 @@ WRITES = frozenset(
         Action.HOLD_CLINIC,
         Action.BOOK_CLINIC,
         Action.REFER,
+        Action.REVIEW_SUPERVISION,
     }
 )
 
