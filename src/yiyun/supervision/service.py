@@ -160,7 +160,8 @@ async def draw(
         )
     if await session.get(Institution, institution_id) is None:
         raise NotFound("institution not found", code="institution.not_found")
-    rows = (await session.execute(_closed(kind, institution_id, w).order_by(1))).all()
+    query = _closed(kind, institution_id, w)
+    rows = (await session.execute(query.order_by(query.selected_columns[0]))).all()
     if not rows:
         raise Conflict(
             "there is no closed case to sample in this period",
@@ -206,8 +207,8 @@ async def samples(session: AsyncSession, sc: Scope) -> list[Sample]:
 
 
 async def sample(session: AsyncSession, principal: Principal, sample_id: int) -> Sample:
+    sc = supervision_scope(principal)
     found = await session.get(Sample, sample_id)
-    sc = scope(principal, Action.VIEW_SUPERVISION)
     if found is None or not sc.covers(found.institution_id):
         raise NotFound("sample not found", code="supervision.sample_not_found")
     return found

@@ -18,6 +18,10 @@ from yiyun.core.clock import DISTRICT_TZ
 # Field name (as in forms and JSON bodies) → the label users see next to it.
 FIELD_LABELS: dict[str, str] = {
     "played": "Played spans",
+    "score": "Score",
+    "seed": "Random seed",
+    "size": "Sample size",
+    "verdict": "Verdict",
     "position_s": "Position",
     "specialty": "Specialty",
     "tags": "Tags",
