@@ -22,5 +22,6 @@ def import_all() -> None:
     from yiyun.referrals import models as _referrals  # noqa: F401
     from yiyun.resident import models as _resident  # noqa: F401
     from yiyun.stats import models as _stats  # noqa: F401
+    from yiyun.supervision import models as _supervision  # noqa: F401
     from yiyun.surveillance import models as _surveillance  # noqa: F401
     from yiyun.teaching import models as _teaching  # noqa: F401

@@ -24,6 +24,7 @@ from yiyun.meetings.config import MeetingSettings
 from yiyun.ops.config import OpsSettings
 from yiyun.resident.config import ResidentSettings
 from yiyun.stats.config import StatsSettings
+from yiyun.supervision.config import SupervisionSettings
 from yiyun.surveillance.config import SurveillanceSettings
 from yiyun.teaching.config import TeachingSettings
 
@@ -172,6 +173,7 @@ class Settings(BaseSettings):
     meetings: MeetingSettings = Field(default_factory=MeetingSettings)
     teaching: TeachingSettings = Field(default_factory=TeachingSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
+    supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     imaging: ImagingSettings = Field(default_factory=ImagingSettings)
     residents: ResidentSettings = Field(default_factory=ResidentSettings)

@@ -115,6 +115,7 @@ def test_every_action_is_a_read_or_a_named_write() -> None:
         Action.VIEW_TEACHING,
         Action.VIEW_OPERATIONS,
         Action.VIEW_PARTNER,
+        Action.VIEW_SUPERVISION,
     }
     assert reads | policy.WRITES == set(Action)
     assert not reads & policy.WRITES

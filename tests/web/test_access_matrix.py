@@ -38,6 +38,7 @@ from tests.factories import PASSWORD, PERSONAS, World
 from tests.inquiry.helpers import add_file, make_inquiry, make_resident, resident_session
 from tests.partners.helpers import make_partner, new_key
 from tests.web import access_consult as ac
+from tests.web import access_supervision as asv
 from yiyun.auth import policy
 from yiyun.auth import service as auth_service
 from yiyun.auth.policy import Action
@@ -87,6 +88,10 @@ STATS_OWN, STATS_OTHER = roles(CA, AU, IA), roles(CA, AU)
 # Operations pages: ops and the consortium administrator everywhere, an institution's
 # administrator for its own terminals (the rows are scoped: tests/ops/test_fleet.py).
 OPERATIONS = roles(CA, OP, IA)
+# Supervision: the authority and the consortium administrator see every institution's
+# checks and reviews, an institution's administrator its own; only the authority reviews.
+SUPERVISION_OWN, SUPERVISION_OTHER = roles(CA, AU, IA), roles(CA, AU)
+REVIEW = roles(AU)
 
 CLINICIAN = {"a": "alice", "b": "mallory"}  # who prepares a side's patient records
 SIDES = {
@@ -1421,6 +1426,44 @@ GROUPS: dict[str, list[Probe]] = {
         responder("POST", TASK_STEP, make=ACKNOWLEDGE_JSON),
         responder("POST", f"{EMG}/resources", ok=201, make=body(json=BEDS | SITE)),
     ],
+    "api-supervision": [
+        Probe("GET", f"{API}/supervision/rules", SUPERVISION_OWN),
+        Probe("GET", f"{API}/supervision/summary", SUPERVISION_OWN),
+        Probe(
+            "GET",
+            f"{API}/supervision/summary",
+            SUPERVISION_OWN,
+            SUPERVISION_OTHER,
+            T,
+            make=BY_INST,
+            variant="one institution",
+        ),
+        Probe(
+            "GET",
+            f"{API}/supervision/violations",
+            SUPERVISION_OWN,
+            make=body(query={"rule": "opinion_late"}),
+        ),
+        Probe("GET", f"{API}/supervision/samples", SUPERVISION_OWN),
+        Probe("POST", f"{API}/supervision/samples", REVIEW, REVIEW, T, ok=201, make=asv.draw()),
+        Probe(
+            "GET",
+            f"{API}/supervision/samples/{{sample_id}}",
+            SUPERVISION_OWN,
+            SUPERVISION_OTHER,
+            T,
+            deny_elsewhere=404,
+            make=asv.sampled(),
+        ),
+        Probe(
+            "PUT",
+            f"{API}/supervision/reviews/{{review_id}}",
+            REVIEW,
+            REVIEW,
+            T,
+            make=asv.sampled(json=asv.VERDICT),
+        ),
+    ],
     "api-stats": [
         Probe("GET", f"{API}/stats/measures", STATS_OWN),
         Probe("GET", f"{API}/stats/trend", STATS_OWN, make=body(query={"measure": "meetings"})),
@@ -1836,6 +1879,45 @@ GROUPS: dict[str, list[Probe]] = {
         # the form reports for the caller's own site
         Probe("POST", "/emergency/resources", RESPOND_OWN, ok=303, make=body(data=BEDS)),
     ],
+    "pages-supervision": [
+        Probe("GET", "/supervision", SUPERVISION_OWN),
+        Probe(
+            "GET",
+            "/supervision",
+            SUPERVISION_OWN,
+            SUPERVISION_OTHER,
+            T,
+            make=BY_INST,
+            variant="one institution",
+        ),
+        Probe(
+            "GET",
+            "/supervision/rules/{code}",
+            SUPERVISION_OWN,
+            make=body(path={"code": "opinion_late"}),
+        ),
+        Probe("GET", "/supervision/samples", SUPERVISION_OWN),
+        Probe("POST", "/supervision/samples", REVIEW, REVIEW, T, ok=303, make=asv.draw(form=True)),
+        Probe(
+            "GET",
+            "/supervision/samples/{sample_id}",
+            SUPERVISION_OWN,
+            SUPERVISION_OTHER,
+            T,
+            deny_elsewhere=404,
+            make=asv.sampled(),
+        ),
+        Probe(
+            "POST",
+            "/supervision/reviews/{review_id}",
+            REVIEW,
+            REVIEW,
+            T,
+            ok=303,
+            make=asv.sampled(data=asv.VERDICT),
+        ),
+        Probe("GET", "/supervision/export.xlsx", SUPERVISION_OWN),
+    ],
     "pages-stats": [
         Probe("GET", "/stats", STATS_OWN),
         Probe("GET", "/stats", STATS_OWN, STATS_OTHER, T, make=BY_INST, variant="one institution"),
@@ -2181,6 +2263,10 @@ AUTHORITY_NON_GET: dict[tuple[str, str], Action | str] = {
     ("POST", f"{EMG}/resources"): Action.RESPOND_EMERGENCY,
     ("POST", "/emergency/tasks/{task_id}/{action}"): Action.RESPOND_EMERGENCY,
     ("POST", "/emergency/resources"): Action.RESPOND_EMERGENCY,
+    ("POST", f"{API}/supervision/samples"): Action.REVIEW_SUPERVISION,
+    ("PUT", f"{API}/supervision/reviews/{{review_id}}"): Action.REVIEW_SUPERVISION,
+    ("POST", "/supervision/samples"): Action.REVIEW_SUPERVISION,
+    ("POST", "/supervision/reviews/{review_id}"): Action.REVIEW_SUPERVISION,
     ("POST", f"{API}/auth/token"): ACCOUNT,
     ("POST", "/oauth/token"): "a partner system's token request (its own credentials)",
     ("POST", f"{API}/auth/step-up"): ACCOUNT,

@@ -207,6 +207,10 @@ LABELS: dict[str, str] = {
     "stats.rebuild": "Statistics rebuilt",
     "stats.report": "Monthly statistics report made",
     "stats.scan": "Space-time cluster scan",
+    "supervision.violations": "Supervision violations viewed",
+    "supervision.export": "Supervision violations exported",
+    "supervision.sample": "Supervision sample drawn",
+    "supervision.review": "Supervision review verdict recorded",
     "terminal.create": "Terminal registered",
 }
 UNKNOWN = "Other action"

@@ -26,6 +26,8 @@ async def audit_log(
     outcome: Literal["success", "denied", "error", "not_found", "duplicate", ""] = "",
     page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
     verify: bool = False,
+    entity_type: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]*$")] = None,
+    entity_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
 ) -> Response:
     params = PageParams(page=page_no, size=50)
     rows, total = await queries.list_events(
@@ -35,6 +37,8 @@ async def audit_log(
         action=action or None,
         outcome=outcome or None,
         params=params,
+        entity_type=entity_type or None,
+        entity_id=entity_id,
     )
     names = await queries.institution_names(session, {e.institution_id for e in rows})
     can_verify = allows(principal, Action.VIEW_AUDIT)
@@ -53,6 +57,8 @@ async def audit_log(
             "patient_id": patient_id or "",
             "action": action or "",
             "outcome": outcome,
+            "entity_type": entity_type or "",
+            "entity_id": entity_id or "",
             "can_verify": can_verify,
             "result": result,
             "action_label": actions.label,

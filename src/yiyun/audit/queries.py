@@ -53,6 +53,8 @@ async def list_events(
     action: str | None = None,
     outcome: str | None = None,
     params: PageParams | None = None,
+    entity_type: str | None = None,
+    entity_id: int | None = None,
 ) -> tuple[list[AuditEvent], int]:
     """Newest first; institution administrators see their institution's entries only:
     what its staff did, and what anyone did with its patients' data."""
@@ -64,4 +66,8 @@ async def list_events(
         query = query.where(textsearch.prefix(action, AuditEvent.action))
     if outcome:
         query = query.where(AuditEvent.outcome == outcome)
+    if entity_type:  # one case's trail (supervision drill-down)
+        query = query.where(AuditEvent.entity_type == entity_type)
+        if entity_id is not None:
+            query = query.where(AuditEvent.entity_id == str(entity_id))
     return await paginate(session, query, params or PageParams())

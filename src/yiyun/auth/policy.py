@@ -60,6 +60,8 @@ class Action(StrEnum):
     MANAGE_PARTNERS = "partner.manage"
     VIEW_PARTNER = "partner.view"
     OPERATE_PARTNER = "partner.operate"
+    VIEW_SUPERVISION = "supervision.view"
+    REVIEW_SUPERVISION = "supervision.review"
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,14 @@ RULES: dict[Action, Rule] = {
     Action.MANAGE_PARTNERS: _roles(R.CONSORTIUM_ADMIN),
     Action.VIEW_PARTNER: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)),
     Action.OPERATE_PARTNER: _any_of(_roles(R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)),
+    # Supervision (远程医疗监管): the health authority and the consortium administrator see
+    # every institution's rule checks and sampling reviews; an institution's administrator
+    # its own (its violations, its review verdicts and comments). Only the authority draws
+    # samples and records verdicts: its one write here, on its own review records.
+    Action.VIEW_SUPERVISION: _any_of(
+        _roles(R.AUTHORITY, R.CONSORTIUM_ADMIN), _roles_own(R.INSTITUTION_ADMIN)
+    ),
+    Action.REVIEW_SUPERVISION: _roles(R.AUTHORITY),
 }
 
 # --- partner systems: SMART v2 system scopes instead of roles -------------------------
@@ -388,6 +398,7 @@ AUTHORITY_WRITES = frozenset(
         Action.REPORT_COUNTS,
         Action.MANAGE_ALERTS,
         Action.RESPOND_ALERT,
+        Action.REVIEW_SUPERVISION,
     }
 )
 
@@ -424,6 +435,7 @@ WRITES = frozenset(
         Action.REFER,
         Action.MANAGE_PARTNERS,
         Action.OPERATE_PARTNER,
+        Action.REVIEW_SUPERVISION,
     }
 )
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from yiyun.auth import policy
 from yiyun.auth.policy import Action, Target
+from yiyun.core.db import retry_when_locked, transaction
 from yiyun.core.errors import NotAuthenticated, YiyunError
 from yiyun.core.jobs import node_name
 from yiyun.core.pagination import Page
@@ -111,14 +112,19 @@ async def heartbeat(
             beat = devices.Heartbeat.model_validate_json(await request.body())
         except ValidationError as exc:
             raise invalid(exc) from None
-        status = await devices.heartbeat(
-            session=session,
-            device=device,
-            beat=beat,
-            limiter=request.app.state.limiter,
-            config=config_from(request.app.state.settings),
-            node=node_name(),
-        )
+        config = config_from(request.app.state.settings)
+        await devices.refuse_flood(device=device, limiter=request.app.state.limiter, config=config)
+        factory = request.app.state.sessions
+        node = node_name()
+
+        async def write() -> TerminalStatus:
+            # Its own transaction, so a write that lost SQLite's lock is retried whole
+            # (credential read again, replay check, health row, status).
+            async with transaction(factory) as own:
+                again = await devices.authenticate(session=own, credential=credential)
+                return await devices.store(session=own, device=again, beat=beat, node=node)
+
+        status = await retry_when_locked(write)
     _metrics(request).heartbeats.inc()
     return BeatRead(status=status)
 

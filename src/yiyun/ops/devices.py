@@ -279,6 +279,12 @@ async def heartbeat(
 ) -> TerminalStatus:
     """Store one heartbeat: refuse a flood (429) and a replay (409), update the health row
     and, when it changed (or now and then), the terminal's status."""
+    await refuse_flood(device=device, limiter=limiter, config=config)
+    return await store(session=session, device=device, beat=beat, node=node)
+
+
+async def refuse_flood(*, device: Device, limiter: Limiter, config: OpsSettings) -> None:
+    """429 when the device sent more than `heartbeat_limit` beats in the window."""
     count = await limiter.hit(
         f"ops-hb:{device.credential_id}", window=config.heartbeat_window_seconds
     )
@@ -288,6 +294,13 @@ async def heartbeat(
             code="ops.flood",
             details={"retry_after": round(count.retry_after, 1)},
         )
+
+
+async def store(
+    *, session: AsyncSession, device: Device, beat: Heartbeat, node: str = ""
+) -> TerminalStatus:
+    """The heartbeat's writes (replay check, health row, status): one unit of work that
+    may be run again whole when SQLite reports the database locked."""
     moved = await session.execute(
         update(DeviceCredential)
         .where(

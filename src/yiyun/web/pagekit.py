@@ -58,6 +58,7 @@ def page(
         "break_glass": allows(principal, Action.BREAK_GLASS, own),
         "command": allows(principal, Action.COMMAND_EMERGENCY),
         "stats": allows(principal, Action.VIEW_STATS, own),
+        "supervision": allows(principal, Action.VIEW_SUPERVISION, own),
         "clinics": allows(principal, Action.HOLD_CLINIC, own)
         or allows(principal, Action.BOOK_CLINIC, own),
         "referrals": allows(principal, Action.REFER, own),
@@ -115,6 +116,7 @@ FLASH = {
     "imaged": "Images stored.",
     "opinion_signed": "The opinion is signed; both institutions hold the PDF.",
     "replayed": "The delivery is queued to be sent again.",
+    "sample_drawn": "Sample drawn.",
 }
 
 

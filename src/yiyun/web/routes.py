@@ -45,6 +45,8 @@ from yiyun.referrals import pages as referrals_pages
 from yiyun.resident import pages as resident_pages
 from yiyun.stats import api as stats_api
 from yiyun.stats import pages as stats_pages
+from yiyun.supervision import api as supervision_api
+from yiyun.supervision import pages as supervision_pages
 from yiyun.surveillance import api as surveillance_api
 from yiyun.teaching import api as teaching_api
 from yiyun.teaching import pages as teaching_pages
@@ -76,6 +78,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(surveillance_api.router, prefix=API, tags=["surveillance"])
     app.include_router(teaching_api.router, prefix=API, tags=["teaching"])
     app.include_router(stats_api.router, prefix=API, tags=["statistics"])
+    app.include_router(supervision_api.router, prefix=API, tags=["supervision"])
     app.include_router(ops_api.router, prefix=API, tags=["operations"])
     app.include_router(clinics_api.router, prefix=API, tags=["clinics"])
     app.include_router(referrals_api.router, prefix=API, tags=["referrals"])
@@ -101,6 +104,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(teaching_pages.router, include_in_schema=False)
     app.include_router(collab_pages.router, include_in_schema=False)
     app.include_router(stats_pages.router, include_in_schema=False)
+    app.include_router(supervision_pages.router, include_in_schema=False)
     app.include_router(clinics_pages.router, include_in_schema=False)
     app.include_router(referrals_pages.router, include_in_schema=False)
     app.include_router(inquiry_pages.router, include_in_schema=False)
