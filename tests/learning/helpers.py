@@ -16,9 +16,7 @@ from yiyun.teaching.models import Video, VideoState
 API = "/api/v1"
 
 
-async def meeting(
-    client: httpx.AsyncClient, world: World, host: str = "bob", **extra: Any
-) -> int:
+async def meeting(client: httpx.AsyncClient, world: World, host: str = "bob", **extra: Any) -> int:
     res = await client.post(
         f"{API}/meetings",
         headers=world.auth(host),
@@ -103,5 +101,3 @@ async def recording(app: Any, world: World, meeting_id: int, who: str = "bob") -
         s.add(row)
         await s.flush()
         return row.id
-
-

@@ -52,9 +52,7 @@ async def test_the_organiser_sees_who_came_from_which_site_and_for_how_long(
     page = await client.get(f"/learning/meetings/{mid}/attendance", headers=world.auth("bob"))
     assert page.status_code == 200 and world.inst["chc_b"].name in page.text
 
-    xlsx = await client.get(
-        f"/learning/meetings/{mid}/attendance.xlsx", headers=world.auth("bob")
-    )
+    xlsx = await client.get(f"/learning/meetings/{mid}/attendance.xlsx", headers=world.auth("bob"))
     assert xlsx.status_code == 200
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet is not None
@@ -75,9 +73,7 @@ async def test_attendance_is_the_organisers_not_the_audiences(
         ("admin", 200),
         ("bob", 200),
     ]:
-        res = await client.get(
-            f"{API}/learning/meetings/{mid}/attendance", headers=world.auth(who)
-        )
+        res = await client.get(f"{API}/learning/meetings/{mid}/attendance", headers=world.auth(who))
         assert res.status_code == status, who
     res = await client.get(f"{API}/learning/meetings/999999/attendance", headers=world.auth("bob"))
     assert res.status_code == 404

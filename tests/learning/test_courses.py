@@ -144,7 +144,8 @@ async def test_credit_is_awarded_only_when_every_rule_is_met(
     ]
     # Awarded once: looking again adds nothing.
     await state()
-    assert len((await client.get(f"{API}/learning/credits/mine", headers=world.auth("alice"))).json()) == 1
+    again = await client.get(f"{API}/learning/credits/mine", headers=world.auth("alice"))
+    assert len(again.json()) == 1
 
     # The administrators see their staff's credit; others get 403.
     def hours(rows: list[dict[str, Any]]) -> dict[str, float]:

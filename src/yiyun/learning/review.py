@@ -177,9 +177,9 @@ async def publish(
     review = await latest(session, recording_id)
     if meeting.patient_id is not None:
         if review is None:
+            msg = "a recording about a patient is published only once de-identification is approved"
             raise Conflict(
-                "a recording about a patient is published only after its de-identification "
-                "is approved",
+                msg,
                 code="learning.review_required",
                 details={"state": "none", "action": "publish"},
             )
