@@ -30,6 +30,19 @@ async def test_a_clinical_recording_is_published_only_after_approval(
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "learning.review_required"
 
+    # Without the patient's consent to sharing, nothing is even submitted.
+    early = await client.post(
+        f"{API}/learning/recordings/{rid}/review", headers=world.auth("alice"), json={}
+    )
+    assert early.status_code == 409
+    assert early.json()["error"]["code"] == "learning.consent_missing"
+    consent = await client.post(
+        f"/api/v1/patients/{world.patients['pa'].id}/consents",
+        headers=world.auth("alice"),
+        json={"purpose": "sharing"},
+    )
+    assert consent.status_code == 201, consent.text
+
     sub = await client.post(
         f"{API}/learning/recordings/{rid}/review",
         headers=world.auth("alice"),

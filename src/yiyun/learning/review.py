@@ -1,10 +1,11 @@
 """From a meeting recording to the teaching library, through the de-identification gate.
 
 A recording of a meeting about a patient (`Meeting.patient_id` set) is published only
-once its review is approved (`workflow.py`); anything else is refused with 409 naming
-the review's state. A recording of a meeting about no patient needs no review. The
-published copy is a new library video made from the recording's file; the recording
-itself keeps its own retention and access rules."""
+with the patient's sharing consent on record and once its review is approved
+(`workflow.py`); anything else is refused with 409 naming the review's state. A
+recording of a meeting about no patient needs no review. The published copy is a new
+library video made from the recording's file; the recording itself keeps its own
+retention and access rules."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from yiyun.core.storage import BlobStore
 from yiyun.learning import attendance, workflow
 from yiyun.learning.models import DeidReview, ReviewState
 from yiyun.meetings.models import Meeting, Recording
+from yiyun.records.enums import ConsentPurpose
+from yiyun.records.service import has_consent
 from yiyun.teaching import service as teaching_service
 from yiyun.teaching.models import Video
 from yiyun.teaching.schemas import VideoMeta
@@ -40,6 +43,17 @@ async def _recording(
     if row is None or meeting is None or not attendance.may_organise(principal, meeting):
         raise NotFound("recording not found", code="recording.not_found")
     return row, meeting
+
+
+async def require_sharing_consent(session: AsyncSession, meeting: Meeting) -> None:
+    """The patient's consent to share their recording for teaching must be on record."""
+    if meeting.patient_id is not None and not await has_consent(
+        session=session, patient_id=meeting.patient_id, purpose=ConsentPurpose.SHARING
+    ):
+        raise Conflict(
+            "the patient's consent to sharing the recording for teaching is not on record",
+            code="learning.consent_missing",
+        )
 
 
 async def latest(session: AsyncSession, recording_id: int) -> DeidReview | None:
@@ -70,6 +84,7 @@ async def submit(
         )
     if row.state != "ready":
         raise IllegalTransition(state=row.state, action="submit", code="recording.not_ready")
+    await require_sharing_consent(session, meeting)
     review = await latest(session, recording_id)
     if review is not None:
         review.note = note or review.note
@@ -184,6 +199,7 @@ async def publish(
                 details={"state": "none", "action": "publish"},
             )
         workflow.MACHINE.check(review, "publish", principal)
+        await require_sharing_consent(session, meeting)  # it may have been withdrawn since
     if review is not None and review.video_id is not None:
         raise Conflict(
             "this recording is already in the library",
