@@ -30,7 +30,7 @@ async def test_a_clinical_recording_is_published_only_after_approval(
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "learning.review_required"
 
-    # Without the patient's consent to sharing, nothing is even submitted.
+    # Without the patient's consent to teaching use, nothing is even submitted.
     early = await client.post(
         f"{API}/learning/recordings/{rid}/review", headers=world.auth("alice"), json={}
     )
@@ -39,7 +39,7 @@ async def test_a_clinical_recording_is_published_only_after_approval(
     consent = await client.post(
         f"/api/v1/patients/{world.patients['pa'].id}/consents",
         headers=world.auth("alice"),
-        json={"purpose": "sharing"},
+        json={"purpose": "teaching"},
     )
     assert consent.status_code == 201, consent.text
 

@@ -1,7 +1,7 @@
 """From a meeting recording to the teaching library, through the de-identification gate.
 
 A recording of a meeting about a patient (`Meeting.patient_id` set) is published only
-with the patient's sharing consent on record and once its review is approved
+with the patient's teaching consent on record and once its review is approved
 (`workflow.py`); anything else is refused with 409 naming the review's state. A
 recording of a meeting about no patient needs no review. The published copy is a new
 library video made from the recording's file; the recording itself keeps its own
@@ -45,10 +45,10 @@ async def _recording(
     return row, meeting
 
 
-async def require_sharing_consent(session: AsyncSession, meeting: Meeting) -> None:
-    """The patient's consent to share their recording for teaching must be on record."""
+async def require_teaching_consent(session: AsyncSession, meeting: Meeting) -> None:
+    """The patient's consent to the teaching use of their recording must be on record."""
     if meeting.patient_id is not None and not await has_consent(
-        session=session, patient_id=meeting.patient_id, purpose=ConsentPurpose.SHARING
+        session=session, patient_id=meeting.patient_id, purpose=ConsentPurpose.TEACHING
     ):
         raise Conflict(
             "the patient's consent to sharing the recording for teaching is not on record",
@@ -84,7 +84,7 @@ async def submit(
         )
     if row.state != "ready":
         raise IllegalTransition(state=row.state, action="submit", code="recording.not_ready")
-    await require_sharing_consent(session, meeting)
+    await require_teaching_consent(session, meeting)
     review = await latest(session, recording_id)
     if review is not None:
         review.note = note or review.note
@@ -199,7 +199,7 @@ async def publish(
                 details={"state": "none", "action": "publish"},
             )
         workflow.MACHINE.check(review, "publish", principal)
-        await require_sharing_consent(session, meeting)  # it may have been withdrawn since
+        await require_teaching_consent(session, meeting)  # it may have been withdrawn since
     if review is not None and review.video_id is not None:
         raise Conflict(
             "this recording is already in the library",
