@@ -13,6 +13,7 @@ def import_all() -> None:
     from yiyun.emergency import models as _emergency  # noqa: F401
     from yiyun.imaging import models as _imaging  # noqa: F401
     from yiyun.inquiry import models as _inquiry  # noqa: F401
+    from yiyun.learning import models as _learning  # noqa: F401
     from yiyun.meetings import models as _meetings  # noqa: F401
     from yiyun.notify import models as _notify  # noqa: F401
     from yiyun.ops import models as _ops  # noqa: F401

@@ -886,6 +886,21 @@ COVERED_ELSEWHERE = {
     ("GET", f"{API}/teaching/videos/{{video_id}}"),
     ("PUT", f"{API}/teaching/videos/{{video_id}}/progress"),
     ("POST", f"{API}/teaching/videos/{{video_id}}/{{action}}"),
+    # Learning: a lecture's attendance and quiz are its organiser's (the host, an admin of
+    # its site), a video's quiz its owner's, a course's items its author's, a review its
+    # site reviewer's (never the submitter), a certificate the learner's and their
+    # administrator's: tests/learning/ checks every persona the rule names and outsiders.
+    ("GET", f"{API}/learning/meetings/{{meeting_id}}/attendance"),
+    ("PUT", f"{API}/learning/quizzes/{{kind}}/{{subject_id}}"),
+    ("GET", f"{API}/learning/quizzes/{{kind}}/{{subject_id}}"),
+    ("POST", f"{API}/learning/quizzes/{{kind}}/{{subject_id}}/attempts"),
+    ("POST", f"{API}/learning/courses"),
+    ("GET", f"{API}/learning/courses/{{course_id}}"),
+    ("POST", f"{API}/learning/courses/{{course_id}}/enrol"),
+    ("POST", f"{API}/learning/documents"),
+    ("POST", f"{API}/learning/recordings/{{recording_id}}/review"),
+    ("POST", f"{API}/learning/recordings/{{recording_id}}/publish"),
+    ("POST", f"{API}/learning/reviews/{{review_id}}/{{action}}"),
     # An alarm is scoped by its site (none for platform alarms); tests/ops/test_alarms.py
     # checks ops, the consortium admin, an institution admin (own site only, 403 to act,
     # 404 elsewhere) and staff without operations (403).
@@ -918,6 +933,15 @@ PAGES_COVERED_ELSEWHERE = {
     ("POST", "/teaching/videos/{video_id}/{action}"),
     ("GET", "/teaching/videos/{video_id}/hls/{name:path}"),
     ("GET", "/teaching/videos/{video_id}/thumbnail.jpg"),
+    # Learning pages over the same services (tests/learning/, tests/e2e/test_learning.py).
+    ("GET", "/learning/courses/{course_id}"),
+    ("POST", "/learning/courses/{course_id}/enrol"),
+    ("GET", "/learning/quizzes/{kind}/{subject_id}"),
+    ("POST", "/learning/quizzes/{kind}/{subject_id}"),
+    ("GET", "/learning/certificates/{enrolment_id}.pdf"),
+    ("GET", "/learning/meetings/{meeting_id}/attendance"),
+    ("GET", "/learning/meetings/{meeting_id}/attendance.xlsx"),
+    ("GET", "/learning/documents/{document_id}/file"),
     ("POST", "/ops/alarms/{alarm_id}/{action}"),  # the same service as the API (above)
     # Clinic visits and referrals (pages over the same services; tests/e2e/test_clinic_referral.py).
     ("POST", "/clinics/sessions/{session_id}/book"),
@@ -1676,6 +1700,20 @@ GROUPS: dict[str, list[Probe]] = {
     ],
     "api-teaching": [Probe("GET", f"{API}/teaching/videos", ALL)],
     "pages-teaching": [Probe("GET", "/teaching", ALL)],
+    # Learning: every staff member learns; an administrator sees their staff's credit.
+    "api-learning": [
+        Probe("GET", f"{API}/learning/attendance/mine", ALL),
+        Probe("GET", f"{API}/learning/courses", ALL),
+        Probe("GET", f"{API}/learning/credits/mine", ALL),
+        Probe("GET", f"{API}/learning/credits", roles(CA, IA)),
+        Probe("GET", f"{API}/learning/documents", ALL),
+    ],
+    "pages-learning": [
+        Probe("GET", "/learning", ALL),
+        Probe("GET", "/learning/transcript", ALL),
+        Probe("GET", "/learning/shelf", ALL),
+        Probe("GET", "/learning/credits", roles(CA, IA)),
+    ],
     "api-ops": [
         Probe("GET", f"{API}/ops/terminals", OPERATIONS),
         Probe("GET", f"{API}/ops/alarms", OPERATIONS),

@@ -17,6 +17,7 @@ from yiyun.clinics import workflow as clinics_workflow
 from yiyun.consult import workflow as consult_workflow
 from yiyun.emergency import workflow as emergency_workflow
 from yiyun.inquiry import workflow as inquiry_workflow
+from yiyun.learning import workflow as learning_workflow
 from yiyun.media import signaling
 from yiyun.meetings import recording as meetings_recording
 from yiyun.meetings import workflow as meetings_workflow
@@ -276,6 +277,7 @@ def _audit_actions() -> set[str]:
         emergency_workflow.TASK,
         surveillance_workflow.MACHINE,
         teaching_workflow.MACHINE,
+        learning_workflow.MACHINE,
         ops_workflow.MACHINE,
         clinics_workflow.SESSION,
         clinics_workflow.VISIT,

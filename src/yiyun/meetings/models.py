@@ -292,3 +292,22 @@ class QuestionVote(IdMixin, Base):
 
     question_id: Mapped[int] = mapped_column(ForeignKey("meetings_question.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+class Attendance(IdMixin, Base):
+    """One connection's stay in a meeting: admitted at `joined_at`, gone at `left_at`
+    (None while connected, or when the node died before it saw the person leave).
+
+    `identity` is "u<user id>" or "t<terminal id>" (a site's room system); the site is
+    the person's or the terminal's institution when they joined. Guests are not
+    recorded here (they have no site)."""
+
+    __tablename__ = "meetings_attendance"
+    __table_args__ = (Index("ix_meetings_attendance_meeting_identity", "meeting_id", "identity"),)
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings_meeting.id", ondelete="CASCADE"))
+    identity: Mapped[str] = mapped_column(String(24))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("org_user.id"), index=True)
+    terminal_id: Mapped[int | None] = mapped_column(ForeignKey("org_terminal.id"))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("org_institution.id"))
+    connection: Mapped[str] = mapped_column(String(64))
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]

@@ -10,7 +10,7 @@ from yiyun.auth.room_tokens import RoomClaims
 from yiyun.core.db import retry_when_locked
 from yiyun.media import signaling as sig
 from yiyun.media.hub import Send, Session
-from yiyun.meetings import chat, holds, removals, workflow
+from yiyun.meetings import attendance, chat, holds, removals, workflow
 from yiyun.meetings.models import MeetingGuest
 from yiyun.meetings.room_base import RoomBase
 from yiyun.meetings.room_state import CHAIRS, Hangup, MeetingRoom, Occupant, Refused
@@ -126,6 +126,8 @@ class EntryMixin(RoomBase):
         occupant.admitted = True
         occupant.session = await self.hub.join(occupant.claims, occupant.send, None)
         self._by_session[occupant.session.id] = occupant
+        if occupant.role != "screen":
+            await self._note_attendance(room.meeting_id, occupant, joined=True)
         await self._after_admission(room, occupant, chat_after)
         if room.recording is not None:
             await self._update_recording(room)
@@ -147,6 +149,20 @@ class EntryMixin(RoomBase):
             await occupant.emit(
                 "recording", state=room.recording.state, included=sorted(room.recording.included)
             )
+
+    async def _note_attendance(self, meeting_id: int, occupant: Occupant, *, joined: bool) -> None:
+        """Record the stay (lecture attendance and credit read it)."""
+
+        async def store() -> None:
+            async with self.sessions.begin() as db:
+                if joined:
+                    await attendance.joined(
+                        db, meeting_id=meeting_id, claims=occupant.claims, connection=occupant.id
+                    )
+                else:
+                    await attendance.left(db, meeting_id=meeting_id, connection=occupant.id)
+
+        await retry_when_locked(store)
 
     def media_refusal(self, occupant: Occupant, msg: object) -> str | None:
         """Why a media message is refused for this occupant (None: allowed)."""
@@ -185,6 +201,8 @@ class EntryMixin(RoomBase):
         if room is None:
             return
         room.occupants.pop(occupant.id, None)
+        if occupant.role != "screen":
+            await self._note_attendance(room.meeting_id, occupant, joined=False)
         if occupant.role != "screen":  # the owner's screen share ends with them
             for other in list(room.admitted()):
                 if other.screen_of is not None and other.screen_of == occupant.participant:

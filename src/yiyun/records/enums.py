@@ -22,6 +22,8 @@ class ConsentPurpose(StrEnum):
     TELEMEDICINE = "telemedicine"
     RECORDING = "recording"
     SHARING = "sharing"
+    # A de-identified recording of the patient's meeting may be used for teaching.
+    TEACHING = "teaching"
 
 
 class GuardianRelation(StrEnum):

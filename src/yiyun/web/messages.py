@@ -34,6 +34,12 @@ FIELD_LABELS: dict[str, str] = {
     "multiple": "Allow several choices",
     "options": "Options",
     "question": "Question",
+    "pass_percent": "Pass mark",
+    "questions": "Questions",
+    "answers": "Answers",
+    "credit_hours": "Credit hours",
+    "min_minutes": "Minutes of attendance required",
+    "course_id": "Course",
     "played": "Played spans",
     "score": "Score",
     "seed": "Random seed",
@@ -164,6 +170,7 @@ FIELD_LABELS: dict[str, str] = {
 
 # A label that differs by form: `Model.field` beats `field`.
 MODEL_FIELD_LABELS: dict[str, str] = {
+    "CourseCreate.items": "Course items",
     "back": "Return address",
     "credential": "Device credential",
     "enrolment_code": "Enrolment code",
@@ -243,6 +250,7 @@ CODE_MESSAGES: dict[str, str] = {
     "teaching.not_a_video": "This is not a video file. Upload MP4, MOV, WebM or MKV.",
     "teaching.not_owner": "Only the person who uploaded the video or an administrator can do this.",
     "teaching.illegal_transition": "The video cannot do that in its present state.",
+    "learning.review_illegal": "The de-identification review does not allow that now.",
     "error": "The request could not be completed.",
     "invalid_input": "Some values are not valid; see the fields marked.",
     "form.invalid": "Some values are not valid; see the fields marked.",

@@ -20,6 +20,8 @@ from yiyun.emergency import pages as emergency_pages
 from yiyun.imaging import api as imaging_api
 from yiyun.imaging import pages as imaging_pages
 from yiyun.inquiry import pages as inquiry_pages
+from yiyun.learning import api as learning_api
+from yiyun.learning import pages as learning_pages
 from yiyun.meetings import api as meetings_api
 from yiyun.meetings import engage_api as meetings_engage_api
 from yiyun.meetings import guest_pages as meetings_guest_pages
@@ -77,6 +79,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(consult_api.router, prefix=API, tags=["consultations"])
     app.include_router(surveillance_api.router, prefix=API, tags=["surveillance"])
     app.include_router(teaching_api.router, prefix=API, tags=["teaching"])
+    app.include_router(learning_api.router, prefix=API, tags=["learning"])
     app.include_router(stats_api.router, prefix=API, tags=["statistics"])
     app.include_router(supervision_api.router, prefix=API, tags=["supervision"])
     app.include_router(ops_api.router, prefix=API, tags=["operations"])
@@ -102,6 +105,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(notify_pages.router, include_in_schema=False)
     app.include_router(emergency_pages.router, include_in_schema=False)
     app.include_router(teaching_pages.router, include_in_schema=False)
+    app.include_router(learning_pages.router, include_in_schema=False)
     app.include_router(collab_pages.router, include_in_schema=False)
     app.include_router(stats_pages.router, include_in_schema=False)
     app.include_router(supervision_pages.router, include_in_schema=False)
