@@ -1,5 +1,5 @@
 """Sessions end everywhere at once: logout and account disable close the caller's live
-sockets (`/ws/events`, `/ws/signal`) within a second on every app node, refuse what
+sockets (every socket route a session opens) within a second on every app node, refuse what
 they send afterwards, and the short-lived caller cache never outlives a revocation or a
 role change."""
 
@@ -12,12 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import iter_route_contexts
 from httpx_ws import WebSocketDisconnect, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import func, select
 from wsproto.utilities import LocalProtocolError
 
 from tests.factories import World
+from tests.imaging.helpers import ct, upload
 from tests.meetings.test_room import open_room
 from yiyun.meetings.models import ChatMessage
 from yiyun.settings import BusSettings, Settings
@@ -196,3 +198,41 @@ async def test_a_burst_of_requests_with_an_uncached_token_looks_it_up_once(
     assert lookups == 1
     bad = await client.get("/api/v1/auth/me", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
+
+
+async def test_logout_closes_the_co_reading_socket(app: Any, world: World) -> None:
+    async with _client(app) as client:
+        res = await upload(client, world, "alice", ct("R11", slices=1))
+        assert res.status_code == 201, res.text
+        study_id = res.json()[0]["id"]
+        url = f"/ws/imaging/{study_id}?token={world.tokens['alice']}"
+        async with aconnect_ws(url, client) as ws:
+            assert json.loads(await ws.receive_text(timeout=5))["type"] == "hello"
+            res = await client.post("/api/v1/auth/logout", headers=world.auth("alice"))
+            assert res.status_code == 204
+            assert await expect_closed(ws) == 1008
+
+
+# Every WebSocket route, and the test proving it closes when the session that opened it
+# ends, or why no user session opens it. A new socket route fails here until it is named.
+SESSION_SOCKETS = {
+    "/ws/events": test_logout_closes_the_events_socket_of_that_session,
+    "/ws/signal": test_logout_closes_the_call_and_a_later_chat_is_not_stored,
+    "/ws/imaging/{study_id}": test_logout_closes_the_co_reading_socket,
+    "/ws/docs/{kind}/{key}": (
+        "tests/collab/test_socket.py::test_logging_out_closes_the_board_of_that_session"
+    ),
+}
+OTHER_SOCKETS = {
+    "/ws/kiosk": "a room terminal's device credential (revoked with the device)",
+    "/ws/selftest": "the pre-call echo test, open to anyone and holding nothing",
+}
+
+
+def test_every_socket_route_is_bound_to_a_session_or_says_why_not(app: Any) -> None:
+    paths = {
+        route.path
+        for route in iter_route_contexts(app.routes)
+        if route.methods is None and route.endpoint is not None  # neither HTTP nor a mount
+    }
+    assert paths == set(SESSION_SOCKETS) | set(OTHER_SOCKETS)

@@ -3,11 +3,16 @@ the meeting; an outsider cannot tell a document exists."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pycrdt import Map
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.collab.support import (
     Node,
@@ -19,6 +24,7 @@ from tests.collab.support import (
     synced,
     until,
 )
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -107,3 +113,22 @@ async def test_nothing_is_lost_across_a_server_restart(setup: Setup, tmp_path: P
         async with synced(url, tokens["bob"]) as doc:
             elements = doc.get("elements", type=Map)
             assert sorted(elements.keys()) == sorted(f"m{i}" for i in range(30))
+
+
+async def test_logging_out_closes_the_board_of_that_session(node: Node, setup: Setup) -> None:
+    base = f"http://127.0.0.1:{node.port}/api/v1/auth"
+    async with httpx.AsyncClient() as http:
+        issued = await http.post(
+            f"{base}/token",
+            json={"username": "bob", "password": PASSWORD, "code": setup.world.code("bob")},
+        )
+        assert issued.status_code == 200, issued.text
+        token = issued.json()["access_token"]
+        async with connect(f"{board(node, setup.meeting_code)}?token={token}") as ws:
+            await asyncio.wait_for(ws.recv(), 10)  # the server's first sync step
+            out = await http.post(f"{base}/logout", headers={"Authorization": f"Bearer {token}"})
+            assert out.status_code == 204
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 2)
+            assert ws.close_code == 1008

@@ -376,9 +376,14 @@ async def co_reading(ws: WebSocket, study_id: int) -> None:
                 with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                     await ws.send_text(json.dumps(message, ensure_ascii=False))
 
+    async def revoked() -> None:  # logout or account disabled, on any node
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await ws.close(code=1008, reason="auth.revoked")
+
     task = asyncio.create_task(pump())
+    ticket = app.state.live.add(session_id=auth.id, user_id=auth.user_id, close=revoked)
     try:
-        while True:
+        while not ticket.revoked:
             text = await ws.receive_text()
             if len(text) > 4096:
                 continue
@@ -394,6 +399,7 @@ async def co_reading(ws: WebSocket, study_id: int) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
+        app.state.live.discard(ticket)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, RuntimeError):
             await task
