@@ -246,12 +246,7 @@ async def create(
             "request consultations for your institution's patients only",
             code="consult.not_own_patient",
         )
-    if specialties.get(data.specialty) is None:
-        raise InvalidInput(
-            "choose a specialty from the list",
-            code="consult.bad_specialty",
-            details={"field": "specialty"},
-        )
+    specialty = specialties.require(data.specialty, field="specialty")
     if data.min_title is not None and data.min_title not in specialties.PHYSICIAN_RANK:
         raise InvalidInput(
             "choose a physician's title", code="consult.bad_title", details={"field": "min_title"}
@@ -283,7 +278,7 @@ async def create(
         reason=data.reason,
         purpose=data.purpose,
         summary=data.summary,
-        specialty=data.specialty,
+        specialty=specialty,
         min_title=data.min_title,
         document_ids=doc_ids,
         created_at=now(),
@@ -299,7 +294,7 @@ async def create(
         patient_id=patient.id,
         institution_id=consult.institution_id,
         subject_institutions=institutions_of(patient),
-        details={"urgency": data.urgency.value, "specialty": data.specialty},
+        details={"urgency": data.urgency.value, "specialty": specialty},
     )
     workflow.MACHINE.announce(
         session=session,
