@@ -27,6 +27,7 @@ AT = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 LEGAL = {
     (C.DRAFT, "submit"): C.REQUESTED,
     (C.REQUESTED, "assign"): C.ASSIGNED,
+    (C.REQUESTED, "take"): C.ACCEPTED,
     (C.ASSIGNED, "accept"): C.ACCEPTED,
     (C.ASSIGNED, "decline"): C.REQUESTED,
     (C.ACCEPTED, "start"): C.IN_SESSION,
@@ -38,11 +39,23 @@ LEGAL = {
     (C.ASSIGNED, "cancel"): C.CANCELLED,
     (C.ACCEPTED, "cancel"): C.CANCELLED,
 }
-ACTIONS = ["submit", "assign", "accept", "decline", "start", "sign", "amend", "decide", "cancel"]
+ACTIONS = [
+    "submit",
+    "assign",
+    "take",
+    "accept",
+    "decline",
+    "start",
+    "sign",
+    "amend",
+    "decide",
+    "cancel",
+]
 PAIRS = list(itertools.product(ConsultState, ACTIONS))
 WHO = {
     "submit": "alice",
     "assign": "carol",
+    "take": "bob",
     "accept": "bob",
     "decline": "bob",
     "start": "alice",
@@ -79,6 +92,7 @@ def _step(app: Any, world: World, action: str, who: str):  # type: ignore[no-unt
     async def step(session: AsyncSession, consult: Consult) -> None:
         bob = world.users["bob"].id
         consult.expert_ids, consult.accepted_ids = frozenset({bob}), frozenset({bob})
+        consult.department_staff_ids = frozenset({bob})
         await workflow.step(
             session=session,
             bus=app.state.bus,
@@ -117,6 +131,7 @@ async def test_every_pair_follows_the_table(
     [
         (C.DRAFT, "submit", "mallory"),  # another institution's doctor
         (C.REQUESTED, "assign", "alice"),  # only the telemedicine centre assigns
+        (C.REQUESTED, "take", "mallory"),  # not a specialist of the invited department
         (C.ASSIGNED, "accept", "mallory"),  # not an assigned expert
         (C.ACCEPTED, "start", "carol"),  # the dispatcher is no participant
         (C.IN_SESSION, "sign", "alice"),  # the inviting doctor does not sign the opinion

@@ -923,6 +923,17 @@ GROUPS: dict[str, list[Probe]] = {
         ),
         consult("GET", f"{CON}/candidates", ac.CAROL, ac.VIEW, make=ac.consult_for("requested")),
         consult("POST", f"{CON}/assign", ac.CAROL, ac.VIEW, make=ac.assign_request(page=False)),
+        consult("POST", f"{CON}/take", ac.BOB, ac.WITH_BOB, make=ac.take_request()),
+        Probe("GET", f"{API}/consults/availability", ALL),
+        Probe("POST", f"{API}/consults/availability", roles(SP), ok=201, make=ac.window_create),
+        Probe(
+            "DELETE",
+            f"{API}/consults/availability/{{window_id}}",
+            roles(SP),  # bob: only the window's own specialist (another's is "not found")
+            ok=204,
+            deny=404,
+            make=ac.window_of_bob,
+        ),
         consult(
             "POST",
             f"{CON}/answer",
