@@ -233,3 +233,16 @@ async def window_of_bob(scene: Any, _who: str | None, _side: str | None) -> Any:
     req = Req()
     req.path.update(window_id=wid)
     return req
+
+
+def fhir_id(state: str, prefix: str, key: str = "consult_id") -> Any:
+    """A consultation in `state`, addressed as a FHIR id (`consult-<id>`, `opinion-<id>`)."""
+    inner = consult_for(state, "report" if state == "reported" else state)
+
+    async def make(scene: Any, who: str | None, side: str | None) -> Any:
+        req = await inner(scene, who, side)
+        req.path["resource_id"] = f"{prefix}{req.path[key]}"
+        return req
+
+    make.variant = state  # type: ignore[attr-defined]
+    return make

@@ -994,6 +994,17 @@ GROUPS: dict[str, list[Probe]] = {
             make=ac.consult_for("reported", "decide", json={"decision": "转诊"}),
         ),
         Probe("GET", f"{API}/icd10", ALL, make=body(query={"q": "I10"})),
+        Probe("GET", f"{FHIR}/Task", ALL),
+        consult(
+            "GET", f"{FHIR}/Task/{{resource_id}}", ac.VIEW, make=ac.fhir_id("requested", "consult-")
+        ),
+        Probe("GET", f"{FHIR}/DiagnosticReport", ALL),
+        consult(
+            "GET",
+            f"{FHIR}/DiagnosticReport/{{resource_id}}",
+            ac.CLINICAL,
+            make=ac.fhir_id("reported", "opinion-", "opinion_id"),
+        ),
     ],
     "pages-consult": [
         Probe("GET", "/consults", roles(CD, SP, NU, DI, AU), deny=404),

@@ -63,6 +63,7 @@ LABELS: dict[str, str] = {
     "consult.create": "Consultation requested",
     "consult.decide": "Treatment decision recorded, case closed",
     "consult.decline": "Consultation declined",
+    "consult.list": "Consultations listed (FHIR search)",
     "consult.document_read": "Attached document read through a consultation",
     "consult.expert_accept": "Expert accepted (others still to answer)",
     "consult.expert_decline": "Expert declined (others still to answer)",

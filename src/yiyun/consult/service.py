@@ -73,7 +73,7 @@ async def experts_of(session: AsyncSession, consult_id: int) -> list[ConsultExpe
     return list(rows.all())
 
 
-def _attach(consult: Consult, experts: Sequence[ConsultExpert]) -> None:
+def attach(consult: Consult, experts: Sequence[ConsultExpert]) -> None:
     consult.expert_ids = frozenset(e.expert_id for e in experts)
     consult.accepted_ids = frozenset(e.expert_id for e in experts if e.answer is Answer.ACCEPTED)
 
@@ -139,7 +139,7 @@ async def get(
     experts = await experts_of(session, consult.id)
     if not may_view(principal, consult, experts):
         raise NotFound("consultation not found", code="consult.not_found")
-    _attach(consult, experts)
+    attach(consult, experts)
     return consult
 
 
@@ -598,7 +598,7 @@ async def assign(
         principal=ctx.principal,
         details={"expert_ids": expert_ids, "starts_at": starts_at.isoformat()},
     )
-    _attach(consult, await experts_of(session, consult.id))
+    attach(consult, await experts_of(session, consult.id))
     consult.due_at = at + settings.sla(consult.urgency.value)
     consult.reminded_at = consult.escalated_at = None
     await tell(
@@ -757,7 +757,7 @@ async def answer(
                 Text("An expert declined a consultation; assign another"),
                 Text("Reason: {reason}", reason=mine.answer_reason),
             )
-    _attach(consult, experts)
+    attach(consult, experts)
     return consult
 
 
