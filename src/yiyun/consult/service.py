@@ -224,6 +224,7 @@ async def tell(
         link=_link(consult),
         data={"consult_id": consult.id},
         urgent=urgent,
+        out_of_app=True,  # e-mail and SMS where the person has an address on record
     )
 
 
