@@ -15,11 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.consult.conftest import CW, assigned
 from tests.factories import World
-from tests.workflow_checks import assert_illegal, assert_legal, assert_rolled_back, attempt
+from tests.workflow_checks import (
+    assert_illegal,
+    assert_legal,
+    assert_refused,
+    assert_rolled_back,
+    attempt,
+)
 from yiyun.auth import service as auth_service
 from yiyun.consult import workflow
 from yiyun.consult.models import Consult, ConsultState
-from yiyun.core.errors import PermissionDenied
 
 C = ConsultState
 AT = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
@@ -151,9 +156,7 @@ async def test_who_may_take_a_step(
         action=action,
         step=_step(app, world, action, who),
     )
-    assert isinstance(out.error, PermissionDenied)
-    assert out.error.code.startswith("consult.")
-    assert out.state == state.value and out.audited == 0 and out.published == []
+    assert_refused(out, state=state.value, prefix="consult.")
 
 
 async def test_a_rolled_back_step_publishes_nothing(app: Any, world: World) -> None:
