@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yiyun.audit import service as audit
 from yiyun.audit.models import AuditEvent
 from yiyun.core import events
-from yiyun.core.errors import YiyunError
+from yiyun.core.errors import PermissionDenied, YiyunError
 from yiyun.core.statemachine import Machine
 
 
@@ -120,4 +120,14 @@ def assert_rolled_back(out: Outcome, *, state: str) -> None:
     """A step whose transaction rolled back: audited inside it, then nothing at all."""
     assert out.error is None
     assert out.audit_in_transaction == 1 and out.queued_in_transaction == 1
+    assert out.state == state and out.audited == 0 and out.published == []
+
+
+def assert_refused(out: Outcome, *, state: str, code: str | None = None, prefix: str = "") -> None:
+    """A step the caller may not take: PermissionDenied (with `code`, or a code starting
+    with `prefix`), the state unchanged, nothing audited, nothing published."""
+    assert isinstance(out.error, PermissionDenied), out.error
+    if code is not None:
+        assert out.error.code == code
+    assert out.error.code.startswith(prefix)
     assert out.state == state and out.audited == 0 and out.published == []

@@ -187,19 +187,40 @@ async def test_the_whole_visit_from_check_in_to_signed_advice(
         f"{API}/clinics/visits/{visit['id']}/complete", headers=world.auth("bob")
     )
     assert open_draft.json()["error"]["code"] == "clinic.draft_open"
+    unconfirmed = await client.post(
+        f"{API}/clinics/prescriptions/{rx_id}/sign", headers=world.auth("bob"), json={}
+    )
+    assert unconfirmed.status_code == 403
+    assert unconfirmed.json()["error"]["code"] == "auth.step_up_required"
+    code = world.code("bob")
     signed = await client.post(
-        f"{API}/clinics/prescriptions/{rx_id}/sign",
-        headers=world.auth("bob"),
-        json={"code": world.code("bob")},
+        f"{API}/clinics/prescriptions/{rx_id}/sign", headers=world.auth("bob"), json={"code": code}
     )
     assert signed.status_code == 200, signed.text
     assert signed.json()["state"] == "signed"
     twice = await client.post(
-        f"{API}/clinics/prescriptions/{rx_id}/sign",
-        headers=world.auth("bob"),
-        json={"code": world.code("bob")},
+        f"{API}/clinics/prescriptions/{rx_id}/sign", headers=world.auth("bob"), json={}
     )
     assert twice.status_code == 409
+    # The one step-up: a code is good once, even within its 30-second window.
+    second = await client.post(
+        f"{API}/clinics/visits/{visit['id']}/prescriptions",
+        headers=world.auth("bob"),
+        json={"items": [{"code": "AMLO5", **item}]},
+    )
+    replay = await client.post(
+        f"{API}/clinics/prescriptions/{second.json()['id']}/sign",
+        headers=world.auth("bob"),
+        json={"code": code},
+    )
+    assert replay.status_code == 422 and replay.json()["error"]["code"] == "auth.step_up_failed"
+    # The session passed the check minutes ago: signing needs no new code.
+    fresh = await client.post(
+        f"{API}/clinics/prescriptions/{second.json()['id']}/sign",
+        headers=world.auth("bob"),
+        json={},
+    )
+    assert fresh.status_code == 200 and fresh.json()["state"] == "signed"
     done = await client.post(
         f"{API}/clinics/visits/{visit['id']}/complete", headers=world.auth("bob")
     )

@@ -11,7 +11,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import World
-from tests.workflow_checks import assert_illegal, assert_legal, assert_rolled_back, attempt
+from tests.workflow_checks import (
+    assert_illegal,
+    assert_legal,
+    assert_refused,
+    assert_rolled_back,
+    attempt,
+)
 from yiyun.auth import service as auth_service
 from yiyun.clinics import visits, workflow
 from yiyun.clinics.models import (
@@ -254,8 +260,7 @@ async def test_each_visit_rule_refuses_the_wrong_people(
         action=action,
         step=_visit_step(app, world, action, who),
     )
-    assert isinstance(out.error, PermissionDenied) and out.error.code == code
-    assert out.state == state.value and out.audited == 0 and out.published == []
+    assert_refused(out, state=state.value, code=code)
 
 
 async def test_only_the_drafter_signs_and_only_the_holder_closes(app: Any, world: World) -> None:

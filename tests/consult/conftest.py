@@ -19,6 +19,7 @@ import pytest
 from tests import db
 from tests.factories import World
 from yiyun.auth import service as auth_service
+from yiyun.consult.models import Availability
 from yiyun.core.clock import now
 from yiyun.org.enums import Role, StaffTitle
 from yiyun.org.models import User, UserRole
@@ -100,6 +101,17 @@ async def cw(app: Any, world: World) -> CW:
             created_by_id=world.users["alice"].id,
         )
         s.add_all([consent, doc])
+        # Every specialist's calendar is open for the tests' bookings (the calendar tests
+        # set their own windows).
+        for name in ("bob", "bea", "cleo", "dan"):
+            s.add(
+                Availability(
+                    expert_id=world.users[name].id,
+                    starts_at=now() - timedelta(days=1),
+                    ends_at=now() + timedelta(days=30),
+                    created_at=now(),
+                )
+            )
         await s.flush()
         out = CW(world, documents=[doc.id], consent_id=consent.id)
     return out

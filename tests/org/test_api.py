@@ -270,7 +270,7 @@ async def test_an_institution_admin_creates_staff_at_home(
             title="attending_physician",
             licence_no="LICDORA01",
             phone="13700001111",
-            specialties=["全科"],
+            specialties=["全科医疗科", "02"],
             years_of_practice=6,
         ),
     )
@@ -279,6 +279,7 @@ async def test_an_institution_admin_creates_staff_at_home(
     assert staff["username"] == "dora"  # usernames are lower case
     assert staff["roles"] == ["community_doctor"]
     assert staff["department_id"] == world.departments["gp"].id
+    assert staff["specialties"] == ["02"]  # the vocabulary's code, once
     assert staff["active"] is True
     assert staff["totp_enrolled"] is False
     assert staff["licence_valid"] is False  # no validity date given

@@ -11,9 +11,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import World
-from tests.workflow_checks import assert_illegal, assert_legal, assert_rolled_back, attempt
+from tests.workflow_checks import (
+    assert_illegal,
+    assert_legal,
+    assert_refused,
+    assert_rolled_back,
+    attempt,
+)
 from yiyun.auth import service as auth_service
-from yiyun.core.errors import PermissionDenied
 from yiyun.referrals import workflow
 from yiyun.referrals.models import Direction, Referral, ReferralState
 
@@ -117,8 +122,7 @@ async def test_each_rule_refuses_the_wrong_people(
         action=action,
         step=_step(app, world, action, who),
     )
-    assert isinstance(out.error, PermissionDenied) and out.error.code == code
-    assert out.state == state.value and out.audited == 0 and out.published == []
+    assert_refused(out, state=state.value, code=code)
 
 
 async def test_a_rolled_back_step_leaves_nothing(app: Any, world: World) -> None:

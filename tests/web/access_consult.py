@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from yiyun.auth.models import AuthSession
 from yiyun.consult.config import ConsultSettings
+from yiyun.consult.models import Availability
 from yiyun.core.clock import DISTRICT_TZ
 from yiyun.org.enums import StaffTitle
 from yiyun.org.models import User
@@ -53,6 +54,15 @@ async def _prepare(scene: Any) -> None:
         bob = await s.get(User, scene.world.users["bob"].id)
         bob.years_of_practice, bob.title = 10, StaffTitle.CHIEF_PHYSICIAN
         bob.department_id = scene.world.departments["cardio"].id
+        at = datetime.now(UTC)
+        s.add(
+            Availability(
+                expert_id=bob.id,
+                starts_at=at - timedelta(days=1),
+                ends_at=at + timedelta(days=30),
+                created_at=at,
+            )
+        )
     settings = scene.app.state.settings
     scene.app.state.settings = settings.model_copy(
         update={"consult": ConsultSettings(start_early_minutes=24 * 60, jobs_enabled=False)}
@@ -78,7 +88,9 @@ async def _strong(scene: Any, *names: str) -> None:
         )
 
 
-async def consult_in(scene: Any, side: str | None, state: str, *, with_file: bool = False) -> int:
+async def consult_in(
+    scene: Any, side: str | None, state: str, *, with_file: bool = False, department: bool = False
+) -> int:
     """A consultation of the side brought (through the API) to `state`."""
     await _prepare(scene)
     key = side or "a"
@@ -97,6 +109,8 @@ async def consult_in(scene: Any, side: str | None, state: str, *, with_file: boo
         "document_ids": docs,
         "submit": state != "draft",
     }
+    if department:  # the lead hospital's cardiology invited (bob may accept directly)
+        body["department_id"] = scene.world.departments["cardio"].id
     cid = await scene.create("/consults", who=requester, json=body)
     level = ORDER.index(state)
     if level >= ORDER.index("assigned"):
@@ -124,6 +138,7 @@ def consult_for(
     *,
     allowed: dict[str, frozenset[str]] | None = None,
     with_file: bool = False,
+    department: bool = False,
     **parts: Any,
 ) -> Any:
     """A consultation of the side in `state`: one shared by every caller the route refuses
@@ -137,7 +152,7 @@ def consult_for(
         cache = scene.__dict__.setdefault("_consults", {})
         slot_key = (label or state, key, mine)
         if slot_key not in cache:
-            cid = await consult_in(scene, key, state, with_file=with_file)
+            cid = await consult_in(scene, key, state, with_file=with_file, department=department)
             detail = await scene.setup("GET", f"/consults/{cid}", who=REQUESTER[key])
             ops = [o["id"] for o in detail["opinions"]]
             docs = detail["document_ids"]
@@ -182,4 +197,52 @@ def assign_request(*, page: bool) -> Any:
         return req
 
     make.variant = "requested"  # type: ignore[attr-defined]
+    return make
+
+
+def take_request() -> Any:
+    """A request inviting the lead hospital's cardiology; bob accepts it directly."""
+
+    async def make(scene: Any, who: str | None, side: str | None) -> Any:
+        req = await consult_for("requested", "take", allowed=BOB, department=True)(scene, who, side)
+        req.json = {"starts_at": slot(scene).isoformat(), "duration_minutes": 10}
+        return req
+
+    make.variant = "requested"  # type: ignore[attr-defined]
+    return make
+
+
+async def window_create(scene: Any, _who: str | None, _side: str | None) -> Any:
+    """A fresh hour of a calendar, past bob's standing window (so never an overlap)."""
+    from tests.web.test_access_matrix import Req
+
+    await _prepare(scene)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start += timedelta(days=40, hours=scene.serial())
+    return Req(
+        json={"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()}
+    )
+
+
+async def window_of_bob(scene: Any, _who: str | None, _side: str | None) -> Any:
+    """One of bob's windows (only he may withdraw it)."""
+    from tests.web.test_access_matrix import Req
+
+    made = await window_create(scene, "bob", None)
+    wid = await scene.create("/consults/availability", who="bob", json=made.json)
+    req = Req()
+    req.path.update(window_id=wid)
+    return req
+
+
+def fhir_id(state: str, prefix: str, key: str = "consult_id") -> Any:
+    """A consultation in `state`, addressed as a FHIR id (`consult-<id>`, `opinion-<id>`)."""
+    inner = consult_for(state, "report" if state == "reported" else state)
+
+    async def make(scene: Any, who: str | None, side: str | None) -> Any:
+        req = await inner(scene, who, side)
+        req.path["resource_id"] = f"{prefix}{req.path[key]}"
+        return req
+
+    make.variant = state  # type: ignore[attr-defined]
     return make

@@ -1081,6 +1081,17 @@ GROUPS: dict[str, list[Probe]] = {
         ),
         consult("GET", f"{CON}/candidates", ac.CAROL, ac.VIEW, make=ac.consult_for("requested")),
         consult("POST", f"{CON}/assign", ac.CAROL, ac.VIEW, make=ac.assign_request(page=False)),
+        consult("POST", f"{CON}/take", ac.BOB, ac.WITH_BOB, make=ac.take_request()),
+        Probe("GET", f"{API}/consults/availability", ALL),
+        Probe("POST", f"{API}/consults/availability", roles(SP), ok=201, make=ac.window_create),
+        Probe(
+            "DELETE",
+            f"{API}/consults/availability/{{window_id}}",
+            roles(SP),  # bob: only the window's own specialist (another's is "not found")
+            ok=204,
+            deny=404,
+            make=ac.window_of_bob,
+        ),
         consult(
             "POST",
             f"{CON}/answer",
@@ -1141,6 +1152,17 @@ GROUPS: dict[str, list[Probe]] = {
             make=ac.consult_for("reported", "decide", json={"decision": "转诊"}),
         ),
         Probe("GET", f"{API}/icd10", ALL, make=body(query={"q": "I10"})),
+        Probe("GET", f"{FHIR}/Task", ALL),
+        consult(
+            "GET", f"{FHIR}/Task/{{resource_id}}", ac.VIEW, make=ac.fhir_id("requested", "consult-")
+        ),
+        Probe("GET", f"{FHIR}/DiagnosticReport", ALL),
+        consult(
+            "GET",
+            f"{FHIR}/DiagnosticReport/{{resource_id}}",
+            ac.CLINICAL,
+            make=ac.fhir_id("reported", "opinion-", "opinion_id"),
+        ),
     ],
     "pages-consult": [
         Probe("GET", "/consults", roles(CD, SP, NU, DI, AU), deny=404),

@@ -19,6 +19,7 @@ from yiyun.clinics.schemas import (
     SlotRead,
     VisitRead,
 )
+from yiyun.web import stepup
 from yiyun.web.deps import CurrentPrincipal, DbSession, PatientCtx
 from yiyun.web.params import Id
 
@@ -184,14 +185,11 @@ async def visit_step(
 async def sign(
     prescription_id: Id, data: SignIn, request: Request, session: DbSession, ctx: PatientCtx
 ) -> PrescriptionRead:
-    """Sign with a current authenticator code."""
+    """Sign: needs a TOTP check within the last 10 minutes (`code` here, or `POST
+    /auth/step-up` before); a code already used is refused."""
+    await stepup.confirm(request, session, ctx, data.code)
     rx = await visits.sign_prescription(
-        session=session,
-        bus=request.app.state.bus,
-        ctx=ctx,
-        cfg=request.app.state.settings.security,
-        prescription_id=prescription_id,
-        code=data.code,
+        session=session, bus=request.app.state.bus, ctx=ctx, prescription_id=prescription_id
     )
     return PrescriptionRead.model_validate(rx)
 

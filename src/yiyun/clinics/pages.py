@@ -17,6 +17,7 @@ from yiyun.core.errors import InvalidInput
 from yiyun.meetings import schedule as meetings_schedule
 from yiyun.org import service as org_service
 from yiyun.org.models import User
+from yiyun.web import stepup
 from yiyun.web.deps import CurrentPrincipal, DbSession, PatientCtx
 from yiyun.web.pagekit import invalid, page, see_other
 from yiyun.web.params import Id
@@ -218,15 +219,11 @@ async def sign(
     request: Request,
     session: DbSession,
     ctx: PatientCtx,
-    code: Annotated[str, Form(pattern=r"^\s*[0-9]{6}\s*$")],
+    code: Annotated[str, Form(pattern=r"^\s*([0-9]{6})?\s*$")] = "",
 ) -> Response:
+    await stepup.confirm(request, session, ctx, code)
     rx = await visits.sign_prescription(
-        session=session,
-        bus=request.app.state.bus,
-        ctx=ctx,
-        cfg=request.app.state.settings.security,
-        prescription_id=prescription_id,
-        code=code.strip(),
+        session=session, bus=request.app.state.bus, ctx=ctx, prescription_id=prescription_id
     )
     return see_other(f"/clinics/visits/{rx.visit_id}?done=signed")
 

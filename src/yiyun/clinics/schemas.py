@@ -113,10 +113,10 @@ class PrescriptionCreate(BaseModel):
 
 
 class SignIn(BaseModel):
-    """A current code from the signer's authenticator app (strong authentication now)."""
+    """A TOTP code for the step-up (optional when the session passed one within 10 minutes)."""
 
     model_config = ConfigDict(extra="forbid")
-    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = None
 
 
 class PrescriptionRead(BaseModel):

@@ -25,6 +25,7 @@ from yiyun.clinics.schemas import BookingCreate, SessionCreate
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import as_utc, now
 from yiyun.core.errors import Conflict, InvalidInput, NotFound
+from yiyun.org import specialties
 from yiyun.records import access as records_access
 from yiyun.records import service as records_service
 from yiyun.records.enums import ConsentPurpose
@@ -95,7 +96,7 @@ async def publish(
     clinic = ClinicSession(
         institution_id=principal.institution_id,
         specialist_id=principal.user_id,
-        specialty=data.specialty,
+        specialty=specialties.require(data.specialty, field="specialty", optional=True),
         title=data.title,
         starts_at=starts,
         ends_at=ends,

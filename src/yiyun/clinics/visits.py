@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yiyun.clinics import drugs, signing, workflow
+from yiyun.auth import step_up
+from yiyun.clinics import drugs, workflow
 from yiyun.clinics.models import (
     ClinicSession,
     ClinicVisit,
@@ -26,7 +27,6 @@ from yiyun.core.errors import Conflict, InvalidInput, NotFound
 from yiyun.meetings import schedule as meetings_schedule
 from yiyun.meetings.schemas import MeetingCreate, Subject
 from yiyun.records import service as records_service
-from yiyun.settings import SecuritySettings
 
 SUBJECT_TYPE = "clinic.visit"
 
@@ -256,17 +256,14 @@ async def sign_prescription(
     session: AsyncSession,
     bus: EventBus,
     ctx: records_service.Ctx,
-    cfg: SecuritySettings,
     prescription_id: int,
-    code: str,
 ) -> Prescription:
-    """Sign: the drafter, a current authenticator code, and drugs allowed remotely."""
+    """Sign: the drafter, strong authentication within the last minutes (the one step-up,
+    `auth.step_up`: a code is good once), and drugs allowed remotely."""
     rx, visit = await get_prescription(session=session, ctx=ctx, prescription_id=prescription_id)
     workflow.PRESCRIPTION.check(rx, "sign", ctx.principal)
     check_items(rx.items)
-    await signing.confirm_code(
-        session=session, cfg=cfg, actor=ctx.actor, user_id=ctx.principal.user_id, code=code
-    )
+    await step_up.require_recent(session, ctx.principal)
     await workflow.step_prescription(
         session=session,
         bus=bus,

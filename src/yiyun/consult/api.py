@@ -9,12 +9,14 @@ from fastapi.responses import Response
 
 from yiyun.auth import service as auth_service
 from yiyun.auth import step_up
-from yiyun.consult import icd10, opinion, service, workflow
+from yiyun.consult import calendar, direct, icd10, opinion, service, workflow
 from yiyun.consult.models import Consult
 from yiyun.consult.schemas import (
     Amend,
     Answer,
     Assign,
+    AvailabilityCreate,
+    AvailabilityRead,
     Cancel,
     CandidateRead,
     ConsultCreate,
@@ -25,6 +27,7 @@ from yiyun.consult.schemas import (
     OpinionDraft,
     OpinionRead,
     StepUp,
+    Take,
     WorklistRead,
 )
 from yiyun.consult.service import Worklist
@@ -96,6 +99,30 @@ async def create_consult(
         session=session, ctx=ctx, bus=request.app.state.bus, data=data, settings=settings.consult
     )
     return _read(consult)
+
+
+@router.get("/consults/availability", response_model=list[AvailabilityRead])
+async def list_availability(
+    session: DbSession, principal: CurrentPrincipal, expert_id: Id | None = None
+) -> list[AvailabilityRead]:
+    """A calendar for the next two weeks: the caller's, or (dispatchers) an expert's."""
+    rows = await calendar.listing(session=session, principal=principal, expert_id=expert_id)
+    return [AvailabilityRead.model_validate(r) for r in rows]
+
+
+@router.post("/consults/availability", response_model=AvailabilityRead, status_code=201)
+async def add_availability(
+    data: AvailabilityCreate, session: DbSession, ctx: PatientCtx
+) -> AvailabilityRead:
+    """Publish a window of one's calendar (Asia/Shanghai when no zone is given)."""
+    row = await calendar.add(session=session, ctx=ctx, data=data)
+    return AvailabilityRead.model_validate(row)
+
+
+@router.delete("/consults/availability/{window_id}", status_code=204)
+async def remove_availability(window_id: Id, session: DbSession, ctx: PatientCtx) -> Response:
+    await calendar.remove(session=session, ctx=ctx, window_id=window_id)
+    return Response(status_code=204)
 
 
 @router.get("/consults/{consult_id}", response_model=ConsultDetail)
@@ -171,6 +198,17 @@ async def assign(
         consult_id=consult_id,
         data=data,
         settings=settings.consult,
+    )
+    return _read(consult)
+
+
+@router.post("/consults/{consult_id}/take", response_model=ConsultRead)
+async def take(
+    consult_id: Id, data: Take, request: Request, session: DbSession, ctx: PatientCtx
+) -> ConsultRead:
+    """The invited department's specialist accepts directly, at a time of their calendar."""
+    consult = await direct.take(
+        session=session, ctx=ctx, bus=request.app.state.bus, consult_id=consult_id, data=data
     )
     return _read(consult)
 

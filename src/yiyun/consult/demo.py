@@ -5,16 +5,24 @@ Idempotent: nothing is added once the demo has consultations."""
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yiyun.consult import pdf, signing
-from yiyun.consult.models import Answer, Consult, ConsultExpert, ConsultKind, Opinion, Urgency
+from yiyun.consult.models import (
+    Answer,
+    Availability,
+    Consult,
+    ConsultExpert,
+    ConsultKind,
+    Opinion,
+    Urgency,
+)
 from yiyun.consult.opinion import SEX_ZH, TITLES_ZH, URGENCY_ZH
 from yiyun.consult.service import mask_name, number
-from yiyun.core.clock import now
+from yiyun.core.clock import DISTRICT_TZ, district, now
 from yiyun.core.crypto import FieldCipher
 from yiyun.core.storage import LocalStore
 from yiyun.org.enums import InstitutionKind, Role
@@ -124,6 +132,8 @@ async def seed_consults(factory: async_sessionmaker[AsyncSession], settings: Set
                 purpose="明确诊断并指导下一步治疗（示例数据）",
                 summary="病情摘要（示例数据）：" + reason + "。既往高血压病史，规律服药。",
                 specialty="03.04",
+                # Waiting requests invite the expert's department (it may accept directly).
+                department_id=expert.department_id if state == "requested" else None,
                 document_ids=list(docs),
                 consent_id=None if state == "draft" else consent.id,
                 created_at=created,
@@ -161,7 +171,28 @@ async def seed_consults(factory: async_sessionmaker[AsyncSession], settings: Set
             if codes:
                 await _signed_opinion(db, cipher, store, consult, patient, expert, doctor, codes)
             made += 1
+        await _calendars(db, at)
         return made
+
+
+async def _calendars(db: AsyncSession, at: datetime) -> None:
+    """Every specialist's calendar: 08:00-17:30 Beijing time for the next 14 days."""
+    experts = (
+        await db.scalars(
+            select(User.id)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role == Role.SPECIALIST, User.active.is_(True))
+        )
+    ).all()
+    today = district(at).date()
+    for offset in range(14):
+        day = today + timedelta(days=offset)
+        opens = datetime.combine(day, time(8, 0), DISTRICT_TZ)
+        closes = datetime.combine(day, time(17, 30), DISTRICT_TZ)
+        db.add_all(
+            Availability(expert_id=e, starts_at=opens, ends_at=closes, created_at=at)
+            for e in experts
+        )
 
 
 async def _signed_opinion(

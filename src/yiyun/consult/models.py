@@ -54,6 +54,8 @@ class Consult(IdMixin, Base):
     # Loaded by the service with the experts (not columns): who the workflow rules see.
     expert_ids: frozenset[int] = frozenset()
     accepted_ids: frozenset[int] = frozenset()
+    # The invited department's specialists (who may accept the request directly).
+    department_staff_ids: frozenset[int] = frozenset()
 
     state: Mapped[ConsultState] = mapped_column(
         state_type(ConsultState), default=ConsultState.DRAFT
@@ -67,6 +69,8 @@ class Consult(IdMixin, Base):
     purpose: Mapped[str] = mapped_column(String(500), default="")
     summary: Mapped[str] = mapped_column(Text, default="")
     specialty: Mapped[str] = mapped_column(String(16))
+    # The invited department (optional): its specialists may accept the request directly.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("org_department.id"))
     min_title: Mapped[StaffTitle | None] = mapped_column(stored_enum(StaffTitle))
     document_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     consent_id: Mapped[int | None] = mapped_column(ForeignKey("records_consent.id"))
@@ -156,4 +160,17 @@ class SigningIdentity(IdMixin, Base):
     cert_pem: Mapped[str] = mapped_column(Text)
     key_enc: Mapped[str] = mapped_column(Text)
     not_after: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class Availability(IdMixin, Base):
+    """A window in which an expert can hold consultations (their calendar). A booking must
+    lie inside one; an expert's windows never overlap."""
+
+    __tablename__ = "consult_availability"
+    __table_args__ = (Index("ix_consult_availability_expert_time", "expert_id", "starts_at"),)
+
+    expert_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
     created_at: Mapped[datetime]

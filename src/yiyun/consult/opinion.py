@@ -22,7 +22,6 @@ from yiyun.consult.models import Consult, Opinion
 from yiyun.consult.schemas import Amend, OpinionDraft
 from yiyun.consult.service import (
     _patient,
-    _tell,
     audit_read,
     experts_of,
     get,
@@ -30,6 +29,7 @@ from yiyun.consult.service import (
     may_read_record,
     number,
     sees_clinical,
+    tell,
 )
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
@@ -228,7 +228,7 @@ async def sign(
         principal=ctx.principal,
         details={"opinion_id": op.id, "version": op.version, "sha256": op.sha256},
     )
-    await _tell(
+    await tell(
         session,
         bus,
         consult,
@@ -287,7 +287,7 @@ async def amend(
             "sha256": op.sha256,
         },
     )
-    await _tell(
+    await tell(
         session,
         bus,
         consult,

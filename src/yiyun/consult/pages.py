@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from yiyun.auth import service as auth_service
 from yiyun.auth import step_up
 from yiyun.auth.policy import Action
 from yiyun.collab.docs import Access
@@ -25,7 +24,8 @@ from yiyun.org.enums import Role
 from yiyun.org.models import Institution
 from yiyun.records.access import Ctx, visible_query
 from yiyun.records.models import Document, Patient
-from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store, client_ip
+from yiyun.web import stepup
+from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
 from yiyun.web.pagekit import invalid, page, see_other
 from yiyun.web.params import Id
 
@@ -270,22 +270,6 @@ def _back(consult_id: int, done: str = "saved") -> Response:
     return see_other(f"/consults/{consult_id}?done={done}")
 
 
-async def _step_up(
-    request: Request, session: DbSession, ctx: Ctx, settings: AppSettings, code: str
-) -> None:
-    """Check a TOTP code typed into the form (if any) before an act that needs one."""
-    code = code.strip()
-    if code:
-        await step_up.verify(
-            session=session,
-            cfg=settings.security,
-            principal=ctx.principal,
-            actor=ctx.actor,
-            code=code,
-            attempt=auth_service.Attempt(request.app.state.limiter, client_ip(request)),
-        )
-
-
 @router.post("/consults/{consult_id}/submit")
 async def submit(
     consult_id: Id, request: Request, session: DbSession, ctx: PatientCtx, settings: AppSettings
@@ -361,7 +345,7 @@ async def start(
     settings: AppSettings,
     totp_code: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    await _step_up(request, session, ctx, settings, totp_code)
+    await stepup.confirm(request, session, ctx, totp_code)
     consult = await service.start(
         session=session,
         ctx=ctx,
@@ -404,7 +388,7 @@ async def save_opinion(
         raise invalid(exc) from None
     await opinion.save_draft(session=session, ctx=ctx, consult_id=consult_id, data=data)
     if sign:
-        await _step_up(request, session, ctx, settings, totp_code)
+        await stepup.confirm(request, session, ctx, totp_code)
         await opinion.sign(
             session=session,
             ctx=ctx,
@@ -438,7 +422,7 @@ async def amend(
         )
     except ValidationError as exc:
         raise invalid(exc) from None
-    await _step_up(request, session, ctx, settings, totp_code)
+    await stepup.confirm(request, session, ctx, totp_code)
     await opinion.amend(
         session=session,
         ctx=ctx,

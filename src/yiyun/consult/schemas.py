@@ -39,6 +39,8 @@ class ConsultCreate(BaseModel):
     purpose: ShortText = ""
     summary: LongText = ""
     specialty: SpecialtyCode
+    # A hospital department invited directly: its specialists may accept the request.
+    department_id: EntityId | None = None
     min_title: StaffTitle | None = None
     document_ids: list[EntityId] = Field(default_factory=list, max_length=30)
     submit: bool = True
@@ -51,6 +53,31 @@ class Assign(BaseModel):
     duration_minutes: int = Field(default=30, ge=10, le=240)
 
     _check_start = field_validator("starts_at")(_aware)
+
+
+class Take(BaseModel):
+    """The invited department's specialist accepts directly, at a time of their calendar
+    (with a zone, or Asia/Shanghai wall-clock time)."""
+
+    model_config = ConfigDict(extra="forbid")
+    starts_at: datetime
+    duration_minutes: int = Field(default=30, ge=10, le=240)
+
+
+class AvailabilityCreate(BaseModel):
+    """A window of a specialist's calendar (with a zone, or Asia/Shanghai wall-clock)."""
+
+    model_config = ConfigDict(extra="forbid")
+    starts_at: datetime
+    ends_at: datetime
+
+
+class AvailabilityRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    expert_id: int
+    starts_at: datetime
+    ends_at: datetime
 
 
 class Answer(BaseModel):
@@ -136,6 +163,7 @@ class ConsultRead(BaseModel):
     reason: str
     purpose: str
     specialty: str
+    department_id: int | None = None
     min_title: str | None
     document_ids: list[int]
     consent_id: int | None

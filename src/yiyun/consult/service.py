@@ -20,7 +20,7 @@ from yiyun.auth import service as auth_service
 from yiyun.auth import step_up
 from yiyun.auth.policy import Action
 from yiyun.auth.principal import Principal
-from yiyun.consult import workflow
+from yiyun.consult import calendar, workflow
 from yiyun.consult.config import ConsultSettings
 from yiyun.consult.models import Answer, Consult, ConsultExpert, ConsultKind, ConsultState
 from yiyun.consult.schemas import Assign, ConsultCreate
@@ -73,7 +73,7 @@ async def experts_of(session: AsyncSession, consult_id: int) -> list[ConsultExpe
     return list(rows.all())
 
 
-def _attach(consult: Consult, experts: Sequence[ConsultExpert]) -> None:
+def attach(consult: Consult, experts: Sequence[ConsultExpert]) -> None:
     consult.expert_ids = frozenset(e.expert_id for e in experts)
     consult.accepted_ids = frozenset(e.expert_id for e in experts if e.answer is Answer.ACCEPTED)
 
@@ -85,6 +85,8 @@ def may_view(principal: Principal, consult: Consult, experts: Sequence[ConsultEx
         return True
     if any(e.expert_id == principal.user_id for e in experts):
         return True
+    if principal.user_id in consult.department_staff_ids:
+        return True  # the invited department's specialists
     if principal.has(Role.DISPATCHER, Role.AUTHORITY):
         return True
     return principal.institution_id == consult.institution_id and principal.has(*CLINICAL_ROLES)
@@ -99,6 +101,8 @@ def sees_clinical(principal: Principal, consult: Consult, experts: Sequence[Cons
     pending = {e.expert_id for e in experts if e.answer is Answer.PENDING}
     if principal.user_id in pending:
         return True  # an invited expert reads the summary to decide
+    if principal.user_id in consult.department_staff_ids and consult.state is C.REQUESTED:
+        return True  # so does the invited department, to accept directly
     return principal.institution_id == consult.institution_id and principal.has(*CLINICAL_ROLES)
 
 
@@ -131,11 +135,28 @@ async def get(
     consult = await session.scalar(query)
     if consult is None:
         raise NotFound("consultation not found", code="consult.not_found")
+    consult.department_staff_ids = await department_staff(session, consult.department_id)
     experts = await experts_of(session, consult.id)
     if not may_view(principal, consult, experts):
         raise NotFound("consultation not found", code="consult.not_found")
-    _attach(consult, experts)
+    attach(consult, experts)
     return consult
+
+
+async def department_staff(session: AsyncSession, department_id: int | None) -> frozenset[int]:
+    """The active specialists of the invited department (none when no department)."""
+    if department_id is None:
+        return frozenset()
+    rows = await session.scalars(
+        select(User.id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(
+            User.department_id == department_id,
+            User.active.is_(True),
+            UserRole.role == Role.SPECIALIST,
+        )
+    )
+    return frozenset(rows.all())
 
 
 async def _patient(session: AsyncSession, consult: Consult) -> Patient:
@@ -182,7 +203,7 @@ def _link(consult: Consult) -> str:
     return f"/consults/{consult.id}"
 
 
-async def _tell(
+async def tell(
     session: AsyncSession,
     bus: EventBus,
     consult: Consult,
@@ -203,6 +224,7 @@ async def _tell(
         link=_link(consult),
         data={"consult_id": consult.id},
         urgent=urgent,
+        out_of_app=True,  # e-mail and SMS where the person has an address on record
     )
 
 
@@ -246,12 +268,15 @@ async def create(
             "request consultations for your institution's patients only",
             code="consult.not_own_patient",
         )
-    if specialties.get(data.specialty) is None:
-        raise InvalidInput(
-            "choose a specialty from the list",
-            code="consult.bad_specialty",
-            details={"field": "specialty"},
-        )
+    specialty = specialties.require(data.specialty, field="specialty")
+    if data.department_id is not None:
+        dept = await session.get(Department, data.department_id)
+        if dept is None or not dept.active or dept.institution_id == principal.institution_id:
+            raise InvalidInput(
+                "invite an active department of another institution",
+                code="consult.bad_department",
+                details={"field": "department_id"},
+            )
     if data.min_title is not None and data.min_title not in specialties.PHYSICIAN_RANK:
         raise InvalidInput(
             "choose a physician's title", code="consult.bad_title", details={"field": "min_title"}
@@ -283,7 +308,8 @@ async def create(
         reason=data.reason,
         purpose=data.purpose,
         summary=data.summary,
-        specialty=data.specialty,
+        specialty=specialty,
+        department_id=data.department_id,
         min_title=data.min_title,
         document_ids=doc_ids,
         created_at=now(),
@@ -299,7 +325,7 @@ async def create(
         patient_id=patient.id,
         institution_id=consult.institution_id,
         subject_institutions=institutions_of(patient),
-        details={"urgency": data.urgency.value, "specialty": data.specialty},
+        details={"urgency": data.urgency.value, "specialty": specialty},
     )
     workflow.MACHINE.announce(
         session=session,
@@ -372,7 +398,7 @@ async def submit(
     )
     consult.due_at = now() + settings.sla(consult.urgency.value)
     consult.reminded_at = consult.escalated_at = None
-    await _tell(
+    await tell(
         session,
         bus,
         consult,
@@ -412,7 +438,7 @@ def refusal(user: User, consult: Consult, on: date) -> str | None:
     return None
 
 
-async def _codes(session: AsyncSession, users: Sequence[User]) -> dict[int, frozenset[str]]:
+async def held_codes(session: AsyncSession, users: Sequence[User]) -> dict[int, frozenset[str]]:
     dept_ids = {u.department_id for u in users if u.department_id}
     depts = {}
     if dept_ids:
@@ -421,32 +447,6 @@ async def _codes(session: AsyncSession, users: Sequence[User]) -> dict[int, froz
     return {
         u.id: specialties.held(u.specialties or [], depts.get(u.department_id or 0)) for u in users
     }
-
-
-async def _busy(
-    session: AsyncSession,
-    expert_id: int,
-    starts_at: datetime,
-    ends_at: datetime,
-    *,
-    exclude_consult: int | None = None,
-) -> ConsultExpert | None:
-    """A live booking of the expert that overlaps [starts_at, ends_at)."""
-    query = (
-        select(ConsultExpert)
-        .join(Consult, Consult.id == ConsultExpert.consult_id)
-        .where(
-            ConsultExpert.expert_id == expert_id,
-            ConsultExpert.answer.in_(LIVE_ANSWERS),
-            Consult.state.in_([C.ASSIGNED.value, C.ACCEPTED.value, C.IN_SESSION.value]),
-            ConsultExpert.starts_at < ends_at,
-            ConsultExpert.ends_at > starts_at,
-        )
-        .limit(1)
-    )
-    if exclude_consult is not None:
-        query = query.where(ConsultExpert.consult_id != exclude_consult)
-    return await session.scalar(query)
 
 
 async def candidates(
@@ -470,7 +470,7 @@ async def candidates(
             )
         ).all()
     )
-    codes = await _codes(session, users)
+    codes = await held_codes(session, users)
     when = starts_at or consult.scheduled_at or now() + timedelta(hours=1)
     on = district(when).date()
     out = []
@@ -481,14 +481,12 @@ async def candidates(
             continue
         if consult.kind is ConsultKind.MDT and not codes[user.id]:
             continue
-        busy = await _busy(
-            session,
-            user.id,
-            when,
-            when + timedelta(minutes=duration_minutes),
-            exclude_consult=consult.id,
+        until = when + timedelta(minutes=duration_minutes)
+        booked = await calendar.booking_at(
+            session, user.id, when, until, exclude_consult=consult.id
         )
-        out.append(Candidate(user, codes[user.id], refusal(user, consult, on), busy is not None))
+        busy = booked is not None or not await calendar.covered(session, user.id, when, until)
+        out.append(Candidate(user, codes[user.id], refusal(user, consult, on), busy))
     rank = specialties.PHYSICIAN_RANK
     out.sort(
         key=lambda c: (
@@ -514,7 +512,7 @@ async def assign(
     """The dispatcher books expert(s) and a time; each expert is checked and must be free."""
     consult = await get(session=session, principal=ctx.principal, consult_id=consult_id)
     workflow.MACHINE.check(consult, "assign", ctx.principal)
-    starts_at = as_utc(data.starts_at)
+    starts_at = calendar.local(data.starts_at)
     if starts_at < now() - timedelta(minutes=5):
         raise InvalidInput(
             "the consultation time must be in the future",
@@ -531,7 +529,7 @@ async def assign(
         )
     existing = {e.expert_id: e for e in await experts_of(session, consult.id)}
     users = await _users(session, expert_ids)
-    codes = await _codes(session, list(users.values()))
+    codes = await held_codes(session, list(users.values()))
     on = district(starts_at).date()
     for expert_id in expert_ids:
         user = users.get(expert_id)
@@ -566,17 +564,9 @@ async def assign(
                 code="consult.already_asked",
                 details={"expert_id": expert_id},
             )
-        clash = await _busy(session, expert_id, starts_at, ends_at, exclude_consult=consult.id)
-        if clash is not None:
-            raise Conflict(
-                "the expert is already booked at that time",
-                code="consult.double_booked",
-                details={
-                    "expert_id": expert_id,
-                    "starts_at": as_utc(clash.starts_at).isoformat(),
-                    "ends_at": as_utc(clash.ends_at).isoformat(),
-                },
-            )
+        await calendar.require_free(
+            session, consult, expert_id, starts_at, ends_at, action="assign"
+        )
     at = now()
     for expert_id in expert_ids:
         row = existing.get(expert_id)
@@ -609,10 +599,10 @@ async def assign(
         principal=ctx.principal,
         details={"expert_ids": expert_ids, "starts_at": starts_at.isoformat()},
     )
-    _attach(consult, await experts_of(session, consult.id))
+    attach(consult, await experts_of(session, consult.id))
     consult.due_at = at + settings.sla(consult.urgency.value)
     consult.reminded_at = consult.escalated_at = None
-    await _tell(
+    await tell(
         session,
         bus,
         consult,
@@ -622,7 +612,7 @@ async def assign(
         Text("Booked for {when} (Beijing time)", when=f"{district(starts_at):%Y-%m-%d %H:%M}"),
         urgent=consult.urgency.value == "emergency",
     )
-    await _tell(
+    await tell(
         session,
         bus,
         consult,
@@ -711,7 +701,7 @@ async def answer(
             details=details,
         )
         consult.due_at = None
-        await _tell(
+        await tell(
             session,
             bus,
             consult,
@@ -736,7 +726,7 @@ async def answer(
         consult.accepted_by_id = None
         consult.due_at = at + settings.sla(consult.urgency.value)
         consult.reminded_at = consult.escalated_at = None
-        await _tell(
+        await tell(
             session,
             bus,
             consult,
@@ -759,7 +749,7 @@ async def answer(
             details=details,
         )
         if not accept:
-            await _tell(
+            await tell(
                 session,
                 bus,
                 consult,
@@ -768,7 +758,7 @@ async def answer(
                 Text("An expert declined a consultation; assign another"),
                 Text("Reason: {reason}", reason=mine.answer_reason),
             )
-    _attach(consult, experts)
+    attach(consult, experts)
     return consult
 
 
@@ -786,7 +776,7 @@ async def cancel(
         details={"reason": reason[:500]},
     )
     consult.cancel_reason, consult.due_at = reason[:500], None
-    await _tell(
+    await tell(
         session,
         bus,
         consult,
@@ -902,7 +892,7 @@ async def decide(
         principal=ctx.principal,
     )
     await end_meeting(session=session, bus=bus, ctx=ctx, consult=consult)
-    await _tell(
+    await tell(
         session,
         bus,
         consult,
@@ -954,11 +944,15 @@ def _view_query(principal: Principal, view: str) -> Select[Any]:
     if view == "institution":
         return query.where(Consult.institution_id == principal.institution_id)
     if view == "invited":
+        mine = select(User.department_id).where(User.id == principal.user_id).scalar_subquery()
         return query.where(
-            exists().where(
-                ConsultExpert.consult_id == Consult.id,
-                ConsultExpert.expert_id == principal.user_id,
-                ConsultExpert.answer.in_([Answer.PENDING.value, Answer.ACCEPTED.value]),
+            or_(
+                exists().where(
+                    ConsultExpert.consult_id == Consult.id,
+                    ConsultExpert.expert_id == principal.user_id,
+                    ConsultExpert.answer.in_([Answer.PENDING.value, Answer.ACCEPTED.value]),
+                ),
+                (Consult.department_id == mine) & (Consult.state == C.REQUESTED.value),
             )
         )
     if view == "dispatch":

@@ -97,7 +97,7 @@ async def _act(ctx: Context, consult_id: int, kind: str, at: datetime) -> bool:
                 "Answer by {when} (Beijing time)",
                 when=f"{district(as_utc(consult.due_at or at)):%Y-%m-%d %H:%M}",
             )
-        await service._tell(
+        await service.tell(
             session,
             ctx.bus,
             consult,

@@ -12,6 +12,8 @@
 - submit (the requester): needs the patient's telemedicine consent (or the guardian's
   for a minor) on record; the request links it.
 - assign (the lead hospital's dispatcher): experts and a time; licence and years checked.
+- take (a specialist of the invited department): accepts a single-expert request
+  directly, at a time of their own calendar, without the dispatcher.
 - accept / decline (an assigned expert): single-expert requests take the first accept
   (a conditional UPDATE: exactly one expert wins); an MDT request is accepted when every
   assigned expert has accepted. The last decline returns the request to the dispatcher.
@@ -66,6 +68,11 @@ def _expert(principal: Any, consult: Consult) -> bool:
     return bool(principal.user_id in getattr(consult, "expert_ids", ()))
 
 
+def _department_specialist(principal: Any, consult: Consult) -> bool:
+    """A specialist of the invited department (the service loads `department_staff_ids`)."""
+    return bool(principal.user_id in getattr(consult, "department_staff_ids", ()))
+
+
 def _accepted_expert(principal: Any, consult: Consult) -> bool:
     return bool(principal.user_id in getattr(consult, "accepted_ids", ()))
 
@@ -88,6 +95,11 @@ REQUESTER_OR_DISPATCHER: Who[Consult] = Who(
 EXPERT: Who[Consult] = Who(
     _expert, code="consult.expert_only", message="only an assigned expert can do this"
 )
+INVITED_DEPARTMENT: Who[Consult] = Who(
+    _department_specialist,
+    code="consult.invited_department_only",
+    message="only a specialist of the invited department can accept this directly",
+)
 ACCEPTED_EXPERT: Who[Consult] = Who(
     _accepted_expert,
     code="consult.accepted_expert_only",
@@ -102,6 +114,7 @@ PARTICIPANT: Who[Consult] = Who(
 TABLE: dict[tuple[ConsultState, str], Step[ConsultState, Consult]] = {
     (C.DRAFT, "submit"): Step(C.REQUESTED, REQUESTER),
     (C.REQUESTED, "assign"): Step(C.ASSIGNED, DISPATCHER),
+    (C.REQUESTED, "take"): Step(C.ACCEPTED, INVITED_DEPARTMENT),
     (C.ASSIGNED, "accept"): Step(C.ACCEPTED, EXPERT),
     (C.ASSIGNED, "decline"): Step(C.REQUESTED, EXPERT),
     (C.ACCEPTED, "start"): Step(C.IN_SESSION, PARTICIPANT),

@@ -12,7 +12,7 @@ from yiyun.core.clock import now
 from yiyun.core.errors import InvalidInput, PermissionDenied
 from yiyun.inquiry import service, workflow
 from yiyun.inquiry.models import InquiryState
-from yiyun.web.blobs import blob_response
+from yiyun.web.blobs import private_file
 from yiyun.web.deps import (
     AppSettings,
     CurrentActor,
@@ -214,10 +214,4 @@ async def file(
         session=session, principal=principal, actor=actor, inquiry_id=inquiry_id
     )
     row = await service.file_for(session, inquiry, file_id)
-    return await blob_response(
-        store,
-        row.blob_key,
-        range_header=request.headers.get("range"),
-        media_type=row.content_type,
-        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
-    )
+    return await private_file(request, store, row.blob_key, row.content_type)

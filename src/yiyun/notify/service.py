@@ -6,11 +6,17 @@ their own language (`User.locale`, Chinese by default) before it is stored and p
 The push goes out after the transaction commits (`core.events`), so a rolled-back change
 never rings anyone, and the database stays the source of truth: a client that was
 offline reads its inbox on the next page load.
+
+With `out_of_app=True` the same words also go by e-mail (the user's work address) and SMS
+(their mobile number) through the app's channels (`install_outbound`, done by the app at
+start-up: console backends that log the recipient masked unless a gateway is
+configured), in each recipient's language, after the commit as well.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -18,11 +24,64 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun import i18n
 from yiyun.core import events
-from yiyun.core.bus import EventBus
+from yiyun.core.bus import EventBus, Message, Subscription
 from yiyun.core.clock import now
+from yiyun.core.crypto import FieldCipher
 from yiyun.i18n.text import Text, render
+from yiyun.notify.channels import Outbound, OutboundMessage, deliver
 from yiyun.notify.models import Notification
 from yiyun.org.models import User
+
+_outbound: list[tuple[Outbound, FieldCipher]] = []
+
+
+def install_outbound(outbound: Outbound, cipher: FieldCipher) -> None:
+    """The channels (and the cipher of staff phone numbers) out-of-app notices go by."""
+    _outbound[:] = [(outbound, cipher)]
+
+
+class _Sender:
+    """Delivers queued messages when the transaction commits (the events outbox calls
+    `publish`); a bus in shape only, nothing subscribes to it."""
+
+    def __init__(self, outbound: Outbound) -> None:
+        self.outbound = outbound
+
+    async def publish(self, channel: str, message: Message) -> None:
+        chosen = self.outbound.sms if channel == "sms" else self.outbound.email
+        await deliver(chosen, OutboundMessage(**message))
+
+    def subscribe(self, *channels: str) -> AbstractAsyncContextManager[Subscription]:
+        raise NotImplementedError("out-of-app delivery has no subscribers")
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+async def _queue_out_of_app(
+    session: AsyncSession, recipients: list[int], texts: dict[int, tuple[str, str]]
+) -> None:
+    if not _outbound:
+        return
+    outbound, cipher = _outbound[0]
+    sender = _Sender(outbound)
+    rows = await session.execute(
+        select(User.id, User.email, User.phone_enc).where(User.id.in_(recipients))
+    )
+    for uid, email, phone_enc in rows:
+        title, body = texts[uid]
+        if email:
+            message = {"to": email, "subject": title, "body": f"{title}\n\n{body}".strip()}
+            events.publish_after_commit(session, sender, "email", message)
+        if phone_enc:
+            phone = cipher.decrypt(phone_enc, context="staff-phone")
+            text = f"{title} {body}".strip()[:300]
+            events.publish_after_commit(
+                session, sender, "sms", {"to": phone, "subject": title, "body": text}
+            )
 
 
 def user_channel(user_id: int) -> str:
@@ -66,9 +125,10 @@ async def notify(
     link: str | None = None,
     data: dict[str, Any] | None = None,
     urgent: bool = False,
+    out_of_app: bool = False,
 ) -> list[Notification]:
     """Create one notification per user, worded in each user's language; they are pushed
-    when the transaction commits."""
+    when the transaction commits (and with `out_of_app` sent by e-mail and SMS too)."""
     recipients = list(dict.fromkeys(user_ids))
     if not recipients:
         return []
@@ -97,6 +157,8 @@ async def notify(
     await session.flush()
     for row in rows:
         events.publish_after_commit(session, bus, user_channel(row.user_id), payload(row))
+    if out_of_app:
+        await _queue_out_of_app(session, recipients, {r.user_id: (r.title, r.body) for r in rows})
     return rows
 
 

@@ -15,6 +15,7 @@ from yiyun.core import textsearch
 from yiyun.core.clock import now
 from yiyun.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from yiyun.core.pagination import PageParams, paginate
+from yiyun.org import specialties
 from yiyun.org.enums import InstitutionKind, Role
 from yiyun.org.models import Department, Institution, Region, Terminal, User, UserRole
 from yiyun.org.schemas import (
@@ -227,6 +228,7 @@ async def create_staff(
         data.password, min_length=cfg.password_min_length, username=data.username
     )
     fields = data.model_dump(exclude={"roles", "password", "phone"})
+    fields["specialties"] = specialties.require_all(data.specialties, field="specialties")
     user = User(
         **fields,
         password_hash=passwords.hash_password(data.password),
@@ -255,6 +257,10 @@ async def update_staff(
     user = await get_staff(session=session, principal=principal, user_id=user_id)
     require(principal, Action.MANAGE_STAFF, Target.of(user.institution_id))
     changes = data.model_dump(exclude_unset=True)
+    if changes.get("specialties") is not None:
+        changes["specialties"] = specialties.require_all(
+            changes["specialties"], field="specialties"
+        )
     if changes.get("department_id") is not None:
         dept = await session.get(Department, changes["department_id"])
         if dept is None or dept.institution_id != user.institution_id:

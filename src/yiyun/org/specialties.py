@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from yiyun.core.errors import InvalidInput
 from yiyun.org.enums import StaffTitle
 
 
@@ -145,3 +146,23 @@ def title_at_least(title: StaffTitle | None, minimum: StaffTitle | None) -> bool
     if minimum is None:
         return True
     return PHYSICIAN_RANK.get(title, 0) >= PHYSICIAN_RANK.get(minimum, 99) if title else False
+
+
+def require(value: str, *, field: str, optional: bool = False) -> str:
+    """The vocabulary code for `value` (a code or a Chinese or English name) as written to
+    a specialty column; else a 422 naming `field` (empty passes when `optional`)."""
+    if optional and not value.strip():
+        return ""
+    code = resolve(value)
+    if code is None:
+        raise InvalidInput(
+            "choose a specialty from the list",
+            code="specialty.unknown",
+            details={"field": field},
+        )
+    return code
+
+
+def require_all(values: Iterable[str], *, field: str) -> list[str]:
+    """Every value as a vocabulary code (a staff member's specialties), duplicates dropped."""
+    return list(dict.fromkeys(require(v, field=field) for v in values))

@@ -13,6 +13,7 @@ from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import as_utc, now
 from yiyun.core.errors import Conflict, InvalidInput, NotFound
+from yiyun.org import specialties
 from yiyun.org.enums import InstitutionKind
 from yiyun.org.models import Department, Institution
 from yiyun.records import access as records_access
@@ -121,7 +122,7 @@ async def refer_up(
             from_institution_id=principal.institution_id,
             to_institution_id=data.to_institution_id,
             to_department_id=data.to_department_id,
-            specialty=data.specialty,
+            specialty=specialties.require(data.specialty, field="specialty", optional=True),
             reason=data.reason,
             summary=data.summary,
             appointment_at=as_utc(data.appointment_at),

@@ -18,7 +18,7 @@ from yiyun.inquiry import service as inquiry_service
 from yiyun.inquiry.models import InquiryState
 from yiyun.resident import service
 from yiyun.web import messages
-from yiyun.web.blobs import blob_response
+from yiyun.web.blobs import private_file
 from yiyun.web.deps import (
     RESIDENT_COOKIE,
     RESIDENT_PATH,
@@ -410,10 +410,4 @@ async def file(
         session=session, principal=resident, inquiry_id=inquiry_id
     )
     row = await inquiry_service.file_for(session, inquiry, file_id)
-    return await blob_response(
-        store,
-        row.blob_key,
-        range_header=request.headers.get("range"),
-        media_type=row.content_type,
-        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
-    )
+    return await private_file(request, store, row.blob_key, row.content_type)

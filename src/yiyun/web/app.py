@@ -38,6 +38,7 @@ from yiyun.media.registry import create_engine as create_media_engine
 from yiyun.meetings import access as meeting_access
 from yiyun.meetings import reminders as meeting_reminders
 from yiyun.meetings.room import RoomControl
+from yiyun.notify import service as notify_service
 from yiyun.notify.channels import Outbound, console_outbound, sms_channel
 from yiyun.ops import jobs as ops_jobs
 from yiyun.ops import simulate as ops_simulate
@@ -214,6 +215,7 @@ def create_app(
         ),
         email=console_outbound().email,
     )
+    notify_service.install_outbound(app.state.outbound, app.state.cipher)
     app.state.hub = SignalHub(
         create_media_engine(settings.media), ice_servers=list(settings.media.ice_servers)
     )

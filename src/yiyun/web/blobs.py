@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 
+from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
 from yiyun.core.sealed import SealedReader
@@ -97,4 +98,19 @@ async def blob_response(
         out["Content-Range"] = f"bytes {start}-{end}/{size}"
     return StreamingResponse(
         _body(reader, start, end), status_code=status, media_type=media_type, headers=out
+    )
+
+
+PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+
+
+async def private_file(request: Request, store: BlobStore, key: str, media_type: str) -> Response:
+    """A user's own upload (a photo, an attachment): ranges served, never cached, never
+    sniffed into another type."""
+    return await blob_response(
+        store,
+        key,
+        range_header=request.headers.get("range"),
+        media_type=media_type,
+        headers=PRIVATE,
     )

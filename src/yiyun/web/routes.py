@@ -55,6 +55,7 @@ from yiyun.teaching import pages as teaching_pages
 from yiyun.web import apidocs, home, ops
 from yiyun.web.dicomweb import router as dicomweb_router
 from yiyun.web.fhir import clinical as fhir_clinical
+from yiyun.web.fhir import consult as fhir_consult
 from yiyun.web.fhir import router as fhir_router
 from yiyun.web.fhir import write as fhir_write
 from yiyun.web.routeindex import index_routers
@@ -88,6 +89,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(partners_api.router, tags=["partners"])
     app.include_router(fhir_write.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(fhir_clinical.router, prefix="/fhir/r4", tags=["fhir"])
+    app.include_router(fhir_consult.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(imaging_api.router, prefix=API, tags=["imaging"])
     app.include_router(fhir_router.router, prefix="/fhir/r4", tags=["fhir"])
     app.include_router(dicomweb_router.router, prefix="/dicomweb", tags=["dicomweb"])

@@ -1,5 +1,5 @@
 """FHIR R4 read and search for the clinical workflows: Schedule, Slot and Appointment
-(remote clinics) and ServiceRequest (referrals).
+(remote clinics) and ServiceRequest (referrals; consultations' are in `consult.py`).
 
 Scoping is the domains' own: an Appointment (a clinic visit) is seen by the session's
 specialist and the booking centre; a ServiceRequest (a referral) by the referring and
@@ -30,6 +30,7 @@ from yiyun.records.models import Patient
 from yiyun.referrals import service as referral_service
 from yiyun.referrals.models import Referral
 from yiyun.web.deps import DbSession
+from yiyun.web.fhir import consult as fhir_consult
 from yiyun.web.fhir import resources as res
 from yiyun.web.fhir.bundle import searchset
 from yiyun.web.fhir.caller import FhirCtx
@@ -261,6 +262,9 @@ async def search_appointment(
 
 @router.get("/ServiceRequest/{resource_id}")
 async def read_service_request(resource_id: str, session: DbSession, ctx: FhirCtx) -> Response:
+    """A referral (`<id>`) or a remote consultation (`consult-<id>`, `fhir/consult.py`)."""
+    if resource_id.startswith(fhir_consult.PREFIX):
+        return await fhir_consult.read_request(session, ctx, resource_id)
     try:
         referral = await referral_service.read_with_audit(
             session=session, ctx=ctx, referral_id=_id(resource_id, "ServiceRequest")
@@ -278,7 +282,8 @@ async def search_service_request(
     patient: str | None = None,
     status: str | None = None,
 ) -> Response:
-    """Referrals to and from the caller's institution, by `patient` and FHIR `status`."""
+    """Referrals to and from the caller's institution and the caller's consultations, by
+    `patient` and FHIR `status`."""
     work = await referral_service.worklist(session=session, principal=ctx.principal, limit=MAX)
     rows = [r.referral for r in work.rows]
     if (pid := _ref_id(patient, "Patient")) is not None:
@@ -291,4 +296,5 @@ async def search_service_request(
         action="referral.list",
         details={"results": len(rows)},
     )
-    return _bundle(request, "ServiceRequest", [service_request(r) for r in rows])
+    consults = await fhir_consult.search_requests(session, ctx, pid, status)
+    return _bundle(request, "ServiceRequest", [*(service_request(r) for r in rows), *consults])

@@ -1,0 +1,144 @@
+"""A whole remote consultation in real Chromium, across two institutions: the community
+doctor requests it (with the patient's consent on record), the telemedicine centre's
+dispatcher assigns the specialist at a time of his calendar, the specialist accepts,
+opens the session (the video meeting), writes and signs the opinion (step-up: his
+sign-in minutes ago), and the requesting doctor opens the signed PDF."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import LiveServer, shot, sign_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def pages(live_server: LiveServer, browser: Any) -> Iterator[dict[str, Any]]:
+    """Requester, dispatcher and specialist, each signed in once in their own browser."""
+    contexts = {}
+    for name in ("alice", "carol", "bob"):
+        contexts[name] = browser.new_context(viewport={"width": 1440, "height": 900})
+        sign_in(contexts[name].new_page(), live_server, name)
+    yield {name: ctx.pages[0] for name, ctx in contexts.items()}
+    for ctx in contexts.values():
+        ctx.close()
+
+
+def _prepare(server: LiveServer) -> None:
+    """bob qualifies (licence, 10 years, cardiology) and opens his calendar; pa consents."""
+    world = server.world
+    now = datetime.now(UTC)
+    for who, method, path, body in (
+        (
+            "admin",
+            "PATCH",
+            f"/staff/{world.users['bob'].id}",
+            {
+                "title": "chief_physician",
+                "years_of_practice": 10,
+                "department_id": world.departments["cardio"].id,
+                "licence_no": "LICBOB0001",
+                "licence_valid_until": "2030-01-01",
+            },
+        ),
+        (
+            "bob",
+            "POST",
+            "/consults/availability",
+            {
+                "starts_at": (now - timedelta(minutes=30)).isoformat(),
+                "ends_at": (now + timedelta(hours=10)).isoformat(),
+            },
+        ),
+        (
+            "alice",
+            "POST",
+            f"/patients/{world.patients['pa'].id}/consents",
+            {"purpose": "telemedicine"},
+        ),
+    ):
+        res = httpx.request(
+            method,
+            f"{server.url}/api/v1{path}",
+            headers=world.auth(who),
+            json=body,
+            timeout=30,
+        )
+        assert res.status_code < 300, res.text
+
+
+def _until(page: Any, state: str) -> None:
+    """Reload until the consultation shows `state` (the page after a redirect can be
+    read before the step's transaction is visible)."""
+    badge = page.locator("[data-testid=consult-state]")
+    for _ in range(20):
+        page.wait_for_load_state("load")
+        if badge.get_attribute("data-state") == state:
+            return
+        page.reload()
+    expect(badge).to_have_attribute("data-state", state)
+
+
+def test_a_consultation_from_request_to_signed_pdf(
+    live_server: LiveServer, pages: dict[str, Any]
+) -> None:
+    _prepare(live_server)
+    world, url = live_server.world, live_server.url
+    alice, carol, bob = pages["alice"], pages["carol"], pages["bob"]
+
+    alice.goto(f"{url}/consults/new?patient_id={world.patients['pa'].id}")
+    alice.select_option("#c-urgency", "urgent")
+    alice.select_option("#c-specialty", "03.04")
+    alice.fill("#c-reason", "血压控制不佳伴胸闷")
+    alice.fill("#c-summary", "男，56岁，高血压10年，近两周胸闷。")
+    alice.locator("form button[type=submit]").last.click()
+    expect(alice.locator("[data-testid=consult-state]")).to_have_attribute(
+        "data-state", "requested"
+    )
+    detail = alice.url.split("?")[0]
+
+    carol.goto(detail)
+    carol.check(f"#x-{world.users['bob'].id}")
+    carol.click("form[action$='/assign'] button[type=submit]")
+    expect(carol.locator("[data-testid=consult-state]")).to_have_attribute("data-state", "assigned")
+
+    bob.goto(detail)
+    bob.click("form[action$='/answer'] button[value=yes]")
+    expect(bob.locator("[data-testid=consult-state]")).to_have_attribute("data-state", "accepted")
+    code = bob.locator("#start-totp")
+    if code.count():  # the step-up asks again: the next step's code (never the sign-in's)
+        code.fill(pyotp.TOTP(world.totp["bob"]).at(time.time() + 30))
+    bob.click("[data-testid=start-session]")
+    # The video meeting rings: the requester invites the expert (answered later here).
+    ring = bob.get_by_role("button", name="稍后")
+    expect(ring).to_be_visible()
+    ring.click()
+    _until(bob, "in_session")
+    meeting = bob.locator("a[href^='/meetings/']").first
+    expect(meeting).to_be_visible()
+    bob.fill("#op-findings", "血压 168/102 mmHg，心电图示 ST-T 改变。")
+    bob.fill("#op-dx", "I10")
+    bob.fill("#op-rec", "加用氨氯地平 5 mg 每日一次。")
+    bob.click("[data-testid=sign-opinion]")
+    _until(bob, "reported")  # the PDF is rendered and signed before the state changes
+
+    alice.goto(detail)
+    link = alice.locator("[data-testid=opinion-pdf]").first
+    expect(link).to_be_visible()
+    pdf = alice.request.get(url + str(link.get_attribute("href")))
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body().startswith(b"%PDF")
+    shot(alice, "consult-signed-pc")
+    alice.set_viewport_size({"width": 390, "height": 844})
+    alice.reload()
+    expect(alice.locator("[data-testid=opinion-pdf]").first).to_be_visible()
+    shot(alice, "consult-signed-phone")
