@@ -48,11 +48,10 @@ async def _measure(
     url: str, fixture: dict[str, Any], data_dir: Any, total: int, conc: int, rounds: int
 ) -> dict[str, list[float]]:
     from benchmarks.bare_app import app as bare
+    from benchmarks.bench_api import APP_ENV
 
     from yiyun.settings import DbSettings, Settings
     from yiyun.web.app import create_app
-
-    from benchmarks.bench_api import APP_ENV
 
     settings = Settings(env=APP_ENV, data_dir=data_dir, db=DbSettings(url=url))
     app = create_app(settings)
