@@ -1,7 +1,7 @@
 """CPU per request, in process: a measure that stays put on a loaded machine.
 
 `bench_api.py --cpu` builds the app exactly as `yiyun.web.asgi` does (default
-settings, JSON access log to a null stream, metrics, audit on) on the seeded
+settings, JSON access log to a null stream, metrics, audit on; `APP_ENV`) on the seeded
 database, and the bare app of `bare_app.py`, and drives each route through
 `httpx.ASGITransport` with a fixed number of concurrent clients. It reports the
 process' CPU time (`time.process_time`) per request, client side included (the same
@@ -48,11 +48,12 @@ async def _measure(
     url: str, fixture: dict[str, Any], data_dir: Any, total: int, conc: int, rounds: int
 ) -> dict[str, list[float]]:
     from benchmarks.bare_app import app as bare
+    from benchmarks.bench_api import APP_ENV
 
     from yiyun.settings import DbSettings, Settings
     from yiyun.web.app import create_app
 
-    settings = Settings(env="demo", data_dir=data_dir, db=DbSettings(url=url))
+    settings = Settings(env=APP_ENV, data_dir=data_dir, db=DbSettings(url=url))
     app = create_app(settings)
     # The access log stays on (as deployed) but is written to a null stream.
     for handler in logging.getLogger().handlers:

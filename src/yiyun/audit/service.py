@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy import Engine, Table, event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,9 @@ _SQLITE_WRITE_LOCK = text("UPDATE audit_event SET seq = seq WHERE 1 = 0")
 _PENDING = "yiyun_audit_pending"
 _WROTE = "yiyun_wrote"
 _CONNECTIONS = "yiyun_connections"
+_TABLE = cast("Table", AuditEvent.__table__)
+_INSERT = insert(_TABLE)
+_COLUMNS = tuple(c.key for c in _TABLE.c if c.key != "id")
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,16 @@ def _append_pending(session: Session) -> None:
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
     seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+    rows = []
     for entry in pending:
         seq += 1
         entry.seq = seq
         entry.prev_hash = prev
         entry.hash = prev = row_hash(prev, fields_of(entry))
-    session.add_all(pending)
-    session.flush()
+        rows.append({column: getattr(entry, column) for column in _COLUMNS})
+    # One multi-row INSERT of the table (not the ORM's unit of work): nothing reads the
+    # entries back as ORM objects, and they are numbered and hashed already.
+    session.execute(_INSERT, rows)
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from yiyun.core import sqlite
+from yiyun.core import pg, sqlite
 from yiyun.core.clock import as_utc, now
 
 T = TypeVar("T")
@@ -127,8 +127,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(url, echo=echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    # asyncpg: BEGIN only once a transaction writes or locks (see core/pg.py).
+    module = {"module": pg.dbapi()} if url.startswith("postgresql+asyncpg") else {}
     engine = create_async_engine(
-        url, echo=echo, pool_recycle=1800, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW
+        url,
+        echo=echo,
+        pool_recycle=1800,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        **module,
     )
     event.listen(engine.sync_engine, "checkout", _drop_closed)
     return engine

@@ -71,8 +71,7 @@ async def get_institution(
     institution_id: Id, session: DbSession, principal: CurrentPrincipal
 ) -> InstitutionRead:
     require(principal, Action.VIEW_CONSORTIUM)
-    row = await service.get_institution(session=session, institution_id=institution_id)
-    return InstitutionRead.model_validate(row)
+    return await service.read_institution(session=session, institution_id=institution_id)
 
 
 @router.get("/institutions/{institution_id}/departments", response_model=list[DepartmentRead])

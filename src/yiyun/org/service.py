@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import cast
+
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.audit import service as audit
@@ -21,6 +23,7 @@ from yiyun.org.models import Department, Institution, Region, Terminal, User, Us
 from yiyun.org.schemas import (
     DepartmentCreate,
     InstitutionCreate,
+    InstitutionRead,
     StaffCreate,
     StaffRead,
     StaffUpdate,
@@ -57,6 +60,20 @@ async def get_institution(*, session: AsyncSession, institution_id: int) -> Inst
     if row is None:
         raise NotFound("institution not found", code="institution.not_found")
     return row
+
+
+_INSTITUTIONS = cast("Table", Institution.__table__)
+_INSTITUTION_BY_ID = select(_INSTITUTIONS).where(_INSTITUTIONS.c.id == bindparam("id"))
+
+
+async def read_institution(*, session: AsyncSession, institution_id: int) -> InstitutionRead:
+    """One institution as the API shows it, read as a plain row (no ORM object: this is
+    every client's most frequent lookup)."""
+    conn = await session.connection()
+    row = (await conn.execute(_INSTITUTION_BY_ID, {"id": institution_id})).first()
+    if row is None:
+        raise NotFound("institution not found", code="institution.not_found")
+    return InstitutionRead.model_validate(row)
 
 
 async def create_institution(

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from yiyun.audit import service as audit
 from yiyun.audit.service import Actor
@@ -24,6 +25,7 @@ from yiyun.core.crypto import FieldCipher
 from yiyun.core.errors import NotFound, YiyunError
 from yiyun.records.models import Patient, PatientRecordNo
 
+_WITH_RECORD_NUMBERS = (joinedload(Patient.record_numbers),)
 ID_CONTEXT = "resident-id"
 PHONE_CONTEXT = "patient-phone"
 
@@ -95,7 +97,8 @@ async def load_patient(
     *, session: AsyncSession, ctx: Ctx, patient_id: int, action: Action = Action.READ_PATIENT
 ) -> Patient:
     """Fetch a patient the principal may access; audit a denial, raise NotFound for outsiders."""
-    patient = await session.get(Patient, patient_id)
+    # The record numbers come in the same query (a join), not in a second one.
+    patient = await session.get(Patient, patient_id, options=_WITH_RECORD_NUMBERS)
     if patient is None:
         raise NotFound("patient not found", code="patient.not_found")
     try:

@@ -55,9 +55,11 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
         else:
             if audit.only_audit_pending(session):  # a read: its audit entries commit grouped
                 entries = audit.take_pending(session)
-                await session.rollback()
-                writer: audit.GroupWriter = request.app.state.audit_writer
-                await writer.append(entries)
+                if entries:
+                    await session.rollback()
+                    writer: audit.GroupWriter = request.app.state.audit_writer
+                    await writer.append(entries)
+                # else nothing to keep: closing the session ends the read transaction
             else:
                 await session.commit()
 
