@@ -85,7 +85,8 @@ class Lecture(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "teaching_lecture"
 
-    meeting_id: Mapped[int] = mapped_column(
+    # Set in the transaction that creates the lecture (the meeting needs the lecture's id).
+    meeting_id: Mapped[int | None] = mapped_column(
         ForeignKey("meetings_meeting.id", ondelete="CASCADE"), unique=True
     )
     institution_id: Mapped[int] = mapped_column(ForeignKey("org_institution.id"), index=True)

@@ -112,7 +112,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_meetings_presence_user_id"), "meetings_presence", ["user_id"])
     op.create_table(
         "teaching_lecture",
-        sa.Column("meeting_id", sa.Integer(), nullable=False),
+        sa.Column("meeting_id", sa.Integer(), nullable=True),
         sa.Column("institution_id", sa.Integer(), nullable=False),
         sa.Column("organiser_id", sa.Integer(), nullable=False),
         sa.Column("open_to_staff", sa.Boolean(), nullable=False),
@@ -132,7 +132,9 @@ def upgrade() -> None:
             name=op.f("fk_teaching_lecture_institution_id_org_institution"),
         ),
         sa.ForeignKeyConstraint(
-            ["organiser_id"], ["org_user.id"], name=op.f("fk_teaching_lecture_organiser_id_org_user")
+            ["organiser_id"],
+            ["org_user.id"],
+            name=op.f("fk_teaching_lecture_organiser_id_org_user"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_teaching_lecture")),
         sa.UniqueConstraint("meeting_id", name=op.f("uq_teaching_lecture_meeting_id")),
