@@ -118,7 +118,8 @@ async def test_the_presenters_rtp_becomes_a_playable_low_latency_playlist(tmp_pa
         # a viewer would be this far behind at best: a segment plus the listing delay
         assert p50 + SEGMENT_S < 4.0
 
-        probe = subprocess.run(
+        probe = await asyncio.to_thread(
+            subprocess.run,
             [
                 "ffprobe",
                 "-v",
