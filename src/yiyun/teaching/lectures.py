@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yiyun.auth.policy import Action, allows, require
+from yiyun.auth.policy import Action, Target, allows, require
 from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
@@ -44,7 +44,7 @@ async def create(
 ) -> tuple[Lecture, Meeting]:
     """Schedule a lecture (teachers and administrators: `teaching.publish`)."""
     principal = ctx.principal
-    require(principal, Action.PUBLISH_TEACHING)
+    require(principal, Action.PUBLISH_TEACHING, Target.of(principal.institution_id))
     lecture = Lecture(
         institution_id=principal.institution_id,
         organiser_id=principal.user_id,

@@ -43,6 +43,7 @@ from yiyun.stats import api as stats_api
 from yiyun.stats import pages as stats_pages
 from yiyun.surveillance import api as surveillance_api
 from yiyun.teaching import api as teaching_api
+from yiyun.teaching import lecture_api, lecture_pages
 from yiyun.teaching import pages as teaching_pages
 from yiyun.web import apidocs, home, ops
 from yiyun.web.dicomweb import router as dicomweb_router
@@ -69,6 +70,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(consult_api.router, prefix=API, tags=["consultations"])
     app.include_router(surveillance_api.router, prefix=API, tags=["surveillance"])
     app.include_router(teaching_api.router, prefix=API, tags=["teaching"])
+    app.include_router(lecture_api.router, prefix=API, tags=["teaching"])
     app.include_router(stats_api.router, prefix=API, tags=["statistics"])
     app.include_router(ops_api.router, prefix=API, tags=["operations"])
     app.include_router(clinics_api.router, prefix=API, tags=["clinics"])
@@ -91,6 +93,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(notify_pages.router, include_in_schema=False)
     app.include_router(emergency_pages.router, include_in_schema=False)
     app.include_router(teaching_pages.router, include_in_schema=False)
+    app.include_router(lecture_pages.router, include_in_schema=False)
     app.include_router(collab_pages.router, include_in_schema=False)
     app.include_router(stats_pages.router, include_in_schema=False)
     app.include_router(clinics_pages.router, include_in_schema=False)
