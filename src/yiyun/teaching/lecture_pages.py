@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, File, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from yiyun.core.errors import NotFound
 from yiyun.meetings import slides
 from yiyun.meetings.room_state import PRESENTERS
 from yiyun.teaching import lectures, live_hls
-from yiyun.teaching.lecture_api import joining
+from yiyun.teaching.lecture_api import joining, upload_slides
 from yiyun.teaching.live_streams import LiveStreams
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession, Store
-from yiyun.web.pagekit import page
+from yiyun.web.pagekit import page, see_other
 from yiyun.web.params import Id
 
 router = APIRouter()
@@ -82,3 +83,22 @@ async def live_file(
     suffix = name[name.rfind(".") :]
     cache = "no-cache" if suffix == ".m3u8" else "private, max-age=60"
     return Response(data, media_type=live_hls.TYPES[suffix], headers={"Cache-Control": cache})
+
+
+@router.post("/teaching/lectures/{lecture_id}/slides")
+async def upload_slides_form(
+    request: Request,
+    lecture_id: Id,
+    background: BackgroundTasks,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+    store: Store,
+    settings: AppSettings,
+    file: Annotated[UploadFile, File()],
+) -> Response:
+    """The page's upload form (same rules as the API), back to the lecture page."""
+    await upload_slides(
+        lecture_id, request, background, session, principal, actor, store, settings, file
+    )
+    return see_other(f"/teaching/lectures/{lecture_id}?done=slides_uploaded")
