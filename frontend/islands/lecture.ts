@@ -6,6 +6,7 @@ import Hls from "hls.js";
 
 import { Legs } from "./call/media";
 import { LocalMedia } from "./call/local";
+import { csrf } from "./call/dom";
 import { SignalConnection } from "./call/signal";
 import type { Json } from "./call/types";
 
@@ -23,8 +24,8 @@ if (root) {
   const role = box.dataset.role ?? "audience";
   const presenter = box.dataset.presenter === "true";
   const chair = box.dataset.chair === "true";
-  let delivery = box.dataset.delivery ?? "webrtc";
-  const hlsUrl = box.dataset.hls ?? "";
+  let delivery = "webrtc";
+  let hlsUrl = "";
   const video = box.querySelector<HTMLVideoElement>("[data-video]")!;
   const slideImg = box.querySelector<HTMLImageElement>("[data-slide]")!;
   const pageLabel = box.querySelector<HTMLElement>("[data-page]")!;
@@ -42,8 +43,8 @@ if (root) {
   let raised = false;
   let onStage = false;
   const local = new LocalMedia();
+  // Attached with the first track: an empty stream would hold up the page's load event.
   const stream = new MediaStream();
-  video.srcObject = stream;
 
   function show(next: Slide): void {
     slide = next;
@@ -74,6 +75,7 @@ if (root) {
     () => conn.iceServers,
     (_owner, track) => {
       stream.addTrack(track);
+      if (video.srcObject !== stream) video.srcObject = stream;
       void video.play().catch(() => undefined);
     },
   );
@@ -240,5 +242,19 @@ if (root) {
   window.setTimeout(() => {
     if (delivery === "webrtc" && !presenter && stream.getVideoTracks().length === 0 && hlsUrl) playHls();
   }, 15000);
-  void conn.connect();
+  // How to watch (WebRTC, or HLS past the WebRTC audience limit); then the signalling.
+  void (async () => {
+    const res = await fetch(`/api/v1/teaching/lectures/${lectureId}/join`, {
+      method: "POST",
+      headers: { "X-CSRF-Token": csrf(), Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    if (res.ok) {
+      const join = (await res.json()) as { delivery: string; hls_url: string | null };
+      delivery = join.delivery;
+      hlsUrl = join.hls_url ?? "";
+      box.dataset.delivery = delivery;
+    }
+    await conn.connect();
+  })();
 }

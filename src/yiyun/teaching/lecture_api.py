@@ -112,8 +112,7 @@ async def joining(
     seat = await lectures.seat(
         session=session, principal=principal, lecture_id=lecture_id, enrol=True
     )
-    async with request.app.state.sessions() as db:
-        shown = await slides.current(db, seat.meeting.id)
+    shown = await slides.current(session, seat.meeting.id)
     way = lectures.delivery(
         seat.role,
         webrtc_audience=webrtc_audience(request, seat.meeting.id),

@@ -12,7 +12,7 @@ from yiyun.core.errors import NotFound
 from yiyun.meetings import slides
 from yiyun.meetings.room_state import PRESENTERS
 from yiyun.teaching import lectures, live_hls
-from yiyun.teaching.lecture_api import joining, upload_slides
+from yiyun.teaching.lecture_api import upload_slides
 from yiyun.teaching.live_streams import LiveStreams
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession, Store
 from yiyun.web.pagekit import page, see_other
@@ -30,7 +30,7 @@ async def lecture_page(
     actor: CurrentActor,
     settings: AppSettings,
 ) -> HTMLResponse:
-    join = await joining(request, session, principal, actor, settings, lecture_id)
+    # Read-only: joining (a token, enrolment) is the island's POST to the join API.
     seat = await lectures.seat(session=session, principal=principal, lecture_id=lecture_id)
     decks = await slides.decks(session, seat.meeting.id)
     return page(
@@ -43,7 +43,7 @@ async def lecture_page(
             "role": seat.role,
             "presenter": seat.role in PRESENTERS,
             "chair": seat.role in ("host", "cohost"),
-            "join": join,
+            "slide": await slides.current(session, seat.meeting.id),
             "decks": [d for d in decks if d.state == slides.READY],
             "pending_decks": [d for d in decks if d.state != slides.READY],
         },
