@@ -50,6 +50,7 @@ if (root) {
     slide = next;
     slideImg.src = `/teaching/lectures/${lectureId}/slides/${next.deck}/${next.page}.png`;
     slideImg.hidden = false;
+    box.querySelector("[data-no-slide]")?.remove();
     pageLabel.textContent = `${next.page} / ${next.pages}`;
     box.dataset.slidePage = String(next.page);
     if (deckSelect) deckSelect.value = String(next.deck);
