@@ -9,6 +9,7 @@ PACKAGES=(
   libpango-1.0-0      # WeasyPrint (consultation opinion PDFs)
   libpangoft2-1.0-0
   ffmpeg              # media tooling
+  libreoffice-impress-nogui  # lecture slides: PPTX converted to PDF (soffice --headless)
   wrk                 # HTTP load generator (yiyun bench api)
   janus               # Janus WebRTC server (media engine "janus")
   janus-tools         # janus-pp-rec: turns Janus recordings (.mjr) into WebM/Matroska

@@ -901,6 +901,15 @@ COVERED_ELSEWHERE = {
     ("POST", f"{API}/learning/recordings/{{recording_id}}/review"),
     ("POST", f"{API}/learning/recordings/{{recording_id}}/publish"),
     ("POST", f"{API}/learning/reviews/{{review_id}}/{{action}}"),
+    # A live lecture is its members' (and all staff's when open); tests/teaching/
+    # test_lecture_room.py checks host, panelist, audience, an outsider (404) and ops (403).
+    ("GET", f"{API}/teaching/lectures/{{lecture_id}}"),
+    ("POST", f"{API}/teaching/lectures/{{lecture_id}}/join"),
+    ("POST", f"{API}/teaching/lectures/{{lecture_id}}/slides"),
+    ("GET", f"{API}/teaching/lectures/{{lecture_id}}/slides"),
+    ("GET", f"{API}/teaching/lectures/{{lecture_id}}/slide-track"),
+    ("POST", f"{API}/teaching/lectures/{{lecture_id}}/live"),
+    ("DELETE", f"{API}/teaching/lectures/{{lecture_id}}/live"),
     # An alarm is scoped by its site (none for platform alarms); tests/ops/test_alarms.py
     # checks ops, the consortium admin, an institution admin (own site only, 403 to act,
     # 404 elsewhere) and staff without operations (403).
@@ -942,6 +951,11 @@ PAGES_COVERED_ELSEWHERE = {
     ("GET", "/learning/meetings/{meeting_id}/attendance"),
     ("GET", "/learning/meetings/{meeting_id}/attendance.xlsx"),
     ("GET", "/learning/documents/{document_id}/file"),
+    # Live lectures (tests/teaching/test_lecture_room.py, tests/e2e/test_lecture.py).
+    ("GET", "/teaching/lectures/{lecture_id}"),
+    ("POST", "/teaching/lectures/{lecture_id}/slides"),
+    ("GET", "/teaching/lectures/{lecture_id}/slides/{deck_id}/{page_no}.png"),
+    ("GET", "/teaching/lectures/{lecture_id}/live/{name}"),
     ("POST", "/ops/alarms/{alarm_id}/{action}"),  # the same service as the API (above)
     # Clinic visits and referrals (pages over the same services; tests/e2e/test_clinic_referral.py).
     ("POST", "/clinics/sessions/{session_id}/book"),
@@ -1720,7 +1734,10 @@ GROUPS: dict[str, list[Probe]] = {
         *guest_state_rows("denied", token=410, upload=410, download=410, page=410),
         *guest_state_rows("admitted", token=200, upload=201, download=200, page=200),
     ],
-    "api-teaching": [Probe("GET", f"{API}/teaching/videos", ALL)],
+    "api-teaching": [
+        Probe("GET", f"{API}/teaching/videos", ALL),
+        Probe("GET", f"{API}/teaching/lectures", ALL),
+    ],
     "pages-teaching": [Probe("GET", "/teaching", ALL)],
     # Learning: every staff member learns; an administrator sees their staff's credit.
     "api-learning": [

@@ -99,6 +99,10 @@ ControlAction = Literal[
     "record_resume",
     "record_stop",
     "stop_share",
+    "stage",
+    "unstage",
+    "approve_question",
+    "dismiss_question",
 ]
 
 
@@ -149,6 +153,14 @@ class Stats(_Msg):
     height: int = Field(default=0, ge=0, le=16_384)
 
 
+class Slide(_Msg):
+    """Show this page of a slide deck to everyone (a lecture's presenters and host)."""
+
+    type: Literal["slide"]
+    deck: int = Field(gt=0, le=2**31 - 1)
+    page: int = Field(ge=1, le=10_000)
+
+
 class Control(_Msg):
     """A chair action (host or co-host only)."""
 
@@ -173,11 +185,12 @@ ClientMessage = Annotated[
     | RecordingConsent
     | RollcallAck
     | Stats
+    | Slide
     | Control,
     Field(discriminator="type"),
 ]
 MeetingMessage = (
-    Chat | Hand | MediaState | Unmute | RecordingConsent | RollcallAck | Stats | Control
+    Chat | Hand | MediaState | Unmute | RecordingConsent | RollcallAck | Stats | Slide | Control
 )
 AnyClientMessage = (
     Join | Publish | Subscribe | Answer | Trickle | SelectLayer | Leave | Ping | MeetingMessage

@@ -47,6 +47,9 @@ class Meeting(IdMixin, TimestampMixin, Base):
     # what the meeting is for: a consultation, a clinic visit, an incident…
     subject_type: Mapped[str | None] = mapped_column(String(32))
     subject_id: Mapped[int | None]
+    # "meeting" (everyone may speak) or "webinar" (a lecture: presenters and panelists
+    # speak, the audience receives until the host brings one on stage)
+    mode: Mapped[str] = mapped_column(String(16), default="meeting", server_default="meeting")
 
     @property
     def room_id(self) -> str:
@@ -292,6 +295,8 @@ class QuestionVote(IdMixin, Base):
 
     question_id: Mapped[int] = mapped_column(ForeignKey("meetings_question.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+
+
 class Attendance(IdMixin, Base):
     """One connection's stay in a meeting: admitted at `joined_at`, gone at `left_at`
     (None while connected, or when the node died before it saw the person leave).
@@ -309,5 +314,64 @@ class Attendance(IdMixin, Base):
     terminal_id: Mapped[int | None] = mapped_column(ForeignKey("org_terminal.id"))
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("org_institution.id"))
     connection: Mapped[str] = mapped_column(String(64))
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+
+
+class DeckState(StrEnum):
+    UPLOADED = "uploaded"  # waiting to be converted and rendered
+    RENDERING = "rendering"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class SlideDeck(IdMixin, Base):
+    """Slides a presenter uploaded to a meeting (a lecture): the PDF (a PPTX is converted
+    first) and its pages rendered to PNG, all in the blob store under `storage_prefix`."""
+
+    __tablename__ = "meetings_slide_deck"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    storage_prefix: Mapped[str] = mapped_column(String(200))
+    state: Mapped[DeckState] = mapped_column(state_type(DeckState), default=DeckState.UPLOADED)
+    pages: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+    created_at: Mapped[datetime]
+
+
+class SlideChange(IdMixin, Base):
+    """The page shown to everyone from `at` on: the slide track replayed with a recording."""
+
+    __tablename__ = "meetings_slide_change"
+    __table_args__ = (Index("ix_meetings_slide_change_meeting_at", "meeting_id", "at"),)
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings_meeting.id", ondelete="CASCADE"))
+    deck_id: Mapped[int] = mapped_column(ForeignKey("meetings_slide_deck.id", ondelete="CASCADE"))
+    page: Mapped[int]
+    by: Mapped[str] = mapped_column(String(24))  # "u<user id>"
+    at: Mapped[datetime]
+
+
+class Presence(IdMixin, Base):
+    """One stay in a live meeting: who (identity, user or guest), in which role, from when
+    to when. Written when the room admits someone and when they leave; `left_at` is null
+    while they are in (or if the node stopped first). Attendance is derived from these."""
+
+    __tablename__ = "meetings_presence"
+    __table_args__ = (Index("ix_meetings_presence_meeting_identity", "meeting_id", "identity"),)
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings_meeting.id", ondelete="CASCADE"))
+    identity: Mapped[str] = mapped_column(String(24))  # "u<user id>" or "g<guest id>"
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("org_user.id"), index=True)
+    guest_id: Mapped[int | None]
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    via: Mapped[str] = mapped_column(String(8), default="webrtc")  # "webrtc" or "hls"
     joined_at: Mapped[datetime]
     left_at: Mapped[datetime | None]

@@ -26,13 +26,14 @@ from yiyun.core.db import retry_when_locked
 from yiyun.core.errors import YiyunError
 from yiyun.core.storage import BlobStore
 from yiyun.media.hub import SignalHub
-from yiyun.meetings import recording, workflow
+from yiyun.meetings import recording, slides, workflow
 from yiyun.meetings.models import Meeting
 from yiyun.meetings.room_chair import ChairMixin
 from yiyun.meetings.room_entry import EntryMixin
 from yiyun.meetings.room_messages import MessagesMixin
 from yiyun.meetings.room_recording import RecordingMixin
 from yiyun.meetings.room_relay import EXPEL, HOLD, RelayMixin, bus_channel, expel_guest
+from yiyun.meetings.room_stage import StageMixin
 from yiyun.meetings.room_state import (
     CHAIRS,
     CHAT_PER_SECOND,
@@ -67,7 +68,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class RoomControl(EntryMixin, ChairMixin, MessagesMixin, RecordingMixin, RelayMixin):
+class RoomControl(EntryMixin, ChairMixin, MessagesMixin, RecordingMixin, RelayMixin, StageMixin):
     """The live meeting rooms of this app process. Its parts: `room_entry` (entering,
     the waiting room, removals), `room_chair` (chair control), `room_messages` (chat and
     other client messages), `room_recording`, `room_relay` (the bus); here, the rooms
@@ -106,6 +107,7 @@ class RoomControl(EntryMixin, ChairMixin, MessagesMixin, RecordingMixin, RelayMi
             if meeting is None:
                 raise Refused("meeting not found", code="meeting.not_found")
             consenting = await recording.consenting_guests(db, meeting)
+            shown = await slides.current(db, meeting.id) if meeting.mode == "webinar" else None
         room = self.rooms.get(meeting_id)
         if room is None:
             room = MeetingRoom(
@@ -115,6 +117,8 @@ class RoomControl(EntryMixin, ChairMixin, MessagesMixin, RecordingMixin, RelayMi
                 locked=meeting.locked,
                 allow_unmute=meeting.allow_unmute,
                 waiting_room=meeting.waiting_room,
+                mode=meeting.mode,
+                slide=shown,
             )
             self.rooms[meeting_id] = room
             room.listener = asyncio.create_task(self._listen(room))

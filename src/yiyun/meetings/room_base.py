@@ -18,7 +18,15 @@ from yiyun.core.storage import BlobStore
 from yiyun.media import signaling as sig
 from yiyun.media.hub import SignalHub
 from yiyun.meetings.models import Meeting
-from yiyun.meetings.room_state import MeetingRoom, Occupant
+from yiyun.meetings.room_state import AUDIENCE, MeetingRoom, Occupant
+
+
+def webinar_roster(room: MeetingRoom, people: list[Occupant]) -> tuple[list[Occupant], int]:
+    """Who a webinar's roster lists (everyone but the audience, plus audience members on
+    stage or with a raised hand) and how many others watch: a thousand viewers are a
+    number, not a list."""
+    listed = [o for o in people if o.role != AUDIENCE or o.on_stage or o.hand]
+    return listed, len(people) - len(listed)
 
 
 class RoomBase(abc.ABC):
@@ -94,10 +102,44 @@ class RoomBase(abc.ABC):
     @abc.abstractmethod
     async def _update_recording(self, room: MeetingRoom) -> None: ...
 
+    @abc.abstractmethod
+    async def _hold(
+        self,
+        room: MeetingRoom,
+        targets: list[Occupant],
+        kind: sig.MediaKind,
+        *,
+        held: bool,
+        by: str,
+        notify: bool = True,
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def _publish_refusal(self, occupant: Occupant) -> str | None: ...
+
+    @abc.abstractmethod
+    async def _stage(
+        self, room: MeetingRoom, chair: Occupant, msg: sig.Control
+    ) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    async def _slide(self, room: MeetingRoom, occupant: Occupant, msg: sig.Slide) -> None: ...
+
+    @abc.abstractmethod
+    async def _question(self, room: MeetingRoom, occupant: Occupant, msg: sig.Chat) -> None: ...
+
+    @abc.abstractmethod
+    async def _moderate(self, room: MeetingRoom, chair: Occupant, msg: sig.Control) -> None: ...
+
     # --- fan-out -----------------------------------------------------------------------
 
     def _roster(self, room: MeetingRoom) -> dict[str, Any]:
+        listed, watching = room.admitted(), 0
+        if room.webinar:
+            listed, watching = webinar_roster(room, listed)
         return {
+            "mode": room.mode,
+            "audience_count": watching,
             "participants": [
                 {
                     "id": o.participant,
@@ -110,8 +152,9 @@ class RoomBase(abc.ABC):
                     "host_muted": dict(o.host_muted),
                     "screen_of": o.screen_of,
                     "recording": o.consent,
+                    "on_stage": o.on_stage,
                 }
-                for o in room.admitted()
+                for o in listed
             ],
             "policy": {
                 "locked": room.locked,

@@ -18,7 +18,7 @@ from yiyun.core.errors import (
     YiyunError,
 )
 from yiyun.media import signaling as sig
-from yiyun.meetings import holds, removals, workflow
+from yiyun.meetings import holds, presence, removals, workflow
 from yiyun.meetings.models import Meeting, MeetingMember
 from yiyun.meetings.room_base import RoomBase
 from yiyun.meetings.room_relay import HOLD, bus_channel
@@ -92,6 +92,11 @@ class ChairMixin(RoomBase):
             for o in room.admitted():
                 if o.role == "screen":
                     await self._remove(o)
+        elif action in ("stage", "unstage"):
+            details = await self._stage(room, chair, msg)
+        elif action in ("approve_question", "dismiss_question"):
+            await self._moderate(room, chair, msg)
+            details["question"] = msg.target
         elif action == "end":
             await self._end(room, chair)  # audited with the state change
             return
@@ -167,6 +172,8 @@ class ChairMixin(RoomBase):
         everyone = list(room.occupants.values())
         room.occupants.clear()
         for o in everyone:
+            if o.presence_id is not None:
+                await presence.depart(self.sessions, o.presence_id)
             await o.dismiss("ended")
             if o.session is not None:
                 await self.hub.leave(o.session)

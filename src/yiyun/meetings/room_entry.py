@@ -10,10 +10,10 @@ from yiyun.auth.room_tokens import RoomClaims
 from yiyun.core.db import retry_when_locked
 from yiyun.media import signaling as sig
 from yiyun.media.hub import Send, Session
-from yiyun.meetings import attendance, chat, holds, removals, workflow
+from yiyun.meetings import attendance, chat, holds, presence, removals, workflow
 from yiyun.meetings.models import MeetingGuest
 from yiyun.meetings.room_base import RoomBase
-from yiyun.meetings.room_state import CHAIRS, Hangup, MeetingRoom, Occupant, Refused
+from yiyun.meetings.room_state import CHAIRS, PRESENTERS, Hangup, MeetingRoom, Occupant, Refused
 
 
 class EntryMixin(RoomBase):
@@ -128,6 +128,15 @@ class EntryMixin(RoomBase):
         self._by_session[occupant.session.id] = occupant
         if occupant.role != "screen":
             await self._note_attendance(room.meeting_id, occupant, joined=True)
+            occupant.presence_id = await presence.arrive(
+                self.sessions,
+                meeting_id=room.meeting_id,
+                identity=occupant.identity,
+                user_id=occupant.claims.user_id if occupant.claims.guest_id is None else None,
+                guest_id=occupant.claims.guest_id,
+                name=occupant.name,
+                role=occupant.role,
+            )
         await self._after_admission(room, occupant, chat_after)
         if room.recording is not None:
             await self._update_recording(room)
@@ -149,6 +158,11 @@ class EntryMixin(RoomBase):
             await occupant.emit(
                 "recording", state=room.recording.state, included=sorted(room.recording.included)
             )
+        if room.slide is not None:  # a late joiner sees the page everyone sees
+            await occupant.emit("slide", **room.slide)
+        if occupant.role in PRESENTERS:
+            for question in room.questions.values():
+                await occupant.emit("question", **question)
 
     async def _note_attendance(self, meeting_id: int, occupant: Occupant, *, joined: bool) -> None:
         """Record the stay (lecture attendance and credit read it)."""
@@ -168,8 +182,8 @@ class EntryMixin(RoomBase):
         """Why a media message is refused for this occupant (None: allowed)."""
         if not occupant.admitted:
             return "meeting.waiting"
-        if isinstance(msg, sig.Publish) and occupant.role == "observer":
-            return "meeting.observer"
+        if isinstance(msg, sig.Publish):
+            return self._publish_refusal(occupant)
         return None
 
     async def socket_closed(self, occupant: Occupant) -> None:
@@ -197,6 +211,8 @@ class EntryMixin(RoomBase):
         occupant = self._by_session.pop(session.id, None)
         if occupant is None:
             return
+        if occupant.presence_id is not None:
+            await presence.depart(self.sessions, occupant.presence_id)
         room = self.rooms.get(occupant.meeting_id)
         if room is None:
             return

@@ -76,12 +76,17 @@ class MessagesMixin(RoomBase):
                 await self._rollcall_status(room)
         elif isinstance(msg, sig.Stats):
             await self._stats(room, occupant, msg)
+        elif isinstance(msg, sig.Slide):
+            await self._slide(room, occupant, msg)
 
     async def _chat(self, room: MeetingRoom, occupant: Occupant, msg: sig.Chat) -> None:
         if occupant.role in ("screen", "observer"):
             raise PermissionDenied("observers do not chat", code="meeting.chat_forbidden")
         if not occupant.chat_rate.take():
             raise RateLimited("too many messages; slow down", code="meeting.chat_rate")
+        if room.webinar and occupant.audience:
+            await self._question(room, occupant, msg)
+            return
         posted = await chat.post(
             self.sessions,
             meeting_id=room.meeting_id,

@@ -41,6 +41,8 @@ class RelayMixin(RoomBase):
                             await self._roster_changed(room)
                         continue
                     fields = {k: v for k, v in message.items() if k not in ("type", "v")}
+                    if message.get("type") == "slide":
+                        room.slide = fields
                     for o in room.people():
                         await o.emit(str(message.get("type")), **fields)
         except asyncio.CancelledError:

@@ -19,6 +19,11 @@ from yiyun.media import signaling as sig
 from yiyun.media.hub import Send, Session
 
 CHAIRS = frozenset({"host", "cohost"})
+# In a webinar (a lecture): who may change the slides, and who speaks without being
+# brought on stage. The audience receives only.
+PRESENTERS = frozenset({"host", "cohost", "presenter"})
+STAGE = PRESENTERS | {"panelist"}
+AUDIENCE = "audience"
 Hangup = Callable[[], Awaitable[None]]
 CHAT_PER_SECOND = 5
 CONSENT_CHECK_SECONDS = 5.0
@@ -53,6 +58,13 @@ class Occupant:
         default_factory=lambda: TokenBucket(CHAT_PER_SECOND, CHAT_PER_SECOND)
     )
     last_stats: float = 0.0
+    on_stage: bool = False  # an audience member the host brought on stage
+    presence_id: int | None = None  # the `meetings_presence` row of this stay
+
+    @property
+    def audience(self) -> bool:
+        """Receives only: the audience of a lecture, unless brought on stage."""
+        return self.role == AUDIENCE and not self.on_stage
 
     @property
     def identity(self) -> str:
@@ -121,6 +133,13 @@ class MeetingRoom:
     recording: ActiveRecording | None = None
     listener: asyncio.Task[None] | None = None
     consenting_guests: set[int] = field(default_factory=set)
+    mode: str = "meeting"  # or "webinar"
+    slide: dict[str, Any] | None = None  # {deck, page, at}: what everyone sees
+    questions: dict[str, dict[str, Any]] = field(default_factory=dict)  # awaiting moderation
+
+    @property
+    def webinar(self) -> bool:
+        return self.mode == "webinar"
 
     def admitted(self) -> list[Occupant]:
         return [o for o in self.occupants.values() if o.admitted]

@@ -21,3 +21,13 @@ class TeachingSettings(BaseModel):
     complete_fraction: float = Field(
         default=0.9, gt=0, le=1, description="share of a video watched to count as completed"
     )
+    # live lectures
+    max_slides_mb: int = Field(default=100, ge=1, le=1024, description="largest slide upload")
+    max_slide_pages: int = Field(default=300, ge=1, le=2000, description="pages rendered at most")
+    slide_width: int = Field(default=1600, ge=320, le=3840, description="rendered page width (px)")
+    webrtc_audience_limit: int = Field(
+        default=200, ge=0, le=100_000, description="audience over WebRTC before HLS takes over"
+    )
+    live_hls_segment_seconds: float = Field(
+        default=1.0, gt=0.2, le=6, description="live HLS segment length (low latency)"
+    )

@@ -76,3 +76,22 @@ class WatchProgress(Base):
     watched_s: Mapped[float] = mapped_column(default=0.0)
     completed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class Lecture(IdMixin, TimestampMixin, Base):
+    """A live lecture: a meeting in webinar mode (`meeting_id`, linked back by the
+    meeting's subject `teaching.lecture`). Its life (scheduled, open, ended) is the
+    meeting's; here is what only a lecture has: who may watch and how."""
+
+    __tablename__ = "teaching_lecture"
+
+    # Set in the transaction that creates the lecture (the meeting needs the lecture's id).
+    meeting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings_meeting.id", ondelete="CASCADE"), unique=True
+    )
+    institution_id: Mapped[int] = mapped_column(ForeignKey("org_institution.id"), index=True)
+    organiser_id: Mapped[int] = mapped_column(ForeignKey("org_user.id"))
+    # Any active staff of the consortium may watch (joining makes them audience).
+    open_to_staff: Mapped[bool] = mapped_column(default=True)
+    # How many audience members receive over WebRTC; the others watch the HLS stream.
+    webrtc_audience_limit: Mapped[int] = mapped_column(Integer, default=200)

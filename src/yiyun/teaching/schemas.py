@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from yiyun.core.types import UsernameStr
 from yiyun.teaching.models import VideoState
 
 
@@ -65,3 +67,52 @@ class WatchRead(BaseModel):
     position_s: float
     watched_s: float
     completed_at: datetime | None
+
+
+class LectureCreate(BaseModel):
+    """A live lecture: when, who presents, who speaks, who is invited to watch."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=4000)
+    starts_at: datetime | None = None
+    duration_minutes: int = Field(default=60, ge=5, le=720)
+    presenters: list[UsernameStr] = Field(default_factory=list, max_length=20)
+    panelists: list[UsernameStr] = Field(default_factory=list, max_length=50)
+    audience: list[UsernameStr] = Field(default_factory=list, max_length=2000)
+    open_to_staff: bool = True
+    webrtc_audience_limit: int | None = Field(default=None, ge=0, le=100_000)
+
+
+class LectureRead(BaseModel):
+    id: int
+    meeting_id: int
+    title: str
+    description: str
+    state: str
+    starts_at: datetime | None
+    role: str
+    open_to_staff: bool
+    webrtc_audience_limit: int
+    page_url: str
+
+
+class DeckRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    filename: str
+    state: str
+    pages: int
+    error: str | None
+
+
+class LectureJoin(BaseModel):
+    """How to receive the lecture: a room token for WebRTC, or the live HLS playlist."""
+
+    delivery: str
+    role: str
+    token: str | None = None
+    hls_url: str | None = None
+    slide: dict[str, Any] | None = None

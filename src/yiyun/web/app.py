@@ -54,6 +54,7 @@ from yiyun.stats.config import stats_config
 from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
 from yiyun.teaching import worker as teaching_worker
+from yiyun.teaching.live_streams import LiveStreams
 from yiyun.web import errors, routes
 from yiyun.web.fhir import errors as fhir_errors
 from yiyun.web.htmx import HtmxRedirect
@@ -167,6 +168,7 @@ def create_app(
         await transcoder.stop()
         await reminder_runner.stop()
         await runner.stop()
+        await app.state.live_streams.close()
         await app.state.rooms.close()
         await app.state.collab.close()
         await app.state.hub.close()
@@ -228,6 +230,11 @@ def create_app(
         empty_end_seconds=settings.meetings.empty_end_minutes * 60,
     )
     app.state.collab = RoomManager(app.state.sessions, app.state.bus)
+    app.state.live_streams = LiveStreams(
+        app.state.hub.engine,
+        settings.data_dir / "live-hls",
+        segment_seconds=settings.teaching.live_hls_segment_seconds,
+    )
     mos = app.state.ops_metrics.mos.labels(settings.media.engine)
     app.state.rooms.quality_observer = mos.observe
     app.state.static_url = "/static"

@@ -51,6 +51,7 @@ from yiyun.supervision import api as supervision_api
 from yiyun.supervision import pages as supervision_pages
 from yiyun.surveillance import api as surveillance_api
 from yiyun.teaching import api as teaching_api
+from yiyun.teaching import lecture_api, lecture_pages
 from yiyun.teaching import pages as teaching_pages
 from yiyun.web import apidocs, home, ops
 from yiyun.web.dicomweb import router as dicomweb_router
@@ -81,6 +82,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(surveillance_api.router, prefix=API, tags=["surveillance"])
     app.include_router(teaching_api.router, prefix=API, tags=["teaching"])
     app.include_router(learning_api.router, prefix=API, tags=["learning"])
+    app.include_router(lecture_api.router, prefix=API, tags=["teaching"])
     app.include_router(stats_api.router, prefix=API, tags=["statistics"])
     app.include_router(supervision_api.router, prefix=API, tags=["supervision"])
     app.include_router(ops_api.router, prefix=API, tags=["operations"])
@@ -108,6 +110,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(emergency_pages.router, include_in_schema=False)
     app.include_router(teaching_pages.router, include_in_schema=False)
     app.include_router(learning_pages.router, include_in_schema=False)
+    app.include_router(lecture_pages.router, include_in_schema=False)
     app.include_router(collab_pages.router, include_in_schema=False)
     app.include_router(stats_pages.router, include_in_schema=False)
     app.include_router(supervision_pages.router, include_in_schema=False)

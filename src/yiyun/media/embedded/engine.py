@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -59,6 +60,7 @@ from yiyun.media.engine import (
     with_mutes,
 )
 from yiyun.media.recording import Recordings
+from yiyun.media.rtp_out import RtpTarget
 from yiyun.media.sdp import check_secure
 
 logger = logging.getLogger(__name__)
@@ -104,6 +106,9 @@ class EmbeddedEngine:
         rooms, self._rooms = self._rooms, {}
         for room in rooms.values():
             room.recorder = None
+            for tap in room.taps.values():
+                tap.close()
+            room.taps.clear()
             for member in list(room.members.values()):
                 await self._teardown(room, member)
         self._pending.clear()
@@ -169,6 +174,9 @@ class EmbeddedEngine:
             room = self._rooms.pop(room_id, None)
             if room is not None:
                 room.recorder = None  # a recording stays stoppable: it has what it got
+                for tap in room.taps.values():
+                    tap.close()
+                room.taps.clear()
                 for member in list(room.members.values()):
                     await self._teardown(room, member)
                     gone.append(ParticipantGone(room_id, member.participant_id, "left"))
@@ -413,6 +421,22 @@ class EmbeddedEngine:
         if room is not None and room.recorder is rec:
             room.recorder = None
         return await rec.finish()
+
+    async def start_forward(self, room_id: str, participant_id: str, target: RtpTarget) -> str:
+        """Forward a participant's media as plain RTP (`media.rtp_out`)."""
+        from yiyun.media.embedded.tap import RtpTap
+
+        room = self._room(room_id)
+        self._member(room, participant_id)
+        tap = RtpTap(secrets.token_hex(6), participant_id, target)
+        room.taps[tap.id] = tap
+        return tap.id
+
+    async def stop_forward(self, room_id: str, forward_id: str) -> None:
+        room = self._rooms.get(room_id)
+        tap = room.taps.pop(forward_id, None) if room is not None else None
+        if tap is not None:
+            tap.close()
 
     async def room_state(self, room_id: str) -> RoomState:
         room = self._room(room_id)

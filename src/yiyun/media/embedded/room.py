@@ -49,6 +49,7 @@ from yiyun.media.engine import ActiveSpeaker, Layer, Publication, RoomSpec
 if TYPE_CHECKING:
     from yiyun.media.embedded.legs import PublishLeg, SubscribeLeg
     from yiyun.media.embedded.recorder import Recorder
+    from yiyun.media.embedded.tap import RtpTap
 
 LIVE_AFTER_S = 1.5  # a layer with no packet for this long is considered stopped
 
@@ -154,6 +155,7 @@ class Room:
         self.nacks_answered = 0
         self.nacks_relayed = 0
         self.recorder: Recorder | None = None
+        self.taps: dict[str, RtpTap] = {}  # live-stream forwarders (`start_forward`)
 
     @property
     def room_id(self) -> str:
@@ -291,6 +293,9 @@ class Room:
             and recorder.on_packet(track, source, packet, codec.name, now)
         ):
             await self.request_keyframe(track, source, now)
+        for tap in tuple(self.taps.values()):
+            if tap.wants(track) and tap.on_packet(track, source, packet, codec.name, now):
+                await self.request_keyframe(track, source, now)
         for slot in tuple(track.slots):
             fw = slot.forwarder
             if fw is None or not slot.leg.connected:
