@@ -16,7 +16,7 @@ interface CompareRow {
   value: number; previous_month: number; same_month_last_year: number; mom_pct: number | null; yoy_pct: number | null;
 }
 interface SiteFig { id: number; name: string; name_en: string; kind: string; lon: number | null; lat: number | null; value: number }
-interface ClusterInfo { id: number; syndrome: string; start: string; end: string; observed: number; expected: number; p_value: number; radius_km: number; centre: SiteFig | null; sites: SiteFig[] }
+interface ClusterInfo { id: number; syndrome: string; syndrome_name: string; start: string; end: string; observed: number; expected: number; p_value: number; radius_km: number; centre: SiteFig | null; sites: SiteFig[] }
 
 const root = document.getElementById("stats") as HTMLElement | null;
 const zh = document.documentElement.lang.startsWith("zh");
@@ -253,7 +253,7 @@ class Dashboard {
       list.replaceChildren(...clusters.map((k) => {
         const li = document.createElement("li");
         li.dataset.cluster = String(k.id);
-        li.textContent = `${k.syndrome} · ${k.start} – ${k.end} · ${k.sites.length} ${this.root.dataset.i18nSites} · ${k.observed}/${k.expected.toFixed(1)} · p = ${k.p_value}`;
+        li.textContent = `${k.syndrome_name} · ${k.start} – ${k.end} · ${k.sites.length} ${this.root.dataset.i18nSites} · ${k.observed}/${k.expected.toFixed(1)} · p = ${k.p_value}`;
         return li;
       }));
     }

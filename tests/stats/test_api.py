@@ -112,3 +112,27 @@ async def test_exports_carry_the_definitions(
 
 
 _ = (UTC, datetime)
+
+
+async def test_a_cluster_names_its_syndrome_in_the_readers_language(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    from yiyun.stats.models import Cluster
+    from yiyun.surveillance.models import Syndrome
+
+    session.add(Syndrome(code="ili", name="流感样病例", name_en="Influenza-like illness"))
+    today = local_day(now())
+    session.add(
+        Cluster(syndrome="ili", on=today, start=today - timedelta(days=2), end=today,
+                centre_id=world.inst["chc_a"].id, site_ids=[world.inst["chc_a"].id],
+                radius_km=1.0, observed=12, expected=3.0, llr=9.0, p_value=0.001,
+                replicates=999, created_at=now())
+    )  # fmt: skip
+    await session.commit()
+    names = {}
+    for lang in ("zh-CN", "en"):
+        res = await client.get(f"/api/v1/stats/clusters?lang={lang}", headers=world.auth("hana"))
+        assert res.status_code == 200, res.text
+        [cluster] = res.json()["clusters"]
+        names[lang] = cluster["syndrome_name"]
+    assert names == {"zh-CN": "流感样病例", "en": "Influenza-like illness"}

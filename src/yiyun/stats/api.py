@@ -19,6 +19,7 @@ from yiyun.stats import figures, geo, registry, service
 from yiyun.stats.config import stats_config
 from yiyun.stats.models import Cluster
 from yiyun.stats.registry import local_day
+from yiyun.surveillance.models import Syndrome
 from yiyun.web.deps import CurrentPrincipal, DbSession
 from yiyun.web.templating import locale_of
 
@@ -205,11 +206,19 @@ async def clusters(
         query = query.where(Cluster.p_value <= cfg.scan_alpha)
     rows = (await session.scalars(query)).all()
     sites = await service.sites(session, sc, cfg)
+    english = locale_of(request) == "en"
+    names = {
+        s.code: s.name_en if english else s.name
+        for s in await session.scalars(
+            select(Syndrome).where(Syndrome.code.in_({c.syndrome for c in rows}))
+        )
+    }
     return {
         "clusters": [
             {
                 "id": c.id,
                 "syndrome": c.syndrome,
+                "syndrome_name": names.get(c.syndrome, c.syndrome),
                 "on": c.on.isoformat(),
                 "start": c.start.isoformat(),
                 "end": c.end.isoformat(),
