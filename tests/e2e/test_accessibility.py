@@ -1,7 +1,8 @@
 """axe-core's WCAG 2 A/AA rules over the pages each role uses, on the full demo
 consortium in real Chromium (zh-CN): PC 1440 px, phone 390 px, the wall display at
 2560×1440, the call page and the signed-out pages. Any violation fails with axe's own
-description of the elements."""
+description of the elements. The same pass fails a page that is wider than its screen or
+that shows a raw message or action code (`meeting.not_started`, `patient.read`)."""
 
 from __future__ import annotations
 
@@ -29,22 +30,25 @@ PAGES: dict[str, list[str]] = {
                "first:/clinics a[href^='/clinics/visits/']", "/clinics/waiting",
                "/clinics/waiting?kiosk=1", "/referrals", "first:/referrals a[href^='/referrals/']",
                "/referrals/new?direction=up", "/imaging", "/imaging/unmatched", "/inquiries",
-               "/inquiries?view=mine", "/consults", "/consults/new"],
+               "/inquiries?view=mine", "/consults", "/consults/new", "/learning",
+               "/learning/transcript", "/teaching"],
     "specialist": ["/clinics", "first:/clinics a[href^='/clinics/sessions/']",
                    "/referrals?box=in", "/referrals/new?direction=down"],
     "nurse": ["/", "/emergency/tasks"],
     "dispatcher": ["/", "/consults"],
-    "authority": ["/", "/emergency", "/audit", "/terminals/attention", "/stats", "/stats/glossary"],
+    "authority": ["/", "/emergency", "/audit", "/terminals/attention", "/stats", "/stats/glossary",
+                  "/supervision", "/supervision/samples"],
     "ops": ["/", "/calls/quality", "/terminals/attention", "/ops/terminals", "/ops/alarms",
             "/ops/topology"],
     "instadmin": ["/", "/audit", "/staff", "/ops/terminals"],
-    "admin": ["/", "/audit"],  # the consortium administrator (a test persona)
+    "admin": ["/", "/audit", "/partners"],  # the consortium administrator (a test persona)
 }  # fmt: skip
 PHONE_PAGES = {
-    "doctor": ["/", "/patients", "/meetings", "/clinics", "/referrals", "/imaging", "/inquiries"],
-    "authority": ["/emergency", "/stats"],
+    "doctor": ["/", "/patients", "/meetings", "/clinics", "/referrals", "/imaging", "/inquiries",
+               "/consults", "/learning", "/teaching"],
+    "authority": ["/emergency", "/stats", "/supervision"],
     "ops": ["/ops/alarms", "/ops/terminals"],
-}
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +93,31 @@ def _visit(page: Page, server: LiveServer, target: str) -> str:
     return target
 
 
+# Visible text that looks like a dotted code (`consult.not_found`), not a sentence.
+_CODES = r"""() => {
+  const found = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const el = walk.currentNode.parentElement;
+    if (!el || el.closest("script, style, code, pre") || !el.checkVisibility()) continue;
+    for (const m of walk.currentNode.textContent.matchAll(/\b[a-z]+(?:_[a-z]+)*\.[a-z_]+\b/g)) {
+      found.push(m[0]);
+    }
+  }
+  return found;
+}"""
+
+
 def _scan(page: Page, where: str, problems: list[str]) -> None:
     found = violations(page)
     if found:
         problems.append(f"{where}:\n{describe(found)}")
+    wider = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    if wider > 1:
+        problems.append(f"{where}: {wider} px wider than the screen")
+    codes = page.evaluate(_CODES)
+    if codes:
+        problems.append(f"{where}: raw codes shown: {sorted(set(codes))}")
 
 
 @pytest.mark.parametrize("who", list(PAGES))
