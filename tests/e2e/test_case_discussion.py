@@ -48,7 +48,10 @@ def _accepted_consult(server: LiveServer) -> int:
         {"patient_id": patient, "reason": "胸闷待查", "specialty": "03.04"},
     )
     cid = int(str(made["id"]))
-    starts = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    now = datetime.now(UTC)
+    starts = (now + timedelta(minutes=30)).isoformat()
+    window = {"starts_at": now.isoformat(), "ends_at": (now + timedelta(hours=2)).isoformat()}
+    _post(server, "bob", "/consults/availability", window)  # the expert's calendar
     bob = server.world.users["bob"].id
     _post(server, "carol", f"/consults/{cid}/assign", {"expert_ids": [bob], "starts_at": starts})
     _post(server, "bob", f"/consults/{cid}/answer", {"accept": True})

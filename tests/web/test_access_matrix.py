@@ -1737,6 +1737,13 @@ GROUPS: dict[str, list[Probe]] = {
     "api-teaching": [
         Probe("GET", f"{API}/teaching/videos", ALL),
         Probe("GET", f"{API}/teaching/lectures", ALL),
+        Probe(
+            "POST",
+            f"{API}/teaching/lectures",
+            PATIENT_STAFF | roles(CA, IA),
+            ok=201,
+            make=body(json={"title": "基层高血压管理 {n}"}),
+        ),
     ],
     "pages-teaching": [Probe("GET", "/teaching", ALL)],
     # Learning: every staff member learns; an administrator sees their staff's credit.

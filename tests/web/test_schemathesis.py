@@ -107,13 +107,19 @@ def fuzzed(
 
 
 def check_error_shape(path: str, status: int, body: bytes) -> None:
-    """4xx: `{"error": {code, message, details}}`; on /fhir/ an OperationOutcome."""
+    """4xx: `{"error": {code, message, details}}`; on /fhir/ an OperationOutcome; from the
+    OAuth token endpoint RFC 6749's `{"error": "<code>", "error_description": ...}`."""
     if not 400 <= status < 500:
         return
     data = json.loads(body)
     if path.startswith("/fhir/"):
         assert data["resourceType"] == "OperationOutcome", data
         assert data["issue"] and data["issue"][0]["severity"] == "error", data
+        return
+    if path == "/oauth/token":
+        assert isinstance(data["error"], str) and data["error"], data
+        assert isinstance(data["error_description"], str) and data["error_description"], data
+        assert set(data) <= {"error", "error_description", "code"}, data
         return
     assert set(data) == {"error"}, data
     error = data["error"]
@@ -196,6 +202,7 @@ CONTENT_RULES = {
     "patient.bad_institution": "an institution that exists",
     "patient.bad_id_number": "a resident ID number's MOD 11-2 check character",
     "auth.weak_password": "the password policy's character classes and common passwords",
+    "specialty.unknown": "a specialty from the national list (code or name)",
     "upload.disguised": "a file's type is recognised by its content",
     "upload.type_not_allowed": "a file's type is recognised by its content",
     "surveillance.csv_empty": "a CSV file's rows",

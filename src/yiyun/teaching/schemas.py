@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from yiyun.core.types import UsernameStr
+from yiyun.core.types import NameStr, UsernameStr
+from yiyun.meetings.schemas import Description
 from yiyun.teaching.models import VideoState
 
 
@@ -74,13 +75,16 @@ class LectureCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=4000)
+    # The lecture's meeting is created from these: the same constraints as a meeting's
+    # (title, description, at most 200 invitees in all; the audience may also be "all
+    # staff", `open_to_staff`).
+    title: NameStr
+    description: Description = ""
     starts_at: datetime | None = None
     duration_minutes: int = Field(default=60, ge=5, le=720)
     presenters: list[UsernameStr] = Field(default_factory=list, max_length=20)
     panelists: list[UsernameStr] = Field(default_factory=list, max_length=50)
-    audience: list[UsernameStr] = Field(default_factory=list, max_length=2000)
+    audience: list[UsernameStr] = Field(default_factory=list, max_length=130)
     open_to_staff: bool = True
     webrtc_audience_limit: int | None = Field(default=None, ge=0, le=100_000)
 
