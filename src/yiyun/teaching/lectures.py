@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +21,7 @@ from yiyun.auth.policy import Action, Target, allows, require
 from yiyun.auth.principal import Principal
 from yiyun.core.bus import EventBus
 from yiyun.core.clock import now
-from yiyun.core.errors import NotFound
+from yiyun.core.errors import InvalidInput, NotFound
 from yiyun.meetings import schedule
 from yiyun.meetings import service as meetings_service
 from yiyun.meetings.models import Meeting, MeetingMember
@@ -55,10 +56,8 @@ async def create(
     )
     session.add(lecture)
     await session.flush()
-    meeting = await schedule.create(
-        session=session,
-        ctx=ctx,
-        data=MeetingCreate(
+    try:  # the meeting's own rules (e.g. the start time's range) apply to a lecture too
+        meeting_data = MeetingCreate(
             title=data.title,
             invitees=[*data.presenters, *data.panelists, *data.audience],
             starts_at=data.starts_at,
@@ -66,7 +65,16 @@ async def create(
             description=data.description,
             waiting_room=False,
             allow_unmute=False,
-        ),
+        )
+    except ValidationError as exc:
+        raise InvalidInput(
+            "the lecture cannot be scheduled as given",
+            details={"fields": sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})},
+        ) from None
+    meeting = await schedule.create(
+        session=session,
+        ctx=ctx,
+        data=meeting_data,
         bus=bus,
         subject=Subject(type=SUBJECT, id=lecture.id),
     )
