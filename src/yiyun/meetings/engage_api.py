@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from yiyun.meetings import polls, qna, service
-from yiyun.meetings.polls import CHAIRS, VOTERS, PollCreate, PollRead, VoteRequest
+from yiyun.meetings.members import CHAIRS
+from yiyun.meetings.polls import VOTERS, PollCreate, PollRead, VoteRequest
 from yiyun.meetings.qna import QuestionCreate, QuestionRead
 from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession
 from yiyun.web.params import Id

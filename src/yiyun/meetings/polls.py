@@ -29,11 +29,11 @@ from yiyun.core.clock import now
 from yiyun.core.errors import Conflict, InvalidInput, NotFound
 from yiyun.core.statemachine import Machine, Step, steps
 from yiyun.meetings import workflow as meeting_workflow
+from yiyun.meetings.members import CHAIRS
 from yiyun.meetings.models import Meeting, Poll, PollBallot, PollState, PollVoter
 from yiyun.meetings.room_relay import bus_channel
 from yiyun.org.models import User
 
-CHAIRS = frozenset({"host", "cohost"})
 VOTERS = frozenset({"host", "cohost", "participant"})
 MAX_POLLS = 100  # per meeting
 
