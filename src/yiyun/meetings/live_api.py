@@ -12,6 +12,7 @@ from yiyun.audit import service as audit
 from yiyun.auth.policy import Action, allows
 from yiyun.core.errors import NotFound
 from yiyun.meetings import chat, quality, recording, service
+from yiyun.meetings.members import CHAIRS
 from yiyun.meetings.models import Meeting, MeetingFile
 from yiyun.meetings.schemas import FileRead, QualitySummary, RecordingRead
 from yiyun.records import files
@@ -22,7 +23,6 @@ from yiyun.web.params import Id
 router = APIRouter()
 Part = Annotated[int, Path(ge=0, le=1000)]
 SPEAKERS = frozenset({"host", "cohost", "participant"})
-CHAIRS = frozenset({"host", "cohost"})
 
 
 @router.post("/meetings/{meeting_id}/files", response_model=FileRead, status_code=201)

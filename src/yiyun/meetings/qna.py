@@ -28,8 +28,9 @@ from yiyun.core.clock import now
 from yiyun.core.errors import Conflict, NotFound
 from yiyun.core.statemachine import Machine, Step, Who, steps
 from yiyun.meetings import workflow as meeting_workflow
+from yiyun.meetings.members import CHAIRS
 from yiyun.meetings.models import Meeting, Question, QuestionState, QuestionVote
-from yiyun.meetings.polls import CHAIRS, csv_cell
+from yiyun.meetings.polls import csv_cell
 from yiyun.meetings.room_relay import bus_channel
 from yiyun.org.models import User
 

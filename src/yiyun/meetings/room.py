@@ -27,6 +27,7 @@ from yiyun.core.errors import YiyunError
 from yiyun.core.storage import BlobStore
 from yiyun.media.hub import SignalHub
 from yiyun.meetings import recording, slides, workflow
+from yiyun.meetings.members import CHAIRS
 from yiyun.meetings.models import Meeting
 from yiyun.meetings.room_chair import ChairMixin
 from yiyun.meetings.room_entry import EntryMixin
@@ -35,7 +36,6 @@ from yiyun.meetings.room_recording import RecordingMixin
 from yiyun.meetings.room_relay import EXPEL, HOLD, RelayMixin, bus_channel, expel_guest
 from yiyun.meetings.room_stage import StageMixin
 from yiyun.meetings.room_state import (
-    CHAIRS,
     CHAT_PER_SECOND,
     CONSENT_CHECK_SECONDS,
     STATS_MIN_INTERVAL,

@@ -11,9 +11,10 @@ from yiyun.core.db import retry_when_locked
 from yiyun.media import signaling as sig
 from yiyun.media.hub import Send, Session
 from yiyun.meetings import attendance, chat, holds, presence, removals, workflow
+from yiyun.meetings.members import CHAIRS
 from yiyun.meetings.models import MeetingGuest
 from yiyun.meetings.room_base import RoomBase
-from yiyun.meetings.room_state import CHAIRS, PRESENTERS, Hangup, MeetingRoom, Occupant, Refused
+from yiyun.meetings.room_state import PRESENTERS, Hangup, MeetingRoom, Occupant, Refused
 
 
 class EntryMixin(RoomBase):

@@ -17,8 +17,8 @@ from yiyun.core.errors import YiyunError
 from yiyun.core.ratelimit import TokenBucket
 from yiyun.media import signaling as sig
 from yiyun.media.hub import Send, Session
+from yiyun.meetings.members import CHAIRS
 
-CHAIRS = frozenset({"host", "cohost"})
 # In a webinar (a lecture): who may change the slides, and who speaks without being
 # brought on stage. The audience receives only.
 PRESENTERS = frozenset({"host", "cohost", "presenter"})
