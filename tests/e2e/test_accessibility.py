@@ -2,10 +2,12 @@
 consortium in real Chromium (zh-CN): PC 1440 px, phone 390 px, the wall display at
 2560×1440, the call page and the signed-out pages. Any violation fails with axe's own
 description of the elements. The same pass fails a page that is wider than its screen or
-that shows a raw message or action code (`meeting.not_started`, `patient.read`)."""
+that shows a raw message or action code (`meeting.not_started`, `patient.read`), or English
+words outside user data on a Chinese page."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,6 +110,49 @@ _CODES = r"""() => {
 }"""
 
 
+# Latin words a Chinese page may show: acronyms and codes in capitals (API, DICOM, T-DEMO-01)
+# pass by their shape; these are units and names that are not translated. User data, the
+# language switch and identifiers are marked `translate="no"` (or set in `.mono`/`code`).
+_LATIN_OK = {"ms", "kbps", "Mbit/s", "Mbps", "MB", "GB", "KB", "WebM", "E-model", "Yiyun", "p"}
+_LATIN = r"""() => {
+  const found = [];
+  const skip = "script, style, code, pre, .mono, [translate=no]";
+  const words = (text, where) => {
+    for (const m of text.matchAll(/[A-Za-z][A-Za-z_'-]*(?:[ ./][A-Za-z][A-Za-z_'-]*)*/g)) {
+      found.push([m[0], where + ": " + text.trim().slice(0, 60)]);
+    }
+  };
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const el = walk.currentNode.parentElement;
+    if (!el || el.closest(skip) || !el.checkVisibility()) continue;
+    words(walk.currentNode.textContent, el.tagName.toLowerCase());
+  }
+  for (const el of document.body.querySelectorAll("[placeholder], [title], [aria-label]")) {
+    if (el.closest(skip)) continue;
+    for (const name of ["placeholder", "title", "aria-label"]) {
+      const value = el.getAttribute(name);
+      if (value) words(value, "@" + name);
+    }
+  }
+  return found;
+}"""
+
+
+def _english(page: Page) -> list[str]:
+    """Words of English on a Chinese page outside user data: untranslated text or codes."""
+    if not page.evaluate("() => document.documentElement.lang.startsWith('zh')"):
+        return []
+    return sorted(
+        {
+            f"{word!r} ({where})"
+            for word, where in page.evaluate(_LATIN)
+            if not all(re.fullmatch(r"[A-Z0-9][A-Z0-9-]*", w) or w in _LATIN_OK
+                       for w in re.split(r"[ .]", word) if w)
+        }
+    )  # fmt: skip
+
+
 def _scan(page: Page, where: str, problems: list[str]) -> None:
     found = violations(page)
     if found:
@@ -118,6 +163,9 @@ def _scan(page: Page, where: str, problems: list[str]) -> None:
     codes = page.evaluate(_CODES)
     if codes:
         problems.append(f"{where}: raw codes shown: {sorted(set(codes))}")
+    english = _english(page)
+    if english:
+        problems.append(f"{where}: English on a Chinese page: {english}")
 
 
 @pytest.mark.parametrize("who", list(PAGES))

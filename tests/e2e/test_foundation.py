@@ -3,26 +3,17 @@ patient and is refused another institution's patient — in real Chromium."""
 
 from __future__ import annotations
 
-import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import LiveServer, shot
-from tests.factories import PASSWORD
+from tests.e2e.conftest import LiveServer, shot, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _sign_in(page, server: LiveServer, name: str) -> None:
-    page.goto(server.url + "/login")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/2fa**")
-    page.fill("#code", pyotp.TOTP(server.world.totp[name]).now())
-    page.click("button[type=submit]")
     try:
-        page.wait_for_url(server.url + "/", timeout=10_000)
+        sign_in(page, server, name)
     except Exception:
         shot(page, f"failed-sign-in-{name}")
         raise

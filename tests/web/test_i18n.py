@@ -288,6 +288,7 @@ def _audit_actions() -> set[str]:
     ):
         found.update(f"{machine.audit_prefix}.{a}" for a in machine.actions)
     found.update(f"surveillance.alert.{a.value}" for a in surveillance_workflow.AlertAction)
+    found.update(f"surveillance.alert.{a}" for a in get_args(surveillance_workflow.DetectionAction))
     return found
 
 

@@ -218,6 +218,9 @@ LABELS: dict[str, str] = {
     "staff.enable": "Staff account enabled",
     "staff.roles": "Staff roles changed",
     "staff.update": "Staff account updated",
+    "surveillance.alert.create": "Alert raised by detection",
+    "surveillance.alert.merge": "New signal merged into an alert",
+    "surveillance.alert.escalate": "Unacknowledged alert escalated",
     "surveillance.alert.acknowledge": "Alert acknowledged",
     "surveillance.alert.assign": "Alert assigned",
     "surveillance.alert.close": "Alert closed",
@@ -240,7 +243,44 @@ LABELS: dict[str, str] = {
 }
 UNKNOWN = "Other action"
 
+# The area an action belongs to: the part of its code before the first dot.
+AREAS: dict[str, str] = {
+    "auth": "Sign-in and accounts",
+    "staff": "Staff",
+    "institution": "Institutions",
+    "department": "Departments",
+    "terminal": "Terminals",
+    "patient": "Patient records",
+    "document": "Clinical documents",
+    "consent": "Consents",
+    "resident": "Residents",
+    "meeting": "Meetings",
+    "consult": "Remote consultations",
+    "clinic": "Remote clinics",
+    "referral": "Referrals",
+    "inquiry": "Light consultations",
+    "imaging": "Imaging",
+    "teaching": "Teaching videos",
+    "learning": "Learning",
+    "emergency": "Emergency command",
+    "surveillance": "Surveillance and early warning",
+    "stats": "Statistics",
+    "supervision": "Supervision",
+    "ops": "Operations",
+    "partner": "Partner systems",
+    "demo": "Demo data",
+}
+
 
 def label(action: str) -> str:
     """The English label of an action (translated by the caller)."""
     return LABELS.get(action, UNKNOWN)
+
+
+def areas() -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """The audit filter's choices: each area (code prefix, English name) with its actions
+    (code, English label), in the order of `AREAS`."""
+    grouped: dict[str, list[tuple[str, str]]] = {area: [] for area in AREAS}
+    for code, text in LABELS.items():
+        grouped.setdefault(code.split(".", 1)[0], []).append((code, text))
+    return [(area, AREAS.get(area, UNKNOWN), items) for area, items in grouped.items() if items]

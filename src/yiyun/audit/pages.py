@@ -62,5 +62,6 @@ async def audit_log(
             "can_verify": can_verify,
             "result": result,
             "action_label": actions.label,
+            "action_areas": actions.areas(),
         },
     )

@@ -105,7 +105,7 @@ def report_html(*, district: str, month: date, made_at: str, sections: list[Repo
         "th { background: #eef4f5; } section { page-break-inside: avoid; }",
         "</style></head><body>",
         f"<h1>{escape(district)} 远程医疗服务月度统计报告</h1>",
-        f"<p>统计月份：{month.year} 年 {month.month} 月 · 时区：北京时间（Asia/Shanghai）· "
+        f"<p>统计月份：{month.year} 年 {month.month} 月 · 时区：北京时间（UTC+8）· "
         f"生成时间：{escape(made_at)}</p>",
         "<h2>概览</h2><table><tr><th>指标</th><th>本月</th><th>环比</th><th>同比</th></tr>",
     ]

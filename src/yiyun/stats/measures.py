@@ -164,7 +164,7 @@ async def terminal_snapshot(session: AsyncSession, start: datetime, end: datetim
     return out
 
 
-DAY_ZH = "按北京时间（Asia/Shanghai）自然日计"
+DAY_ZH = "按北京时间（UTC+8）自然日计"
 DAY_EN = "counted on Asia/Shanghai calendar days"
 
 declare(
@@ -172,7 +172,7 @@ declare(
         code="meetings",
         label_zh="视频会议场次",
         label_en="Video meetings",
-        definition_zh=f"已结束的视频会议，按结束时间（ended_at）{DAY_ZH}；"
+        definition_zh=f"已结束的视频会议，按结束时间{DAY_ZH}；"
         "机构为会议所属机构，科室为主持人科室，服务类型为会议所关联的业务（未关联为“会议”）。",
         definition_en=f"Meetings in state ended, dated by their end time (ended_at), {DAY_EN}; "
         "institution: the meeting's; department: the host's; service type: what the "
@@ -209,7 +209,7 @@ declare(
         code="alerts",
         label_zh="监测预警数",
         label_en="Surveillance alerts",
-        definition_zh=f"症状监测产生的预警（任何状态），按创建时间（created_at）{DAY_ZH}；"
+        definition_zh=f"症状监测产生的预警（任何状态），按创建时间{DAY_ZH}；"
         "机构为预警所在站点，全区预警不计入任何机构。",
         definition_en="Surveillance alerts raised (any state), dated by creation "
         f"(created_at), {DAY_EN}; institution: the alert's site; district-wide alerts "
@@ -228,7 +228,7 @@ declare(
         code="alert_response_minutes",
         label_zh="预警平均响应时间",
         label_en="Mean alert response time",
-        definition_zh="预警自创建至首次响应（first_response_at）的平均分钟数，"
+        definition_zh="预警自创建至首次响应的平均分钟数，"
         f"按首次响应时间{DAY_ZH}；只计已响应的预警。",
         definition_en="Mean minutes from an alert's creation to its first response "
         f"(first_response_at), dated by the first response, {DAY_EN}; alerts with a "

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +42,10 @@ from yiyun.surveillance.models import Alert, AlertEvent, AlertState, Syndrome
 S = AlertState
 CHANNEL = "surveillance.alert"
 ILLEGAL = "surveillance.illegal_transition"
+
+
+# What detection itself does to an alert, outside the table of steps (see `record`).
+DetectionAction = Literal["create", "merge", "escalate"]
 
 
 class AlertAction(StrEnum):
@@ -235,7 +239,7 @@ async def record(
     session: AsyncSession,
     bus: EventBus | None,
     alert: Alert,
-    action: str,
+    action: DetectionAction,
     actor: Actor,
     from_state: AlertState | None,
     note: str = "",

@@ -33,8 +33,8 @@ LECTURES = (
      "ST 段抬高型心肌梗死的心电图识别与转诊时机。", 10),
     ("doctor", "社区高血压规范化管理", "全科医学", ["高血压", "慢病管理"],
      "家庭血压监测、用药调整与双向转诊标准。", 10),
-    ("doctor", "Hand hygiene for community clinics", "感染管理", ["hand hygiene", "院感"],
-     "The WHO five moments, shown step by step.", 8),
+    ("doctor", "社区诊所手卫生规范", "感染管理", ["手卫生", "院感"],
+     "世界卫生组织手卫生五个时刻，分步演示。", 8),
 )  # fmt: skip
 
 
