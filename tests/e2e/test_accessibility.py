@@ -139,21 +139,28 @@ _LATIN = r"""() => {
 }"""
 
 
-def _english(page: Page) -> list[str]:
-    """Words of English on a Chinese page outside user data: untranslated text or codes."""
+def _english(page: Page, people: frozenset[str]) -> list[str]:
+    """Words of English on a Chinese page outside user data (`people`: the test personas'
+    display names, "Alice"): untranslated text or codes."""
     if not page.evaluate("() => document.documentElement.lang.startsWith('zh')"):
         return []
     return sorted(
         {
             f"{word!r} ({where})"
             for word, where in page.evaluate(_LATIN)
-            if not all(re.fullmatch(r"[A-Z0-9][A-Z0-9-]*", w) or w in _LATIN_OK
+            if not all(re.fullmatch(r"[A-Z0-9][A-Z0-9-]*", w) or w in _LATIN_OK or w in people
                        for w in re.split(r"[ .]", word) if w)
         }
     )  # fmt: skip
 
 
-def _scan(page: Page, where: str, problems: list[str]) -> None:
+def _people(server: LiveServer) -> frozenset[str]:
+    return frozenset(user.display_name for user in server.world.users.values())
+
+
+def _scan(
+    page: Page, where: str, problems: list[str], people: frozenset[str] = frozenset()
+) -> None:
     found = violations(page)
     if found:
         problems.append(f"{where}:\n{describe(found)}")
@@ -163,7 +170,7 @@ def _scan(page: Page, where: str, problems: list[str]) -> None:
     codes = page.evaluate(_CODES)
     if codes:
         problems.append(f"{where}: raw codes shown: {sorted(set(codes))}")
-    english = _english(page)
+    english = _english(page, people)
     if english:
         problems.append(f"{where}: English on a Chinese page: {english}")
 
@@ -180,11 +187,11 @@ def test_every_page_passes_axe(
     for target in PAGES[who]:
         page = _open(browser, context, states[who], PC)
         path = _visit(page, demo_server, target)
-        _scan(page, f"{who} {path} (PC)", problems)
+        _scan(page, f"{who} {path} (PC)", problems, _people(demo_server))
     for target in PHONE_PAGES.get(who, []):
         page = _open(browser, context, states[who], PHONE)
         path = _visit(page, demo_server, target)
-        _scan(page, f"{who} {path} (phone)", problems)
+        _scan(page, f"{who} {path} (phone)", problems, _people(demo_server))
     assert not problems, "\n".join(problems)
 
 
@@ -198,16 +205,16 @@ def test_the_wall_display_and_the_call_page_pass_axe(
     wall = _open(browser, context, states["authority"], WALL)
     wall.goto(f"{demo_server.url}/emergency?wall=true")
     expect(wall.locator("#command")).to_have_attribute("data-ready", "true", timeout=15_000)
-    _scan(wall, "wall display", problems)
+    _scan(wall, "wall display", problems, _people(demo_server))
 
     call = _open(browser, context, states["doctor"], PC)
     call.goto(f"{demo_server.url}/meetings")
     call.click("form[action='/meetings'] button[type=submit]")
     call.wait_for_url("**/meetings/*", timeout=15_000)
     call.wait_for_function("() => window.yiyunCall && window.yiyunCall.phase === 'joined'")
-    _scan(call, "call page", problems)
+    _scan(call, "call page", problems, _people(demo_server))
     call.click("[data-action=people]")
-    _scan(call, "call page, participants open", problems)
+    _scan(call, "call page, participants open", problems, _people(demo_server))
     assert not problems, "\n".join(problems)
 
 

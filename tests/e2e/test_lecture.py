@@ -18,7 +18,9 @@ from playwright.sync_api import Browser, Page, expect
 from tests.e2e.axe import describe, violations
 from tests.e2e.conftest import LiveServer, serve_engine, shot, sign_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.media]
+# Browsers decoding WebRTC and HLS while FFmpeg packages the lecture live: on two cores
+# this runs alone, after the parallel phase (`solo`), so a neighbour cannot starve it.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.media, pytest.mark.solo]
 
 
 @pytest.fixture(scope="module")

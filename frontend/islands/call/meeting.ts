@@ -56,6 +56,7 @@ export class Meeting {
   consent = true;
   readonly quality = new Map<string, Quality>();
   private readonly names = new Map<string, string>();
+  private readonly unplaced = new Map<string, MediaStreamTrack[]>();
   private rollcall: RollcallView | null = null;
   private readonly sampler = new StatsSampler();
   private gotRoster = false;
@@ -246,6 +247,11 @@ export class Meeting {
   }
 
   private onTrack(owner: string, track: MediaStreamTrack): void {
+    if (!this.roster.some((p) => p.id === owner) && !this.names.has(owner)) {
+      // a track whose publisher no roster names yet: it gets a tile once one does
+      this.unplaced.set(owner, [...(this.unplaced.get(owner) ?? []), track]);
+      return;
+    }
     const entry = this.roster.find((p) => p.id === owner);
     this.stage.addTrack(owner, this.nameOf(owner), track);
     this.describe(owner, entry);
@@ -267,6 +273,11 @@ export class Meeting {
   private onRoster(msg: Json): void {
     this.gotRoster = true;
     this.roster = ((msg.participants as Json[]) ?? []).map(rosterEntry);
+    for (const [owner, tracks] of this.unplaced) {
+      if (!this.roster.some((p) => p.id === owner)) continue;
+      this.unplaced.delete(owner);
+      for (const track of tracks) if (track.readyState === "live") this.onTrack(owner, track);
+    }
     this.policy = parsePolicy(msg.policy);
     if ("recording" in msg) this.recordingState = recordingState(msg.recording);
     const mine = this.roster.find((p) => p.id === this.me);
@@ -353,6 +364,7 @@ export class Meeting {
   private onError(code: string, message = ""): void {
     if (code === "meeting.unmute_forbidden") this.canUnmute = false;
     if (code === "meeting.chat_rate") return; // the outbox sends it again shortly
+    if (code === "media.participant_not_found") return; // a layer asked of someone who just left
     if (!this.me && this.phase !== "waiting") return; // a refused join: the close that follows says why
     const key = ERROR_KEYS[code];
     this.ui.toast(key ? this.s.t(key) : message || this.s.t("refused"), "error");

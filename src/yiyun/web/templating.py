@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import HTTPConnection
 
 from yiyun import i18n
 from yiyun.core.clock import district
@@ -40,8 +41,9 @@ env.filters["localtime"] = _local_time
 env.filters["isodate"] = _date
 
 
-def locale_of(request: Request) -> str:
-    """?lang= beats the cookie, which beats the user's setting and the site default."""
+def locale_of(request: HTTPConnection) -> str:
+    """?lang= beats the cookie, which beats the user's setting and the site default
+    (for a page, an API call or a socket)."""
     chosen = i18n.normalise(request.query_params.get("lang"))
     if chosen:
         return chosen

@@ -22,6 +22,8 @@ from yiyun.media import signaling as sig
 from yiyun.media.hub import SignalHub
 from yiyun.meetings.room import Occupant, RoomControl
 from yiyun.settings import Settings, secret
+from yiyun.web import messages
+from yiyun.web.templating import locale_of
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -80,7 +82,12 @@ async def signal(ws: WebSocket) -> None:
     ticket: Ticket | None = None
     bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
 
+    locale = locale_of(ws)
+
     async def send(message: dict[str, object]) -> None:
+        if message.get("type") == "error":  # a person reads it: in their language
+            code, text = str(message.get("code", "")), str(message.get("message", ""))
+            message = {**message, "message": messages.domain_message(locale, code, text, {})}
         await ws.send_text(json.dumps(message, ensure_ascii=False))
 
     async def hangup() -> None:
