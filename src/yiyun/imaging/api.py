@@ -30,6 +30,7 @@ from yiyun.imaging.schemas import (
 )
 from yiyun.org.models import Institution
 from yiyun.records.access import Ctx
+from yiyun.web import openapi
 from yiyun.web.deps import SESSION_COOKIE, AppSettings, DbSession, PatientCtx, Store
 from yiyun.web.params import Id
 
@@ -190,7 +191,7 @@ async def list_marks(
     )
 
 
-@router.post("/imaging/studies/{study_id}/marks", status_code=201)
+@router.post("/imaging/studies/{study_id}/marks", status_code=201, response_model=openapi.Created)
 async def add_mark(
     request: Request,
     study_id: Id,

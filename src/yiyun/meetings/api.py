@@ -27,7 +27,6 @@ from yiyun.meetings.schemas import (
 )
 from yiyun.notify.channels import deliver
 from yiyun.settings import secret
-from yiyun.web import openapi
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession, PatientCtx
 from yiyun.web.params import Id
 
@@ -38,13 +37,6 @@ router = APIRouter()
     "/meetings",
     response_model=MeetingRead,
     status_code=201,
-    responses=openapi.created(
-        201,
-        "meeting_id",
-        GetMeeting="GET /api/v1/meetings/{meeting_id}",
-        Invite="POST /api/v1/meetings/{meeting_id}/invite",
-        UploadFile="POST /api/v1/meetings/{meeting_id}/files",
-    ),
 )
 async def create_meeting(
     data: MeetingCreate, request: Request, session: DbSession, ctx: PatientCtx

@@ -23,7 +23,6 @@ from yiyun.org.schemas import (
     TerminalCreate,
     TerminalRead,
 )
-from yiyun.web import openapi
 from yiyun.web.deps import AppSettings, CurrentActor, CurrentPrincipal, DbSession
 from yiyun.web.params import Id, LongPaging, Paging
 
@@ -53,9 +52,6 @@ async def list_institutions(
     "/institutions",
     response_model=InstitutionRead,
     status_code=201,
-    responses=openapi.created(
-        201, "institution_id", GetInstitution="GET /api/v1/institutions/{institution_id}"
-    ),
 )
 async def create_institution(
     data: InstitutionCreate, session: DbSession, principal: CurrentPrincipal, actor: CurrentActor
@@ -149,7 +145,6 @@ async def list_staff(
     "/staff",
     response_model=StaffRead,
     status_code=201,
-    responses=openapi.created(201, "user_id", GetStaff="GET /api/v1/staff/{user_id}"),
 )
 async def create_staff(
     data: StaffCreate,

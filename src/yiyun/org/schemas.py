@@ -93,7 +93,7 @@ class StaffCreate(BaseModel):
             "at least 10 characters (the default policy), three of: lower case, upper case, "
             "digits, symbols; not a common password and not containing the username"
         ),
-        json_schema_extra={"minLength": 10},
+        json_schema_extra={"minLength": 10, "format": "password"},
     )
     title: StaffTitle | None = None
     licence_no: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{6,32}$")

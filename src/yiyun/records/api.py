@@ -21,7 +21,6 @@ from yiyun.records.schemas import (
     PatientRead,
     PatientUpdate,
 )
-from yiyun.web import openapi
 from yiyun.web.deps import AppSettings, DbSession, PatientCtx, Store
 from yiyun.web.params import Id, Paging
 
@@ -50,7 +49,7 @@ async def lookup_by_id_number(
             min_length=1,
             max_length=32,
             description=schemas.ID_NUMBER_DOC,
-            json_schema_extra={"pattern": resident_id.SHAPE_PATTERN},
+            json_schema_extra={"pattern": resident_id.SHAPE_PATTERN, "format": resident_id.FORMAT},
         ),
     ],
 ) -> PatientRead:
@@ -65,14 +64,6 @@ async def lookup_by_id_number(
     "/patients",
     response_model=PatientRead,
     status_code=201,
-    responses=openapi.created(
-        201,
-        "patient_id",
-        ReadPatient="GET /api/v1/patients/{patient_id}",
-        ListDocuments="GET /api/v1/patients/{patient_id}/documents",
-        ListConsents="GET /api/v1/patients/{patient_id}/consents",
-        UploadAttachment="POST /api/v1/patients/{patient_id}/attachments",
-    ),
 )
 async def register_patient(data: PatientCreate, session: DbSession, ctx: PatientCtx) -> PatientRead:
     patient = await service.register(session=session, ctx=ctx, data=data)

@@ -44,7 +44,7 @@ class PatientCreate(BaseModel):
         min_length=1,
         max_length=32,
         description=ID_NUMBER_DOC,
-        json_schema_extra={"pattern": resident_id.SHAPE_PATTERN},
+        json_schema_extra={"pattern": resident_id.SHAPE_PATTERN, "format": resident_id.FORMAT},
     )
     sex: Sex | None = None
     birth_on: date | None = Field(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from yiyun.supervision import rules, service
 from yiyun.supervision.models import CaseKind, Review, Sample, Verdict
+from yiyun.web import openapi
 from yiyun.web.deps import CurrentActor, CurrentPrincipal, DbSession
 from yiyun.web.params import Id
 from yiyun.web.templating import locale_of
@@ -169,7 +170,7 @@ async def list_samples(
     return [sample_json(s, done.get(s.id, 0)) for s in found]
 
 
-@router.post("/supervision/samples", status_code=201)
+@router.post("/supervision/samples", status_code=201, response_model=openapi.Created)
 async def draw_sample(
     request: Request,
     session: DbSession,

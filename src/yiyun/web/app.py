@@ -55,7 +55,7 @@ from yiyun.surveillance import jobs as surveillance_jobs
 from yiyun.surveillance.config import config_from
 from yiyun.teaching import worker as teaching_worker
 from yiyun.teaching.live_streams import LiveStreams
-from yiyun.web import errors, routes
+from yiyun.web import errors, openapi, routes
 from yiyun.web.fhir import errors as fhir_errors
 from yiyun.web.htmx import HtmxRedirect
 from yiyun.web.middleware import Metrics, RequestContextMiddleware
@@ -241,6 +241,7 @@ def create_app(
     errors.install(app)
     fhir_errors.install(app)  # OperationOutcome on /fhir/ paths
     routes.mount(app)
+    openapi.install(app)  # links from each created resource to what takes its id
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(HtmxRedirect)
