@@ -117,6 +117,8 @@ async def _render(
     if htmx:
         response.headers["HX-Retarget"] = "#flash"
         response.headers["HX-Reswap"] = "innerHTML"
+        # a refused boosted form stays where it was: not at the address it posted to
+        response.headers["HX-Push-Url"] = "false"
     return response
 
 
