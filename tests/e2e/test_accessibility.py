@@ -164,12 +164,7 @@ def _scan(
     found = violations(page)
     if found:
         problems.append(f"{where}:\n{describe(found)}")
-    wider = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-    if wider > 1:
-        problems.append(f"{where}: {wider} px wider than the screen")
-    codes = page.evaluate(_CODES)
-    if codes:
-        problems.append(f"{where}: raw codes shown: {sorted(set(codes))}")
+    _layout(page, where, problems)
     english = _english(page, people)
     if english:
         problems.append(f"{where}: English on a Chinese page: {english}")
@@ -192,6 +187,38 @@ def test_every_page_passes_axe(
         page = _open(browser, context, states[who], PHONE)
         path = _visit(page, demo_server, target)
         _scan(page, f"{who} {path} (phone)", problems, _people(demo_server))
+    assert not problems, "\n".join(problems)
+
+
+def _layout(page: Page, where: str, problems: list[str]) -> None:
+    """The checks that differ by language: the page fits its screen and shows no code."""
+    wider = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    if wider > 1:
+        problems.append(f"{where}: {wider} px wider than the screen")
+    codes = page.evaluate(_CODES)
+    if codes:
+        problems.append(f"{where}: raw codes shown: {sorted(set(codes))}")
+
+
+@pytest.mark.parametrize("who", list(PAGES))
+def test_every_page_fits_and_shows_no_code_in_english(
+    who: str,
+    demo_server: LiveServer,
+    browser: Browser,
+    states: dict[str, Any],
+    context: list[BrowserContext],
+) -> None:
+    problems: list[str] = []
+    host = demo_server.url.split("//", 1)[1].split(":", 1)[0]
+    english = {"name": "yiyun_lang", "value": "en", "domain": host, "path": "/"}
+    visits = [(t, PC, "PC") for t in PAGES[who]]
+    visits += [(t, PHONE, "phone") for t in PHONE_PAGES.get(who, [])]
+    for target, viewport, label in visits:
+        page = _open(browser, context, states[who], viewport)
+        page.context.add_cookies([english])  # type: ignore[list-item]
+        path = _visit(page, demo_server, target)
+        assert page.evaluate("() => document.documentElement.lang") == "en", path
+        _layout(page, f"{who} {path} ({label}, en)", problems)
     assert not problems, "\n".join(problems)
 
 
