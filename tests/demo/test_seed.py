@@ -21,6 +21,7 @@ from yiyun.demo import data
 from yiyun.demo.cli import demo
 from yiyun.demo.people import demo_totp_secret
 from yiyun.demo.seed import DemoSummary, seed
+from yiyun.org import specialties
 from yiyun.org.enums import InstitutionKind, InstitutionLevel, Role, TerminalStatus
 from yiyun.org.models import Department, Institution, Region, Terminal, User, UserRole
 from yiyun.records import resident_id
@@ -111,6 +112,18 @@ async def test_every_role_has_at_least_one_user(app: Any, settings: Settings) ->
     assert all(no is not None and no.startswith("DEMO") for no, _ in licences)
     expired = [until for _, until in licences if until is not None and until < data.ANCHOR]
     assert 0 < len(expired) < len(licences) * 0.15
+
+
+async def test_staff_specialties_are_codes_of_the_national_list(
+    app: Any, settings: Settings
+) -> None:
+    """So an administrator can edit any demo staff member through the API (which takes only
+    the list's codes or names)."""
+    await _seed(app, settings)
+    async with app.state.sessions() as s:
+        held = [c for row in await s.scalars(select(User.specialties)) for c in row or []]
+    assert held, "no specialist holds a specialty"
+    assert sorted({c for c in held if specialties.get(c) is None}) == []
 
 
 async def test_named_logins_exist_with_the_demo_password_and_totp(

@@ -28,6 +28,7 @@ from yiyun.core.db import Base, transaction
 from yiyun.demo import data, people
 from yiyun.demo.data import SiteSpec
 from yiyun.demo.people import DemoLogin, PatientPlan, StaffPlan, TerminalPlan, demo_totp_secret
+from yiyun.org import specialties
 from yiyun.org.enums import CLINICAL_ROLES, TerminalStatus
 from yiyun.org.models import Department, Institution, Region, Terminal, User, UserRole
 from yiyun.records import resident_id
@@ -213,7 +214,11 @@ async def _staff(session: AsyncSession, run: _Run, inst_id: int, plans: list[Sta
             title=s.title,
             licence_no=s.licence_no,
             licence_valid_until=s.licence_valid_until,
-            specialties=list(s.specialties),
+            # as vocabulary codes: the demo's words of expertise (高血压) name none, so a
+            # staff member holds their department's (an API edit keeps to the list)
+            specialties=sorted(specialties.held(s.specialties, s.dept_code))
+            if s.specialties
+            else [],
             years_of_practice=s.years,
             password_hash=run.password_hash(),
             password_changed_at=run.stamp,
