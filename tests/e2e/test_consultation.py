@@ -83,10 +83,16 @@ def _until(page: Any, state: str) -> None:
     expect(badge).to_have_attribute("data-state", state, timeout=20_000)
 
 
-def test_a_consultation_from_request_to_signed_pdf(
-    live_server: LiveServer, pages: dict[str, Any]
-) -> None:
+@pytest.fixture(scope="module")
+def prepared(live_server: LiveServer) -> LiveServer:
     _prepare(live_server)
+    return live_server
+
+
+def test_a_consultation_from_request_to_signed_pdf(
+    prepared: LiveServer, pages: dict[str, Any]
+) -> None:
+    live_server = prepared
     world, url = live_server.world, live_server.url
     alice, carol, bob = pages["alice"], pages["carol"], pages["bob"]
 
@@ -139,3 +145,62 @@ def test_a_consultation_from_request_to_signed_pdf(
     alice.reload()
     expect(alice.locator("[data-testid=opinion-pdf]").first).to_be_visible()
     shot(alice, "consult-signed-phone")
+
+
+def test_a_specialist_keeps_a_calendar_and_accepts_for_his_department(
+    prepared: LiveServer, pages: dict[str, Any]
+) -> None:
+    """bob publishes a window on his calendar page, the dispatcher sees it, and bob accepts
+    a request that names his department at a time inside it (no dispatcher step)."""
+    world, url = prepared.world, prepared.url
+    bob, carol = pages["bob"], pages["carol"]
+    day = (datetime.now(UTC) + timedelta(hours=8, days=2)).date().isoformat()
+
+    bob.goto(f"{url}/consults")
+    bob.get_by_test_id("calendar-link").click()
+    bob.wait_for_url("**/consults/calendar")
+    form = bob.get_by_test_id("add-window")
+    form.locator("#cal-day").fill(day)
+    form.locator("#cal-start").fill("09:00")
+    form.locator("#cal-end").fill("12:00")
+    form.locator("button[type=submit]").click()
+    bob.wait_for_url("**/consults/calendar?done=window_added")
+    expect(bob.locator(".flash.ok")).to_have_text("已加入您的出诊时间。")
+    expect(bob.get_by_test_id("windows")).to_contain_text("09:00 – 12:00")
+    expect(bob.get_by_test_id("windows")).to_contain_text(day)
+    # the same window again overlaps: refused beside the form, in Chinese
+    form = bob.get_by_test_id("add-window")
+    form.locator("#cal-day").fill(day)
+    form.locator("button[type=submit]").click()
+    expect(form.locator("[data-form-errors] .flash.error")).to_contain_text("重叠")
+    shot(bob, "consult-calendar-pc")
+
+    carol.goto(f"{url}/consults/calendar?expert_id={world.users['bob'].id}")
+    expect(carol.get_by_test_id("windows")).to_contain_text("09:00 – 12:00")
+    expect(carol.locator("form[action$='/remove']")).to_have_count(0)  # not hers to withdraw
+
+    made = httpx.post(
+        f"{url}/api/v1/consults",
+        headers=world.auth("alice"),
+        json={
+            "patient_id": world.patients["pa"].id,
+            "reason": "胸闷反复发作，请心内科会诊。",
+            "specialty": "03.04",
+            "department_id": world.departments["cardio"].id,
+        },
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    bob.goto(f"{url}/consults/{made.json()['id']}")
+    take = bob.get_by_test_id("take-form")
+    take.locator("#take-when").fill(f"{day}T09:30")
+    take.locator("button[type=submit]").click()
+    _until(bob, "accepted")
+    expect(bob.locator("dl.facts")).to_contain_text(f"{day} 09:30")
+    shot(bob, "consult-taken-pc")
+
+    bob.set_viewport_size({"width": 390, "height": 844})
+    bob.goto(f"{url}/consults/calendar")
+    assert bob.evaluate("() => document.documentElement.scrollWidth") <= 390
+    shot(bob, "consult-calendar-phone")
+    bob.set_viewport_size({"width": 1440, "height": 900})

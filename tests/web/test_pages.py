@@ -152,6 +152,20 @@ async def test_each_role_lands_on_what_it_needs(browser: Browsers, world: World)
     assert not problems, "\n".join(problems)
 
 
+async def test_a_done_flash_says_its_sentence_and_an_unknown_one_says_nothing(
+    browser: Browsers, world: World
+) -> None:
+    async with browser() as b:
+        await sign_in(b, world, "alice")
+        known = await b.get("/", params={"done": "saved"})
+        assert '<div class="flash ok">已保存。</div>' in known.text
+        for value in ("nonsense", ""):  # gettext("") would be the catalogue's header
+            page = await b.get("/", params={"done": value})
+            assert page.status_code == 200
+            assert "Project-Id-Version" not in page.text
+            assert '<div class="flash ok">' not in page.text
+
+
 # --- language ---------------------------------------------------------------------------
 
 

@@ -119,6 +119,7 @@ async def worklist(
         "urgency": urgency or "",
         "names": await _names(session, found.items),
         "may_request": principal.has(Role.COMMUNITY_DOCTOR, Role.SPECIALIST),
+        "may_calendar": principal.has(Role.SPECIALIST, Role.DISPATCHER),
         "now": now(),
     }
     template = (

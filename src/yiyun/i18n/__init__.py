@@ -46,4 +46,5 @@ def normalise(value: str | None) -> str | None:
 
 
 def gettext(locale: str, message: str) -> str:
-    return translations(locale).gettext(message)
+    # gettext("") is the catalogue's header (Project-Id-Version: ...), never a message
+    return translations(locale).gettext(message) if message else ""

@@ -78,7 +78,7 @@ def page(
         else ", ".join(role_label(locale, r) for r in sorted(principal.roles)),
         "role_label": lambda r: role_label(locale, str(r)),
         "kind_label": lambda k: i18n.gettext(locale, KIND_LABELS.get(str(k), str(k))),
-        "flash": i18n.gettext(locale, FLASH.get(flash_key, "")) if flash_key else None,
+        "flash": i18n.gettext(locale, FLASH[flash_key]) if flash_key in FLASH else None,
         "can": lambda action, inst=None: allows(
             principal, Action(action), Target.of(inst) if inst else Target()
         ),
@@ -120,6 +120,9 @@ FLASH = {
     "opinion_signed": "The opinion is signed; both institutions hold the PDF.",
     "replayed": "The delivery is queued to be sent again.",
     "sample_drawn": "Sample drawn.",
+    "window_added": "The window is in your calendar.",
+    "window_removed": "The window was withdrawn; consultations already booked in it stay.",
+    "taken": "You accepted the consultation for your department.",
 }
 
 

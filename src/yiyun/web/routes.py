@@ -13,6 +13,7 @@ from yiyun.clinics import pages as clinics_pages
 from yiyun.collab import api as collab_api
 from yiyun.collab import pages as collab_pages
 from yiyun.consult import api as consult_api
+from yiyun.consult import calendar_pages as consult_calendar_pages
 from yiyun.consult import casework_pages as consult_casework_pages
 from yiyun.consult import pages as consult_pages
 from yiyun.emergency import api as emergency_api
@@ -118,6 +119,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(referrals_pages.router, include_in_schema=False)
     app.include_router(inquiry_pages.router, include_in_schema=False)
     app.include_router(resident_pages.router, include_in_schema=False)
+    app.include_router(consult_calendar_pages.router, include_in_schema=False)  # before {id}
     app.include_router(consult_pages.router, include_in_schema=False)
     app.include_router(partners_pages.router, include_in_schema=False)
     app.include_router(consult_casework_pages.router, include_in_schema=False)
