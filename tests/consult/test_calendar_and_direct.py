@@ -3,10 +3,12 @@ once) and the invited department accepting a request directly."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.consult.conftest import CW, assigned, requested, soon
 
@@ -207,3 +209,34 @@ async def test_direct_acceptance_needs_an_invited_department(
         f"{API}/consults/{booked['id']}/take", headers=cw.auth("bea"), json={"starts_at": soon()}
     )
     assert res.status_code == 409
+
+
+@pytest.mark.commits
+async def test_two_colleagues_and_the_dispatcher_at_once_exactly_one_wins(
+    client: httpx.AsyncClient, cw: CW, db_backend: str
+) -> None:
+    """Two specialists of the invited department take the request while the dispatcher
+    assigns it (to one of them, at another time), each in its own connection and
+    transaction: one succeeds, the others get a 409, and exactly one booking is live."""
+    consult = await _invite_cardiology(client, cw)
+    base = f"{API}/consults/{consult['id']}"
+    results = await asyncio.gather(
+        client.post(f"{base}/take", headers=cw.auth("bob"), json={"starts_at": soon(20)}),
+        client.post(f"{base}/take", headers=cw.auth("bea"), json={"starts_at": soon(40)}),
+        client.post(
+            f"{base}/assign",
+            headers=cw.auth("carol"),
+            json={"expert_ids": [cw.uid("bob")], "starts_at": soon(60)},
+        ),
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200, 409, 409], [r.text for r in results]
+    # the loser is told the request moved on, or (a write that met the winner's in the
+    # database) that its change conflicts with what was saved: never a 500, never two
+    refused = {r.json()["error"]["code"] for r in results if r.status_code == 409}
+    assert refused <= {"consult.illegal_transition", "consult.double_booked", "conflict"}, refused
+    detail = (await client.get(base, headers=cw.auth("alice"))).json()
+    live = [e for e in detail["experts"] if e["answer"] in ("pending", "accepted")]
+    assert len(live) == 1, detail["experts"]
+    assert detail["state"] in ("accepted", "assigned")
+    del db_backend

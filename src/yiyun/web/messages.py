@@ -275,9 +275,8 @@ CODE_MESSAGES: dict[str, str] = {
     "meeting.locked": "The meeting is locked.",
     "meeting.recording_state": "Recording cannot be changed in its current state.",
     "emergency.illegal_transition": "This is not possible in the incident's current state.",
-    "consult.illegal_transition": (
-        "This is not possible in the consultation's current state (%(state)s): %(action)s."
-    ),
+    # the state and the step stay machine-readable in `details`; the sentence names none
+    "consult.illegal_transition": "This is not possible in the consultation's current state.",
     "auth.step_up_required": (
         "Confirm it is you with the code from your authenticator app (needed within 10 minutes)."
     ),
