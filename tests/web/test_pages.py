@@ -166,6 +166,19 @@ async def test_a_done_flash_says_its_sentence_and_an_unknown_one_says_nothing(
             assert '<div class="flash ok">' not in page.text
 
 
+async def test_a_filter_form_with_blank_fields_is_not_refused(
+    browser: Browsers, client: httpx.AsyncClient, world: World
+) -> None:
+    """A GET form sends its empty fields too: on a page they mean "not chosen"."""
+    async with browser() as b:
+        await sign_in(b, world, "admin")
+        page = await b.get("/audit?patient_id=&action=patient.&outcome=&page=1")
+        assert page.status_code == 200, page.text[:300]
+        assert "部分内容填写有误" not in page.text
+    api = await client.get("/api/v1/audit/events?patient_id=", headers=world.auth("admin"))
+    assert api.status_code == 422  # an API client means what it sends
+
+
 # --- language ---------------------------------------------------------------------------
 
 

@@ -59,6 +59,7 @@ from yiyun.web import errors, openapi, routes
 from yiyun.web.fhir import errors as fhir_errors
 from yiyun.web.htmx import HtmxRedirect
 from yiyun.web.middleware import Metrics, RequestContextMiddleware
+from yiyun.web.query import DropEmptyQuery
 from yiyun.web.security import EdgeMiddleware, security_headers
 
 logger = logging.getLogger(__name__)
@@ -245,6 +246,7 @@ def create_app(
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(HtmxRedirect)
+    app.add_middleware(DropEmptyQuery)  # a page's blank GET filter is "not chosen"
     # The API docs page is served by web/apidocs.py (docs_url is None): name its path here.
     app.add_middleware(EdgeMiddleware, docs_paths=["/api/docs", app.openapi_url])
     app.add_middleware(
