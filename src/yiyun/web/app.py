@@ -72,13 +72,13 @@ def register_relationships() -> None:
     policy.register_relationship(break_glass.BREAK_GLASS)
     policy.register_relationship(clinic_access.SPECIALIST_IN_VISIT)
     policy.register_relationship(referral_access.REFERRED_TO_MY_INSTITUTION)
+    policy.register_relationship(consult_access.EXPERT_OF_OPEN_CONSULTATION)
 
 
 def register_document_types() -> None:
     """The real-time document types (`collab.docs`), each with its access rule."""
     register_meeting_documents()
     casework.register_case_documents()
-    policy.register_relationship(consult_access.EXPERT_OF_OPEN_CONSULTATION)
 
 
 def create_app(
