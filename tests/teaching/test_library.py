@@ -215,6 +215,11 @@ async def test_search_finds_chinese_words_of_any_length_and_english_words(
     assert await found("100%") == [literal] and await found("_率") == [literal]
     assert await found("failure") == [heart]
     assert await found('"fail') == [] and await found("NEAR(") == []  # no FTS syntax
+    for q in ("failure\x00", "\x00\x01"):  # a control character never reaches the index
+        res = await client.get(API, headers=world.auth("mallory"), params={"q": q})
+        assert res.status_code in (200, 422), res.text  # PostgreSQL's text refuses NUL: 422
+        if res.status_code == 200 and q.startswith("failure"):
+            assert [v["id"] for v in res.json()["items"]] == [heart]
     assert sorted(await found("")) == sorted([pneumonia, heart, literal])
     by_specialty = await client.get(
         API, headers=world.auth("bob"), params={"specialty": "心血管内科"}

@@ -200,12 +200,20 @@ def assign_request(*, page: bool) -> Any:
     return make
 
 
-def take_request() -> Any:
+def take_request(*, page: bool = False) -> Any:
     """A request inviting the lead hospital's cardiology; bob accepts it directly."""
 
     async def make(scene: Any, who: str | None, side: str | None) -> Any:
-        req = await consult_for("requested", "take", allowed=BOB, department=True)(scene, who, side)
-        req.json = {"starts_at": slot(scene).isoformat(), "duration_minutes": 10}
+        variant = "take-page" if page else "take"
+        req = await consult_for("requested", variant, allowed=BOB, department=True)(
+            scene, who, side
+        )
+        starts = slot(scene)
+        if page:
+            local = starts.astimezone(DISTRICT_TZ).strftime("%Y-%m-%dT%H:%M")
+            req.data = {"starts_local": local, "duration_minutes": 10}
+        else:
+            req.json = {"starts_at": starts.isoformat(), "duration_minutes": 10}
         return req
 
     make.variant = "requested"  # type: ignore[attr-defined]
@@ -221,6 +229,20 @@ async def window_create(scene: Any, _who: str | None, _side: str | None) -> Any:
     start += timedelta(days=40, hours=scene.serial())
     return Req(
         json={"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()}
+    )
+
+
+async def window_form(scene: Any, who: str | None, side: str | None) -> Any:
+    """The calendar page's form for the same kind of fresh hour (Beijing date and times)."""
+    from tests.web.test_access_matrix import Req
+
+    made = await window_create(scene, who, side)
+    start = datetime.fromisoformat(made.json["starts_at"]).astimezone(DISTRICT_TZ)
+    end = datetime.fromisoformat(made.json["ends_at"]).astimezone(DISTRICT_TZ)
+    if end.date() != start.date():  # the form takes one day: keep the hour inside it
+        start, end = start - timedelta(hours=1), end - timedelta(hours=1)
+    return Req(
+        data={"day": start.date().isoformat(), "start": f"{start:%H:%M}", "end": f"{end:%H:%M}"}
     )
 
 

@@ -1192,6 +1192,26 @@ GROUPS: dict[str, list[Probe]] = {
             make=form(consult_create),
         ),
         consult("GET", "/consults/{consult_id}", ac.VIEW, make=ac.consult_for("requested")),
+        # the consultation calendar: one's own (empty unless a specialist), the form and the
+        # withdrawal a specialist's; accepting for one's department is bob's (cardiology)
+        Probe("GET", "/consults/calendar", ALL),
+        Probe("POST", "/consults/calendar", roles(SP), ok=303, make=ac.window_form),
+        Probe(
+            "POST",
+            "/consults/calendar/{window_id}/remove",
+            roles(SP),  # bob: only the window's own specialist (another's is "not found")
+            ok=303,
+            deny=404,
+            make=ac.window_of_bob,
+        ),
+        consult(
+            "POST",
+            "/consults/{consult_id}/take",
+            ac.BOB,
+            ac.WITH_BOB,
+            ok=303,
+            make=ac.take_request(page=True),
+        ),
         # the case-discussion workspace: the clinical side and the accepted expert (the
         # authority reads); the dispatcher and outsiders get nothing
         consult(

@@ -6,6 +6,7 @@ user typed match themselves, never "anything".
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,10 @@ class FullText:
     fts_table: str  # SQLite: the FTS5 table whose rowid is the row's id
 
     def terms(self, query: str) -> list[str]:
-        return [t for t in query.split() if t][:8]
+        """Up to 8 terms; control characters (NUL ends an FTS5 string, PostgreSQL refuses
+        it in text) separate terms like spaces, they never reach the database."""
+        cleaned = "".join(" " if unicodedata.category(c).startswith("C") else c for c in query)
+        return [t for t in cleaned.split() if t][:8]
 
     def matches(self, query: str, dialect: str) -> ColumnElement[bool]:
         """Rows whose column holds every term of `query` (no terms: every row)."""
