@@ -190,6 +190,45 @@ def heartbeats(
     run_runner("bench_heartbeats.py", [*args, *runner_args])
 
 
+@bench.command("workflows", context_settings={"ignore_unknown_options": True})
+@click.option("--quick", is_flag=True, help="1/50 of the rows, few iterations (about a minute).")
+@click.option("--no-pg", is_flag=True, help="SQLite only (no PostgreSQL on 127.0.0.1:5432).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON results file (default: benchmarks/results/workflows.json).",
+)
+@click.option("--help-runner", is_flag=True, help="Show every option of the runner.")
+@click.argument("runner_args", nargs=-1, type=click.UNPROCESSED)
+def workflows(
+    quick: bool,
+    no_pg: bool,
+    output: Path | None,
+    help_runner: bool,
+    runner_args: tuple[str, ...],
+) -> None:
+    """Worklists and an audited read with a year of a busy district seeded.
+
+    Seeds the demo consortium and one year of workflows (50,000 remote consultations,
+    300,000 clinic visits, 100,000 light consultations and their ~2.2 million audit
+    entries) into a fresh SQLite file and a fresh PostgreSQL database, then times the
+    consultation, clinic and question worklists (p50/p95) and GET /api/v1/patients/{id}
+    (audited) against GET /api/v1/institutions/{id} through the app (requests/s, p99,
+    ratio). Writes JSON (benchmarks/bench_workflows.py).
+    """
+    args: list[str] = []
+    if help_runner:
+        args.append("--help")
+    if quick:
+        args.append("--quick")
+    if no_pg:
+        args.append("--no-pg")
+    if output is not None:
+        args += ["--output", str(output.resolve())]
+    run_runner("bench_workflows.py", [*args, *runner_args])
+
+
 @bench.command("imaging", context_settings={"ignore_unknown_options": True})
 @click.option("--requests", "requests_", type=int, default=200, help="Requests per case.")
 @click.option("--seconds", type=float, default=3.0, help="Throughput run per case.")
