@@ -394,3 +394,15 @@ async def test_concurrent_appends_keep_one_chain(sessions: Sessions) -> None:
     assert len({r.prev_hash for r in rows}) == 21  # no fork: every row has its own parent
     result = await _verify(sessions)
     assert (result.ok, result.checked) == (True, 21)
+
+
+def test_the_hashed_time_is_the_instant_in_utc_whatever_the_zone_given() -> None:
+    """An entry recorded with a Beijing time must hash as the database gives it back."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from yiyun.audit.chain import canonical_time
+
+    beijing = datetime(2026, 12, 8, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
+    utc = datetime(2026, 12, 8, 1, 30, 0, 123456, tzinfo=UTC)
+    assert canonical_time(beijing) == canonical_time(utc) == "2026-12-08T01:30:00.123456Z"
+    assert canonical_time(utc.replace(tzinfo=None)) == canonical_time(utc)  # SQLite: naive UTC

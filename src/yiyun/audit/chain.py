@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
 
 
 def canonical_time(value: datetime) -> str:
-    """Microsecond UTC ISO time, identical on SQLite and PostgreSQL."""
+    """Microsecond UTC ISO time, identical on SQLite and PostgreSQL. An aware time in
+    another zone is the same instant in UTC (as the database gives it back to `verify`);
+    a naive one is taken as UTC already."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
