@@ -99,15 +99,8 @@ async def list_violations(
     institution_id: InstitutionId = None,
 ) -> list[dict[str, Any]]:
     """One rule's violations, with links to the case and to its audit trail."""
-    sc = service.supervision_scope(principal, institution_id)
-    found_rule = service.rule_or_404(rule)
-    w = service.window(start, end, limits(request))
-    found = await service.violations(session, sc, w, found_rule)
-    await service.audit_look(
-        session,
-        actor,
-        "supervision.violations",
-        {"rule": rule, "institution_id": institution_id, "count": len(found)},
+    _, found = await service.look_at_rule(
+        session, principal, actor, rule, (start, end), institution_id, limits(request)
     )
     return [violation_json(v, locale_of(request)) for v in found]
 

@@ -92,16 +92,10 @@ async def rule_page(
     end: Day = None,
     institution_id: InstitutionId = None,
 ) -> Response:
-    sc = service.supervision_scope(principal, institution_id)
-    rule = service.rule_or_404(code)
-    w = service.window(start, end, limits(request))
-    found = await service.violations(session, sc, w, rule)
-    await service.audit_look(
-        session,
-        actor,
-        "supervision.violations",
-        {"rule": code, "institution_id": institution_id, "count": len(found)},
+    w, found = await service.look_at_rule(
+        session, principal, actor, code, (start, end), institution_id, limits(request)
     )
+    rule = service.rule_or_404(code)
     names = await service.institution_names(session, {v.institution_id or 0 for v in found})
     return page(
         request,

@@ -121,6 +121,30 @@ async def audit_look(
     )
 
 
+async def look_at_rule(
+    session: AsyncSession,
+    principal: Principal,
+    actor: Actor,
+    code: str,
+    days: tuple[date | None, date | None],
+    institution_id: int | None,
+    limits: SupervisionSettings,
+) -> tuple[rules.Window, list[rules.Violation]]:
+    """One rule's violations in the caller's scope and window (checked in that order), the
+    look audited: the API's list and the page's drill-down both show this."""
+    sc = supervision_scope(principal, institution_id)
+    rule = rule_or_404(code)
+    w = window(days[0], days[1], limits)
+    found = await violations(session, sc, w, rule)
+    await audit_look(
+        session,
+        actor,
+        "supervision.violations",
+        {"rule": code, "institution_id": institution_id, "count": len(found)},
+    )
+    return w, found
+
+
 # --- sampling review (抽查) --------------------------------------------------------------
 
 
