@@ -8,7 +8,6 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 bash scripts/install-system.sh
 
-export PYTHONDONTWRITEBYTECODE=1
 # pytest-xdist: one worker per core (YIYUN_TEST_JOBS=N to choose); browser modules keep
 # their server and browser on one worker (tests/conftest.py groups them).
 jobs="${YIYUN_TEST_JOBS:-auto}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yiyun.audit import service as audit
 from yiyun.audit.models import AuditEvent
 from yiyun.core import events
+from yiyun.core.bus import EventBus, Subscription
 from yiyun.core.errors import PermissionDenied, YiyunError
 from yiyun.core.statemachine import Machine
 
@@ -54,6 +56,18 @@ async def _audit_rows(
     return int(count or 0) + queued
 
 
+async def published_so_far(bus: EventBus, sub: Subscription, channel: str) -> list[dict[str, Any]]:
+    """Every message published on `channel` until now, without waiting for time: a marker
+    is published behind them and read back (a channel delivers in order on every bus)."""
+    marker = {"test_marker": uuid4().hex}
+    await bus.publish(channel, marker)
+    seen: list[dict[str, Any]] = []
+    while (message := await sub.get(timeout=5.0)) != marker:
+        assert message is not None, f"the marker on {channel} never came back"
+        seen.append(message)
+    return seen
+
+
 async def attempt(
     app: Any,
     *,
@@ -79,7 +93,9 @@ async def attempt(
                     out.queued_in_transaction = sum(
                         1 for channel, _ in events.pending(session) if channel == machine.channel
                     )
-                    out.published_before_commit = int(await sub.get(timeout=0.05) is not None)
+                    out.published_before_commit = len(
+                        await published_so_far(bus, sub, machine.channel)
+                    )
                     if roll_back:
                         raise Fail
             except YiyunError as exc:
@@ -87,8 +103,7 @@ async def attempt(
             except Fail:
                 pass
         await events.settle()
-        while (message := await sub.get(timeout=0.2)) is not None:
-            out.published.append(message)
+        out.published = await published_so_far(bus, sub, machine.channel)
     async with app.state.sessions() as session:
         entity = await session.get(model, entity_id)
         out.state = str(entity.state)

@@ -217,3 +217,45 @@ def serve_engine(engine: str, tmp: Path) -> Iterator[LiveServer]:
         media = MediaSettings(engine="embedded", loopback_candidates=True)
         with serve(tmp, media) as server:
             yield server
+
+
+class Requests:
+    """The page's requests still in flight, counted from Playwright's events."""
+
+    def __init__(self, page: Any) -> None:
+        self.open: set[object] = set()
+        page.on("request", self.started)
+        page.on("requestfinished", self.ended)
+        page.on("requestfailed", self.ended)
+
+    def started(self, request: object) -> None:
+        self.open.add(request)
+
+    def ended(self, request: object) -> None:
+        self.open.discard(request)
+
+
+def settle(page: Any, *, quiet_ms: int = 100, timeout_ms: int = 15_000) -> None:
+    """Wait until the page has loaded and no request has been in flight for `quiet_ms`
+    (htmx fragments, an island's fetches): Playwright's "networkidle" with a shorter
+    quiet spell than its fixed 500 ms. The page's requests are watched from the first
+    call on, so call it once right after the page is opened as well."""
+    watched: Requests | None = getattr(page, "_yiyun_requests", None)
+    if watched is None:
+        watched = Requests(page)
+        page._yiyun_requests = watched
+        page.wait_for_load_state("networkidle", timeout=timeout_ms)
+        return
+    page.wait_for_load_state("load", timeout=timeout_ms)
+    deadline = time.monotonic() + timeout_ms / 1000
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        if watched.open:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= quiet_ms / 1000:
+            return
+        page.wait_for_timeout(25)  # lets Playwright deliver the page's events
+    raise TimeoutError(f"requests still in flight after {timeout_ms} ms: {len(watched.open)}")

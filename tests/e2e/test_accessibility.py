@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.axe import describe, violations
-from tests.e2e.conftest import LiveServer, sign_in, sign_in_demo
+from tests.e2e.conftest import LiveServer, settle, sign_in, sign_in_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -68,19 +68,26 @@ def states(demo_server: LiveServer, browser: Browser) -> dict[str, Any]:
 
 
 @pytest.fixture
-def context(browser: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
+def pages(browser: Browser) -> Iterator[dict[tuple[str, int], Page]]:
+    """One page per persona and screen width for a test (each visit navigates anew)."""
+    opened: dict[tuple[str, int], Page] = {}
     yield opened
-    for ctx in opened:
-        ctx.close()
+    for page in opened.values():
+        page.context.close()
 
 
 def _open(
-    browser: Browser, opened: list[BrowserContext], state: Any, viewport: dict[str, int]
+    browser: Browser,
+    opened: dict[tuple[str, int], Page],
+    who: str,
+    state: Any,
+    viewport: dict[str, int],
 ) -> Page:
-    ctx = browser.new_context(storage_state=state, viewport=viewport, locale="zh-CN")
-    opened.append(ctx)
-    return ctx.new_page()
+    key = (who, viewport["width"])
+    if key not in opened:
+        ctx = browser.new_context(storage_state=state, viewport=viewport, locale="zh-CN")
+        opened[key] = ctx.new_page()
+    return opened[key]
 
 
 def _visit(page: Page, server: LiveServer, target: str) -> str:
@@ -91,7 +98,7 @@ def _visit(page: Page, server: LiveServer, target: str) -> str:
         assert href, f"no link {selector} on {path}"
         target = href
     page.goto(server.url + target)
-    page.wait_for_load_state("networkidle")
+    settle(page)
     return target
 
 
@@ -176,15 +183,15 @@ def test_every_page_passes_axe(
     demo_server: LiveServer,
     browser: Browser,
     states: dict[str, Any],
-    context: list[BrowserContext],
+    pages: dict[tuple[str, int], Page],
 ) -> None:
     problems: list[str] = []
     for target in PAGES[who]:
-        page = _open(browser, context, states[who], PC)
+        page = _open(browser, pages, who, states[who], PC)
         path = _visit(page, demo_server, target)
         _scan(page, f"{who} {path} (PC)", problems, _people(demo_server))
     for target in PHONE_PAGES.get(who, []):
-        page = _open(browser, context, states[who], PHONE)
+        page = _open(browser, pages, who, states[who], PHONE)
         path = _visit(page, demo_server, target)
         _scan(page, f"{who} {path} (phone)", problems, _people(demo_server))
     assert not problems, "\n".join(problems)
@@ -206,7 +213,7 @@ def test_every_page_fits_and_shows_no_code_in_english(
     demo_server: LiveServer,
     browser: Browser,
     states: dict[str, Any],
-    context: list[BrowserContext],
+    pages: dict[tuple[str, int], Page],
 ) -> None:
     problems: list[str] = []
     host = demo_server.url.split("//", 1)[1].split(":", 1)[0]
@@ -214,7 +221,7 @@ def test_every_page_fits_and_shows_no_code_in_english(
     visits = [(t, PC, "PC") for t in PAGES[who]]
     visits += [(t, PHONE, "phone") for t in PHONE_PAGES.get(who, [])]
     for target, viewport, label in visits:
-        page = _open(browser, context, states[who], viewport)
+        page = _open(browser, pages, who, states[who], viewport)
         page.context.add_cookies([english])  # type: ignore[list-item]
         path = _visit(page, demo_server, target)
         assert page.evaluate("() => document.documentElement.lang") == "en", path
@@ -226,15 +233,15 @@ def test_the_wall_display_and_the_call_page_pass_axe(
     demo_server: LiveServer,
     browser: Browser,
     states: dict[str, Any],
-    context: list[BrowserContext],
+    pages: dict[tuple[str, int], Page],
 ) -> None:
     problems: list[str] = []
-    wall = _open(browser, context, states["authority"], WALL)
+    wall = _open(browser, pages, "authority", states["authority"], WALL)
     wall.goto(f"{demo_server.url}/emergency?wall=true")
     expect(wall.locator("#command")).to_have_attribute("data-ready", "true", timeout=15_000)
     _scan(wall, "wall display", problems, _people(demo_server))
 
-    call = _open(browser, context, states["doctor"], PC)
+    call = _open(browser, pages, "doctor", states["doctor"], PC)
     call.goto(f"{demo_server.url}/meetings")
     call.click("form[action='/meetings'] button[type=submit]")
     call.wait_for_url("**/meetings/*", timeout=15_000)

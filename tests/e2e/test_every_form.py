@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.conftest import LiveServer, sign_in
+from tests.e2e.conftest import LiveServer, settle, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PC = {"width": 1440, "height": 900}
@@ -70,7 +70,7 @@ _PREPARE = r"""([index, mark]) => {
 
 def _try(page: Page, server: LiveServer, path: str, index: int, action: str) -> str | None:
     page.goto(server.url + path)
-    page.wait_for_load_state("networkidle")
+    settle(page)
     page.evaluate(_FORMS)
     form = page.locator(f"form[data-form-index='{index}']")
     done = page.evaluate(_PREPARE, [index, MARK])
@@ -143,15 +143,15 @@ def test_every_filter_form_sent_as_it_stands_is_answered(
     sent = 0
     for path in FILTER_PAGES[who]:
         page.goto(live_server.url + path)
-        page.wait_for_load_state("networkidle")
+        settle(page)
         for index in page.evaluate(_FILTERS):
             sent += 1
             page.goto(live_server.url + path)
-            page.wait_for_load_state("networkidle")
+            settle(page)
             page.evaluate(_FILTERS)
             form = page.locator(f"form[data-form-index='{index}']")
             form.locator("button[type=submit], button:not([type])").first.click()
-            page.wait_for_load_state("networkidle")
+            settle(page)
             page.wait_for_timeout(300)  # an htmx answer swaps in after the request settles
             if page.locator(".flash.error").count():
                 problems.append(
@@ -174,7 +174,7 @@ def test_every_refused_form_keeps_the_input_and_says_why(
     for target in PAGES[who]:
         path = _resolve(page, live_server, target)
         page.goto(live_server.url + path)
-        page.wait_for_load_state("networkidle")
+        settle(page)
         for form in page.evaluate(_FORMS):
             tried += 1
             problem = _try(page, live_server, path, form["index"], form["action"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import LiveServer, _fresh_code, sign_in
+from tests.e2e.conftest import LiveServer, _fresh_code, settle, sign_in
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -141,7 +141,7 @@ def test_tab_reaches_every_control_and_shows_the_focus(
     problems: list[str] = []
     for path in PAGES[who]:
         page.goto(live_server.url + path)
-        page.wait_for_load_state("networkidle")
+        settle(page)
         _check_page(page, path, problems)
     ctx.close()
     assert not problems, "\n".join(problems)

@@ -72,7 +72,7 @@ def test_a_route_added_later_is_found(tmp_path: Path) -> None:
         return 1
 
     app.include_router(router, prefix="/p")
-    assert index_routers(app) == 1
+    assert index_routers(app.router) == 1
     scope = {"type": "http", "path": "/p/b/two", "method": "GET", "root_path": "", "headers": []}
     assert app.router.routes[-1].matches(dict(scope))[0] == Match.NONE
 
@@ -99,3 +99,15 @@ def test_literal_prefixes(paths: list[str], expected: tuple[str, ...]) -> None:
     included = app.router.routes[-1]
     assert isinstance(included, _IncludedRouter)
     assert literal_prefixes(included) == expected
+
+
+def test_a_second_app_reuses_the_routes_the_first_built(tmp_path: Path) -> None:
+    """Routes are built once per process: a second app's included routers are the
+    first's, with the dependency graphs the first app's requests already built."""
+    first = create_app(Settings(env="test", data_dir=tmp_path / "1"), configure_logs=False)
+    second = create_app(Settings(env="test", data_dir=tmp_path / "2"), configure_logs=False)
+    included = [r for r in first.router.routes if isinstance(r, _IncludedRouter)]
+    again = [r for r in second.router.routes if isinstance(r, _IncludedRouter)]
+    assert len(included) >= 20
+    assert len(again) == len(included)
+    assert all(a is b for a, b in zip(included, again, strict=True))

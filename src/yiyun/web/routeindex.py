@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter
 from fastapi.routing import APIRoute, _IncludedRouter
 from starlette._utils import get_route_path
 from starlette.routing import Match
@@ -70,10 +70,10 @@ class _QuickRefusal:
         return type(router).matches(router, scope)
 
 
-def index_routers(app: FastAPI) -> int:
-    """Give each router included in the app its quick refusal; return how many."""
+def index_routers(router: APIRouter) -> int:
+    """Give each router included in `router` its quick refusal; return how many."""
     count = 0
-    for route in app.router.routes:
+    for route in router.routes:
         if isinstance(route, _IncludedRouter) and "matches" not in vars(route):
             refusal: Any = _QuickRefusal(route)
             route.matches = refusal  # type: ignore[method-assign]
