@@ -13,21 +13,25 @@ bash scripts/install-system.sh
 jobs="${YIYUN_TEST_JOBS:-auto}"
 mkdir -p test-results
 rm -f test-results/junit-*.xml
-slowest() { .venv/bin/python scripts/slowest.py 15 test-results/junit-*.xml; }
+slowest() {
+  .venv/bin/python scripts/slowest.py 15 test-results/junit-*.xml
+  echo "== make test took $((SECONDS / 60)) min $((SECONDS % 60)) s"
+}
 trap slowest EXIT
+phase() { echo "== [$((SECONDS / 60)):$(printf %02d $((SECONDS % 60)))] $*"; }
 
-echo "== lint and types"
+phase "lint and types"
 bash scripts/lint.sh
 
-echo "== tests on SQLite (all, including browser and R reference tests)"
+phase "tests on SQLite (all, including browser and R reference tests)"
 .venv/bin/python -m pytest -q --db=sqlite -n "$jobs" --dist loadgroup -m "not solo" \
   --junitxml=test-results/junit-sqlite.xml "$@"
 
-echo "== tests that need the cores to themselves (SQLite, one at a time)"
+phase "tests that need the cores to themselves (SQLite, one at a time)"
 .venv/bin/python -m pytest -q --db=sqlite -p no:xdist -m solo \
   --junitxml=test-results/junit-solo.xml "$@"
 
-echo "== tests on PostgreSQL (database-facing suites)"
+phase "tests on PostgreSQL (database-facing suites)"
 # Left out: browser and R tests, surveillance algorithms, and the media-engine suites
 # that never open the database (they ran on SQLite above).
 .venv/bin/python -m pytest -q --db=postgresql -n "$jobs" --dist loadgroup \

@@ -81,12 +81,38 @@ if (root) {
     },
   );
 
+  // A stream that has just started has no playlist yet (404 until the first segment is
+  // written): keep asking for a while instead of giving up after one retry.
+  const untilTheStreamStarts = {
+    maxNumRetry: 30,
+    retryDelayMs: 1000,
+    maxRetryDelayMs: 2000,
+    shouldRetry: (
+      config: { maxNumRetry: number } | null | undefined,
+      count: number,
+      _timeout: boolean,
+      response: { code?: number } | undefined,
+      retry: boolean,
+    ): boolean => retry || (response?.code === 404 && count < (config?.maxNumRetry ?? 0)),
+  };
+
   function playHls(): void {
     if (!hlsUrl) return;
     delivery = "hls";
     box.dataset.delivery = "hls";
     if (Hls.isSupported()) {
-      const hls = new Hls({ liveSyncDurationCount: 2, lowLatencyMode: true });
+      const hls = new Hls({
+        liveSyncDurationCount: 2,
+        lowLatencyMode: true,
+        manifestLoadPolicy: {
+          default: {
+            maxTimeToFirstByteMs: Infinity,
+            maxLoadTimeMs: 20_000,
+            timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+            errorRetry: untilTheStreamStarts,
+          },
+        },
+      });
       hls.loadSource(hlsUrl);
       hls.attachMedia(video);
     } else {

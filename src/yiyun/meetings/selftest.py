@@ -62,7 +62,7 @@ def limiter(app: Any) -> ClientBuckets:
     return found
 
 
-def _check_rate(request: Request) -> None:
+async def _check_rate(request: Request) -> None:
     if not limiter(request.app).allow(client_ip(request) or "unknown"):
         raise RateLimited(
             "too many self-test requests; try again in a minute",

@@ -1,4 +1,9 @@
-"""Request dependencies: the unit of work, the caller, CSRF, the audit actor."""
+"""Request dependencies: the unit of work, the caller, CSRF, the audit actor.
+
+Every dependency is `async def`, even one that only reads `request.app.state`: FastAPI
+runs a plain `def` dependency on its thread pool, a thread hop per dependency and
+request (eight on an audited patient read before).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yiyun.audit import service as audit
@@ -28,7 +33,7 @@ from yiyun.web.security import forwarded_client
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -92,14 +97,14 @@ def _bearer(authorization: str | None) -> str | None:
     return None
 
 
-async def get_caller(
-    request: Request,
-    session: DbSession,
-    authorization: Annotated[str | None, Header()] = None,
-    x_csrf_token: Annotated[str | None, Header()] = None,
-) -> Caller:
-    """Authenticate by bearer token (API) or session cookie (pages, with CSRF)."""
-    token = _bearer(authorization)
+async def get_caller(request: Request, session: DbSession) -> Caller:
+    """Authenticate by bearer token (API) or session cookie (pages, with CSRF).
+
+    The headers are read from the request, not declared as `Header()` parameters: FastAPI
+    validates declared parameters on every request, and these are read on nearly every
+    one. The OpenAPI document names both ways in (`web/openapi.py`)."""
+    headers = request.headers
+    token = _bearer(headers.get("authorization"))
     via_cookie = token is None
     if token is None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -108,7 +113,7 @@ async def get_caller(
     live: LiveSessions = request.app.state.live
     auth = await live.resolve(session, token)
     if via_cookie and request.method not in SAFE_METHODS:
-        sent = x_csrf_token
+        sent = headers.get("x-csrf-token")
         if sent is None:
             form_type = request.headers.get("content-type", "")
             if form_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
@@ -134,7 +139,7 @@ async def get_principal(caller: CurrentCaller) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def get_actor(request: Request, principal: CurrentPrincipal) -> Actor:
+async def get_actor(request: Request, principal: CurrentPrincipal) -> Actor:
     return principal.actor(
         ip=client_ip(request), request_id=getattr(request.state, "request_id", None)
     )
@@ -148,14 +153,14 @@ def get_cipher(request: Request) -> FieldCipher:
     return cipher
 
 
-def get_ctx(request: Request, principal: CurrentPrincipal, actor: CurrentActor) -> Ctx:
+async def get_ctx(request: Request, principal: CurrentPrincipal, actor: CurrentActor) -> Ctx:
     return Ctx(principal=principal, actor=actor, cipher=get_cipher(request))
 
 
 PatientCtx = Annotated[Ctx, Depends(get_ctx)]
 
 
-def get_store(request: Request) -> BlobStore:
+async def get_store(request: Request) -> BlobStore:
     store: BlobStore = request.app.state.store
     return store
 
@@ -193,7 +198,7 @@ async def get_resident(request: Request, session: DbSession) -> ResidentPrincipa
 CurrentResident = Annotated[ResidentPrincipal, Depends(get_resident)]
 
 
-def resident_actor(request: Request, resident: CurrentResident) -> Actor:
+async def resident_actor(request: Request, resident: CurrentResident) -> Actor:
     return resident.actor(
         ip=client_ip(request), request_id=getattr(request.state, "request_id", None)
     )
@@ -202,7 +207,7 @@ def resident_actor(request: Request, resident: CurrentResident) -> Actor:
 ResidentActor = Annotated[Actor, Depends(resident_actor)]
 
 
-def resident_keys(request: Request) -> resident_service.Keys:
+async def resident_keys(request: Request) -> resident_service.Keys:
     settings: Settings = request.app.state.settings
     key = settings.security.secret_key
     return resident_service.Keys(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Path, Query
@@ -13,8 +13,8 @@ from yiyun.core.pagination import PageParams
 Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
-def _paging(default_size: int) -> Callable[..., PageParams]:
-    def params(
+def _paging(default_size: int) -> Callable[..., Awaitable[PageParams]]:
+    async def params(  # async: a plain def would run on the thread pool
         page: Annotated[int, Query(ge=1, le=100_000, description="page number, from 1")] = 1,
         size: Annotated[int, Query(ge=1, le=200, description="rows per page")] = default_size,
     ) -> PageParams:
