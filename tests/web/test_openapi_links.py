@@ -64,20 +64,3 @@ async def test_following_a_link_with_the_returned_id_reaches_the_new_resource(
     got = await client.request(method, target.format(meeting_id=value), headers=world.auth("alice"))
     assert got.status_code == 200, got.text
     assert got.json()["title"] == "晨间交班"
-
-
-def test_operations_that_need_a_signed_in_caller_say_how_to_sign_in() -> None:
-    schemes = DOC["components"]["securitySchemes"]
-    assert schemes["bearer"] == {"type": "http", "scheme": "bearer", "description": "an API token"}
-    assert schemes["session"]["in"] == "cookie"
-    ways_in = [{"bearer": []}, {"session": []}]
-    assert PATHS["/api/v1/patients/{patient_id}"]["get"]["security"] == ways_in
-    assert PATHS["/api/v1/institutions/{institution_id}"]["get"]["security"] == ways_in
-    assert PATHS["/fhir/r4/{resource_type}/{resource_id}"]["get"]["security"] == ways_in
-    assert "security" not in PATHS["/api/v1/auth/token"]["post"]  # signing in needs none
-    assert "security" not in PATHS["/fhir/r4/metadata"]["get"]
-    # the signed-in operations do not list the headers as parameters besides
-    for ops in PATHS.values():
-        for op in (op for op in ops.values() if "security" in op):
-            names = {p["name"].lower() for p in op.get("parameters", []) if p["in"] == "header"}
-            assert not names & {"authorization", "x-csrf-token"}, op.get("operationId")

@@ -153,6 +153,11 @@ async def create_staff(
     actor: CurrentActor,
     settings: AppSettings,
 ) -> StaffRead:
+    """Create a staff account at an institution.
+
+    Refused besides what the body's schema says: a department that is not the
+    institution's; the authority role at an institution that is not a health-authority
+    institution; a common password."""
     user = await service.create_staff(
         session=session, principal=principal, data=data, cfg=settings.security, actor=actor
     )

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from yiyun.audit import service as audit
@@ -97,14 +97,14 @@ def _bearer(authorization: str | None) -> str | None:
     return None
 
 
-async def get_caller(request: Request, session: DbSession) -> Caller:
-    """Authenticate by bearer token (API) or session cookie (pages, with CSRF).
-
-    The headers are read from the request, not declared as `Header()` parameters: FastAPI
-    validates declared parameters on every request, and these are read on nearly every
-    one. The OpenAPI document names both ways in (`web/openapi.py`)."""
-    headers = request.headers
-    token = _bearer(headers.get("authorization"))
+async def get_caller(
+    request: Request,
+    session: DbSession,
+    authorization: Annotated[str | None, Header()] = None,
+    x_csrf_token: Annotated[str | None, Header()] = None,
+) -> Caller:
+    """Authenticate by bearer token (API) or session cookie (pages, with CSRF)."""
+    token = _bearer(authorization)
     via_cookie = token is None
     if token is None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -113,7 +113,7 @@ async def get_caller(request: Request, session: DbSession) -> Caller:
     live: LiveSessions = request.app.state.live
     auth = await live.resolve(session, token)
     if via_cookie and request.method not in SAFE_METHODS:
-        sent = headers.get("x-csrf-token")
+        sent = x_csrf_token
         if sent is None:
             form_type = request.headers.get("content-type", "")
             if form_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):

@@ -14,6 +14,7 @@ from typing import Any
 
 from yiyun import i18n
 from yiyun.core.clock import DISTRICT_TZ
+from yiyun.core.types import EMAIL_PATTERN
 
 # Field name (as in forms and JSON bodies) → the label users see next to it.
 FIELD_LABELS: dict[str, str] = {
@@ -235,9 +236,7 @@ PATTERNS: dict[str, str] = {
     r"^[a-z0-9_.-]+$": (
         "%(field)s may hold only lower-case letters, digits, dots, hyphens and underscores."
     ),
-    r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$": (
-        "%(field)s must be an e-mail address."
-    ),
+    EMAIL_PATTERN: ("%(field)s must be an e-mail address."),
     r"^[^\x00-\x1f\x7f]*$": "%(field)s must not contain control characters.",
     r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$": (
         "%(field)s must not be blank or contain control characters."

@@ -1,6 +1,4 @@
-"""OpenAPI links: from a created resource to every operation that takes its id; and
-how a caller signs in (a bearer token or the session cookie) on every operation that
-needs it.
+"""OpenAPI links: from a created resource to every operation that takes its id.
 
 A client (or a fuzzer such as schemathesis) follows `links` to use the id the API just
 returned instead of guessing one. They are derived, not written by hand: a `POST /x`
@@ -12,15 +10,10 @@ Targets are named by `operationRef` (path and method), not by generated operatio
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import _IncludedRouter
 from pydantic import BaseModel, ConfigDict
-
-from yiyun.web.security import SESSION_COOKIE
 
 METHODS = ("get", "put", "post", "patch", "delete")
 
@@ -92,54 +85,13 @@ def add_links(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-SCHEMES = {
-    "bearer": {"type": "http", "scheme": "bearer", "description": "an API token"},
-    "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
-                "description": "the web session (writes also send `X-CSRF-Token`)"},
-}  # fmt: skip
-
-
-def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
-    for sub in dependant.dependencies:
-        if sub.call is not None:
-            yield sub.call
-        yield from _calls(sub)
-
-
-def _operations(app: FastAPI) -> Iterator[tuple[str, set[str], Dependant]]:
-    """(path, methods, dependant) of every route, through the included routers."""
-    stack: list[Any] = [r for r in app.router.routes if isinstance(r, _IncludedRouter)]
-    while stack:
-        for candidate in stack.pop().effective_candidates():
-            if isinstance(candidate, _IncludedRouter):
-                stack.append(candidate)
-            elif candidate.dependant is not None:
-                methods = {m.lower() for m in candidate.methods or ()}
-                yield candidate.path_format, methods, candidate.dependant
-
-
-def add_security(
-    doc: dict[str, Any], app: FastAPI, signed_in: tuple[Callable[..., Any], ...]
-) -> dict[str, Any]:
-    """Name the ways in on every operation whose dependencies include one of `signed_in`
-    (they read the headers themselves, so FastAPI does not list them)."""
-    doc.setdefault("components", {})["securitySchemes"] = SCHEMES
-    paths: dict[str, dict[str, Any]] = doc.get("paths", {})
-    for path, methods, dependant in _operations(app):
-        if not any(call in signed_in for call in _calls(dependant)):
-            continue
-        for method in methods & set(paths.get(path, {})):
-            paths[path][method]["security"] = [{"bearer": []}, {"session": []}]
-    return doc
-
-
-def install(app: FastAPI, *, signed_in: tuple[Callable[..., Any], ...] = ()) -> None:
-    """Serve the OpenAPI document with its links and its sign-in requirements."""
+def install(app: FastAPI) -> None:
+    """Serve the OpenAPI document with its links."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_security(add_links(build()), app, signed_in)
+            app.openapi_schema = add_links(build())
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

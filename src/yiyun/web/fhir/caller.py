@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yiyun.auth import policy
@@ -51,13 +51,20 @@ async def _partner_ctx(request: Request, session: AsyncSession, token: str) -> C
     return Ctx(principal=principal, actor=actor, cipher=get_cipher(request))
 
 
-async def get_fhir_ctx(request: Request, session: DbSession) -> Ctx:
-    """A partner's access token, or a staff member's bearer token or session cookie."""
-    authorization = request.headers.get("authorization") or ""
-    token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+async def get_fhir_ctx(
+    request: Request,
+    session: DbSession,
+    authorization: Annotated[str | None, Header()] = None,
+    x_csrf_token: Annotated[str | None, Header()] = None,
+) -> Ctx:
+    token = (
+        (authorization or "")[7:].strip()
+        if (authorization or "").lower().startswith("bearer ")
+        else ""
+    )
     if token and partner_tokens.looks_like_access_token(token):
         return await _partner_ctx(request, session, token)
-    caller = await get_caller(request, session)
+    caller = await get_caller(request, session, authorization, x_csrf_token)
     actor = caller.principal.actor(
         ip=client_ip(request), request_id=getattr(request.state, "request_id", None)
     )
