@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def find_runner(name: str) -> Path:
@@ -40,6 +44,30 @@ def run_runner(name: str, args: list[str]) -> None:
         raise SystemExit(status)
 
 
+def results_options(default: str) -> Callable[[F], F]:
+    """`--output` (the JSON results file, `default` unless given) and `--help-runner`, for
+    a command whose runner writes results; `runner_flags` turns them into arguments."""
+
+    def add(command: F) -> F:
+        command = click.option(
+            "--help-runner", is_flag=True, help="Show every option of the runner."
+        )(command)
+        return click.option(
+            "--output",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help=f"JSON results file (default: benchmarks/results/{default}).",
+        )(command)
+
+    return add
+
+
+def runner_flags(output: Path | None, help_runner: bool) -> list[str]:
+    """The runner's arguments for `results_options`."""
+    args = ["--help"] if help_runner else []
+    return args + (["--output", str(output.resolve())] if output is not None else [])
+
+
 @click.group()
 def bench() -> None:
     """Benchmarks (from a source checkout; results in benchmarks/results/)."""
@@ -54,18 +82,12 @@ def bench() -> None:
     help="Comma-separated subset of embedded,janus,relay (default: all three).",
 )
 @click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="JSON results file (default: benchmarks/results/media.json).",
-)
-@click.option(
     "--nice",
     type=int,
     default=None,
     help="Niceness of the servers and load generator (e.g. -10 on a shared machine).",
 )
-@click.option("--help-runner", is_flag=True, help="Show every option of the runner.")
+@results_options("media.json")
 @click.argument("runner_args", nargs=-1, type=click.UNPROCESSED)
 def media(
     quick: bool,
@@ -82,15 +104,11 @@ def media(
     CPU and network namespace (root for namespaces; Janus is skipped without).
     Prints a table and writes JSON (benchmarks/bench_media.py).
     """
-    args: list[str] = []
-    if help_runner:
-        args.append("--help")
+    args = runner_flags(output, help_runner)
     if quick:
         args.append("--quick")
     if engines:
         args += ["--engines", engines]
-    if output is not None:
-        args += ["--output", str(output.resolve())]
     if nice is not None:
         args += ["--nice", str(nice)]
     run_runner("bench_media.py", [*args, *runner_args])
@@ -107,13 +125,7 @@ def media(
 @click.option("--duration", type=float, default=None, help="Seconds per measurement (8).")
 @click.option("--rounds", type=int, default=None, help="Alternating rounds (3).")
 @click.option("--workers", type=int, default=None, help="uvicorn workers of the app (1).")
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="JSON results file (default: benchmarks/results/api-<db>.json).",
-)
-@click.option("--help-runner", is_flag=True, help="Show every option of the runner.")
+@results_options("api-<db>.json")
 @click.argument("runner_args", nargs=-1, type=click.UNPROCESSED)
 def api(
     db: str,
@@ -131,15 +143,13 @@ def api(
     fallback without wrk) and prints requests/s, p50/p99 and each route's ratio to the
     bare route (benchmarks/bench_api.py).
     """
-    args: list[str] = ["--help"] if help_runner else ["--db", db]
+    args = runner_flags(output, help_runner) + ([] if help_runner else ["--db", db])
     if duration is not None:
         args += ["--duration", str(duration)]
     if rounds is not None:
         args += ["--rounds", str(rounds)]
     if workers is not None:
         args += ["--workers", str(workers)]
-    if output is not None:
-        args += ["--output", str(output.resolve())]
     run_runner("bench_api.py", [*args, *runner_args])
 
 
@@ -193,13 +203,7 @@ def heartbeats(
 @bench.command("workflows", context_settings={"ignore_unknown_options": True})
 @click.option("--quick", is_flag=True, help="1/50 of the rows, few iterations (about a minute).")
 @click.option("--no-pg", is_flag=True, help="SQLite only (no PostgreSQL on 127.0.0.1:5432).")
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="JSON results file (default: benchmarks/results/workflows.json).",
-)
-@click.option("--help-runner", is_flag=True, help="Show every option of the runner.")
+@results_options("workflows.json")
 @click.argument("runner_args", nargs=-1, type=click.UNPROCESSED)
 def workflows(
     quick: bool,
@@ -217,15 +221,11 @@ def workflows(
     (audited) against GET /api/v1/institutions/{id} through the app (requests/s, p99,
     ratio). Writes JSON (benchmarks/bench_workflows.py).
     """
-    args: list[str] = []
-    if help_runner:
-        args.append("--help")
+    args = runner_flags(output, help_runner)
     if quick:
         args.append("--quick")
     if no_pg:
         args.append("--no-pg")
-    if output is not None:
-        args += ["--output", str(output.resolve())]
     run_runner("bench_workflows.py", [*args, *runner_args])
 
 
